@@ -1,0 +1,117 @@
+"""`attend()`: text in, per-head attention out."""
+from __future__ import annotations
+
+import os
+import unicodedata
+from typing import Any
+
+from .cache import ByteLRU
+from .models import Backend, load_model
+from .result import Attention
+
+CHARS_PER_TOKEN_CAP = 40  # text beyond max_tokens × this many characters cannot fit and is cut before tokenising
+RESULTS = ByteLRU(int(os.environ.get("ATTENTION_LENS_CACHE_MB", "512")) * 2**20, lambda result: result.nbytes)
+_OPTIONS = {"max_tokens", "causal", "target"}
+
+
+def clean_text(text: Any) -> tuple[str, list[str]]:
+    """Check user text and drop control characters; returns (text, notices). Raises ValueError when unusable."""
+    if not isinstance(text, str):
+        raise ValueError("The input must be text.")
+    notices = []
+    kept = "".join(ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) != "Cc")
+    if len(kept) != len(text):
+        notices.append(f"Removed {len(text) - len(kept)} control character(s) from the text.")
+    if not kept.strip():
+        raise ValueError("The text is empty: type a sentence to see its attention.")
+    return kept, notices
+
+
+def _check_options(backend: Backend, options: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ValueError(f"Unknown option(s) {sorted(unknown)}; attend() takes {sorted(_OPTIONS)}.")
+    for name in options.keys() - {"max_tokens"}:
+        if name not in backend.options:
+            raise ValueError(f"The model '{backend.name}' does not take the option '{name}'.")
+    if "max_tokens" in options:
+        value = options["max_tokens"]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+            raise ValueError("max_tokens must be a whole number of at least 2.")
+    if "causal" in options and not isinstance(options["causal"], bool):
+        raise ValueError("causal must be True or False.")
+    if "target" in options and not isinstance(options["target"], str):
+        raise ValueError("target must be text.")
+    return options
+
+
+def _encode(backend: Backend, text: str, limit: int) -> tuple[list[int], list[int | None] | None, list[str]]:
+    """Tokenise with the model's own tokenizer, truncating to `limit` tokens with a notice."""
+    notices = []
+    char_cap = limit * CHARS_PER_TOKEN_CAP
+    if len(text) > char_cap:
+        notices.append(f"The text has {len(text):,} characters; only the first {char_cap:,} were read.")
+        text = text[:char_cap]
+    tokenizer = backend.tokenizer
+    encoding = tokenizer(text)
+    if len(encoding["input_ids"]) > limit:
+        full = len(encoding["input_ids"])
+        encoding = tokenizer(text, truncation=True, max_length=limit)
+        notices.append(f"The text has {full:,} tokens; {backend.name} reads at most {limit}, so it was truncated to the first {limit}.")
+    ids = list(encoding["input_ids"])
+    word_ids = encoding.word_ids() if getattr(encoding, "is_fast", False) else None
+    return ids, word_ids, notices
+
+
+def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
+    """Attention of every layer and head of `model` over `text`: weights [layer, head, query, key].
+
+    Options: max_tokens (cap below the model's limit), causal (scratch engines: each token sees only
+    itself and earlier tokens), target (encoder–decoders: decoder text; fills `cross`).
+    Raises ValueError with a message for the user on empty text, unknown models or bad options.
+    """
+    text, notices = clean_text(text)
+    if not isinstance(model, str):
+        raise ValueError("The model must be named by a string, e.g. 'minilm'.")
+    model = model.strip()
+    key = (text, model, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    cached = RESULTS.get(key)
+    if cached is not None:
+        return cached
+    backend = load_model(model)
+    options = _check_options(backend, dict(options))
+    limit = min(backend.max_tokens, options.get("max_tokens", backend.max_tokens))
+    ids, word_ids, encode_notices = _encode(backend, text, limit)
+    notices += encode_notices
+    if len(ids) == sum(1 for i in ids if i in set(backend.tokenizer.all_special_ids)):
+        notices.append("The text holds no characters this model's tokenizer keeps, so only its special tokens remain.")
+    run_options = dict(options)
+    target_tokens = None
+    if backend.family == "encoder-decoder":
+        target_ids, _, target_notices = _encode(backend, options.get("target") or text, limit)
+        notices += [f"Target: {n}" for n in target_notices]
+        run_options["target_ids"] = target_ids
+        target_tokens = backend.tokenizer.convert_ids_to_tokens(target_ids)
+    arrays = backend.run(ids, run_options)
+    weights = arrays["weights"]
+    causal = bool(len(ids) > 1 and not weights[..., ~_lower(len(ids))].any())
+    result = Attention(
+        tokens=backend.tokenizer.convert_ids_to_tokens(ids),
+        weights=weights,
+        model=model,
+        options=options,
+        notices=notices,
+        cross=arrays.get("cross"),
+        target_tokens=target_tokens,
+        target_weights=arrays.get("target_weights"),
+        word_ids=word_ids,
+        meta={**backend.meta, "causal": causal, "max_tokens": backend.max_tokens},
+    )
+    RESULTS.put(key, result)
+    return result
+
+
+def _lower(n: int):
+    import numpy as np
+
+    return np.tri(n, dtype=bool)

@@ -1,0 +1,68 @@
+"""Attention, step by step: the one place where attention weights are computed.
+
+Read it top to bottom like the flowchart:
+
+    tokens ──► query, key, value ──► scores = query · keyᵀ ──► ÷ √d_k ──► mask ──► softmax
+           ──► weights ──► weighted sum of values ──► heads concatenated ──► output projection
+
+A *query* is the question a token asks, a *key* is the answer every token offers,
+and a *value* is the content it hands over when its key matches the question.
+Axis order everywhere: [batch, head, query, key].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Cut the model dimension into heads: [batch, seq, d_model] -> [batch, head, seq, d_head]."""
+    batch, seq, d_model = x.shape
+    return x.view(batch, seq, n_heads, d_model // n_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate the heads again: [batch, head, seq, d_head] -> [batch, seq, d_model]."""
+    batch, n_heads, seq, d_head = x.shape
+    return x.transpose(1, 2).reshape(batch, seq, n_heads * d_head)
+
+
+def attention_weights(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(query · keyᵀ / √d_k) with masked keys at exactly 0: -> [batch, head, query, key].
+
+    `mask` is boolean, True where a query may look at a key, broadcastable to
+    [batch, head, query, key] (e.g. [1, 1, query, key] for causal, [batch, 1, 1, key] for padding).
+    """
+    d_k = query.size(-1)
+    scores = query @ key.transpose(-2, -1)                  # [batch, head, query, key]: how well each key answers each query
+    scores = scores * d_k**-0.5                              # ÷ √d_k keeps the softmax out of its flat tails as d_k grows
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))    # forbidden keys get weight exactly 0 after softmax
+    return torch.softmax(scores, dim=-1)                     # [batch, head, query, key]; every row sums to 1
+
+
+class MultiHeadAttention(nn.Module):
+    """Per-head query/key/value projections, scaled dot product, weighted sum, heads merged and projected."""
+
+    def __init__(self, d_model: int, n_heads: int, bias: bool = True):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.query = nn.Linear(d_model, d_model, bias=bias)
+        self.key = nn.Linear(d_model, d_model, bias=bias)
+        self.value = nn.Linear(d_model, d_model, bias=bias)
+        self.output = nn.Linear(d_model, d_model, bias=bias)
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [batch, query, d_model], context [batch, key, d_model] -> output [batch, query, d_model], weights [batch, head, query, key]."""
+        context = x if context is None else context               # self-attention: keys come from the same tokens; cross: from the encoder
+        query = split_heads(self.query(x), self.n_heads)          # [batch, head, query, d_head]
+        key = split_heads(self.key(context), self.n_heads)        # [batch, head, key, d_head]
+        value = split_heads(self.value(context), self.n_heads)    # [batch, head, key, d_head]
+        weights = attention_weights(query, key, mask)             # [batch, head, query, key]
+        heads = weights @ value                                   # [batch, head, query, d_head]: weighted sum of values
+        output = self.output(merge_heads(heads))                  # [batch, query, d_model]: heads concatenated, then projected
+        return output, weights
