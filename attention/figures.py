@@ -1,0 +1,143 @@
+"""Plotly figures: pure functions (result, options) -> go.Figure, testable without a browser.
+
+Kept light for the browser: weights travel as float32/uint8 typed arrays, labels once per axis,
+no per-cell hover text, and a bare template (the app's theme styles the rest).
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .result import Attention
+
+COLORSCALE = "Blues"
+_INVISIBLE = "\u200b\u200c\u200d\u2060"  # zero-width space, non-joiner, joiner, word joiner
+_BARE = go.layout.Template(layout={"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "font": {"family": "sans-serif"}})
+
+
+def token_labels(tokens: list[str]) -> list[str]:
+    """Tokens as safe, unique axis labels: HTML-like text is escaped (plotly reads a little HTML),
+    repeated tokens get a short invisible suffix (the repeat count in base 4, written in zero-width
+    characters) so a categorical axis keeps every position."""
+    seen: dict[str, int] = {}
+    used: set[str] = set()
+    labels = []
+    for token in tokens:
+        text = html.escape(token, quote=False) if token else "∅"
+        label = text
+        while label in used:  # a loop, not one step: a token may itself end in zero-width characters
+            seen[text] = count = seen.get(text, 0) + 1
+            label = text
+            while count:
+                count, digit = divmod(count, 4)
+                label += _INVISIBLE[digit]
+        used.add(label)
+        labels.append(label)
+    return labels
+
+
+def safe_text(text: str) -> str:
+    """User text for a plotly title or annotation, shown literally."""
+    return html.escape(text, quote=False)
+
+
+def head_heatmap(result: Attention, layer: int, head: int, height: int | None = None) -> go.Figure:
+    """One head as a heatmap: query tokens as rows (top to bottom), key tokens as columns."""
+    layer, head = result.clamp(layer, head)
+    weights = result.head(layer, head)
+    labels = token_labels(result.tokens)
+    n = result.n_tokens
+    fig = go.Figure(
+        go.Heatmap(
+            z=weights,
+            x=labels,
+            y=labels,
+            zmin=0.0,
+            zmax=float(max(weights.max(), 1e-6)),
+            colorscale=COLORSCALE,
+            colorbar={"title": {"text": "weight"}, "thickness": 12},
+            hovertemplate="query: %{y}<br>key: %{x}<br>weight: %{z:.3f}<extra></extra>",
+        )
+    )
+    side = height or int(min(900, max(380, 120 + 16 * n)))
+    fig.update_layout(
+        template=_BARE,
+        title={"text": f"Layer {layer} · Head {head}", "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"},
+        height=side,
+        xaxis={"title": "key (attended to)", "side": "top", "tickangle": -60, "tickfont": {"size": 10}, "automargin": True},
+        yaxis={"title": "query (attending)", "autorange": "reversed", "tickfont": {"size": 10}, "automargin": True},
+    )
+    fig.layout.xaxis.title.standoff = 4
+    return fig
+
+
+def model_grid(result: Attention, size: int = 24) -> go.Figure:
+    """Every layer × head as a small thumbnail in one image; an invisible marker per head carries hover and clicks."""
+    thumbs = result.thumbnails(size)                                     # [layer, head, s, s]
+    layers, heads, s, _ = thumbs.shape
+    peak = thumbs.max(axis=(2, 3), keepdims=True)
+    scaled = np.round(255 * thumbs / np.maximum(peak, 1e-9)).astype(np.uint8)  # each head on its own scale
+    image = scaled.transpose(0, 2, 1, 3).reshape(layers * s, heads * s)   # [layer·row, head·col]
+    fig = go.Figure(
+        go.Heatmap(
+            z=image,
+            x0=-0.5 + 0.5 / s, dx=1.0 / s,
+            y0=-0.5 + 0.5 / s, dy=1.0 / s,
+            colorscale=COLORSCALE,
+            showscale=False,
+            hoverinfo="skip",
+        )
+    )
+    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
+    fig.add_trace(
+        go.Scatter(
+            x=grid_heads.ravel(),
+            y=grid_layers.ravel(),
+            mode="markers",
+            marker={"symbol": "square", "size": 18, "color": "rgba(0,0,0,0)"},
+            hovertemplate="Layer %{y} · Head %{x}<br>click to open<extra></extra>",
+            showlegend=False,
+        )
+    )
+    for boundary in np.arange(0.5, heads - 1, 1.0):
+        fig.add_vline(x=boundary, line={"color": "white", "width": 3})
+    for boundary in np.arange(0.5, layers - 1, 1.0):
+        fig.add_hline(y=boundary, line={"color": "white", "width": 3})
+    fig.update_layout(
+        template=_BARE,
+        height=int(70 + 58 * layers),
+        xaxis={"title": "head", "tickmode": "linear", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False},
+        yaxis={"title": "layer", "tickmode": "linear", "dtick": 1, "autorange": "reversed", "showgrid": False, "zeroline": False},
+        clickmode="event+select",
+        dragmode=False,
+    )
+    return fig
+
+
+def heads_side_by_side(result: Attention, heads: list[tuple[int, int]], height: int = 420) -> go.Figure:
+    """Chosen (layer, head) pairs side by side on one shared colour scale."""
+    heads = [result.clamp(layer, head) for layer, head in heads] or [(0, 0)]
+    labels = token_labels(result.tokens)
+    zmax = float(max(result.head(layer, head).max() for layer, head in heads))
+    fig = make_subplots(
+        rows=1, cols=len(heads), subplot_titles=[f"Layer {layer} · Head {head}" for layer, head in heads],
+        horizontal_spacing=0.04 if len(heads) > 1 else 0.0,
+    )
+    for column, (layer, head) in enumerate(heads, start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=result.head(layer, head), x=labels, y=labels, coloraxis="coloraxis",
+                hovertemplate=f"L{layer} H{head}<br>query: %{{y}}<br>key: %{{x}}<br>weight: %{{z:.3f}}<extra></extra>",
+            ),
+            row=1, col=column,
+        )
+        fig.update_yaxes(autorange="reversed", showticklabels=column == 1, tickfont={"size": 9}, row=1, col=column)
+        fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, row=1, col=column)
+    fig.update_layout(
+        template=_BARE, height=height,
+        coloraxis={"colorscale": COLORSCALE, "cmin": 0.0, "cmax": zmax, "colorbar": {"title": {"text": "weight"}, "thickness": 12}},
+    )
+    return fig

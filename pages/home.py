@@ -1,0 +1,84 @@
+"""Home: type a sentence, see every head attend; open one head, compare heads, share the view."""
+import streamlit as st
+
+import ui
+from attention.figures import head_heatmap, heads_side_by_side, model_grid
+
+ui.load_url_state(
+    {"text": ui.DEFAULT_TEXT, "model": "minilm", "layer": 0, "head": 0, "compare": ""},
+    {
+        "text": lambda raw: (raw if raw and raw.strip() else ui.DEFAULT_TEXT, None),
+        "model": ui.read_model,
+        "layer": lambda raw: ui.parse_index(raw, "layer"),
+        "head": lambda raw: ui.parse_index(raw, "head"),
+    },
+)
+
+st.title("Attention Lens")
+st.caption(
+    "Type a sentence and watch every attention head of a real transformer decide which tokens to look at. "
+    "Each row of a heatmap is a token asking a question (its **query**); each column is a token offering an answer "
+    "(its **key**); the colour is how much of the answer's content (its **value**) flows into the asker."
+)
+ui.show_url_notices()
+
+left, right = st.columns([3, 1])
+with left:
+    text = st.text_area(
+        "Text", key="text", height=90,
+        help="Any text. Long texts are cut to the model's limit (512 tokens for MiniLM), with a notice.",
+    )
+with right:
+    model = ui.model_picker()
+
+result = ui.run_attend(text, model)
+if result is None:
+    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
+    st.stop()
+
+ui.clamp_index("layer", result.n_layers, "layer")
+ui.clamp_index("head", result.n_heads, "head")
+
+
+def _open_head_from_grid() -> None:
+    points = st.session_state["grid"].selection.points
+    marks = [p for p in points if p.get("curve_number") == 1]
+    if marks:
+        st.session_state["layer"], st.session_state["head"] = int(marks[0]["y"]), int(marks[0]["x"])
+
+
+engine = "from-scratch engine" if result.meta.get("engine") == "scratch" else "Hugging Face transformers"
+st.caption(
+    f"**{result.n_tokens}** tokens · **{result.n_layers}** layers × **{result.n_heads}** heads · "
+    f"{ui.md_escape(result.meta.get('family', 'encoder'))}{' (causal)' if result.meta.get('causal') else ' (bidirectional)'} · {engine}"
+)
+
+grid_col, head_col = st.columns([5, 6], gap="large")
+with head_col:
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox("Layer", range(result.n_layers), key="layer", help="Layers count from 0 (nearest the input).")
+    head = c2.selectbox("Head", range(result.n_heads), key="head", help="Heads count from 0; each has its own query/key/value projections.")
+    st.plotly_chart(head_heatmap(result, layer, head), width="stretch", key="head_map")
+with grid_col:
+    st.subheader("All layers × heads")
+    st.caption("Every head at a glance, each on its own colour scale. Click a square to open that head.")
+    st.plotly_chart(
+        model_grid(result), width="stretch", key="grid", on_select=_open_head_from_grid, selection_mode="points",
+        config={"displayModeBar": False},
+    )
+
+st.subheader("Compare heads")
+pairs = [(lay, hd) for lay in range(result.n_layers) for hd in range(result.n_heads)]
+labels = {f"L{lay}·H{hd}": (lay, hd) for lay, hd in pairs}
+wanted = [part for part in str(st.session_state.get("compare", "")).split(",") if part in labels]
+if "compare_heads" not in st.session_state:
+    st.session_state["compare_heads"] = wanted
+chosen = st.multiselect(
+    "Heads to compare", list(labels), key="compare_heads", max_selections=6, placeholder="Pick two or more heads",
+    help="Chosen heads are drawn side by side on one shared colour scale, so their strengths compare directly.",
+)
+if chosen:
+    st.plotly_chart(heads_side_by_side(result, [labels[c] for c in chosen]), width="stretch", key="compare_map")
+
+link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "compare": ",".join(chosen) or None})
+ui.share_box(link, text)
