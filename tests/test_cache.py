@@ -1,0 +1,123 @@
+"""attention/cache.py: a thread-safe least-recently-used cache bounded by bytes."""
+from __future__ import annotations
+
+import threading
+
+from attention.cache import ByteLRU
+
+
+def sized(max_bytes: int) -> ByteLRU:
+    """A cache whose values are byte strings sized by their length."""
+    return ByteLRU(max_bytes, len)
+
+
+def stored_bytes(cache: ByteLRU) -> int:
+    return sum(len(value) for value in (cache.get(key) for key in list(cache._items)) if value is not None)
+
+
+def test_get_returns_what_was_put_and_none_when_missing():
+    cache = sized(100)
+    cache.put("a", b"x" * 10)
+    assert cache.get("a") == b"x" * 10
+    assert cache.get("missing") is None
+    assert len(cache) == 1
+    assert cache.nbytes == 10
+
+
+def test_evicts_least_recently_used_when_over_budget():
+    cache = sized(30)
+    cache.put("a", b"a" * 10)
+    cache.put("b", b"b" * 10)
+    cache.put("c", b"c" * 10)
+    assert cache.nbytes == 30 and len(cache) == 3   # exactly at the budget is allowed
+    cache.put("d", b"d" * 10)
+    assert cache.get("a") is None                     # the oldest went
+    assert [cache.get(key) is not None for key in "bcd"] == [True, True, True]
+    assert cache.nbytes == 30
+
+
+def test_evicts_as_many_as_needed_for_a_large_item():
+    cache = sized(30)
+    for key in "abc":
+        cache.put(key, key.encode() * 10)
+    cache.put("big", b"z" * 25)
+    assert cache.get("big") == b"z" * 25
+    assert all(cache.get(key) is None for key in "abc")
+    assert cache.nbytes == 25 and len(cache) == 1
+
+
+def test_get_refreshes_recency():
+    cache = sized(30)
+    for key in "abc":
+        cache.put(key, key.encode() * 10)
+    assert cache.get("a") is not None   # "a" is now the most recent; "b" is the oldest
+    cache.put("d", b"d" * 10)
+    assert cache.get("b") is None
+    assert cache.get("a") == b"a" * 10
+    assert cache.get("c") == b"c" * 10
+
+
+def test_put_again_replaces_value_size_and_recency():
+    cache = sized(30)
+    cache.put("a", b"a" * 10)
+    cache.put("b", b"b" * 10)
+    cache.put("a", b"A" * 15)            # replaces, and "a" becomes the most recent
+    assert cache.get("a") == b"A" * 15
+    assert cache.nbytes == 25 and len(cache) == 2
+    cache.put("c", b"c" * 10)            # 35 > 30: the oldest ("b") goes
+    assert cache.get("b") is None
+    assert cache.get("a") == b"A" * 15
+
+
+def test_refuses_items_bigger_than_the_budget():
+    cache = sized(20)
+    cache.put("small", b"s" * 5)
+    cache.put("huge", b"h" * 21)
+    assert cache.get("huge") is None
+    assert cache.get("small") == b"s" * 5   # refusing did not evict anything
+    assert cache.nbytes == 5 and len(cache) == 1
+
+
+def test_clear_empties_the_cache():
+    cache = sized(100)
+    cache.put("a", b"a")
+    cache.put("b", b"bb")
+    cache.clear()
+    assert len(cache) == 0 and cache.nbytes == 0
+    assert cache.get("a") is None
+
+
+def test_size_function_is_used():
+    cache = ByteLRU(100, lambda value: value["bytes"])
+    cache.put(1, {"bytes": 60})
+    cache.put(2, {"bytes": 60})
+    assert cache.get(1) is None and cache.get(2) == {"bytes": 60}
+    assert cache.nbytes == 60
+
+
+def test_concurrent_puts_and_gets_keep_the_byte_count_consistent():
+    n_threads = 8
+    cache = sized(5_000)
+    errors = []
+    start = threading.Barrier(n_threads)
+
+    def work(thread: int) -> None:
+        try:
+            start.wait()
+            for step in range(2_000):
+                key = (thread, step % 50)
+                cache.put(key, bytes(1 + (thread * 7 + step) % 97))
+                cache.get((thread - 1, step % 50))
+        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert 0 < cache.nbytes <= cache.max_bytes
+    assert cache.nbytes == stored_bytes(cache)           # the running total matches what is stored
+    assert len(cache) == len(cache._items)
