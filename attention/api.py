@@ -19,9 +19,13 @@ def clean_text(text: Any) -> tuple[str, list[str]]:
     if not isinstance(text, str):
         raise ValueError("The input must be text.")
     notices = []
-    kept = "".join(ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) != "Cc")
-    if len(kept) != len(text):
-        notices.append(f"Removed {len(text) - len(kept)} control character(s) from the text.")
+    categories = [unicodedata.category(ch) for ch in text]
+    kept = "".join(ch for ch, kind in zip(text, categories) if ch in "\t\n\r" or kind not in ("Cc", "Cs"))
+    controls = sum(kind == "Cc" for ch, kind in zip(text, categories) if ch not in "\t\n\r")
+    if controls:
+        notices.append(f"Removed {controls} control character(s) from the text.")
+    if categories.count("Cs"):  # halves of broken characters (e.g. from a bad paste) cannot be tokenised
+        notices.append(f"Removed {categories.count('Cs')} broken (unpaired surrogate) character(s) from the text.")
     if not kept.strip():
         raise ValueError("The text is empty: type a sentence to see its attention.")
     return kept, notices
@@ -70,20 +74,22 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     itself and earlier tokens), target (encoder–decoders: decoder text; fills `cross`).
     Raises ValueError with a message for the user on empty text, unknown models or bad options.
     """
-    text, notices = clean_text(text)
     if not isinstance(model, str):
         raise ValueError("The model must be named by a string, e.g. 'minilm'.")
     model = model.strip()
-    key = (text, model, tuple(sorted((k, repr(v)) for k, v in options.items())))
-    cached = RESULTS.get(key)
+    key = (text, model, tuple(sorted((k, repr(v)) for k, v in options.items())))  # raw text: notices differ
+    cached = RESULTS.get(key) if isinstance(text, str) else None
     if cached is not None:
         return cached
+    text, notices = clean_text(text)
     backend = load_model(model)
     options = _check_options(backend, dict(options))
     limit = min(backend.max_tokens, options.get("max_tokens", backend.max_tokens))
     ids, word_ids, encode_notices = _encode(backend, text, limit)
     notices += encode_notices
-    if len(ids) == sum(1 for i in ids if i in set(backend.tokenizer.all_special_ids)):
+    tokenizer = backend.tokenizer
+    structural = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # [UNK] stands for real text
+    if not encode_notices and all(i in structural for i in ids):
         notices.append("The text holds no characters this model's tokenizer keeps, so only its special tokens remain.")
     run_options = dict(options)
     target_tokens = None

@@ -55,7 +55,13 @@ class Backend:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def run(self, input_ids: list[int], options: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Forward one sequence; returns {"weights": [layer, head, query, key], ...} as float32 numpy."""
+        """Forward one sequence; returns {"weights": [layer, head, query, key], ...} as fresh read-only float32 numpy."""
+        arrays = self._forward(input_ids, options)
+        for array in arrays.values():
+            array.flags.writeable = False  # fresh and handed over: the result keeps them without a copy
+        return arrays
+
+    def _forward(self, input_ids: list[int], options: dict[str, Any]) -> dict[str, np.ndarray]:
         ids = torch.tensor([input_ids])
         with COMPUTE_LOCK, torch.inference_mode():
             if self.kind == "scratch":
@@ -133,7 +139,7 @@ def _family(config: Any) -> str:
     if getattr(config, "is_encoder_decoder", False):
         return "encoder-decoder"
     architectures = " ".join(getattr(config, "architectures", None) or [])
-    if getattr(config, "is_decoder", False) or "CausalLM" in architectures or "LMHead" in architectures:
+    if getattr(config, "is_decoder", False) or "CausalLM" in architectures:
         return "decoder"
     if config.model_type in {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "opt", "bloom", "qwen2", "phi", "gemma"}:
         return "decoder"

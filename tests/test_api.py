@@ -221,8 +221,6 @@ def test_only_zero_width_characters_leave_only_special_tokens():
     assert any("special tokens" in notice for notice in result.notices)
 
 
-@pytest.mark.xfail(reason="BUG: lone surrogates (e.g. from a broken paste) reach the Rust tokenizer, which raises "
-                          "TypeError('TextEncodeInput must be Union[...]') instead of a message for the user", strict=True)
 def test_lone_surrogates_are_handled():
     try:
         result = attend("abc \ud800 def", "minilm")
@@ -233,8 +231,6 @@ def test_lone_surrogates_are_handled():
         assert all("\ud800" not in token for token in result.tokens)
 
 
-@pytest.mark.xfail(reason="BUG: when max_tokens cuts the text down to its special tokens, the notice claims the text "
-                          "holds no characters the tokenizer keeps, which is false", strict=True)
 def test_truncation_to_special_tokens_does_not_claim_the_text_is_unreadable():
     result = attend("hello world", "minilm", max_tokens=2)
     assert result.tokens == ["[CLS]", "[SEP]"]
@@ -278,8 +274,6 @@ def test_failed_calls_are_not_cached():
     assert attend("Not cached.", "scratch").options == {}
 
 
-@pytest.mark.xfail(reason="BUG: the cache key is the cleaned text, so text with control characters and the same "
-                          "text without them share one cached result and its notices", strict=True)
 def test_cached_results_keep_their_own_notices():
     with_control = attend("notice probe a\x00b", "scratch")
     assert any("control character" in notice for notice in with_control.notices)

@@ -73,15 +73,11 @@ def test_rejects_weights_that_do_not_match_the_tokens(weights):
         Attention(tokens=["a", "b", "c", "d"], weights=weights, model="hand")
 
 
-@pytest.mark.xfail(reason="BUG: Attention validates only `weights`; a `cross` array whose shape does not match "
-                          "[layer, head, target, source] is accepted silently", strict=True)
 def test_rejects_cross_attention_that_does_not_match_tokens():
     with pytest.raises(ValueError):
         make(4, cross=np.ones((2, 3, 5, 7), dtype=np.float32) / 7, target_tokens=["a", "b"])
 
 
-@pytest.mark.xfail(reason="BUG: Attention freezes the caller's own float32 array in place and keeps sharing its "
-                          "memory, so the cached, shared result can change behind its back", strict=True)
 def test_result_does_not_share_memory_with_the_callers_array():
     weights = stochastic(1, 1, 3).astype(np.float32)
     result = Attention(tokens=["a", "b", "c"], weights=weights, model="hand")
