@@ -99,6 +99,23 @@ def model_picker(key: str = "model") -> str:
     return st.session_state[key]
 
 
+def read_text(raw: str | None) -> tuple[str, str | None]:
+    return (raw if raw and raw.strip() else DEFAULT_TEXT), None
+
+
+TEXT_HELP = "Any text. Long texts are cut to the model's limit (512 tokens for MiniLM), with a notice."
+
+
+def text_and_model(text_label: str = "Text", height: int = 90) -> tuple[str, str]:
+    """The text box and model picker side by side, bound to session keys "text" and "model"."""
+    left, right = st.columns([3, 1])
+    with left:
+        text = st.text_area(text_label, key="text", height=height, help=TEXT_HELP)
+    with right:
+        model = model_picker()
+    return text, model
+
+
 def run_attend(text: str, model: str, **options: Any) -> Attention | None:
     """attend() with a spinner; a user error becomes a message on the page and None."""
     try:

@@ -7,7 +7,7 @@ from attention.figures import head_heatmap, heads_side_by_side, model_grid
 ui.load_url_state(
     {"text": ui.DEFAULT_TEXT, "model": "minilm", "layer": 0, "head": 0, "compare": ""},
     {
-        "text": lambda raw: (raw if raw and raw.strip() else ui.DEFAULT_TEXT, None),
+        "text": ui.read_text,
         "model": ui.read_model,
         "layer": lambda raw: ui.parse_index(raw, "layer"),
         "head": lambda raw: ui.parse_index(raw, "head"),
@@ -22,14 +22,7 @@ st.caption(
 )
 ui.show_url_notices()
 
-left, right = st.columns([3, 1])
-with left:
-    text = st.text_area(
-        "Text", key="text", height=90,
-        help="Any text. Long texts are cut to the model's limit (512 tokens for MiniLM), with a notice.",
-    )
-with right:
-    model = ui.model_picker()
+text, model = ui.text_and_model()
 
 result = ui.run_attend(text, model)
 if result is None:
