@@ -44,6 +44,8 @@ def _check_options(backend: Backend, options: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("max_tokens must be a whole number of at least 2.")
     if "causal" in options and not isinstance(options["causal"], bool):
         raise ValueError("causal must be True or False.")
+    if options.get("causal") is False and backend.family == "decoder":
+        raise ValueError(f"'{backend.name}' is a decoder: it was trained to see only earlier tokens, so it always runs causally.")
     if "target" in options and not isinstance(options["target"], str):
         raise ValueError("target must be text.")
     return options
@@ -71,7 +73,8 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     """Attention of every layer and head of `model` over `text`: weights [layer, head, query, key].
 
     Options: max_tokens (cap below the model's limit), causal (scratch engines: each token sees only
-    itself and earlier tokens), target (encoder–decoders: decoder text; fills `cross`).
+    itself and earlier tokens), target (encoder–decoders and "scratch": the decoder's text; fills `cross`
+    [layer, head, target, source] and `target_weights`).
     Raises ValueError with a message for the user on empty text, unknown models or bad options.
     """
     if not isinstance(model, str):
@@ -93,7 +96,7 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
         notices.append("The text holds no characters this model's tokenizer keeps, so only its special tokens remain.")
     run_options = dict(options)
     target_tokens = None
-    if backend.family == "encoder-decoder":
+    if backend.family == "encoder-decoder" or "target" in options:
         target_ids, _, target_notices = _encode(backend, options.get("target") or text, limit)
         notices += [f"Target: {n}" for n in target_notices]
         run_options["target_ids"] = target_ids

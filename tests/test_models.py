@@ -147,7 +147,7 @@ def test_scratch_with_nothing_after_the_colon_is_refused():
 def test_load_model_loads_once_and_strips_the_name():
     backend = load_model("scratch")
     assert load_model("  scratch\n") is backend
-    assert backend.kind == "scratch" and backend.family == "encoder" and backend.options == {"causal"}
+    assert backend.kind == "scratch" and backend.family == "encoder" and backend.options == {"causal", "target"}
 
 
 def test_registry_drops_the_least_recently_used_model(fresh_registry, tiny_bert, tiny_gpt2):
@@ -281,9 +281,9 @@ def test_decoder_does_not_take_options_it_cannot_use(tiny_gpt2):
         attend(TEXT, tiny_gpt2, target=TARGET)
 
 
-def test_scratch_prefix_on_non_bert_weights_is_refused(tiny_gpt2):
-    with pytest.raises(ValueError, match="BERT-family.*'gpt2'"):
-        attend(TEXT, f"scratch:{tiny_gpt2}")
+def test_scratch_prefix_on_unsupported_weights_is_refused(tiny_t5):
+    with pytest.raises(ValueError, match="BERT-family, GPT-2 or BART.*'t5'"):
+        attend(TEXT, f"scratch:{tiny_t5}")
 
 
 @pytest.mark.parametrize("fixture", ["tiny_bart", "tiny_t5"])
