@@ -54,6 +54,8 @@ NPM_PACKAGES = {  # package@version -> (file inside the tarball, name served und
 STATIC = re.compile(r"^/(static/|favicon\.)|/[^/]*plotly[^/]*\.js$", re.IGNORECASE)  # everything else counts, /media/ too
 
 SIGHT_JS = """([title, tokens]) => {
+    const failure = document.querySelector('[data-testid="stException"]');
+    if (failure) return 'the app raised: ' + failure.innerText.slice(0, 300);  // fail fast, not at the timeout
     const wanted = new Set(tokens);
     for (const plot of document.querySelectorAll('.js-plotly-plot')) {
         const heading = plot.querySelector('.gtitle');
@@ -85,11 +87,12 @@ def _local_only(blocked: list[str]):
 class Visit:
     """One share-link visit in a fresh context: time to sight and bytes received, by kind."""
 
-    def __init__(self, browser, url: str, tokens: list[str], timeout_s: float = 120):
+    def __init__(self, browser, url: str, tokens: list[str], timeout_s: float = 60):
         self.ws_in = self.ws_in_frames = self.ws_out = 0
         self.blocked: list[str] = []
         self.last_frame = time.perf_counter()
         self.marks: dict[str, float] = {}
+        self.error: str | None = None
         responses = []
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.route("**/*", _local_only(self.blocked))
@@ -101,8 +104,10 @@ class Visit:
         try:
             self.t0 = t0 = time.perf_counter()
             page.goto(url, wait_until="commit", timeout=timeout_s * 1000)
-            page.wait_for_function(SIGHT_JS, arg=[TITLE, tokens], timeout=timeout_s * 1000, polling="raf")
+            outcome = page.wait_for_function(SIGHT_JS, arg=[TITLE, tokens], timeout=timeout_s * 1000, polling="raf").json_value()
             self.sight_s = time.perf_counter() - t0
+            if outcome is not True:
+                raise RuntimeError(outcome)
             self.marks["heatmap drawn (sight)"] = self.sight_s
             # the run is over once the share box is drawn and the websocket has been quiet for a while
             page.wait_for_selector('[data-testid="stCode"]', timeout=timeout_s * 1000)
@@ -120,6 +125,15 @@ class Visit:
                 else:
                     self.http += size
                     self.http_urls[path] = self.http_urls.get(path, 0) + size
+        except Exception as error:  # report what the page showed instead, and let the other visits go on
+            shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"attention_lens_bench_failed_{int(time.time())}.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                shown = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stException"], [data-testid="stAlert"]')]
+                    .map(e => e.innerText).join(' | ') || document.body.innerText""")
+            except Exception:
+                shown = "(the page could not be read)"
+            self.error = f"{type(error).__name__}: {str(error).splitlines()[0][:160]}; page shows: {' '.join(shown.split())[:400]}; screenshot {shot}"
         finally:
             context.close()
 
@@ -330,11 +344,18 @@ def main() -> None:
         if server:
             server.shutdown()
 
-    med = lambda values: statistics.median(values)
+    failed = [(size, v.error) for size in SIZES for v in visits[size] if v.error]
+    visits = {size: [v for v in visits[size] if not v.error] for size in SIZES}
+    med = lambda values: statistics.median(values) if values else float("nan")
     print(f"bench_browser: headless Chromium, fresh context and fresh text per visit, median of {args.reps} visits\n")
+    for size, error in failed:
+        print(f"FAILED visit at {size} tokens (left out of the medians): {error}")
     rows = []
     for size in SIZES:
         vs = visits[size]
+        if not vs:
+            rows.append([str(size), "-", "-", "-", "-", "-", "-", f"{ANCHOR_BYTES[size] / MB:.0f}", "-", "", "no visit succeeded"])
+            continue
         received = med([v.received for v in vs])
         goal = ANCHOR_BYTES[size] / BYTE_FACTOR[size]
         rows.append([
@@ -347,9 +368,10 @@ def main() -> None:
                  "BertViz MB", "ours/BertViz", "goal", ""], rows))
     print("\n  sight = goto -> head heatmap with the text's tokens drawn; settled = last websocket frame of the run;"
           "\n  received = websocket frames in + non-static HTTP; BertViz MB = model_view HTML anchor measured on this machine")
-    sample = visits[128][0]
-    print(f"  per visit at 128 tokens: {sample.ws_in_frames} websocket frames in, {sample.ws_out:,} bytes sent; "
-          f"non-static HTTP: {', '.join(f'{p} {n:,} B' for p, n in sorted(sample.http_urls.items()))}")
+    sample = (visits[128] or visits[512] or [None])[0]
+    if sample:
+        print(f"  per visit at 128 tokens: {sample.ws_in_frames} websocket frames in, {sample.ws_out:,} bytes sent; "
+              f"non-static HTTP: {', '.join(f'{p} {n:,} B' for p, n in sorted(sample.http_urls.items()))}")
     blocked = sorted({u for v in visits[128] + visits[512] for u in v.blocked})
     print(f"  requests to other hosts (aborted): {len(blocked)}{' ' + ', '.join(blocked[:5]) if blocked else ''}")
 
