@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from .cache import ByteLRU
-from .models import Backend, load_model
+from .models import SCRATCH, Backend, load_model
 from .result import Attention
 
 CHARS_PER_TOKEN_CAP = 40  # text beyond max_tokens × this many characters cannot fit and is cut before tokenising
@@ -69,6 +70,37 @@ def _encode(backend: Backend, text: str, limit: int) -> tuple[list[int], list[in
     return ids, word_ids, notices
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Text made ready for one model exactly as attend() does it: the loaded model, token ids and checked options."""
+
+    backend: Backend
+    text: str
+    ids: list[int]
+    tokens: list[str]
+    word_ids: list[int | None] | None
+    notices: list[str]
+    options: dict[str, Any]
+    limit: int
+
+
+def prepare(text: str, model: str, **options: Any) -> Prepared:
+    """Clean and tokenise `text` for `model` and check the options (views that run the engine themselves use this)."""
+    if not isinstance(model, str):
+        raise ValueError("The model must be named by a string, e.g. 'minilm'.")
+    text, notices = clean_text(text)
+    backend = load_model(model.strip())
+    options = _check_options(backend, dict(options))
+    limit = min(backend.max_tokens, options.get("max_tokens", backend.max_tokens))
+    ids, word_ids, encode_notices = _encode(backend, text, limit)
+    notices += encode_notices
+    tokenizer = backend.tokenizer
+    structural = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # [UNK] stands for real text
+    if not encode_notices and all(i in structural for i in ids):
+        notices.append("The text holds no characters this model's tokenizer keeps, so only its special tokens remain.")
+    return Prepared(backend, text, ids, tokenizer.convert_ids_to_tokens(ids), word_ids, notices, options, limit)
+
+
 def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     """Attention of every layer and head of `model` over `text`: weights [layer, head, query, key].
 
@@ -84,20 +116,12 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     cached = RESULTS.get(key) if isinstance(text, str) else None
     if cached is not None:
         return cached
-    text, notices = clean_text(text)
-    backend = load_model(model)
-    options = _check_options(backend, dict(options))
-    limit = min(backend.max_tokens, options.get("max_tokens", backend.max_tokens))
-    ids, word_ids, encode_notices = _encode(backend, text, limit)
-    notices += encode_notices
-    tokenizer = backend.tokenizer
-    structural = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # [UNK] stands for real text
-    if not encode_notices and all(i in structural for i in ids):
-        notices.append("The text holds no characters this model's tokenizer keeps, so only its special tokens remain.")
-    run_options = dict(options)
+    prepared = prepare(text, model, **options)
+    backend, ids, notices = prepared.backend, prepared.ids, list(prepared.notices)
+    run_options = dict(prepared.options)
     target_tokens = None
     if backend.family == "encoder-decoder" or "target" in options:
-        target_ids, _, target_notices = _encode(backend, options.get("target") or text, limit)
+        target_ids, _, target_notices = _encode(backend, options.get("target") or prepared.text, prepared.limit)
         notices += [f"Target: {n}" for n in target_notices]
         run_options["target_ids"] = target_ids
         target_tokens = backend.tokenizer.convert_ids_to_tokens(target_ids)
@@ -105,15 +129,15 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     weights = arrays["weights"]
     causal = bool(len(ids) > 1 and not weights[..., ~_lower(len(ids))].any())
     result = Attention(
-        tokens=backend.tokenizer.convert_ids_to_tokens(ids),
+        tokens=prepared.tokens,
         weights=weights,
         model=model,
-        options=options,
+        options=prepared.options,
         notices=notices,
         cross=arrays.get("cross"),
         target_tokens=target_tokens,
         target_weights=arrays.get("target_weights"),
-        word_ids=word_ids,
+        word_ids=prepared.word_ids,
         meta={**backend.meta, "causal": causal, "max_tokens": backend.max_tokens},
     )
     RESULTS.put(key, result)
@@ -124,3 +148,14 @@ def _lower(n: int):
     import numpy as np
 
     return np.tri(n, dtype=bool)
+
+
+def prepare_scratch(text: str, model: str, **options: Any) -> Prepared:
+    """prepare() for views that open up the project's own engine (step by step, heads, positions)."""
+    name = model.strip() if isinstance(model, str) else ""
+    if name != SCRATCH and not name.startswith(SCRATCH + ":"):
+        raise ValueError(
+            f"This view opens up the project's own engine, so it needs 'scratch' or 'scratch:<weights>' "
+            f"(e.g. scratch:minilm holds MiniLM's weights), not '{name[:80]}'."
+        )
+    return prepare(text, name, **options)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .maths import causal_mask
+from .maths import causal_mask, padding_mask
 from .scratch import ScratchConfig, ScratchTransformer, from_transformers
 
 BUNDLED = "minilm"
@@ -61,6 +61,21 @@ class Backend:
         for array in arrays.values():
             array.flags.writeable = False  # fresh and handed over: the result keeps them without a copy
         return arrays
+
+    def run_padded(self, batch_ids: list[list[int]]) -> np.ndarray:
+        """Several sequences in one padded batch, padding hidden by the mask: -> [batch, layer, head, query, key] float32."""
+        if self.family == "encoder-decoder":
+            raise ValueError("Padded batches are shown for encoders and decoders; pick a model that is not an encoder–decoder.")
+        lengths = [len(ids) for ids in batch_ids]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([list(ids) + [pad] * (max(lengths) - len(ids)) for ids in batch_ids])   # [batch, key]
+        with COMPUTE_LOCK, torch.inference_mode():
+            if self.kind == "scratch":
+                _, weights = self.model(ids, mask=padding_mask(lengths, ids.shape[1]))    # [batch, 1, 1, key]
+            else:
+                attention_mask = padding_mask(lengths, ids.shape[1])[:, 0, 0].long()       # transformers: [batch, key]
+                weights = self.model(input_ids=ids, attention_mask=attention_mask, output_attentions=True).attentions
+            return torch.stack(list(weights), dim=1).float().numpy()                        # [batch, layer, head, q, k]
 
     def _forward(self, input_ids: list[int], options: dict[str, Any]) -> dict[str, np.ndarray]:
         ids = torch.tensor([input_ids])

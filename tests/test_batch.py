@@ -1,0 +1,37 @@
+"""attention/batch.py: a padded batch of sentences of different lengths, the padding mask hiding the pad tokens."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attention import attend
+from attention.batch import attend_padded
+
+TEXTS = ["The cat sat on the mat because it was warm.", "Dogs bark."]
+
+
+@pytest.mark.parametrize("model", ["scratch:minilm", "scratch", "minilm"])
+def test_padding_is_masked_and_each_sentence_matches_its_own_run(model):
+    batch = attend_padded(TEXTS, model)
+    long, short = (attend(text, model) for text in TEXTS)
+    assert batch.lengths == [long.n_tokens, short.n_tokens]
+    width = long.n_tokens
+    assert batch.weights.shape == (2, long.n_layers, long.n_heads, width, width)
+    assert batch.tokens[1][:short.n_tokens] == short.tokens and set(batch.tokens[1][short.n_tokens:]) == {"[PAD]"}
+    np.testing.assert_array_equal(batch.mask[1], np.arange(width) < short.n_tokens)
+    assert batch.weights[1][..., ~batch.mask[1]].max() < 1e-30            # no query looks at a pad token
+    np.testing.assert_allclose(batch.weights.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(batch.sentence(0), long.weights, atol=1e-5)
+    np.testing.assert_allclose(batch.sentence(1), short.weights, atol=1e-5)   # padding changes nothing that is real
+
+
+def test_scratch_padding_gives_exact_zeros():
+    batch = attend_padded(TEXTS, "scratch")
+    assert (batch.weights[1][..., ~batch.mask[1]] == 0).all()
+
+
+def test_bad_batches_are_refused():
+    with pytest.raises(ValueError, match="between two and eight"):
+        attend_padded(["only one"], "scratch")
+    with pytest.raises(ValueError, match="empty"):
+        attend_padded(["fine", "  "], "scratch")

@@ -1,0 +1,66 @@
+"""attention/multihead.py: heads of one layer, concatenation and projection, ablation with its measured effect, diversity."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from attention import attend, load_model
+from attention.multihead import ablate, head_distances, layer_heads
+
+SENTENCE = "The animal didn't cross the street because it was too tired."
+
+
+def test_layer_heads_are_the_engines_numbers():
+    heads = layer_heads(SENTENCE, "scratch:minilm", 3)
+    result = attend(SENTENCE, "scratch:minilm")
+    n = result.n_tokens
+    np.testing.assert_allclose(heads.weights, result.weights[3], rtol=0, atol=1e-6)
+    assert heads.head_outputs.shape == (12, n, 32) and heads.concatenated.shape == heads.projected.shape == (n, 384)
+    for head in (0, 7, 11):   # head h fills columns h·32 … h·32+31 of the concatenation
+        np.testing.assert_array_equal(heads.concatenated[:, head * 32:(head + 1) * 32], heads.head_outputs[head])
+    attention = load_model("scratch:minilm").model.layers[3].attention.output
+    with torch.inference_mode():
+        projected = attention(torch.from_numpy(heads.concatenated)).numpy()
+    np.testing.assert_allclose(heads.projected, projected, atol=1e-5)
+
+
+def test_removing_nothing_changes_nothing_and_each_head_matters():
+    none = ablate(SENTENCE, "scratch:minilm", 2, [])
+    assert none.attention_change == none.layer_change == none.final_change == 0.0
+    assert none.single_head.shape == (12,) and (none.single_head > 0).all()
+    one = ablate(SENTENCE, "scratch:minilm", 2, [int(none.single_head.argmax())])
+    assert one.layer_change == pytest.approx(float(none.single_head.max()), rel=1e-4)
+
+
+def test_removing_more_heads_changes_more():
+    one = ablate(SENTENCE, "scratch:minilm", 1, [0])
+    several = ablate(SENTENCE, "scratch:minilm", 1, [0, 1, 2, 3, 4, 5])
+    all_but_one = ablate(SENTENCE, "scratch:minilm", 1, list(range(1, 12)))
+    assert 0 < one.attention_change < several.attention_change < all_but_one.attention_change
+    assert 0 < one.layer_change < several.layer_change < all_but_one.layer_change
+    assert all_but_one.per_token.shape == (attend(SENTENCE, "scratch:minilm").n_tokens,)
+    assert all_but_one.final_change > 0
+
+
+def test_ablation_on_a_causal_run_and_bad_heads():
+    causal = ablate(SENTENCE, "scratch", 0, [1], causal=True)
+    assert causal.layer_change > 0
+    with pytest.raises(ValueError, match="heads 0–3"):
+        ablate(SENTENCE, "scratch", 0, [4])
+
+
+def test_head_distances():
+    uniform = np.full((3, 3), 1 / 3)
+    one_hot = np.eye(3)
+    distances = head_distances(np.stack([uniform, uniform, one_hot, one_hot[::-1]]))
+    assert distances.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(distances), 0, atol=1e-6)
+    assert distances[0, 1] == pytest.approx(0, abs=1e-6)             # identical heads
+    np.testing.assert_allclose(distances, distances.T)
+    # one-hot rows pointing to different keys are as far apart as distributions can be (1 bit)
+    rows_differ = (np.eye(3) != np.eye(3)[::-1]).any(1)
+    assert distances[2, 3] == pytest.approx(rows_differ.mean(), abs=1e-6)
+    assert 0 < distances[0, 2] < 1
+    real = layer_heads(SENTENCE, "scratch:minilm", 0).distances
+    assert (real[~np.eye(12, dtype=bool)] > 0.05).all()             # MiniLM's heads attend differently
