@@ -145,3 +145,14 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     )
     RESULTS.put(key, result)
     return result
+
+
+def prepare_scratch(text: str, model: str, **options: Any) -> Prepared:
+    """prepare() for views that open up the project's own engine (step by step, heads, positions)."""
+    name = model.strip() if isinstance(model, str) else ""
+    if name != SCRATCH and not name.startswith(SCRATCH + ":"):
+        raise ValueError(
+            f"This view opens up the project's own engine, so it needs 'scratch' or 'scratch:<weights>' "
+            f"(e.g. scratch:minilm holds MiniLM's weights), not '{name[:80]}'."
+        )
+    return prepare(text, name, **options)
