@@ -5,6 +5,7 @@ no per-cell hover text, and a bare template (the app's theme styles the rest).
 """
 from __future__ import annotations
 
+import base64
 import html
 
 import numpy as np
@@ -71,6 +72,37 @@ def head_heatmap(result: Attention, layer: int, head: int, height: int | None = 
         yaxis={"title": "query (rows) attends to key (columns)", "autorange": "reversed", "tickfont": {"size": 10}, "automargin": True},
     )
     return fig
+
+
+def head_payload(result: Attention, layer: int, head: int) -> dict:
+    """One head for the canvas heatmap component: tokens as plain strings (drawn as text, never markup),
+    weights as base64 uint16 levels of the head's maximum (precision 1/65535 of it), row-major [query, key]."""
+    layer, head = result.clamp(layer, head)
+    weights = result.head(layer, head)
+    scale = float(max(weights.max(), 1e-12))
+    levels = np.round(weights * (65535.0 / scale)).astype("<u2")
+    return {
+        "title": f"Layer {layer} · Head {head}",
+        "layer": layer,
+        "head": head,
+        "tokens": [str(token) for token in result.tokens],
+        "scale": scale,
+        "weights": base64.b64encode(levels.tobytes()).decode("ascii"),
+    }
+
+
+def grid_payload(result: Attention, selected: tuple[int, int] | None = None, size: int = 24) -> dict:
+    """Every layer × head for the grid component: uint8 thumbnails [layer, head, s, s], each head on its own scale."""
+    thumbs = result.thumbnails(size)
+    peak = thumbs.max(axis=(2, 3), keepdims=True)
+    scaled = np.round(255 * thumbs / np.maximum(peak, 1e-9)).astype(np.uint8)
+    return {
+        "layers": result.n_layers,
+        "heads": result.n_heads,
+        "size": int(thumbs.shape[2]),
+        "selected": list(result.clamp(*selected)) if selected else None,
+        "thumbnails": base64.b64encode(scaled.tobytes()).decode("ascii"),
+    }
 
 
 def model_grid(result: Attention, size: int = 24) -> go.Figure:

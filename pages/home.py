@@ -2,7 +2,8 @@
 import streamlit as st
 
 import ui
-from attention.figures import head_heatmap, heads_side_by_side, model_grid
+from attention.figures import grid_payload, head_payload, heads_side_by_side
+from components.heatmap import head_grid, head_heatmap
 
 ui.load_url_state(
     {"text": ui.DEFAULT_TEXT, "model": "minilm", "layer": 0, "head": 0, "compare": ""},
@@ -34,10 +35,9 @@ ui.clamp_index("head", result.n_heads, "head")
 
 
 def _open_head_from_grid() -> None:
-    points = st.session_state["grid"].selection.points
-    marks = [p for p in points if p.get("curve_number") == 1]
-    if marks:
-        st.session_state["layer"], st.session_state["head"] = int(marks[0]["y"]), int(marks[0]["x"])
+    opened = st.session_state["grid"].get("open") or {}
+    if "layer" in opened and "head" in opened:
+        st.session_state["layer"], st.session_state["head"] = int(opened["layer"]), int(opened["head"])
 
 
 engine = "from-scratch engine" if result.meta.get("engine") == "scratch" else "Hugging Face transformers"
@@ -51,14 +51,12 @@ with head_col:
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", range(result.n_layers), key="layer", help="Layers count from 0 (nearest the input).")
     head = c2.selectbox("Head", range(result.n_heads), key="head", help="Heads count from 0; each has its own query/key/value projections.")
-    st.plotly_chart(head_heatmap(result, layer, head), width="stretch", key="head_map")
+    head_heatmap(head_payload(result, layer, head), key="head_map")
+    st.caption("Hover a cell for its query, key and weight.")
 with grid_col:
     st.subheader("All layers × heads")
     st.caption("Every head at a glance, each on its own colour scale. Click a square to open that head.")
-    st.plotly_chart(
-        model_grid(result), width="stretch", key="grid", on_select=_open_head_from_grid, selection_mode="points",
-        config={"displayModeBar": False},
-    )
+    head_grid(grid_payload(result, (layer, head)), key="grid", on_open=_open_head_from_grid)
 
 st.subheader("Compare heads")
 pairs = [(lay, hd) for lay in range(result.n_layers) for hd in range(result.n_heads)]

@@ -1,7 +1,10 @@
 """Page logic through Streamlit's AppTest: URL state in and out, bad input as messages, never a traceback."""
 from __future__ import annotations
 
+import base64
 import json
+
+import numpy as np
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -9,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT
 
 import ui
+from attention import attend
 
 
 def run_app(**params: str) -> AppTest:
@@ -24,13 +28,20 @@ def charts(app: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
 
 
-def head_chart(app: AppTest) -> dict:
-    """The single-head heatmap (the only chart with a figure title)."""
-    return next(chart for chart in charts(app) if "title" in chart["layout"])
+def component(app: AppTest, name: str) -> dict:
+    """The data a custom component (head_heatmap or head_grid) was given."""
+    return next(json.loads(c.proto.json) for c in app.get("bidi_component") if c.proto.component_name == name)
 
 
 def head_title(app: AppTest) -> str:
-    return head_chart(app)["layout"]["title"]["text"]
+    return component(app, "head_heatmap")["title"]
+
+
+def head_weights(app: AppTest) -> np.ndarray:
+    data = component(app, "head_heatmap")
+    levels = np.frombuffer(base64.b64decode(data["weights"]), dtype="<u2")
+    n = len(data["tokens"])
+    return levels.reshape(n, n) / 65535 * data["scale"]
 
 
 def selected(app: AppTest, label: str):
@@ -45,8 +56,12 @@ def test_bare_url_shows_default_sentence_and_writes_the_view_into_the_url():
     app = run_app()
     assert app.text_area[0].value == ui.DEFAULT_TEXT
     assert head_title(app) == "Layer 0 · Head 0"
-    heat = head_chart(app)["data"][0]
-    assert heat["y"][0] == "[CLS]" and "animal" in heat["x"]
+    heat = component(app, "head_heatmap")
+    assert heat["tokens"][0] == "[CLS]" and "animal" in heat["tokens"]
+    expected = attend(ui.DEFAULT_TEXT, "minilm").head(0, 0)
+    np.testing.assert_allclose(head_weights(app), expected, atol=2e-5)  # what is drawn is the model's attention
+    grid = component(app, "head_grid")
+    assert (grid["layers"], grid["heads"], grid["selected"]) == (6, 12, [0, 0])
     params = dict(app.query_params)
     assert params["text"] == ui.DEFAULT_TEXT and params["model"] == "minilm"
     assert (params["layer"], params["head"]) == ("0", "0")
@@ -57,7 +72,8 @@ def test_share_url_reproduces_the_view():
     assert app.text_area[0].value == "A bird sang at dawn."
     assert (selected(app, "Layer"), selected(app, "Head")) == (4, 7)
     assert head_title(app) == "Layer 4 · Head 7"
-    assert "dawn" in head_chart(app)["data"][0]["x"]
+    assert "dawn" in component(app, "head_heatmap")["tokens"]
+    assert component(app, "head_grid")["selected"] == [4, 7]
     assert dict(app.query_params)["model"] == "scratch:minilm"
 
 
@@ -70,7 +86,7 @@ def test_changing_the_head_updates_the_url():
 
 def test_compare_heads_from_the_url_share_one_colour_scale():
     app = run_app(text="Cats chase mice.", model="scratch", compare="L0·H1,L1·H2,bogus")
-    compare = charts(app)[-1]
+    compare = charts(app)[0]
     assert [t["coloraxis"] for t in compare["data"]] == ["coloraxis", "coloraxis"]
     assert dict(app.query_params)["compare"] == "L0·H1,L1·H2"
 
@@ -107,7 +123,7 @@ def test_bad_layer_and_head_are_clamped_with_a_notice(params, expected):
 def test_unknown_or_hostile_models_give_a_message(model, expected):
     app = run_app(text="Hello world.", model=model)
     assert expected in messages(app)
-    assert not app.get("plotly_chart")
+    assert not app.get("bidi_component")
 
 
 def test_empty_text_gives_a_message_not_a_traceback():
@@ -120,7 +136,7 @@ def test_empty_text_gives_a_message_not_a_traceback():
 def test_huge_text_is_truncated_with_a_notice():
     app = run_app(model="scratch", text="word " * 20_000)
     assert "truncated" in messages(app)
-    assert len(head_chart(app)["data"][0]["x"]) == 512
+    assert len(component(app, "head_heatmap")["tokens"]) == 512
 
 
 @pytest.mark.parametrize(
@@ -133,8 +149,9 @@ def test_odd_unicode_gives_a_view(text):
 
 
 def test_html_like_text_is_data_not_markup():
-    app = run_app(model="scratch", text="<img src=x onerror=alert(1)> <b>bold</b>")
+    app = run_app(model="scratch", text="<img src=x onerror=alert(1)> <b>bold</b>", compare="L0·H0,L0·H1")
     assert app.text_area[0].value == "<img src=x onerror=alert(1)> <b>bold</b>"
-    labels = head_chart(app)["data"][0]["x"]
+    assert "<" in component(app, "head_heatmap")["tokens"]  # raw tokens as JSON data, drawn as text by the component
+    labels = charts(app)[0]["data"][0]["x"]
     assert all("<" not in label for label in labels)  # plotly reads a little HTML: tokens reach it escaped
     assert "&lt;" in labels

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 
 import ui
+from attention import attend
 
 pytestmark = pytest.mark.browser
 
@@ -19,21 +20,14 @@ def open_view(page, app_url: str, **params: str) -> None:
 
 def wait_for_head(page, title: str | None = None, timeout: float = 90_000) -> None:
     """Wait until the single-head heatmap is drawn (optionally with a given title)."""
-    selector = ".js-plotly-plot .gtitle"
-    page.wait_for_selector(selector, timeout=timeout)
+    page.locator(".hm-root[data-ready='true']").first.wait_for(timeout=timeout)
     if title:
-        page.wait_for_function(
-            "t => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent === t)", arg=title,
-            timeout=timeout,
-        )
+        page.locator(".hm-title", has_text=title).first.wait_for(timeout=timeout)
 
 
-def head_plot(page):
-    return page.locator(".js-plotly-plot", has=page.locator(".gtitle")).first
-
-
-def tick_texts(plot) -> list[str]:
-    return plot.locator(".xtick text").all_text_contents()
+def drawn_tokens(page) -> list[str]:
+    """The tokens the head heatmap drew (its accessible token list)."""
+    return page.locator(".hm-tokens li").all_text_contents()
 
 
 def url_params(page) -> dict[str, str]:
@@ -43,16 +37,37 @@ def url_params(page) -> dict[str, str]:
 def test_share_url_opens_its_view(page, app_url, artifacts):
     open_view(page, app_url, text="The quick brown fox jumps over the lazy dog.", model="minilm", layer="2", head="5")
     wait_for_head(page, "Layer 2 · Head 5")
-    ticks = tick_texts(head_plot(page))
-    assert "fox" in ticks and "[CLS]" in ticks
+    ticks = drawn_tokens(page)
+    assert "fox" in ticks and ticks[0] == "[CLS]"
     assert page.get_by_text("The quick brown fox jumps over the lazy dog.").count() >= 1
     page.screenshot(path=str(artifacts / "home-share-url.png"), full_page=True)
+
+
+def test_hovering_a_cell_shows_query_key_and_weight(page, app_url):
+    text = "Cats chase mice."
+    open_view(page, app_url, text=text, model="scratch", layer="1", head="2")
+    wait_for_head(page, "Layer 1 · Head 2")
+    tokens = drawn_tokens(page)
+    canvas = page.locator(".hm-canvas").first
+    box = canvas.bounding_box()
+    n = len(tokens)
+    weights = attend(text, "scratch").head(1, 2)
+    # hover the bottom-right cell (the last query and the last key): the canvas ends with an 8 px bottom margin
+    # and a 64 px colour-bar strip on the right (components/heatmap/heatmap.js)
+    x = box["x"] + box["width"] - 64 - 3
+    y = box["y"] + box["height"] - 8 - 3
+    page.mouse.move(x, y)
+    tip = page.locator(".hm-stage .hm-tip").first
+    tip.wait_for(state="visible")
+    lines = tip.text_content().split("\n")
+    assert lines[0] == f"query: {tokens[-1]} (#{n - 1})" and lines[1] == f"key: {tokens[-1]} (#{n - 1})"
+    assert abs(float(lines[2].split(": ")[1]) - weights[n - 1, n - 1]) < 1e-3
 
 
 def test_bare_url_shows_the_default_sentence(page, app_url):
     open_view(page, app_url)
     wait_for_head(page, "Layer 0 · Head 0")
-    assert "animal" in tick_texts(head_plot(page))
+    assert "animal" in drawn_tokens(page)
     page.wait_for_function("() => location.search.includes('layer=0')")
     assert url_params(page)["text"] == ui.DEFAULT_TEXT
 
@@ -66,20 +81,22 @@ def test_script_in_user_text_never_runs(page, app_url, artifacts):
     assert page.evaluate("() => window.__xss") is None
     assert dialogs == []
     assert page.locator("img[src='x']").count() == 0
-    assert any("<" in tick for tick in tick_texts(head_plot(page)))  # shown literally, as text
+    assert "<" in drawn_tokens(page)  # shown literally, as text
     assert page.locator("textarea").first.input_value() == hostile
     page.screenshot(path=str(artifacts / "home-hostile-text.png"), full_page=True)
 
 
 def test_clicking_a_grid_square_opens_that_head_and_updates_the_url(page, app_url):
     open_view(page, app_url, text="Birds fly south in winter.", model="minilm", layer="0", head="0")
-    grid = page.locator(".js-plotly-plot", has_not=page.locator(".gtitle")).first
-    box = grid.locator(".nsewdrag").first.bounding_box()
-    layers, heads = 6, 12
+    canvas = page.locator(".hg-canvas").first
+    box = canvas.bounding_box()
+    layers, heads, left, top, gap = 6, 12, 30, 22, 4  # the grid's geometry (components/heatmap/grid.js)
+    tile = (box["width"] - left) / heads - gap
     target_layer, target_head = 3, 8
-    x = box["x"] + box["width"] * (target_head + 0.5) / heads
-    y = box["y"] + box["height"] * (target_layer + 0.5) / layers
+    x = box["x"] + left + target_head * (tile + gap) + tile / 2
+    y = box["y"] + top + target_layer * (tile + gap) + tile / 2
     page.mouse.move(x, y)
+    assert page.locator(".hg-root .hm-tip").first.text_content().startswith("Layer 3 · Head 8")
     page.mouse.click(x, y)
     wait_for_head(page, f"Layer {target_layer} · Head {target_head}")
     page.wait_for_function("() => location.search.includes('head=8')")

@@ -1,0 +1,105 @@
+// Every layer × head as a small thumbnail on one canvas; click a thumbnail to open that head.
+// Data: base64 uint8 thumbnails [layer, head, size, size] (each head scaled to its own maximum),
+// the current head (outlined), and sizes. No libraries, no markup from data.
+
+const STOPS = [[247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
+               [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107]];
+const FONT = "11px 'Source Sans Pro', sans-serif";
+const PALETTE = Array.from({ length: 256 }, (_, v) => {
+  const x = (v / 255) * (STOPS.length - 1);
+  const i = Math.min(Math.floor(x), STOPS.length - 2), f = x - i;
+  return STOPS[i].map((c, k) => Math.round(c + f * (STOPS[i + 1][k] - c)));
+});
+
+function decode(b64) {
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+export default function headGrid(component) {
+  const { data, parentElement, setTriggerValue } = component;
+  if (!data || !data.thumbnails) return;
+  const { layers, heads, size } = data;
+  const pixels = decode(data.thumbnails);
+
+  const previous = parentElement.querySelector(".hg-root");
+  if (previous) previous.remove();
+  const root = document.createElement("div");
+  root.className = "hg-root";
+  root.setAttribute("role", "figure");
+  root.setAttribute("aria-label", `All ${layers} layers × ${heads} heads; click one to open it`);
+  const canvas = document.createElement("canvas");
+  canvas.className = "hg-canvas";
+  const tip = document.createElement("div");
+  tip.className = "hm-tip";
+  tip.hidden = true;
+  root.appendChild(canvas);
+  root.appendChild(tip);
+  parentElement.appendChild(root);
+
+  const gap = 4, left = 30, top = 22;
+  const tile = Math.max(18, Math.min(64, Math.floor(((root.clientWidth || 520) - left - 8) / heads) - gap));
+  const width = left + heads * (tile + gap), height = top + layers * (tile + gap);
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.ceil(width * ratio);
+  canvas.height = Math.ceil(height * ratio);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.scale(ratio, ratio);
+  ctx.imageSmoothingEnabled = false;
+
+  const off = document.createElement("canvas");
+  off.width = size; off.height = size;
+  const offCtx = off.getContext("2d");
+  const image = offCtx.createImageData(size, size);
+  const x0 = (head) => left + head * (tile + gap), y0 = (layer) => top + layer * (tile + gap);
+  for (let layer = 0; layer < layers; layer++) {
+    for (let head = 0; head < heads; head++) {
+      const base = (layer * heads + head) * size * size;
+      for (let p = 0; p < size * size; p++) {
+        const [r, g, b] = PALETTE[pixels[base + p]];
+        image.data[4 * p] = r; image.data[4 * p + 1] = g; image.data[4 * p + 2] = b; image.data[4 * p + 3] = 255;
+      }
+      offCtx.putImageData(image, 0, 0);
+      ctx.drawImage(off, x0(head), y0(layer), tile, tile);
+    }
+  }
+  ctx.fillStyle = "#6b6f80";
+  ctx.font = FONT;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  for (let head = 0; head < heads; head++) ctx.fillText(String(head), x0(head) + tile / 2, top / 2);
+  ctx.textAlign = "right";
+  for (let layer = 0; layer < layers; layer++) ctx.fillText(String(layer), left - 8, y0(layer) + tile / 2);
+  if (data.selected) {
+    const [layer, head] = data.selected;
+    ctx.strokeStyle = "#f97316";
+    ctx.lineWidth = 2.5;
+    ctx.strokeRect(x0(head) - 1.5, y0(layer) - 1.5, tile + 3, tile + 3);
+  }
+
+  const at = (event) => {
+    const box = canvas.getBoundingClientRect();
+    const head = Math.floor((event.clientX - box.left - left) / (tile + gap));
+    const layer = Math.floor((event.clientY - box.top - top) / (tile + gap));
+    return layer >= 0 && head >= 0 && layer < layers && head < heads ? [layer, head, box, event] : null;
+  };
+  canvas.addEventListener("mousemove", (event) => {
+    const hit = at(event);
+    canvas.style.cursor = hit ? "pointer" : "default";
+    if (!hit) { tip.hidden = true; return; }
+    tip.textContent = `Layer ${hit[0]} · Head ${hit[1]}\nclick to open`;
+    tip.style.left = `${event.clientX - hit[2].left + 14}px`;
+    tip.style.top = `${event.clientY - hit[2].top + 14}px`;
+    tip.hidden = false;
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  canvas.addEventListener("click", (event) => {
+    const hit = at(event);
+    if (hit) setTriggerValue("open", { layer: hit[0], head: hit[1] });
+  });
+  root.dataset.ready = "true";
+}
