@@ -75,6 +75,53 @@ def show_url_notices() -> None:
         warn(notice)
 
 
+def load_page_state(page: str, defaults: dict[str, Any], readers: dict[str, Callable[[str | None], tuple[Any, str | None]]],
+                    shared: tuple[str, ...] = ("text", "model")) -> None:
+    """Once per session and page, copy the page's URL parameters into session state under "<page>_<name>".
+
+    Names in `shared` (the sentence and the model) use their own key, common to all pages, and keep the
+    session's value when the URL leaves them out, so a sentence carries over between pages."""
+    flag = f"_url_loaded_{page}"
+    if st.session_state.get(flag):
+        return
+    st.session_state[flag] = True
+    notices = []
+    for name, default in defaults.items():
+        raw = first_value(name)
+        key = name if name in shared else f"{page}_{name}"
+        if raw is None and name in shared and key in st.session_state:
+            continue
+        value, notice = readers[name](raw) if name in readers else (default if raw is None else raw, None)
+        notices += [notice] if notice else []
+        st.session_state[key] = value
+    st.session_state["_url_notices"] = notices
+
+
+def read_fraction(name: str, default: float, low: float = 0.01, high: float = 1.0) -> Callable[[str | None], tuple[float, str | None]]:
+    """A URL reader for a number between low and high (e.g. a threshold), with a notice when it is not one."""
+    def read(raw: str | None) -> tuple[float, str | None]:
+        if raw is None:
+            return default, None
+        try:
+            value = float(raw.strip()[:12])
+        except ValueError:
+            return default, f"The link's {name} '{raw[:20]}' is not a number; {default} is used."
+        if not low <= value <= high:  # also false for nan
+            clamped = default if value != value else min(max(value, low), high)
+            return clamped, f"The link's {name} {raw[:12]} is outside {low}–{high}; {clamped} is used."
+        return value, None
+    return read
+
+
+def read_choice(name: str, choices: tuple[str, ...]) -> Callable[[str | None], tuple[str, str | None]]:
+    """A URL reader for one of a few words (the first is the default), with a notice for anything else."""
+    def read(raw: str | None) -> tuple[str, str | None]:
+        if raw is None or raw.strip().lower() in choices:
+            return (raw.strip().lower() if raw else choices[0]), None
+        return choices[0], f"The link's {name} '{raw[:20]}' is not one of {', '.join(choices)}; {choices[0]} is used."
+    return read
+
+
 def read_model(raw: str | None) -> tuple[str, str | None]:
     return (raw.strip() if raw and raw.strip() else MODELS[0]), None
 
@@ -106,13 +153,13 @@ def read_text(raw: str | None) -> tuple[str, str | None]:
 TEXT_HELP = "Any text. Long texts are cut to the model's limit (512 tokens for MiniLM), with a notice."
 
 
-def text_and_model(text_label: str = "Text", height: int = 90) -> tuple[str, str]:
-    """The text box and model picker side by side, bound to session keys "text" and "model"."""
+def text_and_model(text_label: str = "Text", height: int = 90, picker: Callable[[], str] | None = None) -> tuple[str, str]:
+    """The text box and model picker (or another `picker`, e.g. engine_picker) side by side, bound to "text" and "model"."""
     left, right = st.columns([3, 1])
     with left:
         text = st.text_area(text_label, key="text", height=height, help=TEXT_HELP)
     with right:
-        model = model_picker()
+        model = (picker or model_picker)()
     return text, model
 
 
@@ -127,6 +174,52 @@ def run_attend(text: str, model: str, **options: Any) -> Attention | None:
     for notice in result.notices:
         warn(notice)
     return result
+
+
+SCRATCH_ENGINES = ("scratch:minilm", "scratch")
+ENGINE_HELP = (
+    "The Learn pages open up the project's own engine, so they run on it:  \n"
+    "scratch:minilm: MiniLM's real weights (6 layers × 12 heads); its attention equals minilm's.  \n"
+    "scratch: seeded random weights (2 layers × 4 heads), fixed sine/cosine positions.  \n"
+    "Or type scratch:<id or folder> for BERT-family, GPT-2 or BART weights you have."
+)
+
+
+def run_core(label: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any | None:
+    """A core computation with a spinner; a user error becomes a message on the page and None."""
+    try:
+        with st.spinner(label):
+            return function(*args, **kwargs)
+    except ValueError as error:
+        st.error(md_escape(str(error)), icon="🚫")
+        return None
+
+
+def _engine_name(name: str) -> str:
+    name = str(name or SCRATCH_ENGINES[0]).strip()
+    if name == "scratch" or name.startswith("scratch:"):
+        return name
+    if name == MODELS[0]:
+        return SCRATCH_ENGINES[0]  # the bundled MiniLM: the engine holds the same weights and gives the same numbers
+    warn(f"This page opens up the project's own engine, so '{name[:80]}' runs as 'scratch:{name[:80]}' (same weights, same attention).")
+    return f"scratch:{name}"
+
+
+def read_engine(raw: str | None) -> tuple[str, str | None]:
+    """URL reader for the Learn pages' model: scratch:minilm unless the link names one."""
+    return (raw.strip() if raw and raw.strip() else SCRATCH_ENGINES[0]), None
+
+
+def engine_picker(key: str = "model") -> str:
+    """Pick the project's own engine and its weights; the name is kept in st.session_state[key] (shared with other pages)."""
+    choice_key, seen_key = f"_{key}_engine", f"_{key}_engine_seen"
+    current = st.session_state.get(key) or SCRATCH_ENGINES[0]
+    if choice_key not in st.session_state or st.session_state.get(seen_key) != current:
+        st.session_state[choice_key] = _engine_name(current)   # set from outside: a link or another page
+    options = list(dict.fromkeys([*SCRATCH_ENGINES, st.session_state[choice_key]]))
+    choice = st.selectbox("Engine", options, key=choice_key, accept_new_options=True, help=ENGINE_HELP)
+    st.session_state[key] = st.session_state[seen_key] = _engine_name(choice)
+    return st.session_state[key]
 
 
 def clamp_index(key: str, size: int, name: str) -> None:
@@ -150,8 +243,10 @@ def sync_url(params: dict[str, Any]) -> str:
 
 def share_box(link: str, text: str) -> None:
     """The share link, with Streamlit's copy button."""
+    from components.share import share_link
+
     with st.container(border=True):
-        st.markdown("**Share this view** — the link opens exactly what you see. Use the copy icon at the right.")
-        st.code(link, language=None, wrap_lines=True)
+        st.markdown("**Share this view** — the link opens exactly what you see.")
+        share_link(link)
         if len(text) > URL_TEXT_CAP:
             warn(f"The link keeps the first {URL_TEXT_CAP:,} characters of the text.")

@@ -43,6 +43,27 @@ def test_share_url_opens_its_view(page, app_url, artifacts):
     page.screenshot(path=str(artifacts / "home-share-url.png"), full_page=True)
 
 
+def test_the_share_box_copies_a_link_that_reopens_the_same_view(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url)
+    page = context.new_page()
+    open_view(page, app_url, text="Share me, please.", model="scratch", layer="1", head="3")
+    field = page.locator(".sl-link").first
+    field.wait_for()
+    link = field.input_value()
+    assert {k: v[-1] for k, v in parse_qs(urlparse(link).query).items()} == {
+        "text": "Share me, please.", "model": "scratch", "layer": "1", "head": "3"}
+    page.locator(".sl-copy").first.click()
+    page.locator(".sl-copy", has_text="Copied").first.wait_for()
+    assert page.evaluate("() => navigator.clipboard.readText()") == link
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    fresh.goto(link)
+    wait_for_head(fresh, "Layer 1 · Head 3")
+    assert "share" in drawn_tokens(fresh)
+    fresh.context.close()
+    context.close()
+
+
 def test_hovering_a_cell_shows_query_key_and_weight(page, app_url):
     text = "Cats chase mice."
     open_view(page, app_url, text=text, model="scratch", layer="1", head="2")
