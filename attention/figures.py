@@ -105,50 +105,6 @@ def grid_payload(result: Attention, selected: tuple[int, int] | None = None, siz
     }
 
 
-def model_grid(result: Attention, size: int = 24) -> go.Figure:
-    """Every layer × head as a small thumbnail in one image; an invisible marker per head carries hover and clicks."""
-    thumbs = result.thumbnails(size)                                     # [layer, head, s, s]
-    layers, heads, s, _ = thumbs.shape
-    peak = thumbs.max(axis=(2, 3), keepdims=True)
-    scaled = np.round(255 * thumbs / np.maximum(peak, 1e-9)).astype(np.uint8)  # each head on its own scale
-    image = scaled.transpose(0, 2, 1, 3).reshape(layers * s, heads * s)   # [layer·row, head·col]
-    fig = go.Figure(
-        go.Heatmap(
-            z=image,
-            x0=-0.5 + 0.5 / s, dx=1.0 / s,
-            y0=-0.5 + 0.5 / s, dy=1.0 / s,
-            colorscale=COLORSCALE,
-            showscale=False,
-            hoverinfo="skip",
-        )
-    )
-    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
-    fig.add_trace(
-        go.Scatter(
-            x=grid_heads.ravel(),
-            y=grid_layers.ravel(),
-            mode="markers",
-            marker={"symbol": "square", "size": 18, "color": "rgba(0,0,0,0)"},
-            hovertemplate="Layer %{y} · Head %{x}<br>click to open<extra></extra>",
-            showlegend=False,
-        )
-    )
-    for boundary in np.arange(0.5, heads - 1, 1.0):
-        fig.add_vline(x=boundary, line={"color": "white", "width": 3})
-    for boundary in np.arange(0.5, layers - 1, 1.0):
-        fig.add_hline(y=boundary, line={"color": "white", "width": 3})
-    fig.update_layout(
-        template=_BARE,
-        height=int(min(900, max(220, 90 + layers * 520 / heads))),
-        xaxis={"title": "head", "tickmode": "linear", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False, "constrain": "domain"},
-        yaxis={"title": "layer", "tickmode": "linear", "dtick": 1, "autorange": "reversed", "showgrid": False, "zeroline": False,
-               "scaleanchor": "x", "constrain": "domain"},
-        clickmode="event+select",
-        dragmode=False,
-    )
-    return fig
-
-
 def heads_side_by_side(result: Attention, heads: list[tuple[int, int]], height: int = 420) -> go.Figure:
     """Chosen (layer, head) pairs side by side on one shared colour scale."""
     heads = [result.clamp(layer, head) for layer, head in heads] or [(0, 0)]

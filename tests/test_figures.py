@@ -1,6 +1,7 @@
 """attention/figures.py: pure plotly figures, checked without a browser (their data and their JSON)."""
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import plotly.io as pio
 import pytest
 
 from attention import attend
-from attention.figures import _INVISIBLE, head_heatmap, heads_side_by_side, model_grid, safe_text, token_labels
+from attention.figures import _INVISIBLE, grid_payload, head_heatmap, head_payload, heads_side_by_side, safe_text, token_labels
 from attention.result import Attention
 
 LONG = " ".join(f"Token {i} of a long passage about attention heads, layers and weights." for i in range(300))
@@ -124,33 +125,34 @@ def test_head_heatmap_height_grows_with_tokens_but_is_bounded():
 # --- every head ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("n", "layers", "heads"), [(6, 2, 3), (40, 4, 8)])
-def test_model_grid_has_one_marker_per_head_and_one_tile_per_head(n, layers, heads):
+def test_grid_payload_holds_one_quantised_thumbnail_per_head(n, layers, heads):
     result = hand_result([f"t{i}" for i in range(n)], layers=layers, heads=heads)
-    fig = model_grid(result, size=24)
-    scatters = [trace for trace in fig.data if trace.type == "scatter"]
-    assert len(scatters) == 1
-    points = set(zip(scatters[0].x, scatters[0].y))
-    assert len(scatters[0].x) == layers * heads
-    assert points == {(head, layer) for layer in range(layers) for head in range(heads)}
-    (image,) = heatmaps(fig)
+    payload = grid_payload(result, selected=(99, 1), size=24)
     side = min(n, 24)
-    z = np.asarray(image.z)
-    assert z.shape == (layers * side, heads * side)
-    assert z.dtype == np.uint8
-    # each head is scaled on its own: its brightest thumbnail cell is 255
-    tiles = z.reshape(layers, side, heads, side).transpose(0, 2, 1, 3)
-    assert (tiles.max(axis=(2, 3)) == 255).all()
+    assert (payload["layers"], payload["heads"], payload["size"]) == (layers, heads, side)
+    assert payload["selected"] == [layers - 1, 1]  # clamped like every other (layer, head)
+    tiles = np.frombuffer(base64.b64decode(payload["thumbnails"]), dtype=np.uint8).reshape(layers, heads, side, side)
+    assert (tiles.max(axis=(2, 3)) == 255).all()  # each head on its own scale
     thumbs = result.thumbnails(24)
     expected = 255 * thumbs / thumbs.max(axis=(2, 3), keepdims=True)
     assert np.abs(tiles.astype(float) - expected).max() <= 0.5 + 1e-3   # the tile is the thumbnail, quantised
 
 
-def test_model_grid_on_minilm_sends_uint8(minilm_512):
-    fig = model_grid(minilm_512)
-    assert len(fig.data[1].x) == 6 * 12
-    text = pio.to_json(fig)
-    assert '"dtype":"u1"' in text
-    assert len(text.encode()) < 300_000
+def test_grid_and_head_payloads_stay_small_at_512_tokens(minilm_512):
+    grid = json.dumps(grid_payload(minilm_512, (0, 0)))
+    head = json.dumps(head_payload(minilm_512, 3, 7))
+    assert len(grid) < 80_000
+    assert len(head) < 720_000  # 512 × 512 uint16 levels, base64: half of float32
+
+
+def test_head_payload_levels_give_back_the_weights():
+    result = hand_result(["[CLS]", "<b>x</b>", "a", "a"])
+    payload = head_payload(result, 1, 2)
+    assert payload["title"] == "Layer 1 · Head 2"
+    assert payload["tokens"] == ["[CLS]", "<b>x</b>", "a", "a"]  # raw: the component draws them as text
+    levels = np.frombuffer(base64.b64decode(payload["weights"]), dtype="<u2").reshape(4, 4)
+    assert levels.max() == 65535
+    np.testing.assert_allclose(levels / 65535 * payload["scale"], result.head(1, 2), atol=payload["scale"] / 65535)
 
 
 def test_heads_side_by_side_share_one_colour_scale():
