@@ -6,6 +6,7 @@
 
 Never imports streamlit: usable from notebooks, tests and benchmarks.
 """
+from . import limits
 from .api import attend, clean_text
 from .models import BUNDLED, SCRATCH, load_model
 from .result import Attention

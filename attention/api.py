@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from . import limits
 from .cache import ByteLRU
 from .models import SCRATCH, Backend, load_model
 from .result import Attention
@@ -94,6 +95,10 @@ def prepare(text: str, model: str, **options: Any) -> Prepared:
     backend = load_model(model.strip())
     options = _check_options(backend, dict(options))
     limit = min(backend.max_tokens, options.get("max_tokens", backend.max_tokens))
+    cap = limits.current().max_tokens
+    if cap is not None and cap < limit:
+        limit = cap
+        notices.append(f"This deployment reads at most {cap} tokens per text.")
     ids, word_ids, encode_notices = _encode(backend, text, limit)
     notices += encode_notices
     tokenizer = backend.tokenizer
@@ -114,7 +119,7 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     if not isinstance(model, str):
         raise ValueError("The model must be named by a string, e.g. 'minilm'.")
     model = model.strip()
-    key = (text, model, tuple(sorted((k, repr(v)) for k, v in options.items())))  # raw text: notices differ
+    key = (text, model, tuple(sorted((k, repr(v)) for k, v in options.items())), limits.current())  # raw text: notices differ
     cached = RESULTS.get(key) if isinstance(text, str) else None
     if cached is not None:
         return cached

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import limits
 from .maths import causal_mask, padding_mask
 from .scratch import ScratchConfig, ScratchTransformer, from_transformers
 
@@ -242,6 +243,7 @@ def load_model(name: str) -> Backend:
     name = name.strip()
     if len(name) > 200:
         raise ValueError("That model name is too long to be a model id or folder.")
+    limits.current().check_model(name)  # hosted mode: the allow-list, before anything is read from disk or hub
     with _LOAD_LOCK:
         if name in _LOADED:
             _LOADED.move_to_end(name)

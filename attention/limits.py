@@ -1,0 +1,57 @@
+"""Limits of a public deployment, switched on by one environment variable: ATTENTION_LENS_HOSTED=1.
+
+In hosted mode only allow-listed models load (no arbitrary hub ids or folders), texts are capped at a
+number of tokens, and batch jobs at a number of items per request. Each limit can be tuned:
+
+    ATTENTION_LENS_HOSTED=1                         switch hosted mode on
+    ATTENTION_LENS_MODELS=minilm,scratch,...        the allow-list (default: minilm, scratch, scratch:minilm)
+    ATTENTION_LENS_MAX_TOKENS=256                   tokens read per text (default 256 hosted, the model's own limit otherwise)
+    ATTENTION_LENS_MAX_BATCH=24                     items per batch job, e.g. bias-probe sentences (default 24 hosted, 500 otherwise)
+
+Read from the environment on every call, so a test (or an operator's restart) changes them without code.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+HOSTED_MODELS = ("minilm", "scratch", "scratch:minilm")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    hosted: bool
+    models: tuple[str, ...] | None  # None: any model name
+    max_tokens: int | None  # None: the model's own limit
+    max_batch: int
+
+    def check_model(self, name: str) -> None:
+        """Raise ValueError when hosted mode does not allow this model."""
+        if self.models is not None and name not in self.models:
+            raise ValueError(
+                f"This public demo runs only these models: {', '.join(self.models)}. "
+                "To inspect any other model, run Attention Lens on your own machine (see the README)."
+            )
+
+
+def _int(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return default
+    return value if value >= 2 else default
+
+
+def current() -> Limits:
+    """The limits in force now."""
+    hosted = os.environ.get("ATTENTION_LENS_HOSTED", "").strip().lower() in ("1", "true", "yes", "on")
+    if not hosted:
+        return Limits(False, None, _int("ATTENTION_LENS_MAX_TOKENS", None), _int("ATTENTION_LENS_MAX_BATCH", 500))
+    listed = os.environ.get("ATTENTION_LENS_MODELS", "")
+    models = tuple(name.strip() for name in listed.split(",") if name.strip()) or HOSTED_MODELS
+    return Limits(True, models, _int("ATTENTION_LENS_MAX_TOKENS", 256), _int("ATTENTION_LENS_MAX_BATCH", 24))
