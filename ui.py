@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from attention import MODELS, Attention, attend
+from attention import MODELS, Attention, attend, limits
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 OTHER_MODEL = "Other: a Hugging Face id or a local folder"
@@ -130,10 +130,15 @@ def model_picker(key: str = "model") -> str:
     """Preset models plus a field for any id or folder; the chosen name is kept in st.session_state[key]."""
     current = st.session_state.get(key, MODELS[0])
     choice_key, custom_key = f"_{key}_choice", f"_{key}_custom"
+    allowed = limits.current().models  # a hosted demo offers its allow-list only
+    presets = list(allowed) if allowed is not None else [*MODELS, OTHER_MODEL]
     if choice_key not in st.session_state:
-        st.session_state[choice_key] = current if current in MODELS else OTHER_MODEL
-        st.session_state[custom_key] = "" if current in MODELS else current
-    choice = st.selectbox("Model", [*MODELS, OTHER_MODEL], key=choice_key, help=MODEL_HELP)
+        st.session_state[choice_key] = current if current in presets else OTHER_MODEL
+        st.session_state[custom_key] = "" if current in presets else current
+    if st.session_state[choice_key] not in presets:
+        warn(f"The link asked for the model '{current[:80]}', which this public demo does not run; showing {presets[0]}.")
+        st.session_state[choice_key] = presets[0]
+    choice = st.selectbox("Model", presets, key=choice_key, help=MODEL_HELP)
     if choice == OTHER_MODEL:
         custom = st.text_input(
             "Model id or folder", key=custom_key, placeholder="e.g. bert-base-uncased or /models/my-bert",
@@ -161,6 +166,16 @@ def text_and_model(text_label: str = "Text", height: int = 90, picker: Callable[
     with right:
         model = (picker or model_picker)()
     return text, model
+
+
+def deployment_note() -> None:
+    """In hosted mode, say in the sidebar what this public demo allows."""
+    current = limits.current()
+    if current.hosted:
+        st.sidebar.info(
+            f"Public demo: models {', '.join(current.models)}; up to {current.max_tokens} tokens per text and "
+            f"{current.max_batch} sentences per batch. Run it yourself for any model and length."
+        )
 
 
 def run_attend(text: str, model: str, **options: Any) -> Attention | None:

@@ -155,3 +155,16 @@ def test_html_like_text_is_data_not_markup():
     labels = charts(app)[0]["data"][0]["x"]
     assert all("<" not in label for label in labels)  # plotly reads a little HTML: tokens reach it escaped
     assert "&lt;" in labels
+
+
+def test_hosted_mode_offers_only_its_allow_list(monkeypatch):
+    monkeypatch.setenv("ATTENTION_LENS_HOSTED", "1")
+    monkeypatch.delenv("ATTENTION_LENS_MODELS", raising=False)
+    monkeypatch.setenv("ATTENTION_LENS_MAX_TOKENS", "64")
+    app = run_app(text="word " * 200, model="bert-base-uncased")
+    assert "does not run" in messages(app)
+    assert selected(app, "Model") == "minilm"
+    assert next(box for box in app.selectbox if box.label == "Model").options == ["minilm", "scratch", "scratch:minilm"]
+    assert len(component(app, "head_heatmap")["tokens"]) == 64
+    assert "at most 64 tokens" in messages(app)
+    assert "Public demo" in " ".join(str(i.value) for i in app.sidebar.info)
