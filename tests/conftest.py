@@ -47,11 +47,10 @@ def free_port() -> int:
 
 
 def start_app(port: int, env: dict | None = None) -> subprocess.Popen:
-    """Start the app with Streamlit on a port and wait until its health check answers."""
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """Start the app through the deployment entry script (scripts/serve) and wait until its health check answers."""
+    command = [str(ROOT / "scripts" / "serve"), "--browser.gatherUsageStats", "false"]
+    settings = {**os.environ, "PORT": str(port), "ADDRESS": "127.0.0.1", "PYTHON": sys.executable, **(env or {})}
+    process = subprocess.Popen(command, cwd=ROOT, env=settings, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
