@@ -9,6 +9,10 @@ pages = {
         st.Page("pages/home.py", title="Attention heads", icon=":material/grid_view:", default=True),
     ],
     "Learn": [
+        st.Page("pages/step_by_step.py", title="Step by step", icon=":material/stairs:"),
+        st.Page("pages/multi_head.py", title="Multi-head", icon=":material/view_column:"),
+        st.Page("pages/positions.py", title="Positions", icon=":material/format_list_numbered:"),
+        st.Page("pages/masks.py", title="Masks & attention kinds", icon=":material/visibility_off:"),
     ],
 }
 st.navigation({section: entries for section, entries in pages.items() if entries}).run()

@@ -1,0 +1,110 @@
+"""Multi-head: every head of a layer side by side, how their outputs are joined, what removing heads changes."""
+import numpy as np
+import streamlit as st
+
+import ui
+from attention.figures_learn import ablation_figure, concat_figure, distance_figure, matrices_grid, matrix_figure
+from attention.multihead import ablate, layer_heads
+
+
+def read_heads(raw: str | None) -> tuple[str, str | None]:
+    """A comma-separated list of head numbers from the URL (checked against the model below)."""
+    return ",".join(part.strip() for part in (raw or "").split(",") if part.strip().isdigit()), None
+
+
+ui.load_page_state(
+    "heads",
+    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": 0, "removed": "", "keep": False},
+    {
+        "text": ui.read_text,
+        "model": ui.read_engine,
+        "layer": lambda raw: ui.parse_index(raw, "layer"),
+        "head": lambda raw: ui.parse_index(raw, "head"),
+        "query": lambda raw: ui.parse_index(raw, "query token"),
+        "removed": read_heads,
+        "keep": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
+    },
+)
+
+st.title("Multi-head")
+st.caption(
+    "A layer does not attend once but several times in parallel. Each **head** has its own query, key and value "
+    "projections, so each can look for something different — the previous word, the verb of a subject, the end of "
+    "the sentence. Their outputs are laid side by side and mixed back into one vector by an output projection."
+)
+ui.show_url_notices()
+text, model = ui.text_and_model(picker=ui.engine_picker)
+result = ui.run_attend(text, model)
+if result is None:
+    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
+    st.stop()
+
+ui.clamp_index("heads_layer", result.n_layers, "layer")
+ui.clamp_index("heads_head", result.n_heads, "head")
+ui.clamp_index("heads_query", result.n_tokens, "query token")
+c1, c2, c3 = st.columns([1, 1, 2])
+layer = c1.selectbox("Layer", range(result.n_layers), key="heads_layer", help="Layers count from 0 (nearest the input).")
+head = c2.selectbox("Single head", range(result.n_heads), key="heads_head", help="The head shown on its own on the left.")
+focus = c3.selectbox("Token to follow", range(result.n_tokens), key="heads_query", format_func=lambda i: f"{i} · {result.tokens[i]}",
+                     help="Whose head outputs are shown being concatenated and projected.")
+
+heads = ui.run_core("Running every head of the layer…", layer_heads, text, model, layer)
+if heads is None:
+    st.stop()
+tokens = result.tokens
+
+st.subheader("One head, or all of them")
+left, right = st.columns([2, 3], gap="large")
+with left:
+    st.caption("A single head can only spread one set of weights over the sentence.")
+    st.plotly_chart(matrix_figure(heads.weights[head], tokens, tokens, f"Layer {layer} · head {head}", signed=False,
+                                  row_title="query attends to key"), width="stretch", key="one_head", theme=None)
+with right:
+    st.caption(f"All {result.n_heads} heads of layer {layer} on one colour scale: each has found its own pattern.")
+    st.plotly_chart(matrices_grid(list(heads.weights), [f"head {h}" for h in range(result.n_heads)], [tokens] * result.n_heads,
+                                  [tokens] * result.n_heads, per_row=4, height_each=230), width="stretch", key="all_heads", theme=None)
+
+st.subheader("Concatenate, then project")
+d_head = heads.head_outputs.shape[2]
+st.caption(f"Each head hands back {d_head} numbers per token (its weighted sum of values). The {result.n_heads} pieces are "
+           f"placed end to end ({result.n_heads} × {d_head} = {heads.concatenated.shape[1]}) and one learned matrix mixes "
+           "them, so what one head found can inform every dimension of the result.")
+st.plotly_chart(concat_figure(heads, focus), width="stretch", key="concat", theme=None)
+
+st.subheader("Remove heads and measure")
+st.caption("A removed head hands zeros to the concatenation; everything else runs unchanged. The numbers say how far the "
+           "outputs move: 0 % means no change, 100 % means a change as large as the output itself.")
+wanted = [int(h) for h in str(st.session_state.get("heads_removed", "")).split(",") if h.isdigit() and int(h) < result.n_heads]
+if "heads_removed_pick" not in st.session_state:
+    st.session_state["heads_removed_pick"] = wanted
+a1, a2 = st.columns([3, 1], vertical_alignment="bottom")
+picked = a1.multiselect("Heads", list(range(result.n_heads)), key="heads_removed_pick", placeholder="Pick heads",
+                        help="The heads to remove — or, with the switch on, the only heads to keep.")
+keep = a2.toggle("Keep only these", key="heads_keep", help="On: remove every head except the picked ones (all but one, …).")
+removed = [h for h in range(result.n_heads) if (h in picked) != keep]
+ablation = ui.run_core("Removing heads and re-running the model…", ablate, text, model, layer, removed)
+if ablation is not None:
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Heads removed", f"{len(removed)} of {result.n_heads}")
+    m2.metric("Attention output moves", f"{ablation.attention_change:.1%}", help="The layer's attention block, after projection.")
+    m3.metric("Layer output moves", f"{ablation.layer_change:.1%}", help="After the residual connection, norm and feed-forward.")
+    m4.metric("Model output moves", f"{ablation.final_change:.1%}", help="The last layer's hidden states.")
+    st.plotly_chart(ablation_figure(ablation), width="stretch", key="ablation", theme=None)
+    most = int(np.argmax(ablation.single_head))
+    st.caption(f"Alone, head {most} matters most in this layer for this sentence: removing it moves the layer output by "
+               f"{ablation.single_head[most]:.1%}; the least, head {int(np.argmin(ablation.single_head))}, by "
+               f"{ablation.single_head.min():.1%}. The residual connection carries the input past attention, so even "
+               "removing every head leaves much of the layer output in place.")
+
+st.subheader("How different are the heads?")
+pairs = [(heads.distances[a, b], a, b) for a in range(result.n_heads) for b in range(a + 1, result.n_heads)]
+if pairs:
+    low, high = min(pairs), max(pairs)
+    st.caption(f"For each pair of heads, how differently they spread their weights (Jensen–Shannon distance averaged over "
+               f"the query tokens: 0 identical, 1 never the same tokens). Mean {np.mean([p[0] for p in pairs]):.2f}; most "
+               f"alike: heads {low[1]} and {low[2]} ({low[0]:.2f}); most different: heads {high[1]} and {high[2]} ({high[0]:.2f}).")
+st.plotly_chart(distance_figure(heads.distances), width="stretch", key="diversity", theme=None)
+
+link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "query": focus,
+                    "removed": ",".join(map(str, picked)) or None, "keep": int(keep) or None})
+ui.share_box(link, text)

@@ -1,0 +1,102 @@
+"""Positions: how a transformer knows word order — position codes, and the experiment that shows why they are needed."""
+import streamlit as st
+
+import ui
+from attention.figures_learn import matrix_figure, permutation_figure
+from attention.positions import learned, permutation_experiment, similarity, sinusoidal
+
+SINE_DIMENSIONS = 64   # the "scratch" engine's width, whose positions are these sine/cosine codes
+
+
+def read_count(raw: str | None) -> tuple[int, str | None]:
+    if raw is None:
+        return 64, None
+    value, notice = ui.parse_index(raw, "number of positions")
+    if notice:
+        return 64, notice
+    shown = min(max(value, 8), 512)
+    return shown, None if shown == value else f"The pictures cover 8 to 512 positions, so {shown} are shown."
+
+
+ui.load_page_state(
+    "positions",
+    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "seed": 0, "count": 64},
+    {
+        "text": ui.read_text,
+        "model": ui.read_engine,
+        "layer": lambda raw: ui.parse_index(raw, "layer"),
+        "head": lambda raw: ui.parse_index(raw, "head"),
+        "seed": lambda raw: ui.parse_index(raw, "shuffle"),
+        "count": read_count,
+    },
+)
+
+st.title("Positions")
+st.caption(
+    "Attention compares every token with every other, but nothing in a dot product says which token came first: "
+    "to attention alone, “dog bites man” and “man bites dog” hold the same tokens. Transformers therefore add a "
+    "**position code** to each token's embedding before the first layer, so that order can shape the scores."
+)
+ui.show_url_notices()
+
+st.subheader("Fixed sine and cosine codes")
+count = st.slider("Positions shown", 8, 512, key="positions_count", help="How many positions the two pictures below cover.")
+codes = sinusoidal(count, SINE_DIMENSIONS)
+st.caption(
+    "The original Transformer needs no training for this: dimension pair *i* of position *p* holds sin and cos of "
+    "p / 10000^(2i/d). Early dimensions swing fast (they tell neighbours apart), late ones slowly (they tell "
+    "beginning from end), like the hands of a clock. The `scratch` engine uses exactly these, "
+    f"with d = {SINE_DIMENSIONS}."
+)
+left, right = st.columns(2)
+left.plotly_chart(matrix_figure(codes, None, None, "Position code (rows: positions, columns: dimensions)",
+                                row_title="position", column_title="dimension"), width="stretch", key="sine_codes", theme=None)
+right.plotly_chart(matrix_figure(similarity(codes), None, None, "How alike two positions' codes are (cosine)",
+                                 row_title="position", column_title="position"), width="stretch", key="sine_similarity", theme=None)
+st.caption("The bright diagonal band: a position's code is most like its neighbours', and the likeness depends only "
+           "on the distance, wherever in the text the pair sits.")
+
+st.subheader("Learned position embeddings (MiniLM)")
+table = ui.run_core("Reading MiniLM's position table…", learned, "scratch:minilm", count)
+if table is not None:
+    st.caption(f"BERT-style models learn a vector per position instead ({table.shape[1]} numbers each for MiniLM, up to "
+               "512 positions). Nobody told it about sines, yet training gave neighbouring positions similar vectors too.")
+    left, right = st.columns(2)
+    left.plotly_chart(matrix_figure(table, None, None, "Learned position vectors", row_title="position", column_title="dimension"),
+                      width="stretch", key="learned_codes", theme=None)
+    right.plotly_chart(matrix_figure(similarity(table), None, None, "How alike two learned positions are (cosine)",
+                                     row_title="position", column_title="position"), width="stretch", key="learned_similarity", theme=None)
+
+st.subheader("The experiment: shuffle the words")
+st.caption(
+    "Take a sentence, shuffle its tokens, and run one head twice: once with positions switched off, once with them on. "
+    "Without positions the head's pattern simply moves with the tokens (mathematicians say attention is "
+    "*permutation-equivariant*): it cannot notice that the order changed. With positions the pattern itself changes."
+)
+text, model = ui.text_and_model(picker=ui.engine_picker)
+result = ui.run_attend(text, model)
+if result is None:
+    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
+    st.stop()
+ui.clamp_index("positions_layer", result.n_layers, "layer")
+ui.clamp_index("positions_head", result.n_heads, "head")
+c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+layer = c1.selectbox("Layer", range(result.n_layers), key="positions_layer", help="Layers count from 0 (nearest the input).")
+head = c2.selectbox("Head", range(result.n_heads), key="positions_head", help="Which head's pattern to compare.")
+seed = c3.number_input("Shuffle number", 0, 999_999, key="positions_seed", step=1,
+                       help="Each number is a different (repeatable) shuffle; the first and last tokens stay in place.")
+experiment = ui.run_core("Running the shuffled sentence…", permutation_experiment, text, model, layer, head, int(seed))
+if experiment is not None:
+    st.caption("Shuffled: " + " · ".join(ui.md_escape(token) for token in experiment.shuffled_tokens))
+    m1, m2 = st.columns(2)
+    m1.metric("Without positions: largest difference", f"{experiment.gap_without:.1e}",
+              help="Between the shuffled sentence's pattern and the original pattern moved with its tokens. Zero up to rounding.")
+    m2.metric("With positions: largest difference", f"{experiment.gap_with:.3f}",
+              help="The same comparison with position codes added: the order now changes the weights themselves.")
+    st.plotly_chart(permutation_figure(experiment), width="stretch", key="permutation", theme=None)
+    st.caption("Top row: the two pictures are identical — without positions the head cannot tell the orders apart. "
+               "Bottom row: they differ — the position codes let the model see that the words moved.")
+
+link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "seed": int(seed) or None,
+                    "count": count if count != 64 else None})
+ui.share_box(link, text)
