@@ -31,7 +31,7 @@ def md_escape(text: str) -> str:
 
 
 def warn(message: str) -> None:
-    st.warning(md_escape(message), icon="⚠️")
+    st.warning(md_escape(message))
 
 
 def first_value(name: str) -> str | None:
@@ -184,7 +184,7 @@ def run_attend(text: str, model: str, **options: Any) -> Attention | None:
         with st.spinner(f"Running {model[:60]} (the first run loads the model)…"):
             result = attend(text, model, **options)
     except ValueError as error:
-        st.error(md_escape(str(error)), icon="🚫")
+        st.error(md_escape(str(error)))
         return None
     for notice in result.notices:
         warn(notice)
@@ -206,7 +206,7 @@ def run_core(label: str, function: Callable[..., Any], *args: Any, **kwargs: Any
         with st.spinner(label):
             return function(*args, **kwargs)
     except ValueError as error:
-        st.error(md_escape(str(error)), icon="🚫")
+        st.error(md_escape(str(error)))
         return None
 
 
