@@ -57,11 +57,15 @@ SIGHT_JS = """([title, tokens]) => {
     const failure = document.querySelector('[data-testid="stException"]');
     if (failure) return 'the app raised: ' + failure.innerText.slice(0, 300);  // fail fast, not at the timeout
     const wanted = new Set(tokens);
-    for (const plot of document.querySelectorAll('.js-plotly-plot')) {
-        const heading = plot.querySelector('.gtitle');
-        if (!heading || heading.textContent !== title) continue;
-        for (const tick of plot.querySelectorAll('.xtick text, .ytick text'))
-            if (wanted.has(tick.textContent)) return true;
+    // the head view is a canvas component, mounted in a shadow root: look inside every shadow root
+    const roots = [document, ...[...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)];
+    for (const root of roots) {
+        for (const view of root.querySelectorAll('.hm-root[data-ready="true"]')) {
+            const heading = view.querySelector('.hm-title');
+            if (!heading || heading.textContent !== title) continue;
+            for (const token of view.querySelectorAll('.hm-tokens li'))
+                if (wanted.has(token.textContent)) return true;
+        }
     }
     return false;
 }"""

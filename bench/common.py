@@ -67,13 +67,12 @@ def free_port() -> int:
 
 
 def start_app(port: int, log_path: Path | None = None) -> subprocess.Popen:
-    """`streamlit run app.py` headless on a port; returns once /_stcore/health answers ok."""
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               # as deployed: no file watcher (it rescans the whole repo, .venv included, and reloads mid-run when files change)
-               "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    """The app through its deployment entry script (scripts/serve, as in production and the tests) on a port;
+    returns once /_stcore/health answers ok."""
+    command = [str(ROOT / "scripts" / "serve"), "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "PORT": str(port), "ADDRESS": "127.0.0.1", "PYTHON": sys.executable}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 90
     while time.time() < deadline:
         if process.poll() is not None:
