@@ -8,13 +8,15 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import _BARE, COLORSCALE, safe_text, token_labels
+from .figures import COLORSCALE, safe_text, token_labels
 from .multihead import Ablation, LayerHeads
 from .positions import Permutation
 from .result import Attention
 from .steps import Steps
 
 SIGNED = "RdBu_r"   # negative blue, zero white, positive red: for vectors (embeddings, queries, keys, values)
+_BARE = go.layout.Template(layout={"margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "font": {"family": "sans-serif"},
+                                   "xaxis": {"automargin": True}, "yaxis": {"automargin": True}})
 
 
 def _finite(matrix: np.ndarray) -> np.ndarray:
@@ -65,8 +67,9 @@ def matrices_grid(matrices: list[np.ndarray], titles: list[str], rows: list[list
     count = len(matrices)
     grid_rows = -(-count // per_row)
     cols = min(per_row, count)
+    same_rows, same_columns = all(r == rows[0] for r in rows), all(c == columns[0] for c in columns)
     fig = make_subplots(rows=grid_rows, cols=cols, subplot_titles=[safe_text(t) for t in titles],
-                        horizontal_spacing=0.06, vertical_spacing=0.12 if grid_rows > 1 else 0.0)
+                        horizontal_spacing=0.06 if same_rows else 0.12, vertical_spacing=0.12 if grid_rows > 1 else 0.0)
     finite = [_finite(m) for m in matrices]
     high = max(float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 0.0 for m in finite) or 1.0
     for index, matrix in enumerate(matrices):
@@ -74,8 +77,11 @@ def matrices_grid(matrices: list[np.ndarray], titles: list[str], rows: list[list
                          coloraxis="coloraxis", name=f"{safe_text(titles[index])}<br>")
         row, col = divmod(index, per_row)
         fig.add_trace(trace, row=row + 1, col=col + 1)
-        fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, row=row + 1, col=col + 1)
-        fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, row=row + 1, col=col + 1)
+        # labels once per row and column of the grid when the matrices share their tokens, else on each
+        fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, showticklabels=col == 0 or not same_rows,
+                         row=row + 1, col=col + 1)
+        fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, showticklabels=index + per_row >= count or not same_columns,
+                         row=row + 1, col=col + 1)
     scale = {"colorscale": SIGNED, "cmin": -high, "cmax": high, "cmid": 0.0} if signed else {"colorscale": COLORSCALE, "cmin": 0.0, "cmax": high}
     fig.update_layout(template=_BARE, height=height_each * grid_rows + 60, coloraxis={**scale, "colorbar": {"thickness": 10}})
     return fig
@@ -173,9 +179,11 @@ def recurrence_figure(n: int = 8, longest: int = 512) -> go.Figure:
     fig.add_trace(go.Scatter(x=lengths, y=lengths, name="recurrent: n steps", line={"color": "#ff7f0e"}), row=1, col=2)
     fig.add_trace(go.Scatter(x=lengths, y=np.ones_like(lengths), name="self-attention: 1 step per layer",
                              line={"color": "#1f6fb4"}), row=1, col=2)
-    fig.update_yaxes(visible=False, row=1, col=1)
+    for y, label in ((1, "recurrent network"), (0, "self-attention")):
+        fig.add_annotation(x=0.5, y=y + 0.18, text=label, showarrow=False, xanchor="left", row=1, col=1)
+    fig.update_yaxes(visible=False, range=[-0.15 - 0.08 * n, 1.35], row=1, col=1)
     fig.update_xaxes(title_text="token position", dtick=1, row=1, col=1)
-    fig.update_xaxes(title_text="sequence length n", type="log", row=1, col=2)
-    fig.update_yaxes(title_text="sequential steps", type="log", row=1, col=2)
+    fig.update_xaxes(title_text="sequence length n", type="log", dtick=1, row=1, col=2)
+    fig.update_yaxes(title_text="sequential steps", type="log", dtick=1, row=1, col=2)
     fig.update_layout(template=_BARE, height=360, legend={"orientation": "h", "y": -0.25})
     return fig

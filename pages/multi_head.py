@@ -7,14 +7,19 @@ from attention.figures_learn import ablation_figure, concat_figure, distance_fig
 from attention.multihead import ablate, layer_heads
 
 
+DEFAULT_REMOVED = "0"   # the opening view already shows an ablation's effect
+
+
 def read_heads(raw: str | None) -> tuple[str, str | None]:
-    """A comma-separated list of head numbers from the URL (checked against the model below)."""
-    return ",".join(part.strip() for part in (raw or "").split(",") if part.strip().isdigit()), None
+    """A comma-separated list of head numbers from the URL (checked against the model below); absent: the default."""
+    if raw is None:
+        return DEFAULT_REMOVED, None
+    return ",".join(part.strip() for part in raw.split(",") if part.strip().isdigit()), None
 
 
 ui.load_page_state(
     "heads",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": 0, "removed": "", "keep": False},
+    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": 0, "removed": DEFAULT_REMOVED, "keep": False},
     {
         "text": ui.read_text,
         "model": ui.read_engine,
@@ -106,5 +111,5 @@ if pairs:
 st.plotly_chart(distance_figure(heads.distances), width="stretch", key="diversity", theme=None)
 
 link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "query": focus,
-                    "removed": ",".join(map(str, picked)) or None, "keep": int(keep) or None})
+                    "removed": None if picked == [int(DEFAULT_REMOVED)] else ",".join(map(str, picked)), "keep": int(keep) or None})
 ui.share_box(link, text)

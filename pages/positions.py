@@ -6,6 +6,7 @@ from attention.figures_learn import matrix_figure, permutation_figure
 from attention.positions import learned, permutation_experiment, similarity, sinusoidal
 
 SINE_DIMENSIONS = 64   # the "scratch" engine's width, whose positions are these sine/cosine codes
+DEFAULT_HEAD = 2       # MiniLM's layer-0 head 2 attends to the next position: the shuffle shows it at once
 
 
 def read_count(raw: str | None) -> tuple[int, str | None]:
@@ -20,12 +21,12 @@ def read_count(raw: str | None) -> tuple[int, str | None]:
 
 ui.load_page_state(
     "positions",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "seed": 0, "count": 64},
+    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": DEFAULT_HEAD, "seed": 0, "count": 64},
     {
         "text": ui.read_text,
         "model": ui.read_engine,
         "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head"),
+        "head": lambda raw: ui.parse_index(raw, "head") if raw is not None else (DEFAULT_HEAD, None),
         "seed": lambda raw: ui.parse_index(raw, "shuffle"),
         "count": read_count,
     },
