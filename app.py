@@ -7,6 +7,9 @@ st.set_page_config(page_title="Attention Lens", page_icon="assets/icon.png", lay
 pages = {
     "Inspect": [
         st.Page("pages/home.py", title="Attention heads", icon=":material/grid_view:", default=True),
+        st.Page("pages/token_links.py", title="Token links", icon=":material/conversion_path:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("pages/bias_probe.py", title="Bias probe", icon=":material/balance:"),
     ],
     "Learn": [
         st.Page("pages/step_by_step.py", title="Step by step", icon=":material/stairs:"),

@@ -77,24 +77,30 @@ def show_url_notices() -> None:
 
 def load_page_state(page: str, defaults: dict[str, Any], readers: dict[str, Callable[[str | None], tuple[Any, str | None]]],
                     shared: tuple[str, ...] = ("text", "model")) -> None:
-    """Once per session and page, copy the page's URL parameters into session state under "<page>_<name>".
+    """A page's state in session keys "<page>_<name>": from the URL on the page's first run in a session,
+    then kept, also across visits to other pages (Streamlit drops widget values of pages not shown).
 
     Names in `shared` (the sentence and the model) use their own key, common to all pages, and keep the
     session's value when the URL leaves them out, so a sentence carries over between pages."""
     flag = f"_url_loaded_{page}"
-    if st.session_state.get(flag):
-        return
+    first = not st.session_state.get(flag)
     st.session_state[flag] = True
+    saved = st.session_state.setdefault(f"_saved_{page}", {})
     notices = []
     for name, default in defaults.items():
-        raw = first_value(name)
         key = name if name in shared else f"{page}_{name}"
-        if raw is None and name in shared and key in st.session_state:
-            continue
-        value, notice = readers[name](raw) if name in readers else (default if raw is None else raw, None)
-        notices += [notice] if notice else []
-        st.session_state[key] = value
-    st.session_state["_url_notices"] = notices
+        raw = first_value(name) if first else None
+        if first and (raw is not None or key not in st.session_state or name not in shared):
+            value, notice = readers[name](raw) if name in readers else (default if raw is None else raw, None)
+            notices += [notice] if notice else []
+            st.session_state[key] = value
+        elif key in st.session_state:
+            st.session_state[key] = st.session_state[key]  # re-set, so a page switch does not reset the widget
+        else:
+            st.session_state[key] = saved.get(key, default)  # back from another page: what it was
+        saved[key] = st.session_state[key]
+    if first:
+        st.session_state["_url_notices"] = notices
 
 
 def read_fraction(name: str, default: float, low: float = 0.01, high: float = 1.0) -> Callable[[str | None], tuple[float, str | None]]:
@@ -126,7 +132,7 @@ def read_model(raw: str | None) -> tuple[str, str | None]:
     return (raw.strip() if raw and raw.strip() else MODELS[0]), None
 
 
-def model_picker(key: str = "model") -> str:
+def model_picker(key: str = "model", label: str = "Model") -> str:
     """Preset models plus a field for any id or folder; the chosen name is kept in st.session_state[key]."""
     current = st.session_state.get(key, MODELS[0])
     choice_key, custom_key = f"_{key}_choice", f"_{key}_custom"
@@ -138,7 +144,7 @@ def model_picker(key: str = "model") -> str:
     if st.session_state[choice_key] not in presets:
         warn(f"The link asked for the model '{current[:80]}', which this public demo does not run; showing {presets[0]}.")
         st.session_state[choice_key] = presets[0]
-    choice = st.selectbox("Model", presets, key=choice_key, help=MODEL_HELP)
+    choice = st.selectbox(label, presets, key=choice_key, help=MODEL_HELP)
     if choice == OTHER_MODEL:
         custom = st.text_input(
             "Model id or folder", key=custom_key, placeholder="e.g. bert-base-uncased or /models/my-bert",

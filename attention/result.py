@@ -93,3 +93,19 @@ class Attention:
         sums = np.add.reduceat(np.add.reduceat(self.weights, edges, axis=2), edges, axis=3)
         counts = np.diff(np.append(edges, n))
         return (sums / np.outer(counts, counts)).astype(np.float32)
+
+    def by_word(self) -> "Attention":
+        """The same attention over words instead of word pieces: weights [layer, head, query word, key word].
+
+        A word's attention to another is the sum over the key word's pieces, averaged over its own query
+        pieces (rows still sum to 1). Special tokens stay words of their own. Needs the tokenizer's word ids."""
+        from .links import merge_pieces, word_groups
+
+        if self.word_ids is None or self.token_kind != "text":
+            raise ValueError("This model's tokenizer does not say where words begin, so pieces cannot be merged into words.")
+        groups = word_groups(self.tokens, self.word_ids)
+        return Attention(
+            tokens=groups.labels, weights=merge_pieces(self.weights, groups), model=self.model, options=self.options,
+            notices=self.notices, token_kind=self.token_kind, word_ids=groups.word_ids,
+            meta={**self.meta, "level": "word", "pieces": groups.sizes.tolist()},
+        )

@@ -1,0 +1,1 @@
+"""Custom Streamlit components whose front-end code ships in this repository."""

@@ -1,0 +1,235 @@
+// Token links: query tokens (left) joined to key tokens (right) by one line per link above the threshold.
+// Data arrives as JSON from Python (attention/links.py: payload). Tokens are written with textContent only:
+// they are user text and never become markup. Lines are drawn on one canvas, bucketed by strength so
+// thousands of links cost a few dozen strokes.
+
+const ROW = 20;          // px per token row, the same in both columns and on the canvas
+const BUCKETS = 8;       // strength levels: one canvas path per (head, level)
+const PALETTE = [
+  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
+];
+
+function colour(index, count) {
+  if (count === 1 && index === 0) return "#4a4a8a";
+  return index < PALETTE.length ? PALETTE[index] : `hsl(${(index * 137.5) % 360}, 60%, 45%)`;
+}
+
+function decode(b64, Kind) {
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return new Kind(bytes.buffer);
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export default function tokenLinks(component) {
+  const { data, parentElement, setStateValue } = component;
+  if (!data || !Array.isArray(data.tokens)) return;
+  const tokens = data.tokens;
+  const n = tokens.length;
+  const heads = data.heads.map((head, index) => ({
+    name: String(head.name),
+    colour: colour(index, data.heads.length),
+    query: decode(head.q, Uint16Array),
+    key: decode(head.k, Uint16Array),
+    weight: decode(head.w, Uint8Array),
+  }));
+  const shown = new Set(data.shown);
+  let pin = typeof data.pin === "string" ? data.pin : null;   // "q3" or "k5"
+  let hover = null;
+
+  const previous = parentElement.querySelector(".tl-root");
+  if (previous) previous.remove();
+  const root = element("div", "tl-root");
+  root.setAttribute("role", "figure");
+  root.setAttribute("aria-label", "Links from query tokens to key tokens");
+
+  // Head squares: click toggles a head, double-click shows it alone.
+  const bar = element("div", "tl-bar");
+  bar.appendChild(element("span", "tl-bar-label", heads.length === 1 ? "Layer mean:" : "Heads:"));
+  const squares = heads.map((head, index) => {
+    const square = element("button", "tl-head", head.name);
+    square.type = "button";
+    square.dataset.head = String(index);
+    square.style.setProperty("--head-colour", head.colour);
+    square.title = heads.length === 1 ? "The mean of the layer's heads" : `Head ${head.name}: click to show or hide, double-click to show only this head`;
+    square.addEventListener("click", () => {
+      if (shown.has(index)) shown.delete(index); else shown.add(index);
+      changedHeads();
+    });
+    square.addEventListener("dblclick", () => { shown.clear(); shown.add(index); changedHeads(); });
+    bar.appendChild(square);
+    return square;
+  });
+  if (heads.length > 1) {
+    for (const [label, all] of [["All", true], ["None", false]]) {
+      const button = element("button", "tl-all", label);
+      button.type = "button";
+      button.addEventListener("click", () => {
+        shown.clear();
+        if (all) heads.forEach((_, index) => shown.add(index));
+        changedHeads();
+      });
+      bar.appendChild(button);
+    }
+  }
+  const status = element("span", "tl-status");
+  bar.appendChild(status);
+  root.appendChild(bar);
+
+  const header = element("div", "tl-header");
+  header.append(element("span", "", "query: attends from"), element("span", "", ""), element("span", "", "key: is attended to"));
+  root.appendChild(header);
+
+  const scroller = element("div", "tl-scroll");
+  const grid = element("div", "tl-grid");
+  grid.style.height = `${n * ROW}px`;
+  const left = element("div", "tl-col tl-queries");
+  const right = element("div", "tl-col tl-keys");
+  const canvas = element("canvas", "tl-canvas");
+  grid.append(left, canvas, right);
+  scroller.appendChild(grid);
+  root.appendChild(scroller);
+  root.appendChild(element("div", "tl-hint",
+    "Hover or focus a token to isolate its links; click to pin it (click again to unpin). Left: what it attends to; right: what attends to it."));
+
+  const makeColumn = (column, side) => tokens.map((token, position) => {
+    const cell = element("div", "tl-token", token === "" ? "∅" : token);
+    cell.dataset.side = side;
+    cell.dataset.pos = String(position);
+    cell.tabIndex = 0;
+    cell.title = `${side === "q" ? "query" : "key"} ${position}`;
+    column.appendChild(cell);
+    return cell;
+  });
+  const cells = { q: makeColumn(left, "q"), k: makeColumn(right, "k") };
+  parentElement.appendChild(root);
+
+  function focusOf() {
+    const active = hover || pin;
+    if (!active) return null;
+    return { side: active[0], pos: Number(active.slice(1)) };
+  }
+
+  function draw() {
+    const started = performance.now();
+    const width = Math.max(120, canvas.clientWidth || 240);
+    const height = n * ROW;
+    const ratio = Math.min(window.devicePixelRatio || 1, 2);
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(Math.min(height * ratio, 32000));
+    const scale = canvas.height / height;
+    const context = canvas.getContext("2d");
+    context.setTransform(ratio, 0, 0, scale, 0, 0);
+    context.clearRect(0, 0, width, height);
+    const focus = focusOf();
+    const glow = { q: new Float32Array(n), k: new Float32Array(n) };
+    let drawn = 0;
+    heads.forEach((head, index) => {
+      if (!shown.has(index)) return;
+      const paths = Array.from({ length: BUCKETS }, () => new Path2D());
+      const { query, key, weight } = head;
+      for (let i = 0; i < weight.length; i++) {
+        const q = query[i], k = key[i];
+        if (focus && (focus.side === "q" ? q !== focus.pos : k !== focus.pos)) continue;
+        const level = Math.min(BUCKETS - 1, (weight[i] * BUCKETS) >> 8);
+        paths[level].moveTo(0, q * ROW + ROW / 2);
+        paths[level].lineTo(width, k * ROW + ROW / 2);
+        drawn++;
+        if (focus) {
+          const w = weight[i] / 255;
+          if (focus.side === "q") glow.k[k] = Math.max(glow.k[k], w); else glow.q[q] = Math.max(glow.q[q], w);
+        }
+      }
+      context.strokeStyle = head.colour;
+      paths.forEach((path, level) => {
+        const strength = (level + 1) / BUCKETS;
+        context.globalAlpha = Math.min(1, 0.15 + 0.85 * strength);
+        context.lineWidth = 0.6 + 2.4 * strength;
+        context.stroke(path);
+      });
+    });
+    context.globalAlpha = 1;
+    for (const side of ["q", "k"]) {
+      cells[side].forEach((cell, position) => {
+        const isFocus = focus && focus.side === side && focus.pos === position;
+        cell.classList.toggle("tl-focus", Boolean(isFocus));
+        cell.classList.toggle("tl-pinned", pin === `${side}${position}`);
+        const strength = glow[side][position];
+        cell.style.backgroundColor = strength > 0 ? `rgba(74, 120, 210, ${(0.15 + 0.6 * strength).toFixed(2)})` : "";
+      });
+    }
+    squares.forEach((square, index) => square.classList.toggle("tl-off", !shown.has(index)));
+    const total = heads.reduce((sum, head, index) => sum + (shown.has(index) ? head.weight.length : 0), 0);
+    status.textContent = focus
+      ? `${drawn} link${drawn === 1 ? "" : "s"} of ${focus.side === "q" ? "query" : "key"} “${tokens[focus.pos]}”`
+      : `${drawn} link${drawn === 1 ? "" : "s"} ≥ ${data.threshold}`;
+    root.dataset.drawn = String(drawn);
+    root.dataset.total = String(total);
+    root.dataset.focus = focus ? `${focus.side}${focus.pos}` : "";
+    root.dataset.shown = [...shown].sort((a, b) => a - b).join(",");
+    root.dataset.drawMs = (performance.now() - started).toFixed(1);
+  }
+
+  function changedHeads() {
+    draw();
+    setStateValue("heads", [...shown].sort((a, b) => a - b));
+  }
+
+  // Hover changes are drawn once per frame: moving across tokens fires leave+enter pairs.
+  let frame = 0;
+  const redrawSoon = () => {
+    if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); });
+  };
+  const onEnter = (event) => {
+    const cell = event.target.closest && event.target.closest(".tl-token");
+    if (!cell) return;
+    hover = `${cell.dataset.side}${cell.dataset.pos}`;
+    redrawSoon();
+  };
+  const onLeave = (event) => {
+    const cell = event.target.closest && event.target.closest(".tl-token");
+    if (!cell || !hover) return;
+    hover = null;
+    redrawSoon();
+  };
+  const onClick = (event) => {
+    const cell = event.target.closest && event.target.closest(".tl-token");
+    if (!cell) return;
+    const id = `${cell.dataset.side}${cell.dataset.pos}`;
+    pin = pin === id ? null : id;
+    hover = null;
+    draw();
+    setStateValue("pin", pin);
+  };
+  const onKey = (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); onClick(event); }
+  };
+  grid.addEventListener("mouseover", onEnter);
+  grid.addEventListener("mouseout", onLeave);
+  grid.addEventListener("focusin", onEnter);
+  grid.addEventListener("focusout", onLeave);
+  grid.addEventListener("click", onClick);
+  grid.addEventListener("keydown", onKey);
+
+  const resize = new ResizeObserver(() => draw());
+  resize.observe(canvas);
+  draw();
+  if (pin) {
+    const target = cells[pin[0]][Number(pin.slice(1))];
+    if (target) scroller.scrollTop = Math.max(0, target.offsetTop - scroller.clientHeight / 3);
+  }
+
+  return () => {
+    cancelAnimationFrame(frame);
+    resize.disconnect();
+    root.remove();
+  };
+}

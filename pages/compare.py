@@ -1,0 +1,129 @@
+"""Compare: two sentences on one model, or one sentence on two models, head by head, with A − B."""
+import streamlit as st
+
+import ui
+from attention.compare import align, common_shape, difference, head_differences
+from attention.figures_inspect import Panel, difference_heatmap, layer_head_map, panel_grid
+from attention.links import MERGE_RULE
+
+MODES = {"sentences": "Two sentences, one model", "models": "One sentence, two models"}
+TEXT_B = "The animal didn't cross the street because it was too wide."
+
+ui.load_page_state(
+    "compare",
+    {"text": ui.DEFAULT_TEXT, "model": "minilm", "mode": "sentences", "text_b": TEXT_B, "model_b": "scratch:minilm",
+     "layer": 0, "head": 0, "heads": "", "words": False},
+    {
+        "text": ui.read_text,
+        "model": ui.read_model,
+        "mode": ui.read_choice("mode", tuple(MODES)),
+        "text_b": lambda raw: (raw if raw and raw.strip() else TEXT_B, None),
+        "model_b": lambda raw: (raw.strip() if raw and raw.strip() else "scratch:minilm", None),
+        "layer": lambda raw: ui.parse_index(raw, "layer"),
+        "head": lambda raw: ui.parse_index(raw, "head"),
+        "words": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
+    },
+)
+
+st.title("Compare")
+st.caption(
+    "Put two attention patterns next to each other: a sentence and a variant of it (a swapped word), or one sentence "
+    "read by two models. Tokens both share are aligned, and the difference **A − B** shows where they attend differently."
+)
+ui.show_url_notices()
+
+mode = st.radio("What to compare", list(MODES), format_func=MODES.get, key="compare_mode", horizontal=True,
+                help="Two sentences: the same model reads sentence A and sentence B. "
+                     "Two models: model A and model B read the same sentence.")
+if mode == "sentences":
+    text, model = ui.text_and_model("Sentence A")
+    text_b = st.text_area("Sentence B", key="compare_text_b", height=70,
+                          help="A variant of sentence A, e.g. with one word swapped. Shared tokens are aligned in order; "
+                               "a run of tokens swapped for a run of the same length is paired too (shown as a/b).")
+    model_b = model
+else:
+    text, model = ui.text_and_model("Text")
+    text_b = text
+    _, right = st.columns([3, 1])
+    with right:
+        model_b = ui.model_picker(key="compare_model_b", label="Model B")
+words = st.toggle("Merge word pieces into words", key="compare_words",
+                  help=MERGE_RULE + " Words also align across models whose tokenizers split words differently.")
+
+result_a = ui.run_attend(text, model)
+result_b = ui.run_attend(text_b, model_b)
+params = {"text": text, "model": model, "mode": mode}
+params.update({"text_b": text_b} if mode == "sentences" else {"model_b": model_b})
+if result_a is None or result_b is None:
+    ui.share_box(ui.sync_url(params), text)
+    st.stop()
+if words:
+    try:
+        result_a, result_b = result_a.by_word(), result_b.by_word()
+    except ValueError as error:
+        ui.warn(str(error))
+
+names = ("A", "B")
+alignment = align(result_a.tokens, result_b.tokens)
+layers, heads = common_shape(result_a, result_b)
+if (result_a.n_layers, result_a.n_heads) != (result_b.n_layers, result_b.n_heads):
+    ui.warn(f"Model A has {result_a.n_layers} layers × {result_a.n_heads} heads and model B {result_b.n_layers} × "
+            f"{result_b.n_heads}; only the {layers} × {heads} both have are compared.")
+if not len(alignment):
+    ui.warn("A and B share no tokens, so there is nothing to align and no difference to show.")
+ui.clamp_index("compare_layer", layers, "layer")
+ui.clamp_index("compare_head", heads, "head")
+
+
+def _open_head_from_map() -> None:
+    points = st.session_state["compare_map"].selection.points
+    if points:
+        st.session_state["compare_layer"], st.session_state["compare_head"] = int(points[0]["y"]), int(points[0]["x"])
+
+
+c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
+layer = c1.selectbox("Layer", range(layers), key="compare_layer", help="Layers count from 0 (nearest the input).")
+head = c2.selectbox("Head", range(heads), key="compare_head",
+                    help="The same layer and head of A and B are compared. Or click a cell of the overview below.")
+found = difference(result_a, result_b, alignment, layer, head)
+query, key, largest = found.largest
+c3.markdown(
+    f"**{len(alignment)}** aligned tokens ({len(alignment) - alignment.shared} swapped) · mean |A − B| "
+    f"**{found.mean_abs:.4f}** · largest: query ‘{ui.md_escape(query)}’ → key ‘{ui.md_escape(key)}’ **{largest:+.3f}**"
+)
+
+label_a = "A" if mode == "models" else "Sentence A"
+label_b = "B" if mode == "models" else "Sentence B"
+title_a = f"{label_a} ({model})" if mode == "models" else label_a
+title_b = f"{label_b} ({model_b})" if mode == "models" else label_b
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.plotly_chart(panel_grid([
+        Panel(f"{title_a} · L{layer} H{head}", result_a.head(layer, head), result_a.tokens, result_a.tokens),
+        Panel(f"{title_b} · L{layer} H{head}", result_b.head(layer, head), result_b.tokens, result_b.tokens),
+    ], title="Side by side, one colour scale"), width="stretch", key="compare_pair")
+with right:
+    st.plotly_chart(difference_heatmap(found.diff, found.labels, f"A − B · Layer {layer} · Head {head}", names),
+                    width="stretch", key="compare_diff")
+    st.caption("Red: A attends more; blue: B attends more; white: the same (the scale spans at least ±0.02).")
+
+st.subheader("Where A and B differ, head by head")
+st.caption("Mean |A − B| over aligned tokens for every head both have. Click a cell to open that head above.")
+st.plotly_chart(layer_head_map(head_differences(result_a, result_b, alignment), "", "mean |A − B|", percent=False),
+                width="stretch", key="compare_map", on_select=_open_head_from_map, selection_mode="points",
+                config={"displayModeBar": False})
+
+st.subheader("More heads side by side")
+pairs = {f"L{lay}·H{hd}": (lay, hd) for lay in range(layers) for hd in range(heads)}
+if "compare_heads_pick" not in st.session_state:
+    st.session_state["compare_heads_pick"] = [p for p in str(st.session_state.get("compare_heads", "")).split(",") if p in pairs]
+chosen = st.multiselect("Heads", list(pairs), key="compare_heads_pick", max_selections=4, placeholder="Pick heads to draw for A and B",
+                        help="Each chosen head is drawn for A (top row) and B (bottom row), all on one colour scale.")
+st.session_state["compare_heads"] = ",".join(chosen)
+if chosen:
+    top = [Panel(f"{label_a} · {name}", result_a.head(*pairs[name]), result_a.tokens, result_a.tokens) for name in chosen]
+    bottom = [Panel(f"{label_b} · {name}", result_b.head(*pairs[name]), result_b.tokens, result_b.tokens) for name in chosen]
+    st.plotly_chart(panel_grid(top + bottom, columns=len(chosen)), width="stretch", key="compare_more")
+
+params.update({"layer": layer, "head": head, "heads": ",".join(chosen) or None, "words": 1 if words else None})
+ui.share_box(ui.sync_url(params), text)
