@@ -98,10 +98,10 @@ with toy_tab:
     st.caption("Four tokens, vectors of 4 whole numbers, one head with d_k = 4: dividing by √4 halves every score. "
                "The same code as above computes it. The projection matrices (input row × W gives the vector):")
     toy = toy_steps(causal)
-    for column, name in zip(st.columns(3), ("query", "key", "value")):
+    for column, (name, plural) in zip(st.columns(3), (("query", "queries"), ("key", "keys"), ("value", "values"))):
         with column:
             dims = [f"in {i}" for i in range(4)]
-            st.plotly_chart(matrix_figure(toy.projections[name], dims, None, f"W for {name}s", numbers=True, height=240),
+            st.plotly_chart(matrix_figure(toy.projections[name], dims, None, f"W for {plural}", numbers=True, height=240),
                             width="stretch", key=f"toy_w_{name}", theme=None)
     show_steps(toy, numbers=True, prefix="toy")
 
