@@ -43,7 +43,7 @@ def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "")
     rows = -(-len(panels) // columns)
     zmax = float(max(max(panel.matrix.max(), 1e-6) for panel in panels))
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[safe_text(panel.title) for panel in panels],
-                        horizontal_spacing=0.06 if columns > 1 else 0.0, vertical_spacing=0.12 if rows > 1 else 0.0)
+                        horizontal_spacing=0.1 if columns > 1 else 0.0, vertical_spacing=0.18 if rows > 1 else 0.0)
     for index, panel in enumerate(panels):
         row, column = divmod(index, columns)
         fig.add_trace(go.Heatmap(
@@ -54,7 +54,8 @@ def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "")
     fig.update_yaxes(autorange="reversed", tickfont={"size": 9})
     fig.update_xaxes(tickfont={"size": 9}, tickangle=-60)
     fig.update_layout(
-        template=_BARE, title=_title(safe_text(title)), height=rows * _side(max(len(p.rows) for p in panels)),
+        template=_BARE, title=_title(safe_text(title)), height=rows * _side(max(len(p.rows) for p in panels)) + 60,
+        margin={"t": 70},
         coloraxis={"colorscale": COLORSCALE, "cmin": 0.0, "cmax": zmax, "colorbar": {"title": {"text": "weight"}, "thickness": 12}},
     )
     return fig
@@ -76,7 +77,8 @@ def difference_heatmap(diff: np.ndarray, labels: list[str], title: str, names: t
     ))
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=_side(len(labels)),
-        xaxis={"side": "top", "tickangle": -60, "tickfont": {"size": 10}, "automargin": True},
+        margin={"t": 50},
+        xaxis={"tickangle": -60, "tickfont": {"size": 10}, "automargin": True},
         yaxis={"title": "query (rows) attends to key (columns)", "autorange": "reversed", "tickfont": {"size": 10},
                "automargin": True},
     )
@@ -91,7 +93,7 @@ def layer_head_map(scores: np.ndarray, title: str, colorbar: str, percent: bool 
     fig = go.Figure(go.Heatmap(
         z=scores, x=list(range(heads)), y=list(range(layers)), colorscale="Reds", zmin=0.0,
         zmax=float(max(scores.max(), 1e-6)), xgap=2, ygap=2,
-        colorbar={"title": {"text": colorbar}, "thickness": 12, "tickformat": ".0%" if percent else ".2f"},
+        colorbar={"title": {"text": colorbar}, "thickness": 12, "tickformat": ".0%" if percent else ".3f"},
         hovertemplate=f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: {value}<extra></extra>",
     ))
     fig.update_layout(
@@ -104,7 +106,7 @@ def layer_head_map(scores: np.ndarray, title: str, colorbar: str, percent: bool 
 
 
 def key_shift_bars(shifts: list[tuple[str, float]], title: str, names: tuple[str, str]) -> go.Figure:
-    """Per key word, the mean change in attention from the swapped term (A − B), largest first."""
+    """Per key word, the mean change in attention from the swapped term (A − B, A and B named in the hover), largest first."""
     labels = token_labels([key for key, _ in shifts])
     values = np.array([value for _, value in shifts], dtype=np.float32)
     a, b = (safe_text(name) for name in names)
@@ -114,7 +116,7 @@ def key_shift_bars(shifts: list[tuple[str, float]], title: str, names: tuple[str
     ))
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=int(min(640, max(240, 90 + 22 * len(labels)))),
-        xaxis={"title": f"attention with {a} minus with {b}", "zeroline": True, "zerolinewidth": 2},
+        xaxis={"title": "A − B", "zeroline": True, "zerolinewidth": 2},
         yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
     )
     return fig

@@ -173,9 +173,10 @@ def parse_heads(raw: str | None, n_heads: int) -> tuple[list[int], str | None]:
         return list(range(n_heads)), None
     if raw.strip().lower() == "none":
         return [], None
-    parts = [part.strip() for part in raw.split(",")[:64]]
-    heads = sorted({int(part) for part in parts if re.fullmatch(r"\d{1,4}", part) and int(part) < n_heads})
-    if len(heads) != len([part for part in parts if part]):
+    parts = [part.strip() for part in raw.split(",")[:64] if part.strip()]
+    valid = [part for part in parts if re.fullmatch(r"\d{1,4}", part) and int(part) < n_heads]
+    heads = sorted({int(part) for part in valid})
+    if len(valid) != len(parts):
         return heads or list(range(n_heads)), f"The link's heads '{raw[:30]}' name heads this model lacks (it has 0–{n_heads - 1}); those were left out."
     return heads, None
 

@@ -103,7 +103,7 @@ def _open_head_from_map() -> None:
 
 map_col, head_col = st.columns([1, 1], gap="large")
 with map_col:
-    st.subheader("How much attention moves, per head")
+    st.subheader("Attention moved, per head")
     st.caption(f"Mean over {len(report.pairs)} pairs of the share of the term's attention that moves when {side_a} "
                f"becomes {side_b} (half the summed absolute change, 0–100%). Click a head to open it.")
     st.plotly_chart(layer_head_map(scores, "", "moved"), width="stretch", key="bias_map",

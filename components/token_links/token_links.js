@@ -84,17 +84,15 @@ export default function tokenLinks(component) {
   bar.appendChild(status);
   root.appendChild(bar);
 
-  const header = element("div", "tl-header");
-  header.append(element("span", "", "query: attends from"), element("span", "", ""), element("span", "", "key: is attended to"));
-  root.appendChild(header);
-
   const scroller = element("div", "tl-scroll");
   const grid = element("div", "tl-grid");
-  grid.style.height = `${n * ROW}px`;
   const left = element("div", "tl-col tl-queries");
   const right = element("div", "tl-col tl-keys");
   const canvas = element("canvas", "tl-canvas");
-  grid.append(left, canvas, right);
+  canvas.style.height = `${n * ROW}px`;
+  // Column titles sit in the grid's first row (sticky), so they line up with the columns whatever their width.
+  grid.append(element("div", "tl-title tl-title-q", "query: attends from"), element("div", "tl-title", ""),
+              element("div", "tl-title tl-title-k", "key: is attended to"), left, canvas, right);
   scroller.appendChild(grid);
   root.appendChild(scroller);
   root.appendChild(element("div", "tl-hint",
@@ -224,7 +222,10 @@ export default function tokenLinks(component) {
   draw();
   if (pin) {
     const target = cells[pin[0]][Number(pin.slice(1))];
-    if (target) scroller.scrollTop = Math.max(0, target.offsetTop - scroller.clientHeight / 3);
+    if (target) {
+      const offset = target.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+      scroller.scrollTop = Math.max(0, offset - scroller.clientHeight / 3);
+    }
   }
 
   return () => {
