@@ -243,6 +243,26 @@ def engine_picker(key: str = "model") -> str:
     return st.session_state[key]
 
 
+def engine_result(**options: Any) -> tuple[str, str, Attention]:
+    """The Learn pages' input: text, engine picker and attend(); on a user error the message, the share box, and stop."""
+    text, model = text_and_model(picker=engine_picker)
+    result = run_attend(text, model, **options)
+    if result is None:
+        share_box(sync_url({"text": text, "model": model}), text)
+        st.stop()
+    return text, model, result
+
+
+def layer_and_head(page: str, result: Attention, columns: list, head_label: str = "Head",
+                   head_help: str = "Heads count from 0; each has its own query/key/value projections.") -> tuple[int, int]:
+    """Layer and head pickers bound to "<page>_layer" / "<page>_head", clamped to the model with a notice."""
+    clamp_index(f"{page}_layer", result.n_layers, "layer")
+    clamp_index(f"{page}_head", result.n_heads, "head")
+    layer = columns[0].selectbox("Layer", range(result.n_layers), key=f"{page}_layer", help="Layers count from 0 (nearest the input).")
+    head = columns[1].selectbox(head_label, range(result.n_heads), key=f"{page}_head", help=head_help)
+    return layer, head
+
+
 def clamp_index(key: str, size: int, name: str) -> None:
     """Keep st.session_state[key] inside 0..size-1, saying so when a link asked for more."""
     value = int(st.session_state.get(key, 0))

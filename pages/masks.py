@@ -37,16 +37,9 @@ st.title("Masks & attention kinds")
 st.caption("A mask decides which tokens each query may look at; whether queries and keys come from the same text decides "
            "between self- and cross-attention. Same maths every time — softmax over scaled scores — with different rules.")
 ui.show_url_notices()
-text, model = ui.text_and_model(picker=ui.engine_picker)
-result = ui.run_attend(text, model)
-if result is None:
-    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
-    st.stop()
-ui.clamp_index("masks_layer", result.n_layers, "layer")
-ui.clamp_index("masks_head", result.n_heads, "head")
+text, model, result = ui.engine_result()
 c1, c2, _ = st.columns([1, 1, 2])
-layer = c1.selectbox("Layer", range(result.n_layers), key="masks_layer", help="Layers count from 0 (nearest the input).")
-head = c2.selectbox("Head", range(result.n_heads), key="masks_head", help="The head drawn in the comparisons below.")
+layer, head = ui.layer_and_head("masks", result, [c1, c2], head_help="The head drawn in the comparisons below.")
 tokens, n = result.tokens, result.n_tokens
 
 st.header("Bidirectional (BERT) vs causal (GPT)")

@@ -38,18 +38,10 @@ st.caption(
     "the sentence. Their outputs are laid side by side and mixed back into one vector by an output projection."
 )
 ui.show_url_notices()
-text, model = ui.text_and_model(picker=ui.engine_picker)
-result = ui.run_attend(text, model)
-if result is None:
-    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
-    st.stop()
-
-ui.clamp_index("heads_layer", result.n_layers, "layer")
-ui.clamp_index("heads_head", result.n_heads, "head")
+text, model, result = ui.engine_result()
 ui.clamp_index("heads_query", result.n_tokens, "query token")
 c1, c2, c3 = st.columns([1, 1, 2])
-layer = c1.selectbox("Layer", range(result.n_layers), key="heads_layer", help="Layers count from 0 (nearest the input).")
-head = c2.selectbox("Single head", range(result.n_heads), key="heads_head", help="The head shown on its own on the left.")
+layer, head = ui.layer_and_head("heads", result, [c1, c2], "Single head", "The head shown on its own on the left.")
 focus = c3.selectbox("Token to follow", range(result.n_tokens), key="heads_query", format_func=lambda i: f"{i} · {result.tokens[i]}",
                      help="Whose head outputs are shown being concatenated and projected.")
 

@@ -74,16 +74,9 @@ st.caption(
     "Without positions the head's pattern simply moves with the tokens (mathematicians say attention is "
     "*permutation-equivariant*): it cannot notice that the order changed. With positions the pattern itself changes."
 )
-text, model = ui.text_and_model(picker=ui.engine_picker)
-result = ui.run_attend(text, model)
-if result is None:
-    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
-    st.stop()
-ui.clamp_index("positions_layer", result.n_layers, "layer")
-ui.clamp_index("positions_head", result.n_heads, "head")
+text, model, result = ui.engine_result()
 c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
-layer = c1.selectbox("Layer", range(result.n_layers), key="positions_layer", help="Layers count from 0 (nearest the input).")
-head = c2.selectbox("Head", range(result.n_heads), key="positions_head", help="Which head's pattern to compare.")
+layer, head = ui.layer_and_head("positions", result, [c1, c2], head_help="Which head's pattern to compare.")
 seed = c3.number_input("Shuffle number", 0, 999_999, key="positions_seed", step=1,
                        help="Each number is a different (repeatable) shuffle; the first and last tokens stay in place.")
 experiment = ui.run_core("Running the shuffled sentence…", permutation_experiment, text, model, layer, head, int(seed))

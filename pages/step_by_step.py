@@ -27,18 +27,10 @@ st.caption(
     "offers so that questions can find it) and a **value** (what it hands over when it is picked)."
 )
 ui.show_url_notices()
-text, model = ui.text_and_model(picker=ui.engine_picker)
-result = ui.run_attend(text, model, **({"causal": True} if st.session_state.get("steps_causal") else {}))
-if result is None:
-    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
-    st.stop()
-
-ui.clamp_index("steps_layer", result.n_layers, "layer")
-ui.clamp_index("steps_head", result.n_heads, "head")
+text, model, result = ui.engine_result(**({"causal": True} if st.session_state.get("steps_causal") else {}))
 ui.clamp_index("steps_query", result.n_tokens, "query token")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 2], vertical_alignment="bottom")
-layer = c1.selectbox("Layer", range(result.n_layers), key="steps_layer", help="Layers count from 0 (nearest the input).")
-head = c2.selectbox("Head", range(result.n_heads), key="steps_head", help="Each head has its own query, key and value projections.")
+layer, head = ui.layer_and_head("steps", result, [c1, c2], head_help="Each head has its own query, key and value projections.")
 focus = c3.selectbox("Query token", range(result.n_tokens), key="steps_query", format_func=lambda i: f"{i} · {result.tokens[i]}",
                      help="The token whose question we follow through softmax and the weighted sum.")
 causal = c4.toggle("Causal mask (GPT-style)", key="steps_causal",
