@@ -1,0 +1,235 @@
+"""The Inspect pages through AppTest: Token links, Compare, Bias probe. URL state in and out, what each draws,
+bad input as messages, user text as data."""
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+import ui
+from attention import attend
+from attention.bias import DEFAULT_TEMPLATES
+
+HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script>'
+
+
+def open_page(page: str, **params: str) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for name, value in params.items():
+        app.query_params[name] = value
+    app.switch_page(f"pages/{page}.py")
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def messages(app: AppTest) -> str:
+    return " ".join(str(m.value) for m in [*app.warning, *app.error, *app.info]).replace("\\", "")
+
+
+def charts(app: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def links_data(app: AppTest) -> dict:
+    return json.loads(next(e for e in app.get("bidi_component") if e.proto.component_name == "token_links").proto.json)
+
+
+# ---------------------------------------------------------------- Token links
+
+def test_links_open_with_the_default_sentence_and_write_the_url():
+    app = open_page("token_links")
+    data = links_data(app)
+    assert data["tokens"] == attend(ui.DEFAULT_TEXT, "minilm").tokens
+    assert len(data["heads"]) == 12 and data["shown"] == list(range(12)) and data["threshold"] == 0.1
+    params = dict(app.query_params)
+    assert params["text"] == ui.DEFAULT_TEXT and params["heads"] == "all" and params["threshold"] == "0.1"
+
+
+def test_links_share_url_reproduces_layer_heads_threshold_and_pin():
+    app = open_page("token_links", text="Cats chase mice.", model="minilm", layer="3", heads="2,7", threshold="0.3", pin="q2")
+    data = links_data(app)
+    result = attend("Cats chase mice.", "minilm")
+    assert data["shown"] == [2, 7] and data["pin"] == "q2" and data["threshold"] == 0.3
+    for head in (2, 7):  # exactly the pairs at or above 0.3 travel, weights as bytes
+        sent = data["heads"][head]
+        expected = np.argwhere(result.weights[3, head] >= 0.3)
+        assert sent["n"] == len(expected)
+        queries = np.frombuffer(base64.b64decode(sent["q"]), "<u2")
+        keys = np.frombuffer(base64.b64decode(sent["k"]), "<u2")
+        assert sorted(zip(queries.tolist(), keys.tolist())) == sorted(map(tuple, expected.tolist()))
+    assert (app.selectbox[-1].value, app.slider[0].value) == (3, 0.3)
+    assert dict(app.query_params)["pin"] == "q2"
+
+
+def test_links_mean_mode_and_words_mode():
+    app = open_page("token_links", text="The snowboarders wobbled.", model="scratch", mode="mean", words="1", threshold="0.05")
+    data = links_data(app)
+    assert [head["name"] for head in data["heads"]] == ["mean"] and data["shown"] == [0]
+    assert "snowboarders" in data["tokens"] and "##board" not in data["tokens"]
+    assert "words" in app.caption[-1].value and dict(app.query_params)["words"] == "1"
+
+
+def test_links_threshold_change_sends_fewer_links_and_updates_the_url():
+    app = open_page("token_links", text="Cats chase mice in the barn.", model="scratch")
+    before = sum(head["n"] for head in links_data(app)["heads"])
+    app.slider[0].set_value(0.5).run()
+    after = sum(head["n"] for head in links_data(app)["heads"])
+    assert after < before and dict(app.query_params)["threshold"] == "0.5"
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"threshold": "abc"}, "is not a number"),
+    ({"threshold": "7"}, "outside 0.01–1.0"),
+    ({"threshold": "nan"}, "outside"),
+    ({"mode": "rainbow"}, "not one of heads, mean"),
+    ({"heads": "1,99"}, "lacks"),
+    ({"pin": "q999"}, "nothing is pinned"),
+    ({"layer": "42"}, "does not exist"),
+])
+def test_links_bad_parameters_give_a_notice_and_a_view(params, expected):
+    app = open_page("token_links", text="One two three.", model="scratch", **params)
+    assert expected in messages(app)
+    assert links_data(app)["tokens"]
+
+
+def test_links_state_survives_a_visit_to_another_page():
+    app = open_page("token_links", text="Birds sing.", model="scratch", layer="1", threshold="0.4")
+    app.switch_page("pages/home.py").run()
+    app.switch_page("pages/token_links.py").run()
+    assert not app.exception
+    assert app.slider[0].value == 0.4 and app.selectbox[-1].value == 1
+    assert links_data(app)["tokens"][1] == "birds"
+
+
+def test_links_hostile_text_travels_as_plain_strings():
+    app = open_page("token_links", text=HOSTILE, model="scratch")
+    tokens = links_data(app)["tokens"]
+    assert "<" in tokens and "script" in tokens and ">" in tokens  # raw text, written with textContent
+    assert app.text_area[0].value == HOSTILE
+
+
+# ---------------------------------------------------------------- Compare
+
+def test_compare_opens_with_two_default_sentences_and_their_difference():
+    app = open_page("compare", model="scratch")
+    pair, diff, overview = charts(app)
+    assert len(pair["data"]) == 2 and {t["coloraxis"] for t in pair["data"]} == {"coloraxis"}  # one colour scale
+    assert "tired/wide" in diff["data"][0]["x"] and diff["data"][0]["zmid"] == 0
+    assert z_values(overview["data"][0]).shape == (2, 4)  # mean |A − B| per layer × head
+    params = dict(app.query_params)
+    assert params["mode"] == "sentences" and params["text_b"].endswith("too wide.")
+
+
+def test_compare_two_models_on_the_same_head():
+    app = open_page("compare", mode="models", text="Cats chase mice.", model="minilm", model_b="scratch", layer="1", head="3")
+    assert "only the 2 × 4 both have" in messages(app)
+    titles = [a["text"] for a in charts(app)[0]["layout"]["annotations"]]
+    assert titles == ["A (minilm) · L1 H3", "B (scratch) · L1 H3"]
+    assert dict(app.query_params)["model_b"] == "scratch"
+
+
+def test_compare_equal_models_differ_by_rounding_only():
+    app = open_page("compare", mode="models", text="Cats chase mice.", model="minilm", model_b="scratch:minilm")
+    assert "mean |A − B| **0.0000**" in app.markdown[0].value
+
+
+def test_compare_more_heads_from_the_url_share_one_scale_and_head_choice_updates_the_url():
+    app = open_page("compare", model="scratch", heads="L0·H1,L1·H2,bogus")
+    more = charts(app)[-1]
+    assert len(more["data"]) == 4 and {t["coloraxis"] for t in more["data"]} == {"coloraxis"}
+    next(box for box in app.selectbox if box.label == "Head").select(3).run()
+    params = dict(app.query_params)
+    assert params["head"] == "3" and params["heads"] == "L0·H1,L1·H2"
+
+
+def test_compare_an_unloadable_model_b_gives_a_message_not_a_traceback():
+    app = open_page("compare", mode="models", model="scratch", model_b="no-such-model-anywhere")
+    assert "Could not load" in messages(app) and not app.get("plotly_chart")
+    assert dict(app.query_params)["model_b"] == "no-such-model-anywhere"  # the link still says what was asked
+
+
+def test_compare_hostile_text_is_escaped_in_every_figure():
+    app = open_page("compare", model="scratch", text=HOSTILE, text_b=HOSTILE + " x")
+    for chart in charts(app):
+        for trace in chart["data"]:
+            assert not any("<" in str(label) for label in trace.get("x", []) if isinstance(label, str))
+
+
+# ---------------------------------------------------------------- Bias probe
+
+def bias_page(**params: str) -> AppTest:
+    return open_page("bias_probe", **{"model": "scratch", **params})
+
+
+def test_bias_opens_with_the_default_templates_summary_heatmap_and_table():
+    app = bias_page()
+    assert app.text_area[0].value == DEFAULT_TEMPLATES
+    summary = app.markdown[0].value
+    assert "Over 34 sentence pairs and 8 heads" in summary.replace("\\", "")
+    heat, bars = charts(app)
+    assert z_values(heat["data"][0]).shape == (2, 4) and bars["data"][0]["type"] == "bar"
+    assert "Jain & Wallace" in messages(app) and "Wiegreffe & Pinter" in messages(app)
+    assert len(app.dataframe[0].value) == 34 * 8
+    params = dict(app.query_params)
+    assert params["text"] == DEFAULT_TEMPLATES and params["model"] == "scratch"
+
+
+def z_values(trace: dict) -> np.ndarray:
+    """A heatmap's z as plotly sends it: a typed array (dtype, base64 bytes, shape) or nested lists."""
+    z = trace["z"]
+    if isinstance(z, dict):
+        shape = [int(n) for n in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.array(z, dtype=float)
+
+
+def test_bias_opens_on_the_head_that_moves_most_and_the_url_can_choose_another():
+    app = bias_page(text="The nurse said that {he/she} was tired.")
+    scores = z_values(charts(app)[0]["data"][0])
+    assert scores.shape == (2, 4)
+    top = np.unravel_index(np.argmax(scores), scores.shape)
+    assert [box.value for box in app.selectbox if box.label in ("Layer", "Head")] == [int(top[0]), int(top[1])]
+    assert f"Layer {top[0]} · Head {top[1]} moves" in app.markdown[0].value.replace("\\", "")
+    app = bias_page(text="The nurse said that {he/she} was tired.", layer="1", head="2")
+    assert [box.value for box in app.selectbox if box.label in ("Layer", "Head")] == [1, 2]
+    assert charts(app)[1]["layout"]["title"]["text"].startswith("Layer 1 · Head 2")
+
+
+def test_bias_offers_the_table_as_a_csv_download():
+    app = bias_page(text="The {occupation} said that {he/she} was tired.", occupations="nurse, pilot")
+    button = app.get("download_button")[0]
+    assert button.proto.label == "Download CSV" and button.proto.url.endswith(".csv")
+    assert len(app.dataframe[0].value) == 2 * 2 * 4  # pairs × layers × heads; the browser test reads the file itself
+
+
+@pytest.mark.parametrize("templates, expected", [
+    ("No pair here.", "exactly one swappable pair"),
+    ("The {job} and {he/she}.", "unknown slot"),
+    ("The cat saw {it/it}.", "No sentence pair differed"),
+])
+def test_bias_unusable_templates_give_a_message_not_a_traceback(templates, expected):
+    app = bias_page(text=templates)
+    assert expected in messages(app)
+    assert not app.get("plotly_chart")
+
+
+def test_bias_hosted_batch_cap_cuts_the_pairs(monkeypatch):
+    monkeypatch.setenv("ATTENTION_LENS_HOSTED", "1")
+    monkeypatch.setenv("ATTENTION_LENS_MAX_BATCH", "6")
+    app = bias_page()
+    assert "the first 3 are probed" in messages(app)
+    assert len(app.dataframe[0].value) == 3 * 8
+
+
+def test_bias_hostile_template_is_data():
+    app = bias_page(text=HOSTILE + " {he/she} ran.")
+    assert app.text_area[0].value == HOSTILE + " {he/she} ran."
+    assert "<img" not in app.markdown[0].value  # the summary's user words are escaped Markdown
+    for chart in charts(app):
+        assert not any("<" in str(label) for trace in chart["data"] for label in trace.get("y", []) if isinstance(label, str))
