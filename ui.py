@@ -243,10 +243,13 @@ def engine_picker(key: str = "model") -> str:
     return st.session_state[key]
 
 
+LEARN_TOKENS = 128  # the Learn pages read this many tokens: every step stays legible and the page light (~1 MB)
+
+
 def engine_result(**options: Any) -> tuple[str, str, Attention]:
     """The Learn pages' input: text, engine picker and attend(); on a user error the message, the share box, and stop."""
     text, model = text_and_model(picker=engine_picker)
-    result = run_attend(text, model, **options)
+    result = run_attend(text, model, max_tokens=LEARN_TOKENS, **options)
     if result is None:
         share_box(sync_url({"text": text, "model": model}), text)
         st.stop()

@@ -57,9 +57,10 @@ def _kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         return np.where(p > 0, p * np.log2(p / q), 0.0).sum(-1)
 
 
-def layer_heads(text: str, model: str = "scratch:minilm", layer: int = 0, causal: bool = False) -> LayerHeads:
+def layer_heads(text: str, model: str = "scratch:minilm", layer: int = 0, causal: bool = False,
+                max_tokens: int | None = None) -> LayerHeads:
     """Every head of `layer` on `text`: patterns, per-head outputs, concatenation, projection, diversity."""
-    entry = layer_input(text, model, layer, causal)
+    entry = layer_input(text, model, layer, causal, max_tokens)
     attention = entry.block.attention
     with COMPUTE_LOCK, torch.inference_mode():
         queries, keys, values = attention.project(entry.normed)             # [1, head, seq, d_head]
@@ -73,9 +74,9 @@ def layer_heads(text: str, model: str = "scratch:minilm", layer: int = 0, causal
 
 
 def ablate(text: str, model: str = "scratch:minilm", layer: int = 0, removed: list[int] | tuple[int, ...] = (),
-           causal: bool = False) -> Ablation:
+           causal: bool = False, max_tokens: int | None = None) -> Ablation:
     """Remove heads of `layer` (their share of the concatenation set to 0) and measure what changes downstream."""
-    entry = layer_input(text, model, layer, causal)
+    entry = layer_input(text, model, layer, causal, max_tokens)
     n_heads = entry.engine.config.n_heads
     removed = tuple(sorted(set(int(head) for head in removed)))
     if any(not 0 <= head < n_heads for head in removed):

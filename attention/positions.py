@@ -77,9 +77,10 @@ def shuffle_order(n: int, seed: int) -> list[int]:
     return [0, *shuffled, n - 1] if n > 3 else shuffled
 
 
-def permutation_experiment(text: str, model: str = "scratch:minilm", layer: int = 0, head: int = 0, seed: int = 0) -> Permutation:
+def permutation_experiment(text: str, model: str = "scratch:minilm", layer: int = 0, head: int = 0, seed: int = 0,
+                           max_tokens: int | None = None) -> Permutation:
     """Run a bidirectional scratch engine on the tokens and on a shuffle of them, with and without positions."""
-    prepared = prepare_scratch(text, model)
+    prepared = prepare_scratch(text, model, **({"max_tokens": max_tokens} if max_tokens else {}))
     engine = prepared.backend.model
     if engine.config.causal:
         raise ValueError("The permutation experiment needs a bidirectional model; a causal decoder's mask already depends on order.")

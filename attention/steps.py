@@ -77,9 +77,14 @@ class LayerInput:
     user_mask: torch.Tensor | None  # the causal mask the user asked for (decoders add theirs themselves)
 
 
-def layer_input(text: str, model: str, layer: int, causal: bool = False) -> LayerInput:
+def run_options(causal: bool = False, max_tokens: int | None = None) -> dict:
+    """attend() options for a view: the causal mask only when asked, a token cap only when given."""
+    return {**({"causal": True} if causal else {}), **({"max_tokens": max_tokens} if max_tokens else {})}
+
+
+def layer_input(text: str, model: str, layer: int, causal: bool = False, max_tokens: int | None = None) -> LayerInput:
     """Run a scratch engine up to `layer` on `text` (ValueError for other engines or a layer it does not have)."""
-    prepared = prepare_scratch(text, model, **({"causal": True} if causal else {}))
+    prepared = prepare_scratch(text, model, **run_options(causal, max_tokens))
     engine = prepared.backend.model
     if not 0 <= layer < len(engine.layers):
         raise ValueError(f"{model} has layers 0–{len(engine.layers) - 1}; layer {layer} does not exist.")
@@ -93,9 +98,10 @@ def layer_input(text: str, model: str, layer: int, causal: bool = False) -> Laye
     return LayerInput(prepared, engine, block, hidden, normed, mask, user_mask)
 
 
-def sentence_steps(text: str, model: str = "scratch:minilm", layer: int = 0, head: int = 0, causal: bool = False) -> Steps:
+def sentence_steps(text: str, model: str = "scratch:minilm", layer: int = 0, head: int = 0, causal: bool = False,
+                   max_tokens: int | None = None) -> Steps:
     """One head of a scratch engine on `text`, from the layer's input to the head's output."""
-    entry = layer_input(text, model, layer, causal)
+    entry = layer_input(text, model, layer, causal, max_tokens)
     n_heads = entry.engine.config.n_heads
     if not 0 <= head < n_heads:
         raise ValueError(f"{model} has heads 0–{n_heads - 1}; head {head} does not exist.")

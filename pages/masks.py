@@ -51,7 +51,7 @@ st.caption(
 mask_pair = [np.ones((n, n)), np.tri(n)]
 chart(matrices_grid(mask_pair, ["Bidirectional mask: all allowed", "Causal mask: only earlier tokens"], [tokens] * 2,
                     [tokens] * 2, per_row=2, height_each=360), "mask_pair")
-causal = ui.run_attend(text, model, causal=True)
+causal = ui.run_attend(text, model, causal=True, max_tokens=ui.LEARN_TOKENS)
 if causal is not None:
     st.caption("The same weights run both ways. Under the causal mask the upper triangle is exactly 0 and each row "
                "shares its weight among fewer keys; the first token can only attend to itself.")
@@ -65,7 +65,7 @@ decoder = st.text_input("Decoder model (Hugging Face id or local folder)", key="
                              "an id needs the network (or the local cache), a folder must hold config.json. "
                              "Code shipped with a model is never run.")
 if decoder.strip():
-    decoded = ui.run_attend(text, decoder.strip())
+    decoded = ui.run_attend(text, decoder.strip(), max_tokens=ui.LEARN_TOKENS)
     if decoded is not None:
         if decoded.meta.get("family") != "decoder":
             ui.warn(f"This is an {decoded.meta.get('family', 'unknown')} model, not a decoder; its attention is shown as it is.")
@@ -88,7 +88,7 @@ t1, t2 = st.columns([3, 1])
 target = t1.text_input("Target text (the decoder's side)", key="masks_target", help="For translation, the sentence being written.")
 seq2seq = t2.text_input("Encoder–decoder", key="masks_seq2seq", help="scratch (this project's engine with a small random decoder), "
                         "scratch:<BART folder>, or a T5/BART id or folder run by transformers.")
-pair = ui.run_attend(text, seq2seq.strip() or "scratch", target=target)
+pair = ui.run_attend(text, seq2seq.strip() or "scratch", target=target, max_tokens=ui.LEARN_TOKENS)
 if pair is not None and pair.cross is not None:
     e_layer, e_head = pair.clamp(layer, head)
     x_layer, x_head = min(layer, pair.cross.shape[0] - 1), min(head, pair.cross.shape[1] - 1)
@@ -107,7 +107,7 @@ if pair is not None and pair.cross is not None:
 st.header("Padding: sentences of different lengths in one batch")
 second = st.text_input("A second sentence for the batch", key="masks_second",
                        help="Models run several texts at once as one rectangle, so shorter ones are filled up with [PAD] tokens.")
-batch = ui.run_core("Running both sentences as one batch…", attend_padded, [text, second], model)
+batch = ui.run_core("Running both sentences as one batch…", attend_padded, [text, second], model, ui.LEARN_TOKENS)
 if batch is not None:
     b_layer, b_head = min(layer, batch.weights.shape[1] - 1), min(head, batch.weights.shape[2] - 1)
     padded = [batch.weights[i, b_layer, b_head] for i in range(2)]
@@ -115,7 +115,8 @@ if batch is not None:
     names = [f"Sentence {i + 1} ({batch.lengths[i]} tokens{', padded' if batch.lengths[i] < len(batch.tokens[i]) else ''})" for i in range(2)]
     chart(matrices_grid([*masks, *padded], [f"Padding mask · {name}" for name in names] + [f"Attention · {name}" for name in names],
                         batch.tokens * 2, batch.tokens * 2, per_row=2, height_each=340), "padding")
-    gap = max(float(np.abs(batch.sentence(i) - attend(sentence, model).weights).max()) for i, sentence in enumerate([text, second]))
+    gap = max(float(np.abs(batch.sentence(i) - attend(sentence, model, max_tokens=ui.LEARN_TOKENS).weights).max())
+              for i, sentence in enumerate([text, second]))
     st.caption("The padding mask hides the [PAD] columns, so no real token attends to padding (weight exactly 0) and every "
                f"sentence gets the same numbers as when it runs alone (largest difference here {gap:.1e}). "
                "The [PAD] rows are computed too, and simply thrown away.")

@@ -45,7 +45,7 @@ layer, head = ui.layer_and_head("heads", result, [c1, c2], "Single head", "The h
 focus = c3.selectbox("Token to follow", range(result.n_tokens), key="heads_query", format_func=lambda i: f"{i} · {result.tokens[i]}",
                      help="Whose head outputs are shown being concatenated and projected.")
 
-heads = ui.run_core("Running every head of the layer…", layer_heads, text, model, layer)
+heads = ui.run_core("Running every head of the layer…", layer_heads, text, model, layer, max_tokens=ui.LEARN_TOKENS)
 if heads is None:
     st.stop()
 tokens = result.tokens
@@ -79,7 +79,7 @@ picked = a1.multiselect("Heads", list(range(result.n_heads)), key="heads_removed
                         help="The heads to remove — or, with the switch on, the only heads to keep.")
 keep = a2.toggle("Keep only these", key="heads_keep", help="On: remove every head except the picked ones (all but one, …).")
 removed = [h for h in range(result.n_heads) if (h in picked) != keep]
-ablation = ui.run_core("Removing heads and re-running the model…", ablate, text, model, layer, removed)
+ablation = ui.run_core("Removing heads and re-running the model…", ablate, text, model, layer, removed, max_tokens=ui.LEARN_TOKENS)
 if ablation is not None:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Heads removed", f"{len(removed)} of {result.n_heads}")

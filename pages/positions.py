@@ -79,7 +79,7 @@ c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
 layer, head = ui.layer_and_head("positions", result, [c1, c2], head_help="Which head's pattern to compare.")
 seed = c3.number_input("Shuffle number", 0, 999_999, key="positions_seed", step=1,
                        help="Each number is a different (repeatable) shuffle; the first and last tokens stay in place.")
-experiment = ui.run_core("Running the shuffled sentence…", permutation_experiment, text, model, layer, head, int(seed))
+experiment = ui.run_core("Running the shuffled sentence…", permutation_experiment, text, model, layer, head, int(seed), ui.LEARN_TOKENS)
 if experiment is not None:
     st.caption("Shuffled: " + " · ".join(ui.md_escape(token) for token in experiment.shuffled_tokens))
     m1, m2 = st.columns(2)

@@ -81,7 +81,7 @@ def show_steps(steps, numbers: bool, prefix: str) -> None:
 
 sentence_tab, toy_tab = st.tabs(["Your sentence", "Toy: check it with a calculator"])
 with sentence_tab:
-    steps = ui.run_core("Opening the head…", sentence_steps, text, model, layer, head, causal)
+    steps = ui.run_core("Opening the head…", sentence_steps, text, model, layer, head, causal, ui.LEARN_TOKENS)
     if steps is not None:
         gap = float(np.abs(steps.weights - result.weights[layer, head]).max())
         st.success(f"The weights below are the ones attend() returns for this head (largest difference {gap:.1e}).", icon=":material/check_circle:")

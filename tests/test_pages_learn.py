@@ -178,3 +178,12 @@ def test_hostile_text_and_bad_parameters_give_messages_not_tracebacks(page):
             for axis in ("x", "y"):
                 labels = trace.get(axis)
                 assert not isinstance(labels, list) or all("<" not in str(label) for label in labels)
+
+
+@pytest.mark.parametrize("page", ["step_by_step", "multi_head", "masks"])
+def test_long_text_is_read_up_to_the_learn_cap_with_a_notice(page):
+    long = " ".join(f"Sentence {i} refers back to item {i // 3}." for i in range(200))
+    app = open_page(page, text=long, model="scratch")
+    assert "truncated" in messages(app) and str(ui.LEARN_TOKENS) in messages(app)
+    sizes = [len(chart.proto.spec) for chart in app.get("plotly_chart")]
+    assert sum(sizes) < 2_000_000                                      # the page stays light for the browser

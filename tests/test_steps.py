@@ -78,3 +78,12 @@ def test_toy_with_causal_mask():
 def test_bad_requests_are_refused_with_a_message(model, layer, head, words):
     with pytest.raises(ValueError, match=words):
         sentence_steps(SENTENCE, model, layer, head)
+
+
+def test_a_token_cap_gives_the_same_tokens_and_weights_as_attend():
+    long = " ".join(["The animal crossed the street."] * 40)
+    steps = sentence_steps(long, "scratch", 1, 1, max_tokens=64)
+    result = attend(long, "scratch", max_tokens=64)
+    assert steps.tokens == result.tokens and len(steps.tokens) == 64
+    np.testing.assert_allclose(steps.weights, result.weights[1, 1], atol=1e-6)
+    assert any("truncated" in notice for notice in steps.notices)
