@@ -232,3 +232,17 @@ def test_other_families_are_refused_by_the_scratch_engine(tmp_path):
     folder = save(T5Model(T5Config(vocab_size=30522, d_model=16, d_kv=4, num_heads=4, num_layers=1, d_ff=32)), tmp_path / "t5")
     with pytest.raises(ValueError, match="BERT-family, GPT-2 or BART.*'t5'"):
         attend(SOURCE, f"scratch:{folder}")
+
+
+def test_the_learn_views_open_up_gpt2_weights_too(gpt2_folder):
+    """Pre-norm and the decoder's own causal mask reach the step-by-step and multi-head views."""
+    from attention.multihead import ablate, layer_heads
+    from attention.steps import sentence_steps
+
+    name = f"scratch:{gpt2_folder}"
+    result = attend(SOURCE, name)
+    steps = sentence_steps(SOURCE, name, 1, 3)
+    np.testing.assert_allclose(steps.weights, result.weights[1, 3], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(steps.mask, np.tri(result.n_tokens, dtype=bool))
+    np.testing.assert_allclose(layer_heads(SOURCE, name, 0).weights, result.weights[0], rtol=0, atol=1e-6)
+    assert ablate(SOURCE, name, 0, [1]).layer_change > 0
