@@ -1,6 +1,8 @@
 """Attention Lens: see every head of a transformer attend. Run: streamlit run app.py"""
 import streamlit as st
 
+import ui
+
 st.set_page_config(page_title="Attention Lens", page_icon="assets/icon.png", layout="wide", initial_sidebar_state="expanded")
 
 # Page titles are a contract (links and docs name them); each page keeps its own state in the URL.
@@ -18,4 +20,5 @@ pages = {
         st.Page("pages/masks.py", title="Masks & attention kinds", icon=":material/visibility_off:"),
     ],
 }
+ui.deployment_note()
 st.navigation({section: entries for section, entries in pages.items() if entries}).run()
