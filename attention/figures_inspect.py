@@ -34,6 +34,11 @@ def _side(n: int) -> int:
     return int(min(760, max(320, 140 + 18 * n)))
 
 
+def _every_label(n: int) -> dict:
+    """Axis settings that show every token label while they can fit (plotly would skip some)."""
+    return {"tickmode": "linear", "dtick": 1} if n <= 60 else {}
+
+
 def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "") -> go.Figure:
     """[query, key] matrices in a grid (row by row, `columns` across; all in one row by default),
     on one shared colour scale from 0 to the largest weight, so strengths compare directly."""
@@ -51,10 +56,11 @@ def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "")
             coloraxis="coloraxis",
             hovertemplate=f"{safe_text(panel.title)}<br>query: %{{y}}<br>key: %{{x}}<br>weight: %{{z:.3f}}<extra></extra>",
         ), row=row + 1, col=column + 1)
-    fig.update_yaxes(autorange="reversed", tickfont={"size": 9})
-    fig.update_xaxes(tickfont={"size": 9}, tickangle=-60)
+    longest = max(len(p.rows) for p in panels)
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, **_every_label(longest))
+    fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, **_every_label(longest))
     fig.update_layout(
-        template=_BARE, title=_title(safe_text(title)), height=rows * _side(max(len(p.rows) for p in panels)) + 60,
+        template=_BARE, title=_title(safe_text(title)), height=rows * _side(longest) + 60,
         margin={"t": 70},
         coloraxis={"colorscale": COLORSCALE, "cmin": 0.0, "cmax": zmax, "colorbar": {"title": {"text": "weight"}, "thickness": 12}},
     )
@@ -78,23 +84,29 @@ def difference_heatmap(diff: np.ndarray, labels: list[str], title: str, names: t
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=_side(len(labels)),
         margin={"t": 50},
-        xaxis={"tickangle": -60, "tickfont": {"size": 10}, "automargin": True},
+        xaxis={"tickangle": -60, "tickfont": {"size": 10}, "automargin": True, **_every_label(len(labels))},
         yaxis={"title": "query (rows) attends to key (columns)", "autorange": "reversed", "tickfont": {"size": 10},
-               "automargin": True},
+               "automargin": True, **_every_label(len(labels))},
     )
     return fig
 
 
 def layer_head_map(scores: np.ndarray, title: str, colorbar: str, percent: bool = True) -> go.Figure:
-    """A [layer, head] score per cell (e.g. how much attention moves), hover and click per head."""
+    """A [layer, head] score per cell (e.g. how much attention moves). An invisible marker on each cell
+    (trace 1) carries hover and clicks, since plotly cannot select heatmap cells."""
     scores = np.asarray(scores, dtype=np.float32)
     layers, heads = scores.shape
-    value = "%{z:.1%}" if percent else "%{z:.3f}"
+    value = "%{customdata:.1%}" if percent else "%{customdata:.4f}"
     fig = go.Figure(go.Heatmap(
         z=scores, x=list(range(heads)), y=list(range(layers)), colorscale="Reds", zmin=0.0,
-        zmax=float(max(scores.max(), 1e-6)), xgap=2, ygap=2,
+        zmax=float(max(scores.max(), 1e-6)), xgap=2, ygap=2, hoverinfo="skip",
         colorbar={"title": {"text": colorbar}, "thickness": 12, "tickformat": ".0%" if percent else ".3f"},
-        hovertemplate=f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: {value}<extra></extra>",
+    ))
+    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
+    fig.add_trace(go.Scatter(
+        x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=scores.ravel(), mode="markers", showlegend=False,
+        marker={"symbol": "square", "size": 16, "color": "rgba(0,0,0,0)"},
+        hovertemplate=f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: {value}<br>click to open<extra></extra>",
     ))
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=int(min(600, max(240, 110 + 48 * layers))),

@@ -96,7 +96,7 @@ for name, top, size in (("layer", top_layer, scores.shape[0]), ("head", top_head
 
 
 def _open_head_from_map() -> None:
-    points = st.session_state["bias_map"].selection.points
+    points = [p for p in st.session_state["bias_map"].selection.points if p.get("curve_number") == 1]
     if points:
         st.session_state["bias_layer"], st.session_state["bias_head"] = int(points[0]["y"]), int(points[0]["x"])
 

@@ -76,7 +76,7 @@ ui.clamp_index("compare_head", heads, "head")
 
 
 def _open_head_from_map() -> None:
-    points = st.session_state["compare_map"].selection.points
+    points = [p for p in st.session_state["compare_map"].selection.points if p.get("curve_number") == 1]
     if points:
         st.session_state["compare_layer"], st.session_state["compare_head"] = int(points[0]["y"]), int(points[0]["x"])
 
