@@ -266,6 +266,20 @@ def layer_and_head(page: str, result: Attention, columns: list, head_label: str 
     return layer, head
 
 
+def read_token(raw: str | None) -> tuple[int | None, str | None]:
+    """URL reader for a token index; absent: None, so that token_picker chooses the opening token."""
+    return (None, None) if raw is None else parse_index(raw, "query token")
+
+
+def token_picker(page: str, result: Attention, column: Any, label: str, help: str) -> int:
+    """A token picker bound to "<page>_query"; it opens on "it" (the classic example sentence) or the first word."""
+    key = f"{page}_query"
+    if st.session_state.get(key) is None:
+        st.session_state[key] = result.tokens.index("it") if "it" in result.tokens else min(1, result.n_tokens - 1)
+    clamp_index(key, result.n_tokens, "query token")
+    return column.selectbox(label, range(result.n_tokens), key=key, format_func=lambda i: f"{i} · {result.tokens[i]}", help=help)
+
+
 def clamp_index(key: str, size: int, name: str) -> None:
     """Keep st.session_state[key] inside 0..size-1, saying so when a link asked for more."""
     value = int(st.session_state.get(key, 0))

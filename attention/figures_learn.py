@@ -99,7 +99,8 @@ def softmax_row_figure(steps: Steps, focus: int) -> go.Figure:
                       "x": 1.0, "xanchor": "right"}, title={"text": f"Query: {token_labels(steps.tokens)[focus]}", "x": 0.0,
                       "y": 0.98, "yref": "container", "yanchor": "top"})
     fig.update_yaxes(title_text="scaled score", zeroline=True, secondary_y=False)
-    fig.update_yaxes(title_text="weight (row sums to 1)", range=[0, 1.05], tickformat=".1f", showgrid=False, secondary_y=True)
+    top = float(np.max(steps.weights[focus])) * 1.15
+    fig.update_yaxes(title_text="weight (row sums to 1)", range=[0, max(top, 0.05)], tickformat=".2f", showgrid=False, secondary_y=True)
     fig.update_xaxes(tickangle=-60, automargin=True)
     return fig
 

@@ -19,13 +19,13 @@ def read_heads(raw: str | None) -> tuple[str, str | None]:
 
 ui.load_page_state(
     "heads",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": 0, "removed": DEFAULT_REMOVED, "keep": False},
+    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": None, "removed": DEFAULT_REMOVED, "keep": False},
     {
         "text": ui.read_text,
         "model": ui.read_engine,
         "layer": lambda raw: ui.parse_index(raw, "layer"),
         "head": lambda raw: ui.parse_index(raw, "head"),
-        "query": lambda raw: ui.parse_index(raw, "query token"),
+        "query": ui.read_token,
         "removed": read_heads,
         "keep": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
     },
@@ -39,11 +39,9 @@ st.caption(
 )
 ui.show_url_notices()
 text, model, result = ui.engine_result()
-ui.clamp_index("heads_query", result.n_tokens, "query token")
 c1, c2, c3 = st.columns([1, 1, 2])
 layer, head = ui.layer_and_head("heads", result, [c1, c2], "Single head", "The head shown on its own on the left.")
-focus = c3.selectbox("Token to follow", range(result.n_tokens), key="heads_query", format_func=lambda i: f"{i} · {result.tokens[i]}",
-                     help="Whose head outputs are shown being concatenated and projected.")
+focus = ui.token_picker("heads", result, c3, "Token to follow", "Whose head outputs are shown being concatenated and projected.")
 
 heads = ui.run_core("Running every head of the layer…", layer_heads, text, model, layer, max_tokens=ui.LEARN_TOKENS)
 if heads is None:

@@ -9,13 +9,13 @@ from attention.steps import sentence_steps, toy_steps
 
 ui.load_page_state(
     "steps",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": 0, "causal": False},
+    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": None, "causal": False},
     {
         "text": ui.read_text,
         "model": ui.read_engine,
         "layer": lambda raw: ui.parse_index(raw, "layer"),
         "head": lambda raw: ui.parse_index(raw, "head"),
-        "query": lambda raw: ui.parse_index(raw, "query token"),
+        "query": ui.read_token,
         "causal": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
     },
 )
@@ -28,11 +28,9 @@ st.caption(
 )
 ui.show_url_notices()
 text, model, result = ui.engine_result(**({"causal": True} if st.session_state.get("steps_causal") else {}))
-ui.clamp_index("steps_query", result.n_tokens, "query token")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 2], vertical_alignment="bottom")
 layer, head = ui.layer_and_head("steps", result, [c1, c2], head_help="Each head has its own query, key and value projections.")
-focus = c3.selectbox("Query token", range(result.n_tokens), key="steps_query", format_func=lambda i: f"{i} · {result.tokens[i]}",
-                     help="The token whose question we follow through softmax and the weighted sum.")
+focus = ui.token_picker("steps", result, c3, "Query token", "The token whose question we follow through softmax and the weighted sum.")
 causal = c4.toggle("Causal mask (GPT-style)", key="steps_causal",
                    help="On: each token may only look at itself and earlier tokens, as in GPT decoders. "
                         "Off: every token sees the whole sentence, as in BERT.")

@@ -187,3 +187,11 @@ def test_long_text_is_read_up_to_the_learn_cap_with_a_notice(page):
     assert "truncated" in messages(app) and str(ui.LEARN_TOKENS) in messages(app)
     sizes = [len(chart.proto.spec) for chart in app.get("plotly_chart")]
     assert sum(sizes) < 2_000_000                                      # the page stays light for the browser
+
+
+@pytest.mark.parametrize(("page", "label"), [("step_by_step", "Query token"), ("multi_head", "Token to follow")])
+def test_opening_view_follows_the_word_it(page, label):
+    app = open_page(page)
+    picked = next(box for box in app.selectbox if box.label == label).value
+    assert attend(ui.DEFAULT_TEXT, "scratch:minilm").tokens[picked] == "it"
+    assert dict(app.query_params)["query"] == str(picked)
