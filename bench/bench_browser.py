@@ -325,7 +325,7 @@ def main() -> None:
 
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"attention_lens_bench_{port}.log"
-    app = start_app(port, log)
+    app = start_app(port, log_path=log)
     base = f"http://127.0.0.1:{port}"
     visits: dict[int, list[Visit]] = {size: [] for size in SIZES}
     bertviz_runs: list[tuple[float, int, list[str]]] = []

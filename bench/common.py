@@ -3,12 +3,8 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,11 +13,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # benchmarks never reach for the hub
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop  # noqa: E402,F401  (re-exported for the benches)
 
 
 @lru_cache(maxsize=1)
@@ -58,43 +50,6 @@ def fresh_text(n: int, rng: random.Random) -> str:
 
 def median_ms(seconds: list[float]) -> float:
     return 1000 * statistics.median(seconds)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_app(port: int, log_path: Path | None = None) -> subprocess.Popen:
-    """The app through its deployment entry script (scripts/serve, as in production and the tests) on a port;
-    returns once /_stcore/health answers ok."""
-    command = [str(ROOT / "scripts" / "serve"), "--browser.gatherUsageStats", "false"]
-    env = {**os.environ, "PORT": str(port), "ADDRESS": "127.0.0.1", "PYTHON": sys.executable}
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
-                if answer.read().strip() == b"ok":
-                    return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
-    raise RuntimeError("the app did not start: " + tail)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def verdict(ok: bool) -> str:

@@ -13,14 +13,15 @@ from typing import Any, Callable
 import streamlit as st
 
 _HERE = Path(__file__).resolve().parent
+_COMMON = (_HERE / "common.js").read_text(encoding="utf-8")  # colours, base64 decoding, the tooltip
 _MOUNT = st.components.v2.component(
     "head_heatmap",
-    js=(_HERE / "heatmap.js").read_text(encoding="utf-8"),
+    js=_COMMON + (_HERE / "heatmap.js").read_text(encoding="utf-8"),
     css=(_HERE / "heatmap.css").read_text(encoding="utf-8"),
 )
 _GRID = st.components.v2.component(
     "head_grid",
-    js=(_HERE / "grid.js").read_text(encoding="utf-8"),
+    js=_COMMON + (_HERE / "grid.js").read_text(encoding="utf-8"),
     css=(_HERE / "heatmap.css").read_text(encoding="utf-8"),
 )
 

@@ -2,27 +2,13 @@
 // Data: base64 uint8 thumbnails [layer, head, size, size] (each head scaled to its own maximum),
 // the current head (outlined), and sizes. No libraries, no markup from data.
 
-const STOPS = [[247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
-               [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107]];
-const FONT = "11px 'Source Sans Pro', sans-serif";
-const PALETTE = Array.from({ length: 256 }, (_, v) => {
-  const x = (v / 255) * (STOPS.length - 1);
-  const i = Math.min(Math.floor(x), STOPS.length - 2), f = x - i;
-  return STOPS[i].map((c, k) => Math.round(c + f * (STOPS[i + 1][k] - c)));
-});
-
-function decode(b64) {
-  const text = atob(b64);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
+const PALETTE = Array.from({ length: 256 }, (_, v) => colour(v / 255));   // uint8 level -> colour
 
 export default function headGrid(component) {
   const { data, parentElement, setTriggerValue } = component;
   if (!data || !data.thumbnails) return;
   const { layers, heads, size } = data;
-  const pixels = decode(data.thumbnails);
+  const pixels = decodeBytes(data.thumbnails);
 
   const previous = parentElement.querySelector(".hg-root");
   if (previous) previous.remove();
@@ -91,10 +77,7 @@ export default function headGrid(component) {
     const hit = at(event);
     canvas.style.cursor = hit ? "pointer" : "default";
     if (!hit) { tip.hidden = true; return; }
-    tip.textContent = `Layer ${hit[0]} · Head ${hit[1]}\nclick to open`;
-    tip.style.left = `${event.clientX - hit[2].left + 14}px`;
-    tip.style.top = `${event.clientY - hit[2].top + 14}px`;
-    tip.hidden = false;
+    showTip(tip, canvas, event, `Layer ${hit[0]} · Head ${hit[1]}\nclick to open`);
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
   canvas.addEventListener("click", (event) => {

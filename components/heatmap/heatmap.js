@@ -3,23 +3,6 @@
 // weights as base64 uint16 levels of the head's maximum. Tokens are drawn with fillText / textContent only:
 // they are user text and never become markup. No libraries: it draws before any chart bundle is loaded.
 
-const STOPS = [[247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
-               [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107]];   // "Blues", as the other figures
-const FONT = "11px 'Source Sans Pro', sans-serif";
-
-function colour(t) {
-  const x = Math.min(Math.max(t, 0), 1) * (STOPS.length - 1);
-  const i = Math.min(Math.floor(x), STOPS.length - 2), f = x - i;
-  return STOPS[i].map((c, k) => Math.round(c + f * (STOPS[i + 1][k] - c)));
-}
-
-function decode(b64) {
-  const text = atob(b64);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return new Uint16Array(bytes.buffer);
-}
-
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -32,7 +15,7 @@ export default function headHeatmap(component) {
   if (!data || !Array.isArray(data.tokens)) return;
   const tokens = data.tokens.map(String);
   const n = tokens.length;
-  const levels = decode(data.weights);
+  const levels = new Uint16Array(decodeBytes(data.weights).buffer);
   const weight = (q, k) => (levels[q * n + k] / 65535) * data.scale;
 
   const previous = parentElement.querySelector(".hm-root");
@@ -128,10 +111,7 @@ export default function headHeatmap(component) {
     const k = Math.floor((event.clientX - box.left - left) / cell);
     const q = Math.floor((event.clientY - box.top - top) / cell);
     if (q < 0 || k < 0 || q >= n || k >= n) { tip.hidden = true; return; }
-    tip.textContent = `query: ${tokens[q]} (#${q})\nkey: ${tokens[k]} (#${k})\nweight: ${weight(q, k).toFixed(4)}`;
-    tip.style.left = `${event.clientX - box.left + 14}px`;
-    tip.style.top = `${event.clientY - box.top + 14}px`;
-    tip.hidden = false;
+    showTip(tip, canvas, event, `query: ${tokens[q]} (#${q})\nkey: ${tokens[k]} (#${k})\nweight: ${weight(q, k).toFixed(4)}`);
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
   save.addEventListener("click", () => {

@@ -1,0 +1,25 @@
+// Shared by heatmap.js and grid.js (prepended to each by components/heatmap/__init__.py).
+const STOPS = [[247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
+               [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107]];   // "Blues", as the plotly figures
+const FONT = "11px 'Source Sans Pro', sans-serif";
+
+function colour(t) {
+  const x = Math.min(Math.max(t, 0), 1) * (STOPS.length - 1);
+  const i = Math.min(Math.floor(x), STOPS.length - 2), f = x - i;
+  return STOPS[i].map((c, k) => Math.round(c + f * (STOPS[i + 1][k] - c)));
+}
+
+function decodeBytes(b64) {
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function showTip(tip, canvas, event, text) {
+  const box = canvas.getBoundingClientRect();
+  tip.textContent = text;
+  tip.style.left = `${event.clientX - box.left + 14}px`;
+  tip.style.top = `${event.clientY - box.top + 14}px`;
+  tip.hidden = false;
+}
