@@ -9,23 +9,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from apptest_pages import open_page
 
 import ui
 from attention import attend
 from attention.bias import DEFAULT_TEMPLATES
 
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script>'
-
-
-def open_page(page: str, **params: str) -> AppTest:
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for name, value in params.items():
-        app.query_params[name] = value
-    app.switch_page(f"pages/{page}.py")
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def messages(app: AppTest) -> str:

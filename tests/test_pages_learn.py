@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from apptest_pages import open_page
 
 import ui
 from attention import attend
@@ -16,16 +16,6 @@ from attention.steps import toy_steps
 
 SENTENCE = "Birds sing at dawn."
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
-
-
-def open_page(page: str, **params: str) -> AppTest:
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    for name, value in params.items():
-        app.query_params[name] = value
-    app.switch_page(f"pages/{page}.py")
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def figures(app: AppTest) -> dict[str, dict]:
