@@ -308,3 +308,17 @@ def share_box(link: str, text: str) -> None:
         share_link(link)
         if len(text) > URL_TEXT_CAP:
             warn(f"The link keeps the first {URL_TEXT_CAP:,} characters of the text.")
+
+
+def _leave_pages_directory_mode() -> None:
+    """On a fresh server, a first visit straight to a page URL makes Streamlit run that file from pages/ alone
+    (its older pages-directory mode), without app.py's navigation and page set-up. Leave that mode at once
+    and run again, so the visit goes through app.py like every other."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_directory_mode()

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 
 import ui
+from serving import free_port, start_app, stop
 from attention import attend
 
 pytestmark = pytest.mark.browser
@@ -140,3 +141,19 @@ def test_bad_parameters_show_a_notice_and_the_server_keeps_serving(page, app_url
     page.get_by_text(re.compile("not a model folder")).first.wait_for(timeout=60_000)
     assert page.locator("text=Traceback").count() == 0
     open_view(page, app_url, text="Still serving.", model="scratch")
+
+
+def test_a_fresh_server_first_visited_on_a_page_url_still_runs_the_whole_app(browser):
+    """Streamlit's older pages-directory mode would run pages/positions.py alone on a new server's first visit."""
+    port = free_port()
+    process = start_app(port)
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/positions?text=Hello%20there")
+        page.get_by_role("heading", name="Positions").first.wait_for(timeout=90_000)
+        navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Inspect" in navigation and "Masks & attention kinds" in navigation  # app.py's sections and titles
+        assert "masks" not in navigation.split()  # not the raw file names of pages/
+        page.close()
+    finally:
+        stop(process)
