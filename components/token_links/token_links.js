@@ -88,11 +88,14 @@ export default function tokenLinks(component) {
   const grid = element("div", "tl-grid");
   const left = element("div", "tl-col tl-queries");
   const right = element("div", "tl-col tl-keys");
+  // The canvas is only as tall as the visible window and sticks in it while the columns scroll: a 512-token
+  // text would need a 10,000-pixel canvas otherwise, slow to paint. Lines are drawn for the rows in view.
+  const lines = element("div", "tl-lines");
   const canvas = element("canvas", "tl-canvas");
-  canvas.style.height = `${n * ROW}px`;
+  lines.appendChild(canvas);
   // Column titles sit in the grid's first row (sticky), so they line up with the columns whatever their width.
   grid.append(element("div", "tl-title tl-title-q", "query: attends from"), element("div", "tl-title", ""),
-              element("div", "tl-title tl-title-k", "key: is attended to"), left, canvas, right);
+              element("div", "tl-title tl-title-k", "key: is attended to"), left, lines, right);
   scroller.appendChild(grid);
   root.appendChild(scroller);
   root.appendChild(element("div", "tl-hint",
@@ -118,15 +121,20 @@ export default function tokenLinks(component) {
 
   function draw() {
     const started = performance.now();
-    const width = Math.max(120, canvas.clientWidth || 240);
-    const height = n * ROW;
+    const width = Math.max(120, lines.clientWidth || 240);
+    const view = Math.max(ROW, Math.min(n * ROW, scroller.clientHeight || n * ROW));
+    if (canvas.style.height !== `${view}px`) canvas.style.height = `${view}px`;
     const ratio = Math.min(window.devicePixelRatio || 1, 2);
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(Math.min(height * ratio, 32000));
-    const scale = canvas.height / height;
+    const pixelsWide = Math.round(width * ratio), pixelsHigh = Math.round(view * ratio);
+    if (canvas.width !== pixelsWide || canvas.height !== pixelsHigh) {
+      canvas.width = pixelsWide;
+      canvas.height = pixelsHigh;
+    }
+    const top = canvas.getBoundingClientRect().top - left.getBoundingClientRect().top;   // window top, in row pixels
+    const bottom = top + view;
     const context = canvas.getContext("2d");
-    context.setTransform(ratio, 0, 0, scale, 0, 0);
-    context.clearRect(0, 0, width, height);
+    context.setTransform(ratio, 0, 0, ratio, 0, -top * ratio);
+    context.clearRect(0, top, width, view);
     const focus = focusOf();
     const glow = { q: new Float32Array(n), k: new Float32Array(n) };
     let drawn = 0;
@@ -137,14 +145,16 @@ export default function tokenLinks(component) {
       for (let i = 0; i < weight.length; i++) {
         const q = query[i], k = key[i];
         if (focus && (focus.side === "q" ? q !== focus.pos : k !== focus.pos)) continue;
-        const level = Math.min(BUCKETS - 1, (weight[i] * BUCKETS) >> 8);
-        paths[level].moveTo(0, q * ROW + ROW / 2);
-        paths[level].lineTo(width, k * ROW + ROW / 2);
         drawn++;
         if (focus) {
           const w = weight[i] / 255;
           if (focus.side === "q") glow.k[k] = Math.max(glow.k[k], w); else glow.q[q] = Math.max(glow.q[q], w);
         }
+        const from = q * ROW + ROW / 2, to = k * ROW + ROW / 2;
+        if (Math.max(from, to) < top || Math.min(from, to) > bottom) continue;   // not in view
+        const level = Math.min(BUCKETS - 1, (weight[i] * BUCKETS) >> 8);
+        paths[level].moveTo(0, from);
+        paths[level].lineTo(width, to);
       }
       context.strokeStyle = head.colour;
       paths.forEach((path, level) => {
@@ -216,9 +226,11 @@ export default function tokenLinks(component) {
   grid.addEventListener("focusout", onLeave);
   grid.addEventListener("click", onClick);
   grid.addEventListener("keydown", onKey);
+  scroller.addEventListener("scroll", redrawSoon, { passive: true });
 
   const resize = new ResizeObserver(() => draw());
-  resize.observe(canvas);
+  resize.observe(lines);
+  resize.observe(scroller);
   draw();
   if (pin) {
     const target = cells[pin[0]][Number(pin.slice(1))];
