@@ -310,6 +310,26 @@ def share_box(link: str, text: str) -> None:
             warn(f"The link keeps the first {URL_TEXT_CAP:,} characters of the text.")
 
 
+def read_flag(raw: str | None) -> tuple[bool, None]:
+    """A URL reader for an on/off switch: 1, true, yes or on mean on; anything else off."""
+    return raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None
+
+
+def open_clicked_head(chart: str, layer_key: str, head_key: str) -> Callable[[], None]:
+    """An on_select callback for a layers × heads map with a marker per head (trace 1): a click opens that head."""
+    def open_head() -> None:
+        points = [p for p in st.session_state[chart].selection.points if p.get("curve_number") == 1]
+        if points:
+            st.session_state[layer_key], st.session_state[head_key] = int(points[0]["y"]), int(points[0]["x"])
+    return open_head
+
+
+def stop_with_share(params: dict[str, Any], text: str) -> None:
+    """End this page run after a message (bad text, model or template), still offering the link to what was asked."""
+    share_box(sync_url(params), text)
+    st.stop()
+
+
 def _leave_pages_directory_mode() -> None:
     """On a fresh server, a first visit straight to a page URL makes Streamlit run that file from pages/ alone
     (its older pages-directory mode), without app.py's navigation and page set-up. Leave that mode at once

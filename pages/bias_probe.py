@@ -54,8 +54,7 @@ try:
     probes, notices = expand(templates, occupations, names, limit=cap)
 except ValueError as error:
     st.error(ui.md_escape(str(error)))
-    ui.share_box(ui.sync_url(params), templates)
-    st.stop()
+    ui.stop_with_share(params, templates)
 
 run_key = (tuple(probes), model)
 if st.session_state.get("_bias_run", (None,))[0] != run_key:
@@ -66,8 +65,7 @@ if st.session_state.get("_bias_run", (None,))[0] != run_key:
     except ValueError as error:
         bar.empty()
         st.error(ui.md_escape(str(error)))
-        ui.share_box(ui.sync_url(params), templates)
-        st.stop()
+        ui.stop_with_share(params, templates)
     bar.empty()
     st.session_state["_bias_run"] = (run_key, report)
 report = st.session_state["_bias_run"][1]
@@ -95,19 +93,13 @@ for name, top, size in (("layer", top_layer, scores.shape[0]), ("head", top_head
     ui.clamp_index(f"bias_{name}", size, name)
 
 
-def _open_head_from_map() -> None:
-    points = [p for p in st.session_state["bias_map"].selection.points if p.get("curve_number") == 1]
-    if points:
-        st.session_state["bias_layer"], st.session_state["bias_head"] = int(points[0]["y"]), int(points[0]["x"])
-
-
 map_col, head_col = st.columns([1, 1], gap="large")
 with map_col:
     st.subheader("Attention moved, per head")
     st.caption(f"Mean over {len(report.pairs)} pairs of the share of the term's attention that moves when {side_a} "
                f"becomes {side_b} (half the summed absolute change, 0–100%). Click a head to open it.")
-    st.plotly_chart(layer_head_map(scores, "", "moved"), width="stretch", key="bias_map",
-                    on_select=_open_head_from_map, selection_mode="points", config={"displayModeBar": False})
+    st.plotly_chart(layer_head_map(scores, "", "moved"), width="stretch", key="bias_map", selection_mode="points",
+                    on_select=ui.open_clicked_head("bias_map", "bias_layer", "bias_head"), config={"displayModeBar": False})
 with head_col:
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", range(scores.shape[0]), key="bias_layer", help="Opens with the head that moves most.")

@@ -21,7 +21,7 @@ ui.load_page_state(
         "model_b": lambda raw: (raw.strip() if raw and raw.strip() else "scratch:minilm", None),
         "layer": lambda raw: ui.parse_index(raw, "layer"),
         "head": lambda raw: ui.parse_index(raw, "head"),
-        "words": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
+        "words": ui.read_flag,
     },
 )
 
@@ -55,8 +55,7 @@ result_b = ui.run_attend(text_b, model_b)
 params = {"text": text, "model": model, "mode": mode}
 params.update({"text_b": text_b} if mode == "sentences" else {"model_b": model_b})
 if result_a is None or result_b is None:
-    ui.share_box(ui.sync_url(params), text)
-    st.stop()
+    ui.stop_with_share(params, text)
 if words:
     try:
         result_a, result_b = result_a.by_word(), result_b.by_word()
@@ -73,12 +72,6 @@ if not len(alignment):
     ui.warn("A and B share no tokens, so there is nothing to align and no difference to show.")
 ui.clamp_index("compare_layer", layers, "layer")
 ui.clamp_index("compare_head", heads, "head")
-
-
-def _open_head_from_map() -> None:
-    points = [p for p in st.session_state["compare_map"].selection.points if p.get("curve_number") == 1]
-    if points:
-        st.session_state["compare_layer"], st.session_state["compare_head"] = int(points[0]["y"]), int(points[0]["x"])
 
 
 c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
@@ -110,7 +103,8 @@ with right:
 st.subheader("Where A and B differ, head by head")
 st.caption("Mean |A − B| over aligned tokens for every head both have. Click a cell to open that head above.")
 st.plotly_chart(layer_head_map(head_differences(result_a, result_b, alignment), "", "mean |A − B|", percent=False),
-                width="stretch", key="compare_map", on_select=_open_head_from_map, selection_mode="points",
+                width="stretch", key="compare_map", selection_mode="points",
+                on_select=ui.open_clicked_head("compare_map", "compare_layer", "compare_head"),
                 config={"displayModeBar": False})
 
 st.subheader("More heads side by side")

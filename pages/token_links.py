@@ -19,7 +19,7 @@ ui.load_page_state(
         "layer": lambda raw: ui.parse_index(raw, "layer"),
         "mode": ui.read_choice("mode", tuple(MODES)),
         "threshold": ui.read_fraction("threshold", 0.1),
-        "words": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
+        "words": ui.read_flag,
     },
 )
 
@@ -34,8 +34,7 @@ ui.show_url_notices()
 text, model = ui.text_and_model()
 result = ui.run_attend(text, model)
 if result is None:
-    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
-    st.stop()
+    ui.stop_with_share({"text": text, "model": model}, text)
 
 ui.clamp_index("links_layer", result.n_layers, "layer")
 c1, c2, c3, c4 = st.columns([1, 2, 2, 2], vertical_alignment="bottom")
