@@ -11,11 +11,12 @@ import numpy as np
 from . import limits
 from .cache import ByteLRU
 from .models import SCRATCH, Backend, load_model
+from .patterns import ATTEND_OPTIONS, from_options
 from .result import Attention
 
 CHARS_PER_TOKEN_CAP = 40  # text beyond max_tokens × this many characters cannot fit and is cut before tokenising
 RESULTS = ByteLRU(int(os.environ.get("ATTENTION_LENS_CACHE_MB", "512")) * 2**20, lambda result: result.nbytes)
-_OPTIONS = {"max_tokens", "causal", "target"}
+_OPTIONS = {"max_tokens", "causal", "target", *ATTEND_OPTIONS}
 
 
 def clean_text(text: Any) -> tuple[str, list[str]]:
@@ -39,6 +40,9 @@ def _check_options(backend: Backend, options: dict[str, Any]) -> dict[str, Any]:
     unknown = set(options) - _OPTIONS
     if unknown:
         raise ValueError(f"Unknown option(s) {sorted(unknown)}; attend() takes {sorted(_OPTIONS)}.")
+    if options.keys() & set(ATTEND_OPTIONS) and backend.kind != "scratch":
+        raise ValueError(f"Attention patterns run on the project's own engine: pick 'scratch:{backend.name[:80]}' "
+                         f"(the same weights) instead of '{backend.name[:80]}'.")
     for name in options.keys() - {"max_tokens"}:
         if name not in backend.options:
             raise ValueError(f"The model '{backend.name}' does not take the option '{name}'.")
@@ -52,6 +56,9 @@ def _check_options(backend: Backend, options: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"'{backend.name}' is a decoder: it was trained to see only earlier tokens, so it always runs causally.")
     if "target" in options and not isinstance(options["target"], str):
         raise ValueError("target must be text.")
+    if options.keys() & set(ATTEND_OPTIONS) and "target" in options:
+        raise ValueError("A pattern applies to one text's self-attention; leave out target to use it.")
+    from_options(options)  # checks the pattern's name and options
     return options
 
 
@@ -101,6 +108,9 @@ def prepare(text: str, model: str, **options: Any) -> Prepared:
         notices.append(f"This deployment reads at most {cap} tokens per text.")
     ids, word_ids, encode_notices = _encode(backend, text, limit)
     notices += encode_notices
+    pattern = from_options(options)
+    if pattern is not None:
+        pattern.globals_for(len(ids))  # global positions must fall inside the tokenised text
     tokenizer = backend.tokenizer
     structural = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # [UNK] stands for real text
     if not encode_notices and all(i in structural for i in ids):
@@ -113,7 +123,9 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
 
     Options: max_tokens (cap below the model's limit), causal (scratch engines: each token sees only
     itself and earlier tokens), target (encoder–decoders and "scratch": the decoder's text; fills `cross`
-    [layer, head, target, source] and `target_weights`).
+    [layer, head, target, source] and `target_weights`), pattern (scratch engines: "full", "causal", "sliding",
+    "dilated", "longformer", "bigbird" or "probsparse", with window, dilation, global_tokens, block,
+    random_blocks, seed, u; see attention/patterns.py).
     Raises ValueError with a message for the user on empty text, unknown models or bad options.
     """
     if not isinstance(model, str):

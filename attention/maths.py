@@ -11,6 +11,8 @@ Axis order everywhere: [batch, head, query, key]. Masks are boolean, True where 
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -79,15 +81,20 @@ class MultiHeadAttention(nn.Module):
 
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-        head_gate: torch.Tensor | None = None,
+        head_gate: torch.Tensor | None = None, pattern: Callable | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x [batch, query, d_model], context [batch, key, d_model] -> output [batch, query, d_model], weights [batch, head, query, key].
 
         `head_gate` [head] scales each head's result before the concatenation (0 removes a head: ablation).
+        `pattern` (attention/patterns.py) replaces the two lines of full attention by a sparse one that scores
+        only the pairs it allows; it carries its own causality, so `mask` is not used with it.
         """
         query, key, value = self.project(x, context)
-        weights = attention_weights(query, key, mask)             # [batch, head, query, key]
-        heads = weights @ value                                   # [batch, head, query, d_head]: weighted sum of values
+        if pattern is not None:
+            heads, weights = pattern(query, key, value)           # [batch, head, query, d_head], weights [batch, head, query, key]
+        else:
+            weights = attention_weights(query, key, mask)         # [batch, head, query, key]
+            heads = weights @ value                               # [batch, head, query, d_head]: weighted sum of values
         if head_gate is not None:
             heads = heads * head_gate[:, None, None]              # a removed head hands nothing to the concatenation
         output = self.output(merge_heads(heads))                  # [batch, query, d_model]: heads concatenated, then projected

@@ -21,6 +21,7 @@ import torch
 
 from . import limits
 from .maths import causal_mask, padding_mask
+from .patterns import ATTEND_OPTIONS, from_options
 from .scratch import ScratchConfig, ScratchTransformer, from_transformers
 
 BUNDLED = "minilm"
@@ -82,6 +83,9 @@ class Backend:
         ids = torch.tensor([input_ids])
         with COMPUTE_LOCK, torch.inference_mode():
             if self.kind == "scratch":
+                pattern = from_options(options)                              # sparse attention (attention/patterns.py)
+                if pattern is not None:
+                    return {"weights": torch.cat(self.model.run(ids, pattern=pattern).weights).numpy()}
                 mask = causal_mask(len(input_ids)) if options.get("causal") else None
                 if "target_ids" in options:
                     encoded, decoded = self.model.encode_decode(ids, torch.tensor([options["target_ids"]]), mask)
@@ -199,7 +203,7 @@ def _build(name: str) -> Backend:
         # the encoder is exactly ScratchTransformer.random(ScratchConfig(vocab), 0); a small random decoder rides along
         config = ScratchConfig(vocab_size=vocab, decoder=ScratchConfig(vocab_size=vocab, causal=True, cross_attention=True))
         model = ScratchTransformer.random(config, seed=0)
-        return _scratch_backend(name, tokenizer, model, "encoder", config.max_positions, {"causal", "target"})
+        return _scratch_backend(name, tokenizer, model, "encoder", config.max_positions, {"causal", "target", *ATTEND_OPTIONS})
     if name.startswith(SCRATCH + ":"):
         inner = name.split(":", 1)[1].strip()
         if not inner:
@@ -208,7 +212,7 @@ def _build(name: str) -> Backend:
         model = from_transformers(hf_model)
         limit = min(_limit(tokenizer, config), model.config.max_positions)
         family = _family(config)
-        options = {"encoder": {"causal"}, "decoder": {"causal"}, "encoder-decoder": {"target"}}[family]
+        options = {"encoder": {"causal", *ATTEND_OPTIONS}, "decoder": {"causal", *ATTEND_OPTIONS}, "encoder-decoder": {"target"}}[family]
         return _scratch_backend(name, tokenizer, model, family, limit, options)
     tokenizer, model, config = _load_transformers(name)
     family = _family(config)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .maths import MultiHeadAttention, causal_mask
+from .patterns import Pattern, with_causal
 
 ACTIVATIONS = {
     "gelu": lambda x: nn.functional.gelu(x),
@@ -102,10 +103,10 @@ class TransformerLayer(nn.Module):
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, memory: torch.Tensor | None = None,
-        head_gate: torch.Tensor | None = None,
+        head_gate: torch.Tensor | None = None, pattern: Callable | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """x [batch, seq, d_model] -> (x, self weights [batch, head, query, key], cross weights [batch, head, query, source] or None)."""
-        x, weights = self.residual(x, self.attention_norm, lambda h: self.attention(h, mask=mask, head_gate=head_gate))
+        x, weights = self.residual(x, self.attention_norm, lambda h: self.attention(h, mask=mask, head_gate=head_gate, pattern=pattern))
         cross = None
         if memory is not None:
             x, cross = self.residual(x, self.cross_norm, lambda h: self.cross_attention(h, context=memory))
@@ -168,16 +169,20 @@ class ScratchTransformer(nn.Module):
     def run(
         self, input_ids: torch.Tensor, mask: torch.Tensor | None = None, use_positions: bool = True,
         memory: torch.Tensor | None = None, head_gates: dict[int, torch.Tensor] | None = None, stop_before: int | None = None,
+        pattern: Pattern | None = None,
     ) -> Pass:
         """The stack's forward pass; `memory` is the encoder's output (decoders), `head_gates` {layer: [head]} switches heads
-        off, `stop_before` stops at a layer's input (for the step-by-step view)."""
+        off, `stop_before` stops at a layer's input (for the step-by-step view), `pattern` makes self-attention sparse."""
+        if pattern is not None and mask is not None:
+            raise ValueError("An attention pattern carries its own mask (make it causal with causal=True), so pass no mask with it.")
+        pattern = with_causal(pattern, self.config.causal)                     # decoders: the pattern is causal too
         x = self.embed(input_ids, use_positions)
         if self.config.causal:
             causal = causal_mask(input_ids.shape[1])
             mask = causal if mask is None else mask & causal                  # e.g. padding and causal together
         passed = Pass(x, [], [])
         for index, layer in enumerate(self.layers[:stop_before]):
-            x, weights, cross = layer(x, mask, memory, (head_gates or {}).get(index))
+            x, weights, cross = layer(x, mask, memory, (head_gates or {}).get(index), pattern)
             passed.weights.append(weights)
             if cross is not None:
                 passed.cross.append(cross)
