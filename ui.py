@@ -53,23 +53,6 @@ def parse_index(raw: str | None, name: str) -> tuple[int, str | None]:
     return 0, f"The link's {name} '{raw[:20]}' is not a number; {name} 0 is shown."
 
 
-def load_url_state(defaults: dict[str, Any], readers: dict[str, Callable[[str | None], tuple[Any, str | None]]]) -> None:
-    """Once per session, copy the URL's query parameters into session state (readers turn text into values)."""
-    if st.session_state.get("_url_loaded"):
-        return
-    st.session_state["_url_loaded"] = True
-    notices = []
-    for key, default in defaults.items():
-        raw = first_value(key)
-        if key in readers:
-            value, notice = readers[key](raw)
-            notices += [notice] if notice else []
-        else:
-            value = default if raw is None else raw
-        st.session_state[key] = value
-    st.session_state["_url_notices"] = notices
-
-
 def show_url_notices() -> None:
     for notice in st.session_state.pop("_url_notices", []):
         warn(notice)

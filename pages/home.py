@@ -5,13 +5,15 @@ import ui
 from attention.figures import grid_payload, head_payload, heads_side_by_side
 from components.heatmap import head_grid, head_heatmap
 
-ui.load_url_state(
-    {"text": ui.DEFAULT_TEXT, "model": "minilm", "layer": 0, "head": 0, "compare": ""},
+ui.load_page_state(
+    "home",
+    {"text": ui.DEFAULT_TEXT, "model": "minilm", "layer": 0, "head": 0, "compare": []},
     {
         "text": ui.read_text,
         "model": ui.read_model,
         "layer": lambda raw: ui.parse_index(raw, "layer"),
         "head": lambda raw: ui.parse_index(raw, "head"),
+        "compare": lambda raw: ([part for part in (raw or "").split(",") if part][:6], None),
     },
 )
 
@@ -27,17 +29,16 @@ text, model = ui.text_and_model()
 
 result = ui.run_attend(text, model)
 if result is None:
-    ui.share_box(ui.sync_url({"text": text, "model": model}), text)
-    st.stop()
+    ui.stop_with_share({"text": text, "model": model}, text)
 
-ui.clamp_index("layer", result.n_layers, "layer")
-ui.clamp_index("head", result.n_heads, "head")
+ui.clamp_index("home_layer", result.n_layers, "layer")
+ui.clamp_index("home_head", result.n_heads, "head")
 
 
 def _open_head_from_grid() -> None:
     opened = st.session_state["grid"].get("open") or {}
     if "layer" in opened and "head" in opened:
-        st.session_state["layer"], st.session_state["head"] = int(opened["layer"]), int(opened["head"])
+        st.session_state["home_layer"], st.session_state["home_head"] = int(opened["layer"]), int(opened["head"])
 
 
 engine = "from-scratch engine" if result.meta.get("engine") == "scratch" else "Hugging Face transformers"
@@ -49,8 +50,8 @@ st.caption(
 grid_col, head_col = st.columns([5, 6], gap="large")
 with head_col:
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", range(result.n_layers), key="layer", help="Layers count from 0 (nearest the input).")
-    head = c2.selectbox("Head", range(result.n_heads), key="head", help="Heads count from 0; each has its own query/key/value projections.")
+    layer = c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
+    head = c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
     head_heatmap(head_payload(result, layer, head), key="head_map")
     st.caption("Hover a cell for its query, key and weight.")
 with grid_col:
@@ -61,11 +62,9 @@ with grid_col:
 st.subheader("Compare heads")
 pairs = [(lay, hd) for lay in range(result.n_layers) for hd in range(result.n_heads)]
 labels = {f"L{lay}·H{hd}": (lay, hd) for lay, hd in pairs}
-wanted = [part for part in str(st.session_state.get("compare", "")).split(",") if part in labels]
-if "compare_heads" not in st.session_state:
-    st.session_state["compare_heads"] = wanted
+st.session_state["home_compare"] = [part for part in st.session_state["home_compare"] if part in labels]
 chosen = st.multiselect(
-    "Heads to compare", list(labels), key="compare_heads", max_selections=6, placeholder="Pick two or more heads",
+    "Heads to compare", list(labels), key="home_compare", max_selections=6, placeholder="Pick two or more heads",
     help="Chosen heads are drawn side by side on one shared colour scale, so their strengths compare directly.",
 )
 if chosen:

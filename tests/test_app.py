@@ -168,3 +168,14 @@ def test_hosted_mode_offers_only_its_allow_list(monkeypatch):
     assert len(component(app, "head_heatmap")["tokens"]) == 64
     assert "at most 64 tokens" in messages(app)
     assert "Public demo" in " ".join(str(i.value) for i in app.sidebar.info)
+
+
+def test_the_home_view_is_kept_across_a_visit_to_another_page():
+    app = run_app(text="Keep this sentence.", model="scratch", layer="1", head="2", compare="L0·H1,L1·H3")
+    app.switch_page("pages/token_links.py").run()
+    assert not app.exception
+    app.switch_page("pages/home.py").run()
+    assert not app.exception
+    assert app.text_area[0].value == "Keep this sentence."
+    assert head_title(app) == "Layer 1 · Head 2"
+    assert next(box for box in app.multiselect if box.label == "Heads to compare").value == ["L0·H1", "L1·H3"]
