@@ -147,7 +147,8 @@ def test_scratch_with_nothing_after_the_colon_is_refused():
 def test_load_model_loads_once_and_strips_the_name():
     backend = load_model("scratch")
     assert load_model("  scratch\n") is backend
-    assert backend.kind == "scratch" and backend.family == "encoder" and backend.options == {"causal", "target"}
+    assert backend.kind == "scratch" and backend.family == "encoder"
+    assert backend.options == {"causal", "target", "pattern", "window", "dilation", "global_tokens", "block", "random_blocks", "seed", "u"}
 
 
 def test_registry_drops_the_least_recently_used_model(fresh_registry, tiny_bert, tiny_gpt2):
