@@ -307,6 +307,15 @@ def open_clicked_head(chart: str, layer_key: str, head_key: str) -> Callable[[],
     return open_head
 
 
+def inputs_and_result(**options: Any) -> tuple[str, str, Attention]:
+    """The text box and model picker, then attend(); on a user error the page stops with its message and share box."""
+    text, model = text_and_model()
+    result = run_attend(text, model, **options)
+    if result is None:
+        stop_with_share({"text": text, "model": model}, text)
+    return text, model, result
+
+
 def stop_with_share(params: dict[str, Any], text: str) -> None:
     """End this page run after a message (bad text, model or template), still offering the link to what was asked."""
     share_box(sync_url(params), text)

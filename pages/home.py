@@ -25,11 +25,7 @@ st.caption(
 )
 ui.show_url_notices()
 
-text, model = ui.text_and_model()
-
-result = ui.run_attend(text, model)
-if result is None:
-    ui.stop_with_share({"text": text, "model": model}, text)
+text, model, result = ui.inputs_and_result()
 
 ui.clamp_index("home_layer", result.n_layers, "layer")
 ui.clamp_index("home_head", result.n_heads, "head")

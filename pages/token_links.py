@@ -31,10 +31,7 @@ st.caption(
 )
 ui.show_url_notices()
 
-text, model = ui.text_and_model()
-result = ui.run_attend(text, model)
-if result is None:
-    ui.stop_with_share({"text": text, "model": model}, text)
+text, model, result = ui.inputs_and_result()
 
 ui.clamp_index("links_layer", result.n_layers, "layer")
 c1, c2, c3, c4 = st.columns([1, 2, 2, 2], vertical_alignment="bottom")

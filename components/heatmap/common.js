@@ -23,3 +23,15 @@ function showTip(tip, canvas, event, text) {
   tip.style.top = `${event.clientY - box.top + 14}px`;
   tip.hidden = false;
 }
+
+function sizeCanvas(canvas, width, height) {
+  // a crisp canvas of width × height CSS pixels on any screen density; returns its 2D context
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.ceil(width * ratio);
+  canvas.height = Math.ceil(height * ratio);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.scale(ratio, ratio);
+  return ctx;
+}

@@ -28,13 +28,7 @@ export default function headGrid(component) {
   const gap = 4, left = 30, top = 22;
   const tile = Math.max(18, Math.min(64, Math.floor(((root.clientWidth || 520) - left - 8) / heads) - gap));
   const width = left + heads * (tile + gap), height = top + layers * (tile + gap);
-  const ratio = window.devicePixelRatio || 1;
-  canvas.width = Math.ceil(width * ratio);
-  canvas.height = Math.ceil(height * ratio);
-  canvas.style.width = `${width}px`;
-  canvas.style.height = `${height}px`;
-  const ctx = canvas.getContext("2d");
-  ctx.scale(ratio, ratio);
+  const ctx = sizeCanvas(canvas, width, height);
   ctx.imageSmoothingEnabled = false;
 
   const off = document.createElement("canvas");

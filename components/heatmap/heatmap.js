@@ -52,13 +52,7 @@ export default function headHeatmap(component) {
   const labelled = cell >= 9 ? 1 : Math.ceil(9 / cell);     // label every token, or every k-th when cells are tiny
   const left = widest + 8, top = widest * 0.75 + 10, bar = 64;
   const width = left + n * cell + bar, height = top + n * cell + 8;
-  const ratio = window.devicePixelRatio || 1;
-  canvas.width = Math.ceil(width * ratio);
-  canvas.height = Math.ceil(height * ratio);
-  canvas.style.width = `${width}px`;
-  canvas.style.height = `${height}px`;
-  const ctx = canvas.getContext("2d");
-  ctx.scale(ratio, ratio);
+  const ctx = sizeCanvas(canvas, width, height);
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, width, height);
 
