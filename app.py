@@ -18,6 +18,7 @@ pages = {
         st.Page("pages/multi_head.py", title="Multi-head", icon=":material/view_column:"),
         st.Page("pages/positions.py", title="Positions", icon=":material/format_list_numbered:"),
         st.Page("pages/masks.py", title="Masks & attention kinds", icon=":material/visibility_off:"),
+        st.Page("pages/efficient_attention.py", title="Efficient attention", icon=":material/speed:"),
     ],
 }
 ui.deployment_note()

@@ -84,3 +84,9 @@ def load_costs(path: Path = COSTS) -> dict | None:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         return None
+
+
+def active_queries(weights: np.ndarray) -> np.ndarray:
+    """ProbSparse's chosen queries in one head's weights [query, key]: rows that are not spread evenly over their keys."""
+    shown = np.where(weights > 0, weights, np.nan)
+    return (np.nanmax(shown, axis=-1) - np.nanmin(shown, axis=-1)) > 1e-7

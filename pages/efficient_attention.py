@@ -1,0 +1,157 @@
+"""Efficient attention: sparse patterns beside full attention on real weights, their quality, and their measured cost."""
+import numpy as np
+import streamlit as st
+
+import ui
+from attention import attend
+from attention.efficient import active_queries, load_costs, pattern_quality
+from attention.figures_efficient import cost_figure, mask_figure, quality_figure, side_by_side
+from attention.patterns import PATTERN_OPTIONS, PATTERNS, make_pattern
+
+MAX_TOKENS = 512   # this page reads up to 512 tokens: long texts are where patterns matter
+LIMITS = {"window": (1, MAX_TOKENS, 3), "dilation": (1, 16, 2), "block": (1, 64, 4), "random": (0, 8, 1), "seed": (0, 9999, 0),
+          "u": (1, MAX_TOKENS, 4)}                                       # URL name: (lowest, highest, default)
+OPTION_OF = {"window": "window", "dilation": "dilation", "block": "block", "random_blocks": "random", "seed": "seed", "u": "u",
+             "global_tokens": "globals"}                                 # attend() option -> URL / widget name
+cached_quality = st.cache_data(max_entries=16, show_spinner=False)(pattern_quality)
+
+
+def read_int(name: str):
+    low, high, default = LIMITS[name]
+
+    def read(raw: str | None):
+        if raw is None:
+            return default, None
+        try:
+            value = int(raw.strip()[:8])
+        except ValueError:
+            return default, f"The link's {name} '{raw[:20]}' is not a whole number; {default} is used."
+        clamped = min(max(value, low), high)
+        return clamped, None if clamped == value else f"The link's {name} {value} is outside {low}–{high}; {clamped} is used."
+    return read
+
+
+ui.load_page_state(
+    "efficient",
+    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "pattern": "sliding", "globals": "0", "layer": 0, "head": 0,
+     **{name: default for name, (_, _, default) in LIMITS.items()}},
+    {"text": ui.read_text, "model": ui.read_engine, "pattern": ui.read_choice("pattern", PATTERNS[2:] + PATTERNS[:2]),
+     "globals": lambda raw: ((raw if raw is not None else "0").strip()[:60], None),
+     "layer": lambda raw: ui.parse_index(raw, "layer"), "head": lambda raw: ui.parse_index(raw, "head"),
+     **{name: read_int(name) for name in LIMITS}},
+)
+
+st.title("Efficient attention")
+st.caption(
+    "Full attention scores every token against every other token, so doubling the text quadruples the work and the memory: "
+    "1,000 tokens already make a million pairs. Sparse patterns keep only some pairs — and here they are computed that way, "
+    "block by block, not by blanking out a full matrix. Compare each pattern with full attention on the same real weights."
+)
+ui.show_url_notices()
+text, model = ui.text_and_model(picker=ui.engine_picker)
+c1, c2, c3, c4, c5, c6 = st.columns(6, vertical_alignment="bottom")
+pattern = c1.selectbox("Pattern", PATTERNS[2:] + PATTERNS[:2], key="efficient_pattern",
+                       help="sliding: a band around each token · dilated: every few tokens inside the band · longformer: band + "
+                            "global tokens · bigbird: band + global + random blocks · probsparse: Informer's busy queries only")
+widgets = {
+    "window": lambda col: col.number_input("Window (each side)", *LIMITS["window"][:2], key="efficient_window",
+                                           help="A query sees the keys at most this many positions away."),
+    "dilation": lambda col: col.number_input("Dilation", *LIMITS["dilation"][:2], key="efficient_dilation",
+                                             help="Keep every d-th key inside the window (gaps widen the reach per key)."),
+    "global_tokens": lambda col: col.text_input("Global tokens", key="efficient_globals",
+                                                help="Positions (from 0; -1 is the last) that see every token and are seen by every token."),
+    "block": lambda col: col.number_input("Block size", *LIMITS["block"][:2], key="efficient_block",
+                                          help="BigBird works in blocks of this many tokens."),
+    "random_blocks": lambda col: col.number_input("Random blocks", *LIMITS["random"][:2], key="efficient_random",
+                                                  help="Key blocks each query block also sees, picked at random."),
+    "seed": lambda col: col.number_input("Seed", *LIMITS["seed"][:2], key="efficient_seed", help="Seed of the random picks."),
+    "u": lambda col: col.number_input("Active queries u", *LIMITS["u"][:2], key="efficient_u",
+                                      help="ProbSparse: how many queries get full attention; the rest take the mean value."),
+}
+options = {}
+for option, column in zip(PATTERN_OPTIONS[pattern], [c2, c3, c4, c5, c6]):
+    value = widgets[option](column)
+    if option == "global_tokens":
+        try:
+            value = [int(part) for part in str(value).replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            st.error("Global tokens must be whole numbers separated by commas, e.g. 0, -1; using 0.")
+            value = [0]
+    options[option] = value
+
+result = ui.run_attend(text, model, max_tokens=MAX_TOKENS, pattern=pattern, **options)
+if result is not None:
+    full = attend(text, model, max_tokens=MAX_TOKENS)   # the same text and engine, full attention (cached)
+    l1, l2, _ = st.columns([1, 1, 3])
+    layer, head = ui.layer_and_head("efficient", result, [l1, l2])
+    n = result.n_tokens
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("The pattern")
+        if pattern == "probsparse":
+            chosen = active_queries(result.head(layer, head))
+            allowed = np.broadcast_to(np.where(chosen, 2, 1)[:, None], (n, n))
+            title = f"Active queries of layer {layer} · head {head} (pale rows: mean value)"
+        else:
+            allowed = make_pattern(pattern, causal=bool(result.meta.get("causal")), **options).mask(n).numpy() * 2
+            title = f"{pattern}: who may look at whom"
+        st.plotly_chart(mask_figure(allowed, result.tokens, title), width="stretch", key="mask", theme=None)
+        kept = float((result.head(layer, head) > 0).mean())
+        st.caption(f"{n} tokens: this head scores {kept:.0%} of the {n * n:,} pairs full attention scores.")
+    with right:
+        st.subheader("This head, pattern beside full attention")
+        st.plotly_chart(side_by_side(result.head(layer, head), full.head(layer, head), result.tokens,
+                                     (f"{pattern} · layer {layer} · head {head}", f"full · layer {layer} · head {head}")),
+                        width="stretch", key="pair", theme=None)
+    st.subheader("How far from full attention, layer by layer")
+    quality = ui.run_core("Comparing every layer with full attention…", cached_quality,
+                          text, model, MAX_TOKENS, pattern=pattern, **options)
+    if quality is not None:
+        st.plotly_chart(quality_figure(quality, pattern), width="stretch", key="quality", theme=None)
+        st.caption("The pattern runs in every layer, so differences build up towards the top. KL: how surprised full attention "
+                   "would be by the pattern's rows (0 = the same). Output error: how much the layer's output vectors moved. "
+                   f"Top-{quality.top_k}: of the keys full attention weighs most, the share the pattern keeps among its own top.")
+
+st.subheader("What it costs: measured")
+costs = load_costs()
+if costs is None:
+    st.info("No measurements yet: run `.venv/bin/python bench/bench_patterns.py --save` to draw them here.")
+else:
+    meta, longest = costs["meta"], max(row["length"] for row in costs["rows"])
+    at = {row["pattern"]: row for row in costs["rows"] if row["length"] == longest}
+    st.plotly_chart(cost_figure(costs), width="stretch", key="cost", theme=None)
+    st.caption(
+        f"Saved output of bench/bench_patterns.py (shipped in the repo, measured on {meta['date']}, {meta['cpus']} CPUs, "
+        f"{meta['threads']} threads, {meta['engine']}): one forward pass per length, fastest of {meta['reps']} runs; "
+        "memory is the peak above what the process held before the pass. On a log-log plot a straight line's slope is the "
+        f"growth exponent: full ≈ {costs['exponents']['full']['time']:.1f}, sliding ≈ {costs['exponents']['sliding']['time']:.1f}. "
+        f"At {longest:,} tokens full attention takes {at['full']['ms'] / 1000:.1f} s and {at['full']['mb']:,.0f} MB; the sliding "
+        f"window {at['sliding']['ms'] / 1000:.2f} s and {at['sliding']['mb']:,.0f} MB.")
+
+st.subheader("The ideas, in short")
+st.markdown("""
+**Sliding window.** Most of what a word needs sits close to it. Each token looks only at its neighbours within the
+window, so the work per token is fixed and the total grows in step with the length. Information still travels far:
+every layer widens the reach by one window. *Use it* for long text where local context carries most of the meaning.
+
+**Dilated window.** The same band with gaps: the token looks at every d-th neighbour, reaching further for the same work.
+Stacking dilated and plain layers lets a model see far without paying for every pair.
+
+**Longformer.** A sliding window plus a handful of *global* tokens — typically the classification token or a question —
+that read the whole text and that every token can read. The window keeps the cost linear; the global tokens give every
+pair a two-step path. *Use it* for long documents where a few positions must summarise or steer everything.
+
+**BigBird.** Longformer's window and global tokens, plus a few randomly chosen blocks of keys for each block of queries.
+The random links make short paths between distant tokens likely, at a fixed extra cost per block.
+
+**ProbSparse (Informer).** A different bet: not every *query* needs attention. A query whose scores are flat spreads its
+weight almost evenly, so its answer is close to the plain average of the values. ProbSparse scores each query by how
+far its best score stands above its average score (max − mean), estimated on a small random sample of keys, gives full
+attention only to the u queries that stand out most, and hands the rest the mean of the values. With u around
+5·ln n the cost grows like n·log n. *Use it* for long time series (forecasting), where a few moments drive the rest.
+""")
+
+params = {"text": text, "model": model, "pattern": pattern, "layer": st.session_state.get("efficient_layer"),
+          "head": st.session_state.get("efficient_head")}
+params.update({OPTION_OF[name]: ",".join(map(str, value)) if name == "global_tokens" else value for name, value in options.items()})
+ui.share_box(ui.sync_url(params), text)
