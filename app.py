@@ -20,6 +20,9 @@ pages = {
         st.Page("pages/masks.py", title="Masks & attention kinds", icon=":material/visibility_off:"),
         st.Page("pages/efficient_attention.py", title="Efficient attention", icon=":material/speed:"),
     ],
+    "Domains": [
+        st.Page("pages/images.py", title="Images", icon=":material/image:"),
+    ],
 }
 ui.deployment_note()
 st.navigation({section: entries for section, entries in pages.items() if entries}).run()

@@ -84,6 +84,15 @@ class Attention:
         """One head's matrix: [query, key]."""
         return self.weights[layer, head]
 
+    def over_patches(self, query: int) -> np.ndarray:
+        """Image models: where `query` looks, laid out like the picture: [layer, head, patch row, patch column].
+
+        The key [CLS] (token 0) is left out, so a map sums to 1 minus the query's weight on [CLS]."""
+        if self.token_kind != "patch":
+            raise ValueError("Only image models have patches to lay out on the picture.")
+        grid = int(self.meta["grid"])
+        return self.weights[:, :, query, 1:].reshape(self.n_layers, self.n_heads, grid, grid)
+
     def thumbnails(self, size: int = 24) -> np.ndarray:
         """Every head shrunk to at most size×size by averaging blocks: [layer, head, size, size], float32."""
         n = self.n_tokens

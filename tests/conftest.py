@@ -69,3 +69,12 @@ def page(browser):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def trained_vit():
+    """The Images page's vision transformer: trained once per machine (a fresh CI machine trains it here, in well under
+    a minute on one thread) and kept in the cache folder, where the app and its test server find it."""
+    from attention import vision
+
+    return vision.load_or_train()

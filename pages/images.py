@@ -1,0 +1,153 @@
+"""Images: a small vision transformer reads a handwritten digit as 16 patch tokens; see where its attention goes."""
+import numpy as np
+import streamlit as st
+
+import ui
+from attention import vision
+from attention.figures_vision import digit_figure, overlay_panels, probability_figure
+from components.draw_digit import draw_digit
+
+SOURCES = ("test", "draw")
+DEFAULT_PATCH = 5      # r1c1: on the stroke of most digits
+MISTAKES_SHOWN = 12
+
+
+def read_pixels(raw: str | None) -> tuple[str, str | None]:
+    if raw is None or not raw.strip():
+        return "", None
+    try:
+        return vision.encode_pixels(vision.decode_pixels(raw)), None
+    except ValueError as error:
+        return "", f"{error} A blank pad is shown."
+
+
+ui.load_page_state(
+    "images",
+    {"source": "test", "image": 0, "patch": DEFAULT_PATCH, "pixels": ""},
+    {
+        "source": ui.read_choice("image source", SOURCES),
+        "image": lambda raw: ui.parse_index(raw, "test image"),
+        "patch": lambda raw: ui.parse_index(raw, "patch") if raw is not None else (DEFAULT_PATCH, None),
+        "pixels": read_pixels,
+    },
+    shared=(),
+)
+
+st.title("Images")
+st.caption(
+    "A transformer only knows how to compare tokens, so a picture has to become a list of them. A **vision "
+    "transformer** (ViT) cuts the image into a grid of small square **patches** and treats each patch the way a "
+    "language model treats a word: its pixels are flattened and mapped by one learned matrix to a vector, and a "
+    "learned **position vector** is added so the model knows where on the grid the patch sat (the grid's order "
+    "is otherwise invisible to attention). One extra token, **[CLS]**, holds no pixels: it collects from the patches "
+    "through attention, and its final vector alone decides the class. Here the digits are 8×8 pixels, cut into "
+    "2×2 patches: 16 patch tokens plus [CLS], through 3 layers of 4 heads of this project's own attention engine."
+)
+ui.show_url_notices()
+
+config = vision.VisionConfig()
+if vision.is_cached(config):
+    trained = vision.load_or_train(config)
+else:
+    bar = st.progress(0.0, text="Training the vision transformer once on this machine (it is saved for every later visit)…")
+    trained = vision.load_or_train(config, progress=lambda done, message: bar.progress(done, text=message))
+    bar.empty()
+for notice in trained.notices:
+    ui.warn(notice)
+data = trained.data
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("ViT, held-out digits", f"{trained.vit_accuracy:.1%}", help=f"{len(data.test_labels)} digits the model never trained on.")
+m2.metric("Logistic regression, same split", f"{trained.logistic_accuracy:.1%}",
+          help="A linear model on the 64 raw pixels: the yardstick a small ViT should at least match.")
+m3.metric("Training", f"{trained.seconds:.0f} s", help=f"Once per machine, on one CPU thread, seed {config.seed}; saved in {vision.cache_dir()}.")
+m4.metric("Parameters", f"{sum(p.numel() for p in trained.model.parameters()):,}")
+
+
+def open_mistake() -> None:
+    choice = st.session_state.get("images_mistake_pick")
+    if choice is not None:
+        st.session_state["images_source"], st.session_state["images_image"] = "test", int(choice)
+
+
+def pick_patch() -> None:
+    points = [p for p in st.session_state["images_picture"].selection.points if p.get("curve_number") == 1]
+    if points:
+        size = config.patch_size
+        st.session_state["images_patch"] = int(points[0]["y"]) // size * config.grid + int(points[0]["x"]) // size
+
+
+def take_drawing() -> None:
+    st.session_state["images_pixels"] = st.session_state["images_pad"].pixels
+
+
+source = st.segmented_control("Image", SOURCES, key="images_source", format_func={"test": "A held-out digit", "draw": "Draw your own"}.get,
+                              help="Pick one of the digits the model never saw in training, or draw one on an 8×8 pad.")
+source = source or "test"
+ui.clamp_index("images_image", len(data.test_labels), "test image")
+label = None
+if source == "test":
+    index = st.number_input("Held-out digit number", 0, len(data.test_labels) - 1, key="images_image", step=1,
+                            help="Held-out digits count from 0.")
+    image, label = data.test_images[int(index)], int(data.test_labels[int(index)])
+else:
+    if not st.session_state["images_pixels"]:   # start the pad from the chosen digit, so there is something to change
+        st.session_state["images_pixels"] = vision.encode_pixels(data.test_images[int(st.session_state["images_image"])])
+    draw_digit(st.session_state["images_pixels"], key="images_pad", on_change=take_drawing)
+    image = vision.decode_pixels(st.session_state["images_pixels"])
+
+result = ui.run_core("Reading the picture…", vision.attend_image, trained.model, image)
+if result is None:
+    st.stop()
+probabilities, predicted = np.array(result.meta["probabilities"]), result.meta["prediction"]
+ui.clamp_index("images_patch", config.n_patches, "patch")
+patch = int(st.session_state["images_patch"])
+
+left, right = st.columns(2)
+left.plotly_chart(digit_figure(image, config.patch_size, "The picture and its 16 patches (click one)", patch), width="stretch",
+                  key="images_picture", selection_mode="points", on_select=pick_patch, config={"displayModeBar": False}, theme=None)
+right.plotly_chart(probability_figure(probabilities, label), width="stretch", key="images_probabilities", theme=None)
+verdict = f"The model reads a **{predicted}** ({probabilities[predicted]:.0%} sure)"
+right.markdown(verdict + ("." if label is None else f"; the digit is a **{label}**" + (" ✓." if label == predicted else " ✗ — a mistake.")))
+
+st.subheader("[CLS] → patches: what the class token gathers")
+st.caption("Each square is one head: red where [CLS] puts its attention weight, on top of the picture. Rows are layers "
+           "(0 nearest the pixels), columns heads. What [CLS] keeps for itself is not drawn, so a square's red sums to "
+           "less than 1.")
+heads = result.over_patches(0)
+titles = [f"layer {layer} · head {head}" for layer in range(result.n_layers) for head in range(result.n_heads)]
+st.plotly_chart(overlay_panels([image] * len(titles), list(heads.reshape(-1, config.grid, config.grid)), titles, result.n_heads,
+                               config.patch_size), width="stretch", key="images_cls", theme=None)
+
+left, right = st.columns([1, 2])
+left.plotly_chart(overlay_panels([image], [vision.rollout_map(result)], ["rollout: [CLS] ← patches"], 1, config.patch_size,
+                                 panel_height=320), width="stretch", key="images_rollout", theme=None)
+right.markdown(
+    "**Attention rollout** (Abnar & Zuidema, 2020) follows attention through all layers at once. A single head only "
+    "says where [CLS] looks in one layer, but by layer 2 each token already holds a mix of others. Rollout averages "
+    "each layer's heads, counts the residual connection as half of the attention a token pays to itself, and "
+    "multiplies the layers' matrices: the result estimates how much of each patch's pixels reached [CLS] in the end."
+)
+
+st.subheader("Where does a patch look?")
+st.selectbox("Patch", range(config.n_patches), key="images_patch", format_func=lambda p: f"{p} · row {p // config.grid}, column {p % config.grid}",
+             help="Click a patch on the picture above, or pick it here; patches count row by row from the top left.")
+st.plotly_chart(overlay_panels([image] * len(titles), list(result.over_patches(1 + patch).reshape(-1, config.grid, config.grid)),
+                               titles, result.n_heads, config.patch_size, patch=patch), width="stretch", key="images_patch_view", theme=None)
+st.caption("The blue square is the chosen patch (the query); red shows which patches it takes its new vector from, per layer and head.")
+
+st.subheader("Mistakes, and what the model looked at")
+wrong = vision.mistakes(trained)
+st.caption(f"The ViT gets {len(wrong)} of the {len(data.test_labels)} held-out digits wrong. Each is drawn with its rollout: "
+           "the patches whose pixels reached [CLS].")
+if wrong:
+    shown = wrong[:MISTAKES_SHOWN]
+    maps = [vision.rollout_map(vision.attend_image(trained.model, data.test_images[i])) for i, _, _ in shown]
+    st.plotly_chart(overlay_panels([data.test_images[i] for i, _, _ in shown], maps,
+                                   [f"#{i}: a {true} read as {said}" for i, true, said in shown], 6, config.patch_size,
+                                   panel_height=170), width="stretch", key="images_mistakes", theme=None)
+    st.pills("Open a mistake", [i for i, _, _ in shown], key="images_mistake_pick", on_change=open_mistake,
+             format_func=lambda i: f"#{i}")
+
+params = {"source": "draw", "pixels": st.session_state["images_pixels"]} if source == "draw" else {"image": int(index)}
+ui.share_box(ui.sync_url({**params, "patch": patch}), "")
