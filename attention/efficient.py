@@ -3,7 +3,7 @@
 `pattern_quality` runs the project's engine twice over one text, once with full attention and once with a
 pattern in every layer, and compares them per layer:
   KL       Σ p·log(p / f) of each query's pattern row p against its full row f, averaged over heads and queries
-           (this direction is finite: full attention gives every key a positive weight)
+           (this direction is finite: full attention gives every key a positive weight; float32 underflow is floored at 1e-12)
   error    ‖pattern output − full output‖ / ‖full output‖ of the layer's hidden states (errors compound upwards)
   overlap  of each row's k strongest keys under full attention, the share the pattern also ranks in its top k
 `load_costs` reads the timing and memory table that bench/bench_patterns.py saves.
@@ -22,6 +22,7 @@ from .maths import causal_mask
 from .models import COMPUTE_LOCK
 from .patterns import Pattern, from_options, with_causal
 
+FLOOR = 1e-12  # smallest full-attention weight KL reads
 COSTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "bench_patterns.json"
 
 
@@ -53,7 +54,8 @@ def compare(full: tuple[list, list], sparse: tuple[list, list], top_k: int = 5) 
     """KL, relative output error and top-k overlap per layer between two layer_passes results."""
     kl, error, overlap = [], [], []
     for full_x, sparse_x, f, p in zip(full[0], sparse[0], full[1], sparse[1]):
-        kl.append(float((torch.special.xlogy(p, p) - torch.special.xlogy(p, f)).sum(-1).mean()))   # 0·log 0 counts as 0
+        # 0·log 0 counts as 0; a full weight that underflowed to 0 (scores ~100 apart) counts as FLOOR, so KL stays finite
+        kl.append(float((torch.special.xlogy(p, p) - torch.special.xlogy(p, f.clamp_min(FLOOR))).sum(-1).mean()))
         error.append(float((sparse_x - full_x).norm() / full_x.norm().clamp_min(1e-12)))
         k = min(top_k, f.shape[-1])
         top_full, top_sparse = f.topk(k, dim=-1).indices, p.topk(k, dim=-1).indices          # [batch, head, query, k]
