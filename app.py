@@ -12,6 +12,7 @@ pages = {
         st.Page("pages/token_links.py", title="Token links", icon=":material/conversion_path:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("pages/bias_probe.py", title="Bias probe", icon=":material/balance:"),
+        st.Page("pages/head_stats.py", title="Head stats", icon=":material/query_stats:"),
     ],
     "Learn": [
         st.Page("pages/step_by_step.py", title="Step by step", icon=":material/stairs:"),

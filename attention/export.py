@@ -156,3 +156,14 @@ def from_csv(text: str | bytes) -> Attention:
     layers, heads, n = int(rows[-1][0]) + 1, int(rows[-1][1]) + 1, len(rows[0]) - 4
     weights = np.array([row[4:] for row in rows], dtype=np.float32).reshape(layers, heads, n, n)
     return _from(header, [_uncell(row[3]) for row in rows[:n]], weights)
+
+
+def table_csv(rows: Any) -> str:
+    """A table (a DataFrame or a list of dicts) as CSV; text cells a spreadsheet would read as a formula start with '."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows).copy()
+    for name in table.columns:
+        if table[name].dtype == object or isinstance(table[name].dtype, (pd.StringDtype, pd.CategoricalDtype)):
+            table[name] = table[name].astype(str).map(_cell)
+    return table.to_csv(index=False)

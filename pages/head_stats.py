@@ -1,0 +1,172 @@
+"""Head stats: what each head does, in numbers, over one sentence or a corpus; rollout, flow, head similarity; exports."""
+import streamlit as st
+
+import ui
+from attention import attend, corpus, limits
+from attention.export import table_csv, view_html
+from attention.figures import head_heatmap
+from attention.figures_inspect import Panel, panel_grid
+from attention.figures_stats import similarity_heatmap, stat_grid, stat_spread
+from attention.stats import FLOW_MAX_TOKENS, PATTERN_RULE, PATTERNS, STATS, flow, result_stats, rollout, similarity_order
+
+MODES = {"sentence": "One sentence", "corpus": "A corpus"}
+SOURCES = {"sample": "The sample corpus", "upload": "Upload a .txt or .csv file"}
+CHOICES = (*STATS, "pattern")
+
+ui.load_page_state(
+    "stats",
+    {"text": ui.DEFAULT_TEXT, "model": "minilm", "mode": "sentence", "stat": "entropy", "layer": 0, "head": 0, "sentence": 0},
+    {
+        "text": ui.read_text, "model": ui.read_model,
+        "mode": ui.read_choice("mode", tuple(MODES)), "stat": ui.read_choice("stat", CHOICES),
+        "layer": lambda raw: ui.parse_index(raw, "layer"), "head": lambda raw: ui.parse_index(raw, "head"),
+        "sentence": lambda raw: ui.parse_index(raw, "sentence"),
+    },
+)
+
+st.title("Head stats")
+st.caption(
+    "What each head does, in numbers: the **entropy** of its rows (low: it looks at one token; high: it spreads out), "
+    "how far it looks, how much it rests on [CLS], [SEP], itself, its neighbours or punctuation, and its pattern type. "
+    "Over one sentence or a whole corpus; with attention rollout and flow across layers and how alike the heads are."
+)
+ui.show_url_notices()
+mode = st.radio("Read", list(MODES), format_func=MODES.get, key="stats_mode", horizontal=True)
+params = {"mode": mode}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def sentence_views(text: str, model: str, deployment: limits.Limits) -> tuple:
+    """Statistics, rollout and head distances of one sentence (flow only up to FLOW_MAX_TOKENS tokens)."""
+    result = attend(text, model)
+    distances, order = similarity_order(result.weights)
+    flows = flow(result.weights) if result.n_tokens <= FLOW_MAX_TOKENS else None
+    return result_stats(result), rollout(result.weights), flows, distances, order
+
+
+table = None
+if mode == "sentence":
+    text, model = ui.text_and_model()
+    params.update(text=text, model=model)
+    result = ui.run_attend(text, model)
+    if result is None:
+        ui.stop_with_share(params, text)
+else:
+    left, right = st.columns([3, 1])
+    source = left.radio("Corpus", list(SOURCES), format_func=SOURCES.get, key="stats_source", horizontal=True)
+    with right:
+        model = ui.model_picker()
+    params["model"] = model
+    try:
+        if source == "sample":
+            sentences = corpus.read_sentences(corpus.SAMPLE)
+        else:
+            upload = left.file_uploader("Corpus file", type=["txt", "csv"], key="stats_upload",
+                                        help=".txt: one sentence a line. .csv: pick the column that holds the sentences.")
+            if upload is None:
+                st.info("Upload a file to see its statistics; the link cannot carry an uploaded file.")
+                ui.stop_with_share(params, "")
+            data = upload.getvalue()
+            column = (left.selectbox("Column", corpus.csv_columns(data), key="stats_column")
+                      if upload.name.lower().endswith(".csv") else None)
+            sentences = corpus.read_sentences(data, upload.name, column)
+    except ValueError as error:
+        st.error(ui.md_escape(str(error)))
+        ui.stop_with_share(params, "")
+    cap = limits.current().max_batch
+    if len(sentences) > cap:
+        ui.warn(f"The corpus has {len(sentences):,} sentences; this deployment reads the first {cap:,}. "
+                "For more, run `python -m attention.corpus FILE` (locally or on Ray).")
+        sentences = sentences[:cap]
+    bar = st.progress(0.0, text=f"Reading {len(sentences)} sentences…")
+    try:
+        table = corpus.run(sentences, model, progress=lambda done, total: bar.progress(done / total, f"{done}/{total} sentences"))
+    except ValueError as error:
+        st.error(ui.md_escape(str(error)))
+        ui.stop_with_share(params, "")
+    bar.empty()
+    values, pattern = corpus.summary(table)
+    ui.clamp_index("stats_sentence", len(sentences), "sentence")
+    pick = st.selectbox("Sentence to open heads on", range(len(sentences)), key="stats_sentence",
+                        format_func=lambda i: f"{i} · {sentences[i][:90]}")
+    text = sentences[pick]
+    params["sentence"] = pick
+    result = ui.run_attend(text, model)
+    if result is None:
+        ui.stop_with_share(params, "")
+    st.caption(f"Means over **{table['sentence'].nunique():,}** sentences · {model} · "
+               f"{result.n_layers} layers × {result.n_heads} heads; the pattern is each head's most frequent type.")
+
+sentence_stats, rolled, flows, distances, order = sentence_views(text, model, limits.current())
+if table is None:
+    values, pattern = sentence_stats.values, sentence_stats.pattern
+ui.clamp_index("stats_layer", result.n_layers, "layer")
+ui.clamp_index("stats_head", result.n_heads, "head")
+c1, c2, c3 = st.columns([2, 1, 1])
+stat = c1.selectbox("Colour the heads by", CHOICES, key="stats_stat",
+                    format_func=lambda name: f"{name}: {STATS[name][0]}" if name in STATS else "pattern type (see the rule below)")
+layer = c2.selectbox("Layer", range(result.n_layers), key="stats_layer", help="Layers count from 0 (nearest the input).")
+head = c3.selectbox("Head", range(result.n_heads), key="stats_head", help="Or click a cell of the grid.")
+params.update(stat=stat, layer=layer, head=head)
+figures = {}
+
+grid_col, head_col = st.columns([1, 1], gap="large")
+with grid_col:
+    where = "over the corpus" if table is not None else "of this sentence"
+    figures["grid"] = stat_grid(values, pattern, stat, f"Every head {where}: {stat}", (layer, head))
+    st.plotly_chart(figures["grid"], width="stretch", key="stats_grid", selection_mode="points",
+                    on_select=ui.open_clicked_head("stats_grid", "stats_layer", "stats_head"), config={"displayModeBar": False})
+    ui.figure_exports(figures["grid"], "head-stats-grid", "export_grid")
+with head_col:
+    figures["head"] = head_heatmap(result, layer, head, height=520)
+    st.plotly_chart(figures["head"], width="stretch", key="stats_head_map")
+    numbers = " · ".join(f"{name} **{values[name][layer, head]:.{'1%' if STATS[name][1] else '2f'}}**" for name in STATS)
+    st.caption(f"Layer {layer} · Head {head} ({'corpus mean' if table is not None else 'this sentence'}): {numbers} · "
+               f"pattern **{pattern[layer, head]}**")
+    ui.figure_exports(figures["head"], f"head-L{layer}-H{head}", "export_head")
+
+if table is not None:
+    figures["spread"] = stat_spread(table, stat if stat in STATS else "entropy", layer, head)
+    st.plotly_chart(figures["spread"], width="stretch", key="stats_spread")
+    ui.figure_exports(figures["spread"], f"spread-L{layer}-H{head}", "export_spread")
+
+with st.expander("Pattern types: the rule", expanded=False):
+    st.markdown(PATTERN_RULE)
+    counts = {name: int((pattern == name).sum()) for name in PATTERNS}
+    st.markdown(" · ".join(f"{name}: **{count}**" for name, count in counts.items()))
+
+st.subheader("Rollout and flow: which input tokens reach each position")
+st.caption(
+    "Abnar & Zuidema (2020). Each layer's heads are averaged and the residual connection added as half attention to "
+    "oneself. **Rollout** multiplies these layer by layer; **flow** is the maximum flow from each top position to each "
+    f"input token through the layers, with the weights as capacities (computed up to {FLOW_MAX_TOKENS} tokens)."
+)
+panels = [Panel(f"Rollout after layer {result.n_layers - 1}", rolled[-1], result.tokens, result.tokens)]
+if flows is not None:
+    panels.append(Panel("Attention flow", flows, result.tokens, result.tokens))
+else:
+    ui.warn(f"This text has {result.n_tokens} tokens; attention flow is computed up to {FLOW_MAX_TOKENS}.")
+figures["flow"] = panel_grid(panels, title="Rows: positions after the last layer · columns: input tokens")
+st.plotly_chart(figures["flow"], width="stretch", key="stats_flow")
+ui.figure_exports(figures["flow"], "rollout-flow", "export_flow")
+
+st.subheader("Head similarity")
+st.caption("Jensen–Shannon distance between every pair of heads (0: they attend alike; 1: to disjoint tokens), "
+           "mean over query tokens, ordered by hierarchical clustering so alike heads form dark blocks.")
+figures["similarity"] = similarity_heatmap(distances, order, result.n_heads)
+st.plotly_chart(figures["similarity"], width="stretch", key="stats_similarity")
+ui.figure_exports(figures["similarity"], "head-similarity", "export_similarity")
+
+st.subheader("Export")
+ui.result_exports(result, "export_result")
+with st.container(horizontal=True, gap="small"):
+    rows = table if table is not None else sentence_stats.rows()
+    st.download_button("Statistics CSV", lambda: table_csv(rows), "head-stats.csv", "text/csv",
+                       key="export_stats_csv", on_click="ignore", icon=":material/download:")
+    if table is not None:
+        st.download_button("Statistics Parquet", lambda: table.to_parquet(index=False), "head-stats.parquet",
+                           key="export_parquet", on_click="ignore", icon=":material/download:")
+    st.download_button("This view (HTML)", lambda: view_html(list(figures.values()), f"Head stats · {model}", [text]),
+                       "head-stats-view.html", "text/html", key="export_view", on_click="ignore",
+                       icon=":material/download:", help="Every figure of this page in one file that opens offline.")
+ui.share_box(ui.sync_url(params), text if mode == "sentence" else "")
