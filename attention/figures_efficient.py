@@ -49,7 +49,7 @@ def quality_figure(quality: Quality, name: str) -> go.Figure:
 
 def cost_figure(costs: dict) -> go.Figure:
     """Measured time and peak memory against length, log-log, one line per pattern (from bench_patterns.py's table)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Time per forward pass (ms)", "Peak extra memory (MB)"],
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["CPU time per forward pass (ms)", "Peak extra memory (MB)"],
                         horizontal_spacing=0.1)
     names = list(dict.fromkeys(row["pattern"] for row in costs["rows"]))
     for name in names:

@@ -17,18 +17,10 @@ cached_quality = st.cache_data(max_entries=16, show_spinner=False)(pattern_quali
 
 
 def read_int(name: str):
+    """A URL reader for a whole number in the option's range (ui.read_fraction, rounded), with its notice."""
     low, high, default = LIMITS[name]
-
-    def read(raw: str | None):
-        if raw is None:
-            return default, None
-        try:
-            value = int(raw.strip()[:8])
-        except ValueError:
-            return default, f"The link's {name} '{raw[:20]}' is not a whole number; {default} is used."
-        clamped = min(max(value, low), high)
-        return clamped, None if clamped == value else f"The link's {name} {value} is outside {low}–{high}; {clamped} is used."
-    return read
+    read_number = ui.read_fraction(name, default, low, high)
+    return lambda raw: (lambda value, notice: (int(round(value)), notice))(*read_number(raw))
 
 
 ui.load_page_state(
@@ -122,7 +114,7 @@ else:
     st.plotly_chart(cost_figure(costs), width="stretch", key="cost", theme=None)
     st.caption(
         f"Saved output of bench/bench_patterns.py (shipped in the repo, measured on {meta['date']}, {meta['cpus']} CPUs, "
-        f"{meta['threads']} threads, {meta['engine']}): one forward pass per length, fastest of {meta['reps']} runs; "
+        f"{meta['engine']}): one forward pass per length, CPU time on {meta['threads']} thread(s), fastest of {meta['reps']} runs; "
         "memory is the peak above what the process held before the pass. On a log-log plot a straight line's slope is the "
         f"growth exponent: full ≈ {costs['exponents']['full']['time']:.1f}, sliding ≈ {costs['exponents']['sliding']['time']:.1f}. "
         f"At {longest:,} tokens full attention takes {at['full']['ms'] / 1000:.1f} s and {at['full']['mb']:,.0f} MB; the sliding "
