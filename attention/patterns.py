@@ -213,7 +213,7 @@ def _probsparse(p: Pattern, query: torch.Tensor, key: torch.Tensor, value: torch
     measure = sampled.amax(-1) - sampled.mean(-1)                        # M(q, K): a peaked query scores far above its mean
     top = measure.topk(u, dim=-1).indices                                # [batch, head, u]
     chosen = query.gather(2, top[..., None].expand(-1, -1, -1, d_head))  # [batch, head, u, d_head]
-    mask = (torch.arange(n)[None, :] <= top[..., None])[:, :, :, :] if p.causal else None   # [batch, head, u, key]
+    mask = torch.arange(n) <= top[..., None] if p.causal else None    # [batch, head, u, key]: earlier keys only
     rows = attention_weights(chosen, key, mask)                          # [batch, head, u, key]: full attention for the u
     if p.causal:   # a lazy query takes the mean of the values it may see: itself and earlier
         counts = torch.arange(1, n + 1, dtype=value.dtype)[:, None]
