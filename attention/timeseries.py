@@ -1,0 +1,487 @@
+"""Self-attention over time: forecasting a series and estimating remaining useful life (RUL), on the project's engine.
+
+    window of past values ──► one token per time step: value embedding + position vector
+        ──► (forecasting) one placeholder token per future step, as in Informer's decoder input
+        ──► layers of attention/scratch.py (MultiHeadAttention from attention/maths.py), any pattern of patterns.py
+        ──► each placeholder's final vector ──► its forecast  (RUL: one [RUL] token ──► cycles left)
+
+So "which past steps does the forecast for step t + h use?" is one row of the attention matrix: the row of
+the placeholder for t + h. Data: a synthetic series whose parts are known, the Mauna Loa CO2 record (bundled with
+statsmodels: nothing is downloaded) and a simulated fleet of machines run to failure, shaped like NASA's C-MAPSS.
+Models train from a fixed seed on the CPU and are kept on disk (attention/disk_cache.py).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import disk_cache
+from .models import COMPUTE_LOCK
+from .patterns import Pattern, make_pattern
+from .result import Attention
+from .scratch import ScratchConfig, TransformerLayer, sinusoidal_positions
+
+DATASETS = ("synthetic", "co2", "rul")
+DATASET_TITLES = {"synthetic": "Synthetic: trend + two seasons + noise", "co2": "Mauna Loa CO2 (weekly, 1958–2001)",
+                  "rul": "Machines run to failure (simulated, C-MAPSS-like)"}
+WINDOWS = {"synthetic": (96, 192, 384), "co2": (104, 208, 416), "rul": (30, 60, 120)}  # multiples of the patch
+TRAINING_VERSION = 1          # bump when a recipe changes: old cache files are then ignored
+RUL_CAP = 125                 # cycles: RUL is capped here, as is usual with C-MAPSS (early life looks healthy)
+SYNTHETIC_PERIODS = (16, 64)  # the two seasons of the synthetic series, in steps
+
+
+# --- data --------------------------------------------------------------------------------------------------------
+
+class Synthetic(NamedTuple):
+    """A series with known parts: values = trend · (1 + season_short + season_long) + noise, each float64 [step]."""
+
+    values: np.ndarray
+    trend: np.ndarray
+    season_short: np.ndarray
+    season_long: np.ndarray
+    noise: np.ndarray
+
+
+def synthetic_series(n: int = 4000, seed: int = 0, noise: float = 0.03) -> Synthetic:
+    """Rising trend (1 → 3) times two seasons (periods 16 and 64 steps, multiplicative, as in sales data) plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=np.float64)
+    trend = 1.0 + 2.0 * t / n
+    short = 0.25 * np.sin(2 * math.pi * t / SYNTHETIC_PERIODS[0])
+    long = 0.4 * np.sin(2 * math.pi * t / SYNTHETIC_PERIODS[1]) ** 3      # a sharper, non-sinusoidal long season
+    eps = rng.normal(0.0, noise, n)
+    return Synthetic(trend * (1 + short + long) + eps, trend, short, long, eps)
+
+
+def co2_series() -> tuple[np.ndarray, np.ndarray]:
+    """Mauna Loa CO2, weekly, in ppm (statsmodels' bundled copy): values float64 [week], dates (numpy datetime64)."""
+    from statsmodels.datasets import co2
+
+    frame = co2.load_pandas().data["co2"].interpolate(limit_direction="both")   # 59 missing weeks filled linearly
+    return frame.to_numpy(dtype=np.float64), frame.index.to_numpy()
+
+
+class Fleet(NamedTuple):
+    """Run-to-failure histories: sensors float32 [cycle, sensor] per machine, with the wear that drove them."""
+
+    sensors: list[np.ndarray]
+    wear: list[np.ndarray]
+    sensor_names: tuple[str, ...]
+
+
+SENSOR_NAMES = ("T24 temp", "T30 temp", "T50 temp", "P30 pressure", "Nf fan speed", "Nc core speed", "phi fuel ratio",
+                "BPR bypass", "P2 inlet", "T2 inlet")
+
+
+def simulate_fleet(n_machines: int = 160, seed: int = 0) -> Fleet:
+    """Simulated C-MAPSS-like fleet: wear rises ever faster to failure; 8 of 10 sensors follow it through noise.
+
+    Each machine i lives T_i ~ U(130, 330) cycles and starts with some wear w0 ~ U(0, 0.15) (manufacturing
+    spread). Wear at cycle t is w0 + (1 − w0)·(e^{k·t/T} − 1)/(e^k − 1) with k ~ U(3, 6): flat for long, then
+    accelerating, reaching 1 at failure. Sensor s reads base_s + gain_s·wear + noise (σ_s); two sensors
+    (P2, T2: inlet conditions) carry no wear at all, like C-MAPSS's constant channels."""
+    rng = np.random.default_rng(seed)
+    gains = np.array([0.8, 1.2, 1.5, -1.0, 0.6, 0.9, -1.1, 0.7, 0.0, 0.0])
+    noise = np.array([0.15, 0.18, 0.2, 0.18, 0.12, 0.18, 0.18, 0.15, 0.18, 0.18])
+    sensors, wear = [], []
+    for _ in range(n_machines):
+        life = int(rng.integers(130, 331))
+        w0, k = rng.uniform(0, 0.15), rng.uniform(3, 6)
+        t = np.arange(1, life + 1) / life
+        w = w0 + (1 - w0) * np.expm1(k * t) / np.expm1(k)
+        readings = gains * w[:, None] + rng.normal(0, 1, (life, len(gains))) * noise
+        sensors.append(readings.astype(np.float32))
+        wear.append(w.astype(np.float32))
+    return Fleet(sensors, wear, SENSOR_NAMES)
+
+
+def nasa_score(predicted: np.ndarray, true: np.ndarray) -> float:
+    """The PHM08 / C-MAPSS score: Σ e^(−d/13) − 1 for early predictions (d < 0), e^(d/10) − 1 for late ones (d = predicted − true)."""
+    d = np.asarray(predicted, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    return float(np.where(d < 0, np.exp(-d / 13) - 1, np.exp(d / 10) - 1).sum())
+
+
+# --- windows and splits ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Config:
+    """A dataset, its window and horizon, the model's sizes and the training recipe (all name the cache file)."""
+
+    dataset: str = "synthetic"
+    window: int = 96
+    horizon: int = 24          # forecasting: steps ahead (RUL: 1 value)
+    patch: int = 8             # time steps per token (forecasting); RUL reads one cycle per token
+    linear_path: bool = True   # a linear forecast from the window (least squares, fixed) that attention corrects
+    d_model: int = 32
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 64
+    steps: int = 700
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    @property
+    def forecasting(self) -> bool:
+        return self.dataset != "rul"
+
+    @property
+    def n_outputs(self) -> int:
+        """Query tokens after the window: one per future patch, or the single [RUL] token."""
+        return self.horizon // self.patch if self.forecasting else 1
+
+    @property
+    def n_past(self) -> int:
+        """Tokens for the window: one per patch of `patch` steps."""
+        return self.window // self.patch
+
+
+def make_config(dataset: str, window: int | None = None) -> Config:
+    """The recipe for a dataset and window; ValueError for names or windows the page does not offer."""
+    if dataset not in DATASETS:
+        raise ValueError(f"Unknown dataset '{str(dataset)[:30]}'; choose one of {', '.join(DATASETS)}.")
+    window = WINDOWS[dataset][0] if window is None else window
+    if window not in WINDOWS[dataset]:
+        raise ValueError(f"The {dataset} models read windows of {', '.join(map(str, WINDOWS[dataset]))} steps, not {window}.")
+    if dataset == "rul":
+        return Config(dataset, window, horizon=1, patch=1, steps=1500, batch_size=64)
+    return Config(dataset, window, steps=1500)
+
+
+class Split(NamedTuple):
+    """Windows for training and held-out testing: inputs float32 [n, window, feature], targets float32 [n, output].
+
+    `test_ends` is where each test window ends (index into the series, or (machine, cycle) for RUL)."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    test_ends: np.ndarray
+    period: int            # forecasting: the season used by seasonal-naive (RUL: 0)
+    series: np.ndarray     # forecasting: the whole series [step]; RUL: empty
+
+
+def series_for(dataset: str) -> np.ndarray:
+    return synthetic_series().values if dataset == "synthetic" else co2_series()[0]
+
+
+def split(config: Config) -> Split:
+    """Chronological for series (test windows forecast the last 20%), by machine for RUL (the last quarter of the fleet)."""
+    if not config.forecasting:
+        return _rul_split(config)
+    series = series_for(config.dataset)
+    w, h = config.window, config.horizon
+    starts = np.arange(0, len(series) - w - h + 1)
+    windows = np.lib.stride_tricks.sliding_window_view(series, w + h)[starts]
+    test_start = int(len(series) * 0.8)
+    is_test = starts + w >= test_start
+    train = windows[(starts + w + h <= test_start)]               # training targets end before the test period
+    test = windows[is_test][::h // 4]                               # test windows every h/4 steps
+    period = SYNTHETIC_PERIODS[1] if config.dataset == "synthetic" else 52
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)      # noqa: E731
+    return Split(f32(train[:, :w, None]), f32(train[:, w:]), f32(test[:, :w, None]), f32(test[:, w:]),
+                 starts[is_test][::h // 4] + w, period, series)
+
+
+def _rul_split(config: Config) -> Split:
+    fleet = simulate_fleet()
+    n_train = len(fleet.sensors) * 3 // 4
+    rng = np.random.default_rng(1)
+    xs, ys, ends = [[], []], [[], []], []
+    for machine, readings in enumerate(fleet.sensors):
+        life = len(readings)
+        is_test = machine >= n_train
+        cuts = np.sort(rng.choice(np.arange(config.window, life + 1), 4, replace=False)) if is_test else np.arange(config.window, life + 1)
+        for cut in cuts:
+            xs[is_test].append(readings[cut - config.window:cut])
+            ys[is_test].append([min(life - cut, RUL_CAP)])
+            if is_test:
+                ends.append((machine, cut))
+    return Split(np.array(xs[0]), np.array(ys[0], dtype=np.float32), np.array(xs[1]), np.array(ys[1], dtype=np.float32),
+                 np.array(ends), 0, np.empty(0))
+
+
+# --- baselines ---------------------------------------------------------------------------------------------------
+
+def seasonal_naive(x: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    """Each future step repeats the value one season earlier: x [n, window, 1] -> [n, horizon]."""
+    steps = np.arange(horizon)
+    back = period * (steps // period + 1) - steps                     # how far behind the window's end that value is
+    return x[:, -back, 0]
+
+
+def window_features(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """RUL baseline features per sensor: mean, last value and slope over the window: [n, window, sensor] -> [n, 3·sensor]."""
+    t = np.arange(x.shape[1]) - (x.shape[1] - 1) / 2
+    t = torch.as_tensor(t, dtype=x.dtype) if isinstance(x, torch.Tensor) else t
+    slope = (x * t[:, None]).sum(1) / (t**2).sum()
+    parts = [x.mean(1), x[:, -1], slope]
+    return torch.cat(parts, dim=1) if isinstance(x, torch.Tensor) else np.concatenate(parts, axis=1)
+
+
+def linear_inputs(scaled: torch.Tensor, forecasting: bool) -> torch.Tensor:
+    """What the model's linear path reads: the scaled window itself (forecasting) or its features (RUL): [batch, input]."""
+    return scaled[..., 0] if forecasting else window_features(scaled)
+
+
+def baselines(data: Split, config: Config) -> dict[str, np.ndarray]:
+    """Held-out predictions of the simple baselines, by name: [n_test, output]."""
+    from sklearn.linear_model import LinearRegression
+
+    if config.forecasting:
+        flat = lambda x: x[:, :, 0]   # noqa: E731
+        linear = LinearRegression().fit(flat(data.train_x), data.train_y).predict(flat(data.test_x))
+        return {"Seasonal naive": seasonal_naive(data.test_x, config.horizon, data.period), "Linear regression": linear}
+    linear = LinearRegression().fit(window_features(data.train_x), data.train_y).predict(window_features(data.test_x))
+    return {"Linear regression (window features)": np.clip(linear, 0, None)}
+
+
+def scores(predicted: np.ndarray, true: np.ndarray, forecasting: bool) -> dict[str, float]:
+    """RMSE and MAE (forecasting) or RMSE and NASA score (RUL) on held-out windows."""
+    error = np.asarray(predicted, dtype=np.float64) - true
+    found = {"RMSE": float(np.sqrt((error**2).mean()))}
+    if forecasting:
+        found["MAE"] = float(np.abs(error).mean())
+    else:
+        found["NASA score"] = nasa_score(predicted, true)
+    return found
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+
+class TimeSeriesTransformer(nn.Module):
+    """Value embedding + learned positions for the window's steps, placeholders for the outputs, pre-norm layers, a linear read-out."""
+
+    def __init__(self, config: Config, n_features: int):
+        super().__init__()
+        self.config = config
+        n_tokens = config.n_past + config.n_outputs
+        layer = ScratchConfig(d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, layer_norm_eps=1e-5,
+                              norm_first=True, activation="gelu")
+        self.value_embedding = nn.Linear(config.patch * n_features, config.d_model)   # a patch of steps -> one token
+        self.output_token = nn.Parameter(torch.zeros(1, 1, config.d_model))     # what a placeholder holds before attention
+        self.position_embedding = nn.Parameter(sinusoidal_positions(n_tokens, config.d_model)[None].clone())
+        self.layers = nn.ModuleList(TransformerLayer(layer) for _ in range(config.n_layers))
+        self.final_norm = nn.LayerNorm(config.d_model, eps=1e-5)
+        self.read_out = nn.Linear(config.d_model, config.patch)                       # one token -> a patch of forecasts
+        n_linear = config.window if config.forecasting else 3 * n_features
+        self.linear = nn.Linear(n_linear, config.horizon) if config.linear_path else None
+        nn.init.zeros_(self.read_out.weight)   # the model starts as its linear path; attention learns the corrections
+        nn.init.zeros_(self.read_out.bias)
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_std", torch.ones(n_features))
+
+    def forward(self, x: torch.Tensor, pattern: Pattern | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [batch, window, feature] -> (outputs [batch, output], weights [batch, layer, head, query, key])."""
+        if self.config.forecasting:   # each window on its own scale: the model sees shapes, not levels (RevIN-style)
+            mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-3
+        else:                         # RUL: the level of the sensors is the message, so one scale for the fleet
+            mean, std = self.feature_mean, self.feature_std
+        scaled = (x - mean) / std                                                            # [batch, window, feature]
+        steps = self.value_embedding(scaled.reshape(x.shape[0], self.config.n_past, -1))     # [batch, patch, d_model]
+        outputs = self.output_token.expand(x.shape[0], self.config.n_outputs, -1)            # [batch, output, d_model]
+        h = torch.cat([steps, outputs], dim=1) + self.position_embedding                     # [batch, token, d_model]
+        weights = []
+        for layer in self.layers:
+            h, layer_weights, _ = layer(h, pattern=pattern)                                  # [batch, head, query, key]
+            weights.append(layer_weights)
+        y = self.read_out(self.final_norm(h[:, -self.config.n_outputs:])).flatten(1)       # [batch, output]
+        if self.linear is not None:
+            y = y + self.linear(linear_inputs(scaled, self.config.forecasting))
+        if self.config.forecasting:
+            y = y * std[..., 0] + mean[..., 0]
+        else:
+            y = y * RUL_CAP
+        return y, torch.stack(weights, dim=1) if weights[0] is not None else torch.empty(0)
+
+
+Progress = Callable[[float, str], None]
+
+
+def train(config: Config, data: Split, progress: Progress | None = None) -> TimeSeriesTransformer:
+    """AdamW with a one-cycle schedule from a fixed seed, on one CPU thread (small matrices: threads only wait)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            model = TimeSeriesTransformer(config, data.train_x.shape[-1])
+        x, y = torch.as_tensor(data.train_x), torch.as_tensor(data.train_y)
+        if not config.forecasting:
+            model.feature_mean.copy_(x.mean((0, 1)))
+            model.feature_std.copy_(x.std((0, 1)))
+        if model.linear is not None:   # the linear path is the least-squares fit, kept fixed: attention learns what it misses
+            _fit_linear(model, x, y)
+            model.linear.requires_grad_(False)
+        generator = torch.Generator().manual_seed(config.seed)
+        optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.01)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=0.1)
+        scale = y.std() if config.forecasting else torch.tensor(float(RUL_CAP))
+        model.train()
+        for step in range(config.steps):
+            batch = torch.randint(len(x), (config.batch_size,), generator=generator)
+            predicted, _ = model(x[batch])
+            loss = (((predicted - y[batch]) / scale) ** 2).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            if progress and (step + 1) % 25 == 0:
+                progress((step + 1) / config.steps, f"Training the {config.dataset} model: step {step + 1} of {config.steps}")
+        return model.eval()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_linear(model: TimeSeriesTransformer, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Least squares of the target on the linear path's inputs, on the model's scales: x [n, window, feature], y [n, output]."""
+    if model.config.forecasting:
+        mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-3
+        target = (y - mean[..., 0]) / std[..., 0]
+    else:
+        mean, std, target = model.feature_mean, model.feature_std, y / RUL_CAP
+    inputs = linear_inputs((x - mean) / std, model.config.forecasting)
+    inputs = torch.cat([inputs, torch.ones(len(x), 1)], dim=1)                                # [n, input + 1]
+    solution = torch.linalg.lstsq(inputs.double(), target.double()).solution                 # [input + 1, output]
+    with torch.no_grad():
+        model.linear.weight.copy_(solution[:-1].T)
+        model.linear.bias.copy_(solution[-1])
+
+
+def predict(model: TimeSeriesTransformer, x: np.ndarray, pattern: Pattern | None = None,
+            keep_weights: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """x [n, window, feature] -> (predictions [n, output], weights [n, layer, head, query, key] or empty), float32."""
+    if pattern is not None and not keep_weights:
+        pattern = replace(pattern, keep_weights=False)
+    with COMPUTE_LOCK, torch.inference_mode():
+        y, weights = model(torch.as_tensor(np.asarray(x, dtype=np.float32)), pattern)
+    return y.numpy(), (weights.numpy() if keep_weights else np.empty(0, np.float32))
+
+
+class Trained(NamedTuple):
+    """A trained model with its data and held-out scores (model first, then baselines), training time in seconds."""
+
+    model: TimeSeriesTransformer
+    data: Split
+    table: dict[str, dict[str, float]]
+    seconds: float
+    notices: tuple[str, ...] = ()
+
+
+MODEL_ROW = "Transformer (this page)"
+
+
+def score_table(model: TimeSeriesTransformer, data: Split, config: Config) -> dict[str, dict[str, float]]:
+    """Held-out scores of the transformer and the baselines, by row name."""
+    predicted, _ = predict(model, data.test_x, keep_weights=False)
+    rows = {MODEL_ROW: predicted, **baselines(data, config)}
+    return {name: scores(values, data.test_y, config.forecasting) for name, values in rows.items()}
+
+
+def cache_path(config: Config):
+    return disk_cache.recipe_path(f"timeseries-{config.dataset}", {**asdict(config), "version": TRAINING_VERSION})
+
+
+_TRAINED: dict[Config, Trained] = {}
+_TRAIN_LOCK = threading.Lock()   # one training per process; other callers wait for its result
+
+
+def is_cached(config: Config) -> bool:
+    """True when load_or_train will not train (in memory or on disk)."""
+    return config in _TRAINED or cache_path(config).exists()
+
+
+def load_or_train(config: Config, progress: Progress | None = None) -> Trained:
+    """The trained model: from memory, else from disk, else trained now (`progress` hears how far) and saved."""
+    with _TRAIN_LOCK:
+        if config in _TRAINED:
+            return _TRAINED[config]
+        data = split(config)
+        notices: tuple[str, ...] = ()
+        trained = None
+        if cache_path(config).exists():
+            try:
+                saved = disk_cache.load(cache_path(config))
+                model = TimeSeriesTransformer(config, data.train_x.shape[-1])
+                model.load_state_dict(saved["state"], strict=True)
+                trained = Trained(model.eval(), data, score_table(model, data, config), float(saved["seconds"]))
+            except (OSError, RuntimeError, KeyError, ValueError) as error:    # a damaged or foreign file: train afresh
+                notices = (f"The saved {config.dataset} model could not be read ({type(error).__name__}), so it was trained again.",)
+        if trained is None:
+            started = time.perf_counter()
+            model = train(config, data, progress)
+            seconds = time.perf_counter() - started
+            trained = Trained(model, data, score_table(model, data, config), seconds, notices)
+            disk_cache.save(cache_path(config), {"state": model.state_dict(), "config": asdict(config), "seconds": seconds})
+        _TRAINED[config] = trained
+        return trained
+
+
+# --- attention of one prediction, and full vs ProbSparse -----------------------------------------------------------
+
+def pattern_for(name: str) -> Pattern | None:
+    """The page's attention choice: "full" (None: maths.py's dense attention) or "probsparse" (Informer, default u)."""
+    if name == "full":
+        return None
+    return make_pattern(name)
+
+
+def token_labels(config: Config) -> list[str]:
+    """Each token's steps: t−95…t−88, …, t−7…t−0 (t−0 is the latest) for the window, then t+1…t+8, … (or RUL)."""
+    p = config.patch
+    past = [f"t−{config.window - 1 - i}" + (f"…t−{config.window - i - p}" if p > 1 else "") for i in range(0, config.window, p)]
+    future = [f"t+{h + 1}…t+{h + p}" for h in range(0, config.horizon, p)] if config.forecasting else ["RUL"]
+    return past + future
+
+
+def explain(trained: Trained, index: int, pattern: str = "full") -> Attention:
+    """Run one held-out window; tokens are time steps then output tokens (token_kind "time"), weights [layer, head, query, key].
+
+    meta: window [step, feature], prediction [output], truth [output], end (where the window ends), n_outputs."""
+    data, config = trained.data, trained.model.config
+    if not 0 <= index < len(data.test_x):
+        raise ValueError(f"There are {len(data.test_x)} held-out windows (0–{len(data.test_x) - 1}); {index} is not one.")
+    predicted, weights = predict(trained.model, data.test_x[index:index + 1], pattern_for(pattern))
+    return Attention(
+        tokens=token_labels(config), weights=weights[0], model=f"timeseries-{config.dataset}", token_kind="time",
+        options={"pattern": pattern, "window": config.window},
+        meta={"window": data.test_x[index].tolist(), "prediction": predicted[0].tolist(), "truth": data.test_y[index].tolist(),
+              "end": data.test_ends[index].tolist(), "n_outputs": config.n_outputs, "patch": config.patch, "dataset": config.dataset},
+    )
+
+
+def past_attention(result: Attention, output: int, layer: int, head: int | None) -> np.ndarray:
+    """How much output token `output` (0 = the first forecast step, or RUL) weighs each past step: [window].
+
+    `head` None averages the heads. Weight on the other output tokens is left out, so the sum can be below 1."""
+    n_past = result.n_tokens - int(result.meta["n_outputs"])
+    row = result.weights[layer, :, n_past + output, :n_past]                  # [head, key patch]
+    row = row.mean(0) if head is None else row[head]
+    return np.repeat(row, int(result.meta["patch"]))                           # one value per time step of the window
+
+
+def compare_patterns(trained: Trained, repeats: int = 3) -> dict[str, dict[str, float]]:
+    """Full vs ProbSparse on the held-out windows, same trained weights: scores and the best of `repeats` timings (ms)."""
+    data, config = trained.data, trained.model.config
+    rows = {}
+    for name in ("full", "probsparse"):
+        pattern = pattern_for(name)
+        best = math.inf
+        for _ in range(repeats):
+            started = time.perf_counter()
+            predicted, _ = predict(trained.model, data.test_x, pattern, keep_weights=False)
+            best = min(best, time.perf_counter() - started)
+        n_tokens = config.n_past + config.n_outputs
+        active = n_tokens if pattern is None else pattern.active_queries(n_tokens)
+        rows[name] = {**scores(predicted, data.test_y, config.forecasting), "ms for all test windows": best * 1000,
+                      "queries that attend": active}
+    return rows
