@@ -23,6 +23,7 @@ pages = {
     ],
     "Domains": [
         st.Page("pages/images.py", title="Images", icon=":material/image:"),
+        st.Page("pages/time_series.py", title="Time series", icon=":material/show_chart:"),
     ],
 }
 ui.deployment_note()

@@ -485,3 +485,13 @@ def compare_patterns(trained: Trained, repeats: int = 3) -> dict[str, dict[str, 
         rows[name] = {**scores(predicted, data.test_y, config.forecasting), "ms for all test windows": best * 1000,
                       "queries that attend": active}
     return rows
+
+
+def machine_life(trained: Trained, machine: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RUL along one held-out machine's life: (cycles [n], true RUL [n], predicted RUL [n]) for every full window."""
+    readings = simulate_fleet().sensors[machine]
+    w = trained.model.config.window
+    cycles = np.arange(w, len(readings) + 1)
+    windows = np.stack([readings[c - w:c] for c in cycles])
+    predicted, _ = predict(trained.model, windows, keep_weights=False)
+    return cycles, np.minimum(len(readings) - cycles, RUL_CAP), predicted[:, 0]

@@ -1,0 +1,98 @@
+"""Time series core: the generators make what they claim, the model beats its baselines, patterns and attention slices."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attention import timeseries as ts
+
+
+@pytest.fixture(scope="session")
+def trained_series():
+    """The three default models, trained once per session (a fresh machine trains them here, ~1 minute on one thread)."""
+    return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
+
+
+def test_synthetic_series_has_its_two_seasons_and_trend():
+    parts = ts.synthetic_series(n=4096)
+    assert parts.values.shape == (4096,)
+    np.testing.assert_allclose(parts.values, parts.trend * (1 + parts.season_short + parts.season_long) + parts.noise)
+    detrended = parts.values / parts.trend - 1
+    spectrum = np.abs(np.fft.rfft(detrended - detrended.mean()))
+    peaks = set(np.argsort(spectrum)[-2:])                              # the two strongest frequencies
+    assert peaks == {4096 // period for period in ts.SYNTHETIC_PERIODS}
+    assert parts.trend[-1] > parts.trend[0] * 2.9
+    assert 0.02 < parts.noise.std() < 0.04
+
+
+def test_co2_is_the_bundled_weekly_record():
+    values, dates = ts.co2_series()
+    assert len(values) == len(dates) == 2284 and np.isfinite(values).all()
+    assert 310 < values[0] < 320 and values[-1] > 365                   # ppm, rising since 1958
+    seasonal = values[26:-26] - np.convolve(values, np.ones(53) / 53, mode="valid")   # minus a one-year moving average
+    assert np.corrcoef(seasonal[52:], seasonal[:-52])[0, 1] > 0.8       # a yearly cycle
+    assert np.corrcoef(seasonal[26:], seasonal[:-26])[0, 1] < -0.5      # half a year later: the other side of it
+
+
+def test_fleet_runs_to_failure_with_accelerating_wear():
+    fleet = ts.simulate_fleet(n_machines=20, seed=3)
+    assert len(fleet.sensors) == 20 and all(s.shape[1] == len(ts.SENSOR_NAMES) for s in fleet.sensors)
+    for readings, wear in zip(fleet.sensors, fleet.wear):
+        assert 130 <= len(readings) <= 330 and wear[-1] == pytest.approx(1.0)
+        assert np.all(np.diff(wear) > 0)
+        half = len(wear) // 2
+        assert wear[-1] - wear[half] > 2 * (wear[half] - wear[0])     # faster towards the end
+        assert abs(np.corrcoef(readings[:, 2], wear)[0, 1]) > 0.8      # T50 follows the wear
+        assert abs(np.corrcoef(readings[:, 9], wear)[0, 1]) < 0.4      # T2 carries none of it
+
+
+def test_nasa_score_punishes_late_more_than_early():
+    assert ts.nasa_score([10], [10]) == 0
+    assert ts.nasa_score([20], [10]) > ts.nasa_score([0], [10]) > 0
+    assert ts.nasa_score([20], [10]) == pytest.approx(np.e - 1)
+
+
+def test_seasonal_naive_repeats_last_season():
+    x = np.arange(10, dtype=float)[None, :, None]
+    np.testing.assert_array_equal(ts.seasonal_naive(x, 5, 4), [[6, 7, 8, 9, 6]])
+
+
+def test_splits_keep_the_future_out_of_training():
+    data = ts.split(ts.make_config("synthetic"))
+    assert data.train_x.shape[1:] == (96, 1) and data.train_y.shape[1] == 24
+    assert data.test_ends.min() >= int(len(data.series) * 0.8)
+    with pytest.raises(ValueError, match="windows"):
+        ts.make_config("co2", 100)
+    with pytest.raises(ValueError, match="dataset"):
+        ts.make_config("stocks")
+
+
+def test_models_beat_seasonal_naive_and_report_against_linear(trained_series):
+    for dataset, trained in trained_series.items():
+        model = trained.table[ts.MODEL_ROW]["RMSE"]
+        if dataset != "rul":
+            assert model < 0.7 * trained.table["Seasonal naive"]["RMSE"], dataset
+        linear = next(row for name, row in trained.table.items() if name.startswith("Linear"))
+        assert model < 1.15 * linear["RMSE"], (dataset, trained.table)
+
+
+def test_attention_rows_and_past_slice(trained_series):
+    trained = trained_series["synthetic"]
+    result = ts.explain(trained, 5)
+    config = trained.model.config
+    assert result.token_kind == "time" and result.weights.shape == (2, 4, config.n_past + config.n_outputs,) * 1 + (config.n_past + config.n_outputs,)
+    np.testing.assert_allclose(result.weights.sum(-1), 1, atol=1e-5)
+    past = ts.past_attention(result, 1, 1, None)
+    assert past.shape == (config.window,)
+    expected = result.weights[1, :, config.n_past + 1, :config.n_past].mean(0)
+    np.testing.assert_allclose(past[::config.patch], expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="held-out"):
+        ts.explain(trained, 10_000)
+
+
+def test_probsparse_runs_the_same_weights_with_fewer_active_queries(trained_series):
+    rows = ts.compare_patterns(trained_series["rul"], repeats=1)
+    assert rows["probsparse"]["queries that attend"] < rows["full"]["queries that attend"] == 31
+    sparse = ts.explain(trained_series["rul"], 0, "probsparse")
+    rows_uniform = np.isclose(sparse.weights[0], 1 / sparse.n_tokens).all(-1).sum(-1)   # lazy queries: the mean value
+    assert (rows_uniform >= 31 - 18).all()
