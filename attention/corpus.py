@@ -158,6 +158,7 @@ def run_ray(sentences: list[str], model: str = "minilm", address: str = "auto", 
     sentences = _checked(sentences, batch_size)
     started_here = not ray.is_initialized()
     if started_here:
+        _check_reachable(address)
         package = str(Path(__file__).resolve().parent)
         try:
             ray.init(address=None if address == "local" else address, runtime_env={"py_modules": [package]},
@@ -178,6 +179,19 @@ def run_ray(sentences: list[str], model: str = "minilm", address: str = "auto", 
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a host:port nobody answers at (Ray itself retries for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if address in ("auto", "local") or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as error:
+        raise ValueError(f"Could not reach a Ray cluster at '{address}': {error}") from error
 
 
 def summary(table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -1,0 +1,137 @@
+"""Head statistics, pattern types, rollout, flow and head similarity on hand-built matrices whose answers are known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attention import attend
+from attention.stats import FLOW_MAX_TOKENS, classify, flow, head_stats, is_punctuation, result_stats, rollout, similarity_order
+
+TOKENS = ["[CLS]", "the", "cat", "sat", "on", "a", "warm", "mat", "today", "[SEP]"]   # no punctuation, one sentence
+N = len(TOKENS)
+
+
+def one_head(matrix: np.ndarray) -> np.ndarray:
+    return np.asarray(matrix, dtype=np.float32)[None, None]          # [layer 1, head 1, query, key]
+
+
+def stats_of(matrix: np.ndarray, tokens: list[str] = TOKENS) -> dict:
+    found = head_stats(one_head(matrix), tokens)
+    return {**{name: float(value[0, 0]) for name, value in found.values.items()}, "pattern": found.pattern[0, 0],
+            **{name: float(value[0, 0]) for name, value in found.scores.items()}}
+
+
+def test_a_pure_diagonal_head_looks_only_at_itself():
+    found = stats_of(np.eye(N))
+    assert found["entropy"] == 0 and found["distance"] == 0 and found["self"] == 1
+    assert found["previous"] == found["next"] == found["punctuation"] == 0
+    assert found["cls"] == pytest.approx(1 / N) and found["sep"] == pytest.approx(1 / N)   # [CLS] and [SEP] rows see themselves
+    assert found["V"] == pytest.approx(0.2) and found["D"] == pytest.approx(0.8) and found["pattern"] == "diagonal"
+
+
+def test_a_pure_cls_head_is_vertical():
+    matrix = np.zeros((N, N))
+    matrix[:, 0] = 1
+    found = stats_of(matrix)
+    assert found["cls"] == 1 and found["entropy"] == 0 and found["sep"] == 0
+    assert found["distance"] == pytest.approx(np.arange(N).mean())     # query q is q positions from [CLS]
+    assert found["self"] == pytest.approx(1 / N) and found["previous"] == pytest.approx(1 / (N - 1))  # only token 1's previous is [CLS]
+    assert found["pattern"] == "vertical"
+
+
+def test_a_uniform_head_spreads_out_and_is_heterogeneous():
+    found = stats_of(np.full((N, N), 1 / N))
+    assert found["entropy"] == pytest.approx(np.log2(N), abs=1e-5)
+    for name in ("cls", "sep", "self", "previous", "next"):
+        assert found[name] == pytest.approx(1 / N, abs=1e-6)
+    assert found["distance"] == pytest.approx((N * N - 1) / (3 * N), abs=1e-5)   # mean |q − k| over all pairs
+    assert found["pattern"] == "heterogeneous" and np.isnan(found["B"])
+
+
+def test_a_previous_token_head_and_punctuation():
+    matrix = np.eye(N, k=-1)
+    matrix[0, 0] = 1
+    found = stats_of(matrix)
+    assert found["previous"] == 1 and found["next"] == 0 and found["distance"] == pytest.approx(0.9)
+    assert found["pattern"] == "diagonal"
+    tokens = TOKENS[:-2] + [".", "[SEP]"]
+    stripe = np.zeros((N, N))
+    stripe[:, N - 2] = 1                                                # everything on the full stop
+    assert stats_of(stripe, tokens)["punctuation"] == 1 and stats_of(stripe, tokens)["pattern"] == "vertical"
+    assert [is_punctuation(t) for t in (".", "##,", "Ġ!", "—", "'s", "cat", "[SEP]")] == [True, True, True, True, False, False, False]
+
+
+def test_a_head_that_stays_inside_its_sentence_is_block():
+    tokens = ["[CLS]", *"abcdef", ".", *"ghijkl", ".", "[SEP]"]       # two sentences of 8 tokens each
+    sentence = np.repeat([0, 1], 8)
+    matrix = (sentence[:, None] == sentence[None, :]) / 8.0
+    found = stats_of(matrix, tokens)
+    assert found["B"] == pytest.approx(1) and found["V"] == pytest.approx(0.25) and found["pattern"] == "block"
+    assert stats_of(matrix, ["x"] * 16)["pattern"] == "heterogeneous"   # no sentence boundary: no block
+
+
+@pytest.mark.parametrize("v, d, b, expected", [
+    (0.6, 0.1, np.nan, "vertical"), (0.2, 0.6, np.nan, "diagonal"), (0.3, 0.3, np.nan, "vertical + diagonal"),
+    (0.3, 0.25, 0.9, "block"), (0.3, 0.25, np.nan, "heterogeneous"), (0.1, 0.1, 0.79, "heterogeneous"),
+])
+def test_the_stated_rule(v, d, b, expected):
+    assert classify(np.array([v]), np.array([d]), np.array([b]))[0] == expected
+
+
+def residual(matrix: np.ndarray) -> np.ndarray:
+    return 0.5 * np.asarray(matrix) + 0.5 * np.eye(len(matrix))
+
+
+def test_rollout_on_a_two_layer_toy():
+    a1 = np.array([[0.8, 0.2], [0.4, 0.6]])
+    a2_heads = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]])   # two heads whose mean is uniform
+    weights = np.stack([np.stack([a1, a1]), a2_heads])                           # [layer 2, head 2, 2, 2]
+    rolled = rollout(weights)
+    assert rolled.shape == (2, 2, 2)
+    np.testing.assert_allclose(rolled[0], residual(a1), atol=1e-7)
+    np.testing.assert_allclose(rolled[1], residual(np.full((2, 2), 0.5)) @ residual(a1), atol=1e-7)
+    np.testing.assert_allclose(rolled[1], [[0.725, 0.275], [0.375, 0.625]], atol=1e-7)   # by hand: [[.75,.25],[.25,.75]] @ [[.9,.1],[.2,.8]]
+    np.testing.assert_allclose(rolled.sum(-1), 1, atol=1e-6)
+
+
+def test_flow_on_toys():
+    a1 = np.array([[0.8, 0.2], [0.4, 0.6]])
+    np.testing.assert_allclose(flow(one_head(a1)), residual(a1), atol=1e-6)           # one layer: the edges themselves
+    a2 = np.array([[0.3, 0.7], [0.9, 0.1]])
+    weights = np.stack([a1[None], a2[None]])
+    r1, r2 = residual(a1), residual(a2)
+    # two layers: the paths through each middle token are disjoint, so the flow is the sum of their bottlenecks
+    expected = np.array([[sum(min(r2[q, m], r1[m, k]) for m in range(2)) for k in range(2)] for q in range(2)])
+    np.testing.assert_allclose(flow(weights), expected, atol=2e-6)
+    np.testing.assert_allclose(flow(weights, layer=0), r1, atol=1e-6)
+    assert not np.allclose(flow(weights), rollout(weights)[1])                          # flow is not rollout
+
+
+def test_flow_is_limited_to_short_texts():
+    weights = np.full((1, 1, FLOW_MAX_TOKENS + 1, FLOW_MAX_TOKENS + 1), 1 / (FLOW_MAX_TOKENS + 1))
+    with pytest.raises(ValueError, match=f"up to {FLOW_MAX_TOKENS} tokens"):
+        flow(weights)
+
+
+def test_similarity_puts_alike_heads_together():
+    n = 6
+    diagonal, cls = np.eye(n), np.zeros((n, n))
+    cls[:, 0] = 1
+    uniform = np.full((n, n), 1 / n)
+    near = lambda m: 0.97 * m + 0.03 * uniform                                          # noqa: E731
+    weights = np.stack([np.stack([diagonal, cls]), np.stack([near(cls), near(diagonal)])])   # heads 0..3
+    distances, order = similarity_order(weights)
+    assert distances.shape == (4, 4) and np.allclose(np.diag(distances), 0)
+    assert distances[0, 1] == pytest.approx(1 - 1 / n, abs=0.01)   # disjoint rows except [CLS]'s own (JS distance 1)
+    assert distances[0, 3] < 0.25 and distances[1, 2] < 0.25
+    position = {head: index for index, head in enumerate(order)}
+    assert abs(position[0] - position[3]) == 1 and abs(position[1] - position[2]) == 1
+
+
+def test_on_a_real_model_every_head_gets_numbers_and_a_known_pattern():
+    result = attend("The cat sat on the mat. Then it slept.", "scratch")
+    found = result_stats(result)
+    assert found.shape == (result.n_layers, result.n_heads)
+    assert all(np.isfinite(value).all() for value in found.values.values())
+    assert set(found.pattern.ravel()) <= {"vertical", "diagonal", "vertical + diagonal", "block", "heterogeneous"}
+    assert len(found.rows()) == result.n_layers * result.n_heads and found.rows()[0]["layer"] == 0
