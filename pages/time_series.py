@@ -44,9 +44,11 @@ c1, c2, c3 = st.columns([2, 1, 1])
 dataset = c1.selectbox("Dataset", ts.DATASETS, key="ts_dataset", format_func=ts.DATASET_TITLES.get)
 windows = ts.WINDOWS[dataset]
 if st.session_state.get("ts_window") not in windows:
-    if st.session_state.get("ts_window") is not None:
-        ui.warn(f"The {dataset} models read windows of {', '.join(map(str, windows))} steps; {windows[0]} is shown.")
+    if st.session_state.get("ts_window") is not None and st.session_state.get("_ts_window_of", dataset) == dataset:  # a link, not a switch
+        ui.warn(f"The {dataset} models read windows of {', '.join(map(str, windows))} steps, not "
+                f"{st.session_state['ts_window']}; {windows[0]} is shown.")
     st.session_state["ts_window"] = windows[0]
+st.session_state["_ts_window_of"] = dataset
 window = c2.selectbox("Window (steps)", windows, key="ts_window",
                       help="How much past the model reads. Each window length is its own model, trained once and kept on disk.")
 pattern = c3.selectbox("Attention pattern", PATTERNS, key="ts_pattern",
