@@ -44,8 +44,8 @@ def stat_grid(values: dict[str, np.ndarray], pattern: np.ndarray, stat: str, tit
         fig.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5, y1=selected[0] + 0.5,
                       line={"color": "#f97316", "width": 3})
     fig.update_layout(
-        template=_BARE, title=_title(safe_text(title)), height=int(min(600, max(260, 120 + 48 * layers))),
-        xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False},
+        template=_BARE, title=_title(safe_text(title)), height=int(min(640, max(280, 150 + 48 * layers))),
+        margin={"t": 110}, xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False},
         yaxis={"title": "layer", "dtick": 1, "autorange": "reversed", "showgrid": False, "zeroline": False},
         clickmode="event+select", dragmode=False,
     )
