@@ -41,21 +41,22 @@ def _highlight(fig: go.Figure, patch: int | None, patch_size: int, grid: int, **
 
 
 def _square_axes(fig: go.Figure, size: int) -> None:
-    fig.update_xaxes(range=[-0.5, size - 0.5], showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(range=[size - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
+    bare = {"showticklabels": False, "ticks": "", "showgrid": False, "zeroline": False}
+    fig.update_xaxes(range=[-0.5, size - 0.5], constrain="domain", **bare)
+    fig.update_yaxes(range=[size - 0.5, -0.5], scaleanchor="x", **bare)
 
 
 def digit_figure(image: np.ndarray, patch_size: int, title: str, patch: int | None = None, height: int = 360) -> go.Figure:
     """The picture with its patch grid; an invisible marker per patch (trace 1) carries hover and clicks."""
     image = np.asarray(image, dtype=np.float32)
     size, grid = image.shape[0], image.shape[0] // patch_size
-    fig = go.Figure(_picture(image))
+    fig = go.Figure(_picture(image).update(hoverinfo="skip", hovertemplate=None))   # hover and clicks go to the markers
     rows, cols = np.divmod(np.arange(grid * grid), grid)
     centre = (patch_size - 1) / 2
     fig.add_trace(go.Scatter(
         x=cols * patch_size + centre, y=rows * patch_size + centre, customdata=np.arange(grid * grid), mode="markers",
         marker={"symbol": "square", "size": 40, "color": "rgba(0,0,0,0)"}, showlegend=False,
-        hovertemplate="patch %{customdata}<br>click: where does it look?<extra></extra>",
+        hovertemplate="patch %{customdata} (row %{y}, column %{x} in pixels)<br>click: where does it look?<extra></extra>",
     ))
     for edge in np.arange(patch_size, size, patch_size) - 0.5:
         fig.add_shape(type="line", x0=edge, x1=edge, y0=-0.5, y1=size - 0.5, line={"color": "#8fb3e8", "width": 1})
@@ -74,8 +75,8 @@ def probability_figure(probabilities: np.ndarray, label: int | None = None, titl
     widths = [3 if digit == label else 0 for digit in range(len(probabilities))]
     fig = go.Figure(go.Bar(x=list(range(len(probabilities))), y=probabilities, marker={"color": colours, "line": {"color": "#111", "width": widths}},
                            hovertemplate="digit %{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(template=_BARE, title=_title(title), height=300, xaxis={"title": "digit", "dtick": 1},
-                      yaxis={"title": "probability", "range": [0, 1], "tickformat": ".0%"})
+    fig.update_layout(template=_BARE, title=_title(title), height=300, xaxis={"title": "digit", "dtick": 1, "automargin": True},
+                      yaxis={"title": "probability", "range": [0, 1], "tickformat": ".0%", "automargin": True})
     return fig
 
 

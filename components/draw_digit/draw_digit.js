@@ -56,6 +56,9 @@ export default function drawDigit(component) {
       const col = Math.floor(((event.clientX - box.left) / box.width) * SIZE);
       const row = Math.floor(((event.clientY - box.top) / box.height) * SIZE);
       if (row < 0 || col < 0 || row >= SIZE || col >= SIZE) return;
+      const cell = row * SIZE + col;
+      if (cell === root.state.last) return;             // ink once per cell a stroke enters, not per mouse event
+      root.state.last = cell;
       const levels = root.state.levels;
       for (const [dr, dc, amount] of [[0, 0, 1], [-1, 0, 0.35], [1, 0, 0.35], [0, -1, 0.35], [0, 1, 0.35]]) {
         const r = row + dr, c = col + dc;
@@ -75,6 +78,7 @@ export default function drawDigit(component) {
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
     canvas.addEventListener("pointerdown", (event) => {
       root.state.drawing = true;
+      root.state.last = null;
       root.state.erase = event.button === 2 || event.shiftKey;
       canvas.setPointerCapture(event.pointerId);
       paint(event);
