@@ -10,9 +10,6 @@ weights that the code reproduces, so it lives in a cache folder, not in the repo
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import disk_cache, stats
 from .models import COMPUTE_LOCK
 from .result import Attention
 from .scratch import ScratchConfig, TransformerLayer
@@ -214,14 +212,13 @@ class Trained(NamedTuple):
 
 
 def cache_dir() -> Path:
-    """Where trained weights are kept: $ATTENTION_LENS_CACHE, else ~/.cache/attention-lens."""
-    return Path(os.environ.get("ATTENTION_LENS_CACHE") or Path.home() / ".cache" / "attention-lens")
+    """Where trained weights are kept (attention/disk_cache.py): $ATTENTION_LENS_CACHE, else ~/.cache/attention-lens."""
+    return disk_cache.cache_dir()
 
 
 def cache_path(config: VisionConfig = VisionConfig()) -> Path:
     """One file per recipe: its name carries a hash of the config and of TRAINING_VERSION."""
-    recipe = json.dumps({**asdict(config), "version": TRAINING_VERSION}, sort_keys=True)
-    return cache_dir() / f"{MODEL_NAME}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}.pt"
+    return disk_cache.recipe_path(MODEL_NAME, {**asdict(config), "version": TRAINING_VERSION})
 
 
 _TRAINED: dict[VisionConfig, Trained] = {}
@@ -229,19 +226,15 @@ _TRAIN_LOCK = threading.Lock()   # one training per process; other callers wait 
 
 
 def _read_cache(config: VisionConfig, data: Digits) -> Trained:
-    saved = torch.load(cache_path(config), map_location="cpu", weights_only=True)   # tensors and numbers only: no code runs
+    saved = disk_cache.load(cache_path(config))
     model = VisionTransformer(config)
     model.load_state_dict(saved["state"], strict=True)
     return Trained(model.eval(), data, float(saved["vit_accuracy"]), float(saved["logistic_accuracy"]), float(saved["seconds"]))
 
 
 def _write_cache(config: VisionConfig, trained: Trained) -> None:
-    path = cache_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    torch.save({"state": trained.model.state_dict(), "config": asdict(config), "vit_accuracy": trained.vit_accuracy,
-                "logistic_accuracy": trained.logistic_accuracy, "seconds": trained.seconds}, partial)
-    os.replace(partial, path)   # atomic: another process never reads half a file
+    disk_cache.save(cache_path(config), {"state": trained.model.state_dict(), "config": asdict(config), "seconds": trained.seconds,
+                                         "vit_accuracy": trained.vit_accuracy, "logistic_accuracy": trained.logistic_accuracy})
 
 
 def is_cached(config: VisionConfig = VisionConfig()) -> bool:
@@ -292,26 +285,11 @@ def attend_image(model: VisionTransformer, image: np.ndarray) -> Attention:
     )
 
 
-def rollout(weights: np.ndarray, residual: float = 0.5) -> np.ndarray:
-    """Attention rollout (Abnar & Zuidema, 2020): [layer, head, query, key] -> [query, key], each row summing to 1.
-
-    Per layer, heads are averaged and the residual connection is counted as `residual` of attention to oneself;
-    the layers' matrices are then multiplied from the input upwards, so the result says how much of each input
-    token has flowed into each position by the last layer."""
-    weights = np.asarray(weights, dtype=np.float64)
-    n = weights.shape[-1]
-    flow = np.eye(n)
-    for layer in weights:                                              # layer: [head, query, key], nearest the input first
-        mixed = residual * np.eye(n) + (1.0 - residual) * layer.mean(axis=0)
-        mixed /= mixed.sum(axis=-1, keepdims=True)
-        flow = mixed @ flow                                            # [query, key]: this layer applied on top of those below
-    return flow.astype(np.float32)
-
-
-def rollout_map(result: Attention, query: int = 0, residual: float = 0.5) -> np.ndarray:
-    """Rollout from `query` ([CLS] by default) laid out on the patch grid: [patch row, patch column] ([CLS] left out)."""
+def rollout_map(result: Attention, query: int = 0) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020; attention/stats.py) from `query` ([CLS] by default) after the last
+    layer, laid out on the patch grid: [patch row, patch column] ([CLS] left out)."""
     grid = int(result.meta["grid"])
-    return rollout(result.weights, residual)[query, 1:].reshape(grid, grid)
+    return stats.rollout(result.weights)[-1, query, 1:].reshape(grid, grid)
 
 
 def mistakes(trained: Trained) -> list[tuple[int, int, int]]:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention import vision
+from attention import Attention, vision
 from attention.figures_vision import digit_figure, overlay_panels, probability_figure
 from attention.maths import MultiHeadAttention
 
@@ -92,16 +92,20 @@ def test_attend_image_returns_patch_tokens(trained_vit):
         vision.attend_image(trained_vit.model, np.zeros((4, 4)))
 
 
-def test_rollout_on_a_toy_by_hand():
-    # one layer, two heads over two tokens: heads averaged -> [[0.5, 0.5], [0, 1]]; half residual -> [[0.75, 0.25], [0, 1]]
-    layer = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]])
-    np.testing.assert_allclose(vision.rollout(layer[None]), [[0.75, 0.25], [0.0, 1.0]], atol=1e-6)
-    # two such layers multiply: [[0.75, 0.25], [0, 1]]² = [[0.5625, 0.4375], [0, 1]]
-    np.testing.assert_allclose(vision.rollout(np.stack([layer, layer])), [[0.5625, 0.4375], [0.0, 1.0]], atol=1e-6)
-    # without the residual, rollout is the plain product of head-averaged attention
-    np.testing.assert_allclose(vision.rollout(layer[None], residual=0.0), [[0.5, 0.5], [0.0, 1.0]], atol=1e-6)
-    rows = vision.rollout(np.random.default_rng(0).dirichlet(np.ones(5), size=(3, 2, 5)))
-    np.testing.assert_allclose(rows.sum(-1), 1, atol=1e-6)
+def test_rollout_over_the_picture_on_a_toy_by_hand():
+    # [CLS] + 4 patches (a 2×2 grid), one head. Layer 0: [CLS] looks at patch 0, every patch at patch 3.
+    # Layer 1: [CLS] looks at patch 0 again, which by now holds some of patch 3.
+    first, second = np.zeros((5, 5)), np.eye(5)
+    first[0, 1] = 1.0
+    first[1:, 4] = 1.0
+    second[0] = [0, 1, 0, 0, 0]
+    toy = Attention(tokens=["[CLS]", "r0c0", "r0c1", "r1c0", "r1c1"], weights=np.stack([first, second])[:, None],
+                    model="toy", token_kind="patch", meta={"grid": 2})
+    # with the residual counted as half: layer 0 gives [CLS] ½ itself + ½ patch 0, patch 0 ½ itself + ½ patch 3;
+    # layer 1 gives [CLS] ½ (½ [CLS] + ½ patch 0) + ½ (½ patch 0 + ½ patch 3) = ¼ [CLS] + ½ patch 0 + ¼ patch 3
+    np.testing.assert_allclose(vision.rollout_map(toy), [[0.5, 0.0], [0.0, 0.25]], atol=1e-6)
+    np.testing.assert_allclose(vision.rollout_map(toy, query=1), [[0.5, 0.0], [0.0, 0.5]], atol=1e-6)  # patch 0: itself, patch 3
+    np.testing.assert_allclose(toy.over_patches(0)[0, 0], [[1.0, 0.0], [0.0, 0.0]])   # one layer alone sees only patch 0
 
 
 def test_drawn_images_travel_as_hex():
