@@ -326,10 +326,12 @@ def figure_exports(fig: Any, name: str, key: str) -> None:
     """PNG, SVG and offline HTML buttons for one plotly figure; each file is made only when its button is clicked."""
     from attention import export
 
+    images = export.images_available()
     with st.container(horizontal=True, gap="small"):
         for kind, mime in (("png", "image/png"), ("svg", "image/svg+xml")):
             st.download_button(kind.upper(), lambda kind=kind: export.figure_image(fig, kind), f"{name}.{kind}", mime,
-                               key=f"{key}_{kind}", on_click="ignore", icon=":material/download:")
+                               key=f"{key}_{kind}", on_click="ignore", icon=":material/download:", disabled=not images,
+                               help=None if images else "Image export needs Chromium on the server; HTML works everywhere.")
         st.download_button("HTML", lambda: export.view_html([fig], name), f"{name}.html", "text/html", key=f"{key}_html",
                            on_click="ignore", icon=":material/download:", help="One file that opens offline (plotly inlined).")
 

@@ -29,13 +29,22 @@ _kaleido_started = False
 
 # ---------------------------------------------------------------- figures
 
+def _chromium() -> str:
+    return os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def images_available() -> bool:
+    """Whether PNG/SVG export can run here (it needs the system Chromium)."""
+    return Path(_chromium()).exists()
+
+
 def _kaleido() -> None:
     """Start one Kaleido server on the system Chromium for this process (a first image ~4 s, later ones ~0.4 s)."""
     global _kaleido_started
     if _kaleido_started:
         return
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
+    chromium = _chromium()
+    if not images_available():
         raise ValueError(f"Image export needs Chromium at {chromium} (apt-get install chromium, or set CHROMIUM); "
                          "the HTML export works without it.")
     os.environ.setdefault("BROWSER_PATH", chromium)    # choreographer (Kaleido's browser driver) looks here first

@@ -45,8 +45,9 @@ def stat_grid(values: dict[str, np.ndarray], pattern: np.ndarray, stat: str, tit
                       line={"color": "#f97316", "width": 3})
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=int(min(640, max(280, 150 + 48 * layers))),
-        margin={"t": 110}, xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False},
-        yaxis={"title": "layer", "dtick": 1, "autorange": "reversed", "showgrid": False, "zeroline": False},
+        margin={"t": 110},
+        xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False, "range": [-0.5, heads - 0.5]},
+        yaxis={"title": "layer", "dtick": 1, "range": [layers - 0.5, -0.5], "showgrid": False, "zeroline": False},
         clickmode="event+select", dragmode=False,
     )
     return fig
