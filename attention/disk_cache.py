@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 def cache_dir() -> Path:
@@ -37,3 +40,37 @@ def save(path: Path, content: dict[str, Any]) -> None:
 def load(path: Path) -> dict[str, Any]:
     """Read tensors and plain numbers only (weights_only: no code in the file can run)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+_MEMORY: dict[Path, Any] = {}          # what load_or_train gave, by file: each model is read or trained once per process
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def is_ready(path: Path) -> bool:
+    """True when load_or_train(path, ...) will not need to train (in memory or on disk)."""
+    return path in _MEMORY or path.exists()
+
+
+def load_or_train(path: Path, read: Callable[[dict[str, Any]], T], train: Callable[[tuple[str, ...]], tuple[T, dict[str, Any]]],
+                  what: str) -> T:
+    """A model once per process: from memory, else `read` of the file at `path`, else `train(notices)`, which returns the
+    model and what to save. One training per file at a time; other callers wait for its result. A damaged or foreign
+    file is trained again, with a notice (naming `what`) passed to `train`."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(path, threading.Lock())
+    with lock:
+        if path in _MEMORY:
+            return _MEMORY[path]
+        notices: tuple[str, ...] = ()
+        value = None
+        if path.exists():
+            try:
+                value = read(load(path))
+            except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, KeyError, ValueError) as error:  # damaged or foreign
+                notices = (f"The saved {what} could not be read ({type(error).__name__}), so it was trained again.",)
+        if value is None:
+            value, content = train(notices)
+            save(path, content)
+        _MEMORY[path] = value
+        return value

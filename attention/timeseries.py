@@ -13,7 +13,6 @@ Models train from a fixed seed on the CPU and are kept on disk (attention/disk_c
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, NamedTuple
@@ -391,39 +390,28 @@ def cache_path(config: Config):
     return disk_cache.recipe_path(f"timeseries-{config.dataset}", {**asdict(config), "version": TRAINING_VERSION})
 
 
-_TRAINED: dict[Config, Trained] = {}
-_TRAIN_LOCK = threading.Lock()   # one training per process; other callers wait for its result
-
-
 def is_cached(config: Config) -> bool:
     """True when load_or_train will not train (in memory or on disk)."""
-    return config in _TRAINED or cache_path(config).exists()
+    return disk_cache.is_ready(cache_path(config))
 
 
 def load_or_train(config: Config, progress: Progress | None = None) -> Trained:
     """The trained model: from memory, else from disk, else trained now (`progress` hears how far) and saved."""
-    with _TRAIN_LOCK:
-        if config in _TRAINED:
-            return _TRAINED[config]
-        data = split(config)
-        notices: tuple[str, ...] = ()
-        trained = None
-        if cache_path(config).exists():
-            try:
-                saved = disk_cache.load(cache_path(config))
-                model = TimeSeriesTransformer(config, data.train_x.shape[-1])
-                model.load_state_dict(saved["state"], strict=True)
-                trained = Trained(model.eval(), data, score_table(model, data, config), float(saved["seconds"]))
-            except (OSError, RuntimeError, KeyError, ValueError) as error:    # a damaged or foreign file: train afresh
-                notices = (f"The saved {config.dataset} model could not be read ({type(error).__name__}), so it was trained again.",)
-        if trained is None:
-            started = time.perf_counter()
-            model = train(config, data, progress)
-            seconds = time.perf_counter() - started
-            trained = Trained(model, data, score_table(model, data, config), seconds, notices)
-            disk_cache.save(cache_path(config), {"state": model.state_dict(), "config": asdict(config), "seconds": seconds})
-        _TRAINED[config] = trained
-        return trained
+    data = split(config)
+
+    def read(saved: dict) -> Trained:
+        model = TimeSeriesTransformer(config, data.train_x.shape[-1])
+        model.load_state_dict(saved["state"], strict=True)
+        return Trained(model.eval(), data, score_table(model, data, config), float(saved["seconds"]))
+
+    def fresh(notices: tuple[str, ...]) -> tuple[Trained, dict]:
+        started = time.perf_counter()
+        model = train(config, data, progress)
+        seconds = time.perf_counter() - started
+        trained = Trained(model, data, score_table(model, data, config), seconds, notices)
+        return trained, {"state": model.state_dict(), "config": asdict(config), "seconds": seconds}
+
+    return disk_cache.load_or_train(cache_path(config), read, fresh, f"{config.dataset} model")
 
 
 # --- attention of one prediction, and full vs ProbSparse -----------------------------------------------------------

@@ -10,7 +10,6 @@ weights that the code reproduces, so it lives in a cache folder, not in the repo
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -221,48 +220,29 @@ def cache_path(config: VisionConfig = VisionConfig()) -> Path:
     return disk_cache.recipe_path(MODEL_NAME, {**asdict(config), "version": TRAINING_VERSION})
 
 
-_TRAINED: dict[VisionConfig, Trained] = {}
-_TRAIN_LOCK = threading.Lock()   # one training per process; other callers wait for its result
-
-
-def _read_cache(config: VisionConfig, data: Digits) -> Trained:
-    saved = disk_cache.load(cache_path(config))
-    model = VisionTransformer(config)
-    model.load_state_dict(saved["state"], strict=True)
-    return Trained(model.eval(), data, float(saved["vit_accuracy"]), float(saved["logistic_accuracy"]), float(saved["seconds"]))
-
-
-def _write_cache(config: VisionConfig, trained: Trained) -> None:
-    disk_cache.save(cache_path(config), {"state": trained.model.state_dict(), "config": asdict(config), "seconds": trained.seconds,
-                                         "vit_accuracy": trained.vit_accuracy, "logistic_accuracy": trained.logistic_accuracy})
-
-
 def is_cached(config: VisionConfig = VisionConfig()) -> bool:
     """True when load_or_train will not need to train (in memory or on disk)."""
-    return config in _TRAINED or cache_path(config).exists()
+    return disk_cache.is_ready(cache_path(config))
 
 
 def load_or_train(config: VisionConfig = VisionConfig(), progress: Progress | None = None) -> Trained:
     """The trained ViT: from memory, else from the disk cache, else trained now (`progress` hears each epoch) and saved."""
-    with _TRAIN_LOCK:
-        if config in _TRAINED:
-            return _TRAINED[config]
-        data = load_digits_split(config)
-        notices: tuple[str, ...] = ()
-        trained = None
-        if cache_path(config).exists():
-            try:
-                trained = _read_cache(config, data)
-            except (OSError, RuntimeError, KeyError, ValueError) as error:   # a damaged or foreign file: train afresh
-                notices = (f"The saved vision model could not be read ({type(error).__name__}), so it was trained again.",)
-        if trained is None:
-            started = time.perf_counter()
-            model = train(config, data, progress)
-            seconds = time.perf_counter() - started
-            trained = Trained(model, data, accuracy(model, data.test_images, data.test_labels), logistic_accuracy(data), seconds, notices)
-            _write_cache(config, trained)
-        _TRAINED[config] = trained
-        return trained
+    data = load_digits_split(config)
+
+    def read(saved: dict) -> Trained:
+        model = VisionTransformer(config)
+        model.load_state_dict(saved["state"], strict=True)
+        return Trained(model.eval(), data, float(saved["vit_accuracy"]), float(saved["logistic_accuracy"]), float(saved["seconds"]))
+
+    def fresh(notices: tuple[str, ...]) -> tuple[Trained, dict]:
+        started = time.perf_counter()
+        model = train(config, data, progress)
+        seconds = time.perf_counter() - started
+        trained = Trained(model, data, accuracy(model, data.test_images, data.test_labels), logistic_accuracy(data), seconds, notices)
+        return trained, {"state": model.state_dict(), "config": asdict(config), "seconds": seconds,
+                         "vit_accuracy": trained.vit_accuracy, "logistic_accuracy": trained.logistic_accuracy}
+
+    return disk_cache.load_or_train(cache_path(config), read, fresh, "vision model")
 
 
 # --- attention of one image -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention import Attention, vision
+from attention import Attention, disk_cache, vision
 from attention.figures_vision import digit_figure, overlay_panels, probability_figure
 from attention.maths import MultiHeadAttention
 
@@ -71,10 +71,11 @@ def test_the_trained_vit_at_least_matches_logistic_regression(trained_vit):
 
 def test_the_cache_gives_back_the_same_model(trained_vit):
     assert vision.is_cached() and vision.cache_path().exists()
-    again = vision._read_cache(vision.VisionConfig(), trained_vit.data)
-    for (name, a), (_, b) in zip(trained_vit.model.state_dict().items(), again.model.state_dict().items()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
-    assert again.vit_accuracy == trained_vit.vit_accuracy
+    saved = disk_cache.load(vision.cache_path())
+    assert saved["config"]["seed"] == 0 and saved["vit_accuracy"] == trained_vit.vit_accuracy
+    for name, tensor in trained_vit.model.state_dict().items():
+        torch.testing.assert_close(saved["state"][name], tensor, rtol=0, atol=0, msg=name)
+    assert vision.load_or_train() is trained_vit                         # once per process
 
 
 def test_attend_image_returns_patch_tokens(trained_vit):
