@@ -67,4 +67,5 @@ if chosen:
     st.plotly_chart(heads_side_by_side(result, [labels[c] for c in chosen]), width="stretch", key="compare_map")
 
 link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "compare": ",".join(chosen) or None})
+ui.result_exports(result, "home_export")   # this sentence's attention as NPZ, CSV, JSON
 ui.share_box(link, text)

@@ -93,3 +93,9 @@ def test_hostile_text_stays_data():
     labels = head["data"][0]["x"]
     assert "&lt;" in labels and not any("<script" in label or "<img" in label for label in labels)
     assert app.text_area[0].value == HOSTILE and dict(app.query_params)["text"] == HOSTILE
+
+
+def test_home_offers_the_result_exports():
+    app = open_page("home", text="Cats chase mice.", model="scratch")
+    labels = [button.label for button in app.get("download_button")]
+    assert labels == ["Attention NPZ", "Attention CSV", "Attention JSON"]
