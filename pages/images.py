@@ -78,7 +78,9 @@ def pick_patch() -> None:
 
 
 def take_drawing() -> None:
-    st.session_state["images_pixels"] = st.session_state["images_pad"].pixels
+    pixels, notice = read_pixels(str(st.session_state["images_pad"].pixels))   # checked like a link's: it comes from the browser
+    if notice is None:
+        st.session_state["images_pixels"] = pixels
 
 
 source = st.segmented_control("Image", SOURCES, key="images_source", format_func={"test": "A held-out digit", "draw": "Draw your own"}.get,
