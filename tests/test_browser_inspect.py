@@ -132,6 +132,16 @@ def plot_with_title(page, pattern: str):
     return page.locator(".js-plotly-plot", has=page.locator(".gtitle", has_text=re.compile(pattern))).first
 
 
+def click_cell(page, plot, layer: int, head: int, layers: int, heads: int) -> None:
+    """Click the middle of one cell of a layers × heads map drawn by plotly (layer 0 at the top)."""
+    plot.scroll_into_view_if_needed()
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    x = box["x"] + box["width"] * (head + 0.5) / heads
+    y = box["y"] + box["height"] * (layer + 0.5) / layers
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+
+
 def test_compare_opens_from_a_share_url_and_a_click_on_the_overview_opens_that_head(page, app_url, artifacts):
     open_page(page, app_url, "compare", ".js-plotly-plot .gtitle", model="minilm", layer="2", head="5",
               text="The animal didn't cross the street because it was too tired.",
@@ -139,13 +149,7 @@ def test_compare_opens_from_a_share_url_and_a_click_on_the_overview_opens_that_h
     diff = plot_with_title(page, r"A − B · Layer 2 · Head 5")
     diff.wait_for(timeout=60_000)
     assert "tired/wide" in diff.locator(".xtick text").all_text_contents()
-    overview = page.locator(".js-plotly-plot").nth(2)
-    overview.scroll_into_view_if_needed()
-    box = overview.locator(".nsewdrag").first.bounding_box()
-    x = box["x"] + box["width"] * (7 + 0.5) / 12                        # layer 4, head 7
-    y = box["y"] + box["height"] * (4 + 0.5) / 6
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
+    click_cell(page, page.locator(".js-plotly-plot").nth(2), layer=4, head=7, layers=6, heads=12)
     plot_with_title(page, r"A − B · Layer 4 · Head 7").wait_for(timeout=60_000)
     wait_for_param(page, "head", "7")
     assert url_params(page)["layer"] == "4" and url_params(page)["mode"] == "sentences"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from attention import attend, export
-from test_browser_inspect import HOSTILE, assert_no_injection, choose, open_page, plot_with_title, url_params, wait_for_param
+from test_browser_inspect import (HOSTILE, assert_no_injection, choose, click_cell, open_page, plot_with_title, url_params,
+                                  wait_for_param)
 
 pytestmark = pytest.mark.browser
 TEXT = "The cat sat on the mat because it was warm."
@@ -24,12 +25,7 @@ def test_share_link_grid_click_and_exports(page, browser, app_url, artifacts):
     open_page(page, app_url, "head_stats", ".js-plotly-plot .gtitle", text=TEXT, model="minilm", stat="next", layer="2", head="5")
     plot_with_title(page, r"^Layer 2 · Head 5$").wait_for(timeout=60_000)
     assert page.get_by_text("entropy", exact=False).count() >= 1
-    grid = plot_with_title(page, r"Every head of this sentence: next")
-    grid.scroll_into_view_if_needed()
-    box = grid.locator(".nsewdrag").first.bounding_box()
-    x, y = box["x"] + box["width"] * (7 + 0.5) / 12, box["y"] + box["height"] * (4 + 0.5) / 6   # layer 4, head 7
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
+    click_cell(page, plot_with_title(page, r"Every head of this sentence: next"), layer=4, head=7, layers=6, heads=12)
     plot_with_title(page, r"^Layer 4 · Head 7$").wait_for(timeout=60_000)
     wait_for_param(page, "head", "7")
     assert url_params(page)["layer"] == "4" and url_params(page)["stat"] == "next"
