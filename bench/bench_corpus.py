@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import time
 
 from common import table
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "token")                 # a token for this run only: nothing written to ~/.ray
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ numbers equal each sentence's own statistics."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,9 +23,14 @@ SENTENCES = ["The cat sat on the mat.", "Dogs bark.", "Where did you put the sci
              "It rained all week. The garden looked green again.", "=1+1 <b>not bold</b>"]
 
 
+# Ray's token authentication with a token of this test run's own, given to the head and to the jobs by environment:
+# nothing is read from or written to ~/.ray, whatever Ray runs elsewhere on the machine
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "attention.corpus", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                          timeout=timeout, env={**os.environ, **RAY_ENV})
 
 
 def check_table(table: pd.DataFrame, sentences: list[str], model: str = "scratch") -> None:
@@ -90,7 +96,7 @@ def ray_address(tmp_path_factory):
         [os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--head", "--block", f"--port={port}",
          "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        env={**os.environ, **RAY_ENV})
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
