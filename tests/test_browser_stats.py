@@ -3,6 +3,7 @@ downloads that load back, the offline HTML view opened with the network cut, a c
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -62,8 +63,12 @@ def test_corpus_upload_with_a_csv_column(page, app_url, artifacts):
     page.get_by_text(re.compile(r"Means over 3 sentences")).wait_for(timeout=60_000)   # the first column, 'id', has 3 rows
     choose(page, "Column", "sentence")
     page.get_by_text(re.compile(r"Layer 0 · Head 0: entropy over 3 sentences")).wait_for(timeout=60_000)
-    ticks = plot_with_title(page, r"^Layer 0 · Head 0$").locator(".xtick text").all_text_contents()
-    assert {"birds", "sing", "dogs", "bark"} <= set(ticks)                # the heads open on the first sentence
+    # the 'id' column also had 3 rows: wait for the rerun that reads the 'sentence' column to be drawn
+    wanted = {"birds", "sing", "dogs", "bark"}
+    deadline = time.time() + 60
+    while not wanted <= set(ticks := plot_with_title(page, r"^Layer 0 · Head 0$").locator(".xtick text").all_text_contents()):
+        assert time.time() < deadline, f"the first sentence of the 'sentence' column was never drawn: {ticks}"
+        time.sleep(0.25)                                                   # the heads open on the first sentence
     page.screenshot(path=str(artifacts / "head-stats-corpus.png"), full_page=True)
 
 
