@@ -114,7 +114,7 @@ class Visit:
                 raise RuntimeError(outcome)
             self.marks["heatmap drawn (sight)"] = self.sight_s
             # the run is over once the share box is drawn and the websocket has been quiet for a while
-            page.wait_for_selector('[data-testid="stCode"]', timeout=timeout_s * 1000)
+            page.wait_for_selector('.sl-link', timeout=timeout_s * 1000)  # the share box (a component, in a shadow root)
             deadline = time.perf_counter() + 15
             while time.perf_counter() - self.last_frame < 1.5 and time.perf_counter() < deadline:
                 page.wait_for_timeout(100)
