@@ -12,8 +12,10 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from components import DOM_JS
+
 _HERE = Path(__file__).resolve().parent
-_COMMON = (_HERE / "common.js").read_text(encoding="utf-8")  # colours, base64 decoding, the tooltip
+_COMMON = DOM_JS + (_HERE / "common.js").read_text(encoding="utf-8")  # element(), colours, base64 decoding, the tooltip
 _MOUNT = st.components.v2.component(
     "head_heatmap",
     js=_COMMON + (_HERE / "heatmap.js").read_text(encoding="utf-8"),

@@ -3,13 +3,6 @@
 // weights as base64 uint16 levels of the head's maximum. Tokens are drawn with fillText / textContent only:
 // they are user text and never become markup. No libraries: it draws before any chart bundle is loaded.
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export default function headHeatmap(component) {
   const { data, parentElement } = component;
   if (!data || !Array.isArray(data.tokens)) return;

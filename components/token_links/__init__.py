@@ -10,10 +10,12 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from components import DOM_JS
+
 _HERE = Path(__file__).resolve().parent
 _MOUNT = st.components.v2.component(
     "token_links",
-    js=(_HERE / "token_links.js").read_text(encoding="utf-8"),
+    js=DOM_JS + (_HERE / "token_links.js").read_text(encoding="utf-8"),
     css=(_HERE / "token_links.css").read_text(encoding="utf-8"),
 )
 

@@ -22,13 +22,6 @@ function decode(b64, Kind) {
   return new Kind(bytes.buffer);
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export default function tokenLinks(component) {
   const { data, parentElement, setStateValue } = component;
   if (!data || !Array.isArray(data.tokens)) return;
