@@ -45,7 +45,7 @@ def test_share_link_then_click_a_patch(trained_vit, page, app_url, artifacts):
     box = picture.locator(".nsewdrag").first.bounding_box()          # the plot area: pixels -0.5 .. 7.5 each way
     x, y = box["x"] + box["width"] * 7 / 8, box["y"] + box["height"] * 1 / 8   # the top right patch's centre
     page.mouse.move(x, y)
-    page.locator(".hovertext", has_text="patch 3").wait_for(timeout=30_000)
+    page.locator(".hovertext", has_text="patch 3").first.wait_for(timeout=30_000)
     page.mouse.click(x, y)
     page.wait_for_function("() => new URLSearchParams(location.search).get('patch') === '3'", timeout=60_000)
     patch_box = page.locator("[data-testid=stSelectbox] input[aria-label=Patch]")

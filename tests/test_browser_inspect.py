@@ -110,10 +110,18 @@ def test_token_links_threshold_slider_sends_fewer_links(page, app_url):
     slider = page.get_by_role("slider").first
     slider.focus()
     for _ in range(20):
-        page.keyboard.press("ArrowRight")                                 # 0.10 -> 0.30
-    wait_for_param(page, "threshold", "0.3")
-    after = expected_links(text, 1, list(range(12)), 0.3)
-    page.locator(f".tl-root[data-total='{after}']").wait_for(timeout=30_000)
+        page.keyboard.press("ArrowRight")                                 # 0.10 -> about 0.30
+    # under load a rerun may swallow a key press: read the threshold the page settled on from its URL
+    page.wait_for_function("() => Number(new URLSearchParams(location.search).get('threshold')) >= 0.2", timeout=30_000)
+    read = "() => new URLSearchParams(location.search).get('threshold')"
+    settled, previous = None, page.evaluate(read)
+    while settled != previous:  # stable across a second and a finished run
+        page.wait_for_timeout(1000)
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+        settled, previous = previous, page.evaluate(read)
+    settled = float(settled)
+    after = expected_links(text, 1, list(range(12)), settled)
+    page.locator(f".tl-root[data-total='{after}']").first.wait_for(timeout=30_000)
     assert int(links_root(page).get_attribute("data-total")) < before
 
 
@@ -172,7 +180,7 @@ BIAS_TEMPLATES = "The {occupation} said that {he/she} was tired.\n{name} is a {o
 def test_bias_probe_opens_from_a_share_url_draws_the_heads_and_downloads_the_table(page, app_url, artifacts):
     open_page(page, app_url, "bias_probe", ".js-plotly-plot", text=BIAS_TEMPLATES, occupations="nurse, pilot",
               names="John/Mary", model="scratch", layer="1", head="2")
-    page.get_by_text(re.compile(r"Over 4 sentence pairs and 8 heads")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Over 4 sentence pairs and 8 heads")).first.wait_for(timeout=60_000)
     plot_with_title(page, r"Layer 1 · Head 2: where the term looks").wait_for(timeout=30_000)
     bars = plot_with_title(page, "where the term looks").locator(".ytick text").all_text_contents()
     assert "(itself)" in bars and "nurse" in bars
@@ -191,6 +199,6 @@ def test_bias_probe_opens_from_a_share_url_draws_the_heads_and_downloads_the_tab
 def test_bias_probe_shows_a_hostile_template_as_text(page, app_url):
     template = HOSTILE + " {he/she} ran."
     dialogs = open_page(page, app_url, "bias_probe", ".js-plotly-plot", text=template, model="scratch")
-    page.get_by_text(re.compile(r"Over 1 sentence pairs")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Over 1 sentence pairs")).first.wait_for(timeout=60_000)
     assert page.locator("textarea").first.input_value() == template
     assert_no_injection(page, dialogs)

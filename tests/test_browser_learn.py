@@ -67,7 +67,7 @@ def test_multi_head_from_a_share_link(page, app_url, artifacts):
     dialogs = open_link(page, app_url, "multi_head", text=HOSTILE, model="scratch", layer="1", removed="1,2")
     wait_for_title(page, "How differently heads attend (Jensen–Shannon distance)")
     wait_for_title(page, "head 3")
-    page.locator("[data-testid=stMetricValue]", has_text="2 of 4").wait_for(timeout=30_000)
+    page.locator("[data-testid=stMetricValue]", has_text="2 of 4").first.wait_for(timeout=30_000)
     assert_text_stayed_text(page, dialogs)
     page.get_by_text("Keep only these").click()                      # keep heads 1 and 2: remove 0 and 3
     page.wait_for_function("() => location.search.includes('keep=1')", timeout=60_000)
