@@ -5,7 +5,7 @@ import re
 import subprocess
 import urllib.request
 
-from conftest import ROOT, free_port, start_app
+from conftest import ROOT, free_port, start_app, stop
 
 
 def test_entry_script_starts_the_app_and_its_health_check_answers():
@@ -17,8 +17,7 @@ def test_entry_script_starts_the_app_and_its_health_check_answers():
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
             assert b"<title>" in page.read().lower() or page.status == 200
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process)
 
 
 def test_dockerfile_is_slim_cpu_non_root_offline_and_checks_health():

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ROOT, free_port, start_app
+from conftest import ROOT, free_port, start_app, stop
 
 pytestmark = pytest.mark.browser
 WORDS = ["apple", "river", "garden", "window", "music", "silver", "ocean", "forest", "castle", "bridge", "summer", "winter"]
@@ -56,11 +56,8 @@ def balanced(tmp_path_factory):
         except OSError:
             time.sleep(0.1)
     yield url, log, ports
-    nginx.terminate()
-    nginx.wait(timeout=10)
-    for replica in replicas:
-        replica.terminate()
-        replica.wait(timeout=20)
+    for process in (nginx, *replicas):
+        stop(process)
 
 
 def routes(log: Path) -> dict[str, set[str]]:
@@ -86,7 +83,6 @@ def test_sessions_through_nginx_are_sticky_and_spread_over_both_replicas(browser
         page.locator(".hm-title", has_text="Layer 0 · Head 1").first.wait_for(timeout=90_000)
         assert word in page.locator(".hm-tokens li").all_text_contents()  # each session sees its own text
         cookie = next(c["value"] for c in context.cookies() if c["name"] == "lens_route")
-        page.locator(".hm-title").first.wait_for()
         context.close()
         time.sleep(0.2)  # let nginx write the log lines
         replicas = routes(log)[cookie]
