@@ -115,12 +115,18 @@ def read_model(raw: str | None) -> tuple[str, str | None]:
     return (raw.strip() if raw and raw.strip() else MODELS[0]), None
 
 
+def preset_models() -> list[str]:
+    """The models the picker offers by name: the bundled ones, or a hosted demo's allow-list."""
+    allowed = limits.current().models
+    return list(allowed) if allowed is not None else list(MODELS)
+
+
 def model_picker(key: str = "model", label: str = "Model") -> str:
     """Preset models plus a field for any id or folder; the chosen name is kept in st.session_state[key]."""
     current = st.session_state.get(key, MODELS[0])
     choice_key, custom_key = f"_{key}_choice", f"_{key}_custom"
-    allowed = limits.current().models  # a hosted demo offers its allow-list only
-    presets = list(allowed) if allowed is not None else [*MODELS, OTHER_MODEL]
+    presets = preset_models()
+    presets += [] if limits.current().models is not None else [OTHER_MODEL]
     if choice_key not in st.session_state:
         st.session_state[choice_key] = current if current in presets else OTHER_MODEL
         st.session_state[custom_key] = "" if current in presets else current

@@ -118,6 +118,15 @@ def prepare(text: str, model: str, **options: Any) -> Prepared:
     return Prepared(backend, text, ids, tokenizer.convert_ids_to_tokens(ids), word_ids, notices, options, limit)
 
 
+def _result_key(text: str, model: str, options: dict[str, Any]) -> tuple:
+    return (text, model, tuple(sorted((k, repr(v)) for k, v in options.items())), limits.current())  # raw text: notices differ
+
+
+def is_cached(text: str, model: str = "minilm", **options: Any) -> bool:
+    """True when attend(text, model, **options) would answer from the result cache, without computing."""
+    return isinstance(text, str) and isinstance(model, str) and _result_key(text, model.strip(), options) in RESULTS
+
+
 def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     """Attention of every layer and head of `model` over `text`: weights [layer, head, query, key].
 
@@ -131,7 +140,7 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     if not isinstance(model, str):
         raise ValueError("The model must be named by a string, e.g. 'minilm'.")
     model = model.strip()
-    key = (text, model, tuple(sorted((k, repr(v)) for k, v in options.items())), limits.current())  # raw text: notices differ
+    key = _result_key(text, model, options)
     cached = RESULTS.get(key) if isinstance(text, str) else None
     if cached is not None:
         return cached

@@ -23,6 +23,10 @@ class ByteLRU:
             self._items.move_to_end(key)
             return self._items[key][0]
 
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
     def put(self, key: Hashable, value: Any) -> None:
         nbytes = self._size(value)
         with self._lock:

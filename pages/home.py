@@ -2,6 +2,7 @@
 import streamlit as st
 
 import ui
+from attention.api import is_cached
 from attention.figures import grid_payload, head_payload, heads_side_by_side
 from components.heatmap import head_grid, head_heatmap
 
@@ -25,10 +26,19 @@ st.caption(
 )
 ui.show_url_notices()
 
-text, model, result = ui.inputs_and_result()
-
-ui.clamp_index("home_layer", result.n_layers, "layer")
-ui.clamp_index("home_head", result.n_heads, "head")
+inputs = st.container()               # the text box and model picker
+summary = st.empty()                  # what was computed: tokens, layers, heads
+messages = st.container()             # the spinner while the model runs, then any notice
+body = st.empty()
+grid_col, head_col = body.container().columns([5, 6], gap="large")
+with grid_col:
+    st.subheader("All layers × heads")
+    st.caption("Every head at a glance, each on its own colour scale. Click a square to open that head.")
+    grid_slot = st.empty()
+with head_col:
+    pickers = st.container()
+    head_slot = st.empty()
+    hover_hint = st.empty()
 
 
 def _open_head_from_grid() -> None:
@@ -37,22 +47,46 @@ def _open_head_from_grid() -> None:
         st.session_state["home_layer"], st.session_state["home_head"] = int(opened["layer"]), int(opened["head"])
 
 
+# A text the server has not seen (a share link, an edit): the views' places are filled first, so the browser
+# fetches their script while the model runs, and the model runs before the widgets are sent, so the heatmap
+# is drawn as soon as the first widgets show.
+asked = st.session_state["text"], st.session_state["model"]   # what the text box and picker will return
+result, early = None, False
+if not is_cached(*asked):
+    with head_slot:
+        head_heatmap({"pending": "Computing attention…"}, key="head_map_pending")
+    with grid_slot:
+        head_grid({"pending": "Every layer and head appears here."}, key="grid_pending", on_open=lambda: None)
+    early = asked[1] in ui.preset_models()
+    if early:
+        with messages:
+            result = ui.run_attend(*asked)
+with inputs:
+    text, model = ui.text_and_model()
+if early and (text, model) != asked:
+    st.rerun()   # the widgets answered something else than the session held: draw that instead
+if not early:
+    with messages:
+        result = ui.run_attend(text, model)
+if result is None:
+    body.empty()
+    ui.stop_with_share({"text": text, "model": model}, text)
+with messages:
+    ui.clamp_index("home_layer", result.n_layers, "layer")
+    ui.clamp_index("home_head", result.n_heads, "head")
+
 engine = "from-scratch engine" if result.meta.get("engine") == "scratch" else "Hugging Face transformers"
-st.caption(
+summary.caption(
     f"**{result.n_tokens}** tokens · **{result.n_layers}** layers × **{result.n_heads}** heads · "
     f"{ui.md_escape(result.meta.get('family', 'encoder'))}{' (causal)' if result.meta.get('causal') else ' (bidirectional)'} · {engine}"
 )
-
-grid_col, head_col = st.columns([5, 6], gap="large")
-with head_col:
-    c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
-    head = c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
+c1, c2 = pickers.columns(2)
+layer = c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
+head = c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
+with head_slot:
     head_heatmap(head_payload(result, layer, head), key="head_map")
-    st.caption("Hover a cell for its query, key and weight.")
-with grid_col:
-    st.subheader("All layers × heads")
-    st.caption("Every head at a glance, each on its own colour scale. Click a square to open that head.")
+hover_hint.caption("Hover a cell for its query, key and weight.")
+with grid_slot:
     head_grid(grid_payload(result, (layer, head)), key="grid", on_open=_open_head_from_grid)
 
 st.subheader("Compare heads")

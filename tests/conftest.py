@@ -78,3 +78,18 @@ def trained_vit():
     from attention import vision
 
     return vision.load_or_train()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a selectbox (a click may land while the page is still settling, so try again)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.get_by_label(label, exact=True).last
+    for _ in range(3):
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=1_500)
+            return
+        except PlaywrightTimeout:  # the list did not open: click again
+            continue
+    raise AssertionError(f"could not choose {option!r} in {label!r}")

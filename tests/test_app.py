@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import numpy as np
 
@@ -179,3 +180,43 @@ def test_the_home_view_is_kept_across_a_visit_to_another_page():
     assert app.text_area[0].value == "Keep this sentence."
     assert head_title(app) == "Layer 1 · Head 2"
     assert next(box for box in app.multiselect if box.label == "Heads to compare").value == ["L0·H1", "L1·H3"]
+
+
+def views(app: AppTest) -> list[tuple[str, dict]]:
+    """The head heatmap and grid components on the page (placeholders too): (name, data)."""
+    found = [(c.proto.component_name, json.loads(c.proto.json)) for c in app.get("bidi_component")]
+    return [(name, data) for name, data in found if name in ("head_heatmap", "head_grid")]
+
+
+def test_a_new_text_draws_the_views_first_then_replaces_the_placeholders(monkeypatch):
+    """A text the server has not seen: the heatmap and grid are sent before the widgets (placeholders first,
+    so their script loads while the model runs); once drawn, no placeholder is left and nothing is twice."""
+    calls = []
+    monkeypatch.setattr(ui, "run_attend", lambda *args, **kw: calls.append(args) or attend(*args, **kw))
+    text = f"Fresh words nobody sent before {uuid.uuid4().hex[:8]}."
+    app = run_app(text=text, model="scratch", layer="1", head="3")
+    assert calls == [(text, "scratch")]                      # the model ran once, for what the link asked
+    assert sorted(name for name, _ in views(app)) == ["head_grid", "head_heatmap"]
+    assert not [data for _, data in views(app) if "pending" in data]
+    assert head_title(app) == "Layer 1 · Head 3" and component(app, "head_grid")["selected"] == [1, 3]
+    np.testing.assert_allclose(head_weights(app), attend(text, "scratch").head(1, 3), atol=2e-5)
+    assert (selected(app, "Layer"), selected(app, "Head")) == (1, 3)
+    next(box for box in app.selectbox if box.label == "Head").select(0).run()   # a later change: the same views
+    assert head_title(app) == "Layer 1 · Head 0" and calls == [(text, "scratch")] * 2
+
+
+def test_a_new_text_that_fails_says_so_once_and_leaves_no_placeholder():
+    app = run_app(text="Hello.", model="scratch")
+    app.text_area[0].input(" \n\t  ").run()
+    assert not app.exception
+    assert len(app.error) == 1 and "empty" in messages(app)
+    assert views(app) == []
+
+
+def test_a_new_model_from_the_picker_is_drawn(monkeypatch):
+    app = run_app(text=f"Switch the model {uuid.uuid4().hex[:8]}.", model="scratch")
+    assert component(app, "head_grid")["layers"] == 2
+    next(box for box in app.selectbox if box.label == "Model").select("scratch:minilm").run()
+    assert not app.exception
+    assert component(app, "head_grid")["layers"] == 6 and dict(app.query_params)["model"] == "scratch:minilm"
+    assert not [data for _, data in views(app) if "pending" in data]

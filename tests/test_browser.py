@@ -10,6 +10,7 @@ import pytest
 import ui
 from serving import free_port, start_app, stop
 from attention import attend
+from conftest import choose
 
 pytestmark = pytest.mark.browser
 
@@ -127,8 +128,7 @@ def test_clicking_a_grid_square_opens_that_head_and_updates_the_url(page, app_ur
 
 def test_choosing_a_layer_updates_heatmap_and_url(page, app_url):
     open_view(page, app_url, text="Rain falls on the plain.", model="scratch:minilm", layer="0", head="1")
-    page.get_by_label(re.compile("^Layer")).first.click()
-    page.get_by_role("option", name="5", exact=True).click()
+    choose(page, "Layer", "5")
     wait_for_head(page, "Layer 5 · Head 1")
     page.wait_for_function("() => location.search.includes('layer=5')")
     assert url_params(page)["model"] == "scratch:minilm"

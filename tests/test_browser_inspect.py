@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import numpy as np
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from attention import attend
+from conftest import choose
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +33,6 @@ def url_params(page) -> dict[str, str]:
 
 def wait_for_param(page, name: str, value: str) -> None:
     page.wait_for_function("([n, v]) => new URLSearchParams(location.search).get(n) === v", arg=[name, value], timeout=30_000)
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick an option of a selectbox (a click may land while the page is still settling, so try again)."""
-    box = page.get_by_label(label, exact=True).last
-    for _ in range(3):
-        box.click()
-        try:
-            page.get_by_role("option", name=option, exact=True).click(timeout=1_500)
-            return
-        except PlaywrightTimeout:  # the list did not open: click again
-            continue
-    raise AssertionError(f"could not choose {option!r} in {label!r}")
 
 
 def assert_no_injection(page, dialogs: list[str]) -> None:

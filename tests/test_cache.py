@@ -1,9 +1,11 @@
 """attention/cache.py: a thread-safe least-recently-used cache bounded by bytes."""
 from __future__ import annotations
 
+import os
 import threading
 
 from attention.cache import ByteLRU
+from conftest import ROOT
 
 
 def sized(max_bytes: int) -> ByteLRU:
@@ -121,3 +123,32 @@ def test_concurrent_puts_and_gets_keep_the_byte_count_consistent():
     assert 0 < cache.nbytes <= cache.max_bytes
     assert cache.nbytes == stored_bytes(cache)           # the running total matches what is stored
     assert len(cache) == len(cache._items)
+
+
+def test_is_cached_tells_whether_attend_would_compute(monkeypatch):
+    """The home view mounts its placeholders only when attend() will compute: is_cached must match the cache."""
+    import uuid
+
+    from attention import api
+
+    text = f"Not seen before {uuid.uuid4().hex}."
+    assert not api.is_cached(text, "scratch")
+    api.attend(text, "scratch")
+    assert api.is_cached(text, "scratch") and api.is_cached(text, " scratch ")   # the name is read as attend reads it
+    assert not api.is_cached(text, "scratch", causal=True)                      # options are part of the key
+    monkeypatch.setenv("ATTENTION_LENS_HOSTED", "1")                            # so are the limits in force
+    assert not api.is_cached(text, "scratch")
+    assert not api.is_cached(None, "scratch") and not api.is_cached(text, None)
+
+
+def test_the_core_makes_torch_threads_wait_passively():
+    """Spinning OpenMP threads made forwards 10-20x slower beside a busy browser; importing the core sets the
+    policy before torch loads, unless the environment already chose one."""
+    import subprocess
+    import sys
+
+    code = "import os, attention, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip() == "ACTIVE"

@@ -35,3 +35,16 @@ function sizeCanvas(canvas, width, height) {
   ctx.scale(ratio, ratio);
   return ctx;
 }
+
+function showPending(parentElement, rootClass, message) {
+  // Drawn while the server computes: the component's script is loaded and laid out before the data arrives.
+  // Returns true when `message` is set (nothing else to draw yet).
+  if (typeof message !== "string") return false;
+  const previous = parentElement.querySelector(`.${rootClass}`);
+  if (previous) previous.remove();
+  const root = element("div", `${rootClass} hm-pending`);
+  root.setAttribute("role", "status");
+  root.appendChild(element("span", "hm-pending-text", message));
+  parentElement.appendChild(root);
+  return true;
+}

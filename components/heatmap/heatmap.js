@@ -5,7 +5,7 @@
 
 export default function headHeatmap(component) {
   const { data, parentElement } = component;
-  if (!data || !Array.isArray(data.tokens)) return;
+  if (!data || showPending(parentElement, "hm-root", data.pending) || !Array.isArray(data.tokens)) return;
   const tokens = data.tokens.map(String);
   const n = tokens.length;
   const levels = new Uint16Array(decodeBytes(data.weights).buffer);
