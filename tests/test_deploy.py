@@ -44,3 +44,20 @@ def test_nothing_ever_enables_remote_code():
     assert "attention/models.py" in tracked
     offenders = [name for name in tracked if re.search(r"trust_remote_code\s*=\s*True", (ROOT / name).read_text())]
     assert offenders == []
+
+
+def _packages(path) -> set[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {line for line in lines if line and not line.startswith("-")}
+
+
+def test_streamlit_cloud_installs_every_package_the_app_needs():
+    assert _packages(ROOT / "requirements.txt") <= _packages(ROOT / "deploy" / "streamlit-cloud" / "requirements.txt")
+
+
+def test_the_served_app_uses_uvicorns_fast_loop_and_parser():
+    """uvloop and httptools are in requirements.txt: uvicorn picks them up by itself (loop="auto", http="auto")."""
+    import importlib.util
+
+    assert {"uvloop", "httptools"} <= _packages(ROOT / "requirements.txt")
+    assert importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
