@@ -1,8 +1,6 @@
 """Attention Lens: see every head of a transformer attend. Run: streamlit run app.py"""
 import streamlit as st
 
-import ui
-
 st.set_page_config(page_title="Attention Lens", page_icon="assets/icon.png", layout="wide", initial_sidebar_state="expanded")
 
 # Page titles are a contract (links and docs name them); each page keeps its own state in the URL.
@@ -26,5 +24,9 @@ pages = {
         st.Page("pages/time_series.py", title="Time series", icon=":material/show_chart:"),
     ],
 }
+page = st.navigation({section: entries for section, entries in pages.items() if entries})  # the sidebar, at once
+with st.spinner("Starting Attention Lens: loading PyTorch and transformers (the first visit after a restart)…"):
+    import ui  # noqa: E402  (after the navigation: a fresh server's first visit sees its sidebar while torch loads)
+
 ui.deployment_note()
-st.navigation({section: entries for section, entries in pages.items() if entries}).run()
+page.run()
