@@ -31,32 +31,43 @@ DATASETS = ("synthetic", "co2", "rul")
 DATASET_TITLES = {"synthetic": "Synthetic: trend + two seasons + noise", "co2": "Mauna Loa CO2 (weekly, 1958–2001)",
                   "rul": "Machines run to failure (simulated, C-MAPSS-like)"}
 WINDOWS = {"synthetic": (96, 192, 384), "co2": (104, 208, 416), "rul": (30, 60, 120)}  # multiples of the patch
-TRAINING_VERSION = 1          # bump when a recipe changes: old cache files are then ignored
+TRAINING_VERSION = 2          # bump when a recipe changes: old cache files are then ignored
 RUL_CAP = 125                 # cycles: RUL is capped here, as is usual with C-MAPSS (early life looks healthy)
 SYNTHETIC_PERIODS = (16, 64)  # the two seasons of the synthetic series, in steps
+SYNTHETIC_STRENGTH = (0.1, 0.7)  # the long season's amplitude, drawn anew for each of its cycles
 
 
 # --- data --------------------------------------------------------------------------------------------------------
 
 class Synthetic(NamedTuple):
-    """A series with known parts: values = trend · (1 + season_short + season_long) + noise, each float64 [step]."""
+    """A series with known parts: values = trend · (1 + season_short + season_long) + noise, each float64 [step].
+
+    `strength` [cycle] is the long season's amplitude in each of its cycles (cycle k covers steps 64k … 64k + 63)."""
 
     values: np.ndarray
     trend: np.ndarray
     season_short: np.ndarray
     season_long: np.ndarray
     noise: np.ndarray
+    strength: np.ndarray
 
 
 def synthetic_series(n: int = 4000, seed: int = 0, noise: float = 0.03) -> Synthetic:
-    """Rising trend (1 → 3) times two seasons (periods 16 and 64 steps, multiplicative, as in sales data) plus noise."""
+    """Rising trend (1 → 3) times two seasons (periods 16 and 64 steps, multiplicative, as in sales data) plus noise.
+
+    season_short = 0.25·sin(2πt/16); season_long = A_k·sin³(2πt/64), a sharper, non-sinusoidal shape whose strength
+    A_k ~ U(0.1, 0.7) is drawn anew for each 64-step cycle k (a strong year, then a weak one); noise ~ N(0, σ²).
+    The strength changes where sin³ is flat at 0, so the series stays smooth. A fixed linear map over the window
+    cannot tell which of its steps belong to the current cycle; a forecast that reads the current cycle's strength
+    from its part already seen (and expects the average strength for the next cycle) can."""
     rng = np.random.default_rng(seed)
     t = np.arange(n, dtype=np.float64)
     trend = 1.0 + 2.0 * t / n
     short = 0.25 * np.sin(2 * math.pi * t / SYNTHETIC_PERIODS[0])
-    long = 0.4 * np.sin(2 * math.pi * t / SYNTHETIC_PERIODS[1]) ** 3      # a sharper, non-sinusoidal long season
+    strength = rng.uniform(*SYNTHETIC_STRENGTH, -(-n // SYNTHETIC_PERIODS[1]))                   # [cycle]
+    long = strength[(t // SYNTHETIC_PERIODS[1]).astype(int)] * np.sin(2 * math.pi * t / SYNTHETIC_PERIODS[1]) ** 3
     eps = rng.normal(0.0, noise, n)
-    return Synthetic(trend * (1 + short + long) + eps, trend, short, long, eps)
+    return Synthetic(trend * (1 + short + long) + eps, trend, short, long, eps, strength)
 
 
 def co2_series() -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,12 @@ def test_synthetic_series_has_its_two_seasons_and_trend():
     assert peaks == {4096 // period for period in ts.SYNTHETIC_PERIODS}
     assert parts.trend[-1] > parts.trend[0] * 2.9
     assert 0.02 < parts.noise.std() < 0.04
+    short, long = ts.SYNTHETIC_PERIODS                                  # the long season: A_k · sin³, A_k per cycle
+    shape = np.sin(2 * np.pi * np.arange(4096) / long) ** 3
+    np.testing.assert_allclose(parts.season_long, np.repeat(parts.strength, long) * shape, atol=1e-12)
+    low, high = ts.SYNTHETIC_STRENGTH
+    assert len(parts.strength) == 4096 // long and low <= parts.strength.min() and parts.strength.max() <= high
+    assert parts.strength.std() > 0.1                                  # strong and weak cycles, not one amplitude
 
 
 def test_co2_is_the_bundled_weekly_record():
