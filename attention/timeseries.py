@@ -1,21 +1,26 @@
 """Self-attention over time: forecasting a series and estimating remaining useful life (RUL), on the project's engine.
 
-    window of past values ──► one token per time step: value embedding + position vector
-        ──► (forecasting) one placeholder token per future step, as in Informer's decoder input
+    window of past values ──► one token per patch of steps (RUL: per cycle): value embedding + position vector
+        ──► one output token per future patch, as in Informer's decoder input, holding the linear forecast of its
+            steps (RUL: one [RUL] token holding the linear estimate)
         ──► layers of attention/scratch.py (MultiHeadAttention from attention/maths.py), any pattern of patterns.py
-        ──► each placeholder's final vector ──► its forecast  (RUL: one [RUL] token ──► cycles left)
+        ──► each output token's final vector ──► a correction to that linear forecast
 
-So "which past steps does the forecast for step t + h use?" is one row of the attention matrix: the row of
-the placeholder for t + h. Data: a synthetic series whose parts are known, the Mauna Loa CO2 record (bundled with
-statsmodels: nothing is downloaded) and a simulated fleet of machines run to failure, shaped like NASA's C-MAPSS.
-Models train from a fixed seed on the CPU and are kept on disk (attention/disk_cache.py).
+The linear forecast is the linear-regression baseline itself (the same least-squares fit, kept fixed), so the model
+starts exactly at the baseline and attention learns what a fixed linear map misses. "Which past steps does the
+forecast for step t + h use?" is one row of the attention matrix: the row of the output token for t + h.
+Data: a synthetic series whose parts are known, the Mauna Loa CO2 record (bundled with statsmodels: nothing is
+downloaded) and a simulated fleet of machines run to failure, shaped like NASA's C-MAPSS. Models train from fixed
+seeds on the CPU, choose their checkpoint on the last part of the training data (never on the test part) and are
+kept on disk (attention/disk_cache.py).
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +31,9 @@ from .models import COMPUTE_LOCK
 from .patterns import Pattern, make_pattern
 from .result import Attention
 from .scratch import ScratchConfig, TransformerLayer, sinusoidal_positions
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LinearRegression
 
 DATASETS = ("synthetic", "co2", "rul")
 DATASET_TITLES = {"synthetic": "Synthetic: trend + two seasons + noise", "co2": "Mauna Loa CO2 (weekly, 1958–2001)",
@@ -128,7 +136,7 @@ class Config:
     window: int = 96
     horizon: int = 24          # forecasting: steps ahead (RUL: 1 value)
     patch: int = 8             # time steps per token (forecasting); RUL reads one cycle per token
-    linear_path: bool = True   # a linear forecast from the window (least squares, fixed) that attention corrects
+    linear_path: bool = True   # start from the linear-regression baseline itself (fixed); attention learns corrections
     d_model: int = 32
     n_heads: int = 4
     n_layers: int = 2
@@ -136,6 +144,13 @@ class Config:
     steps: int = 700
     batch_size: int = 32
     learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    validation: float = 0.2    # the last 20% of the training period (RUL: of the training machines) picks the checkpoint
+    check_every: int = 100     # steps between validation checks
+    jitter: float = 0.0        # training inputs get Gaussian noise of this many standard deviations (no memorising)
+    members: int = 1           # transformers trained from seeds members·seed + 0, 1, …; their corrections are averaged
+    average: float = 0.99      # the model is a running average of the weights (this share of the old average kept per step)
+    late_weight: float = 0.0   # RUL: squared errors of late predictions (more life than there is) count 1 + this much
     seed: int = 0
 
     @property
@@ -146,6 +161,11 @@ class Config:
     def n_outputs(self) -> int:
         """Query tokens after the window: one per future patch, or the single [RUL] token."""
         return self.horizon // self.patch if self.forecasting else 1
+
+    @property
+    def all_heads(self) -> int:
+        """Heads per layer over all members (the attention weights list them member after member)."""
+        return self.n_heads * self.members
 
     @property
     def n_past(self) -> int:
@@ -161,14 +181,14 @@ def make_config(dataset: str, window: int | None = None) -> Config:
     if window not in WINDOWS[dataset]:
         raise ValueError(f"The {dataset} models read windows of {', '.join(map(str, WINDOWS[dataset]))} steps, not {window}.")
     if dataset == "rul":
-        return Config(dataset, window, horizon=1, patch=1, steps=1500, batch_size=64)
-    return Config(dataset, window, steps=1500)
+        return Config(dataset, window, horizon=1, patch=1, steps=1500, batch_size=64, jitter=1.0, late_weight=1.0)
+    return Config(dataset, window, steps=1500, jitter=0.3, members=3 if dataset == "co2" else 1)
 
 
 class Split(NamedTuple):
     """Windows for training and held-out testing: inputs float32 [n, window, feature], targets float32 [n, output].
 
-    `test_ends` is where each test window ends (index into the series, or (machine, cycle) for RUL)."""
+    `test_ends` / `train_ends` say where each window ends (index into the series, or (machine, cycle) for RUL)."""
 
     train_x: np.ndarray
     train_y: np.ndarray
@@ -177,6 +197,7 @@ class Split(NamedTuple):
     test_ends: np.ndarray
     period: int            # forecasting: the season used by seasonal-naive (RUL: 0)
     series: np.ndarray     # forecasting: the whole series [step]; RUL: empty
+    train_ends: np.ndarray = np.empty(0)
 
 
 def series_for(dataset: str) -> np.ndarray:
@@ -193,19 +214,19 @@ def split(config: Config) -> Split:
     windows = np.lib.stride_tricks.sliding_window_view(series, w + h)[starts]
     test_start = int(len(series) * 0.8)
     is_test = starts + w >= test_start
-    train = windows[(starts + w + h <= test_start)]               # training targets end before the test period
+    is_train = starts + w + h <= test_start                         # training targets end before the test period
     test = windows[is_test][::h // 4]                               # test windows every h/4 steps
     period = SYNTHETIC_PERIODS[1] if config.dataset == "synthetic" else 52
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)      # noqa: E731
-    return Split(f32(train[:, :w, None]), f32(train[:, w:]), f32(test[:, :w, None]), f32(test[:, w:]),
-                 starts[is_test][::h // 4] + w, period, series)
+    return Split(f32(windows[is_train, :w, None]), f32(windows[is_train, w:]), f32(test[:, :w, None]), f32(test[:, w:]),
+                 starts[is_test][::h // 4] + w, period, series, starts[is_train] + w)
 
 
 def _rul_split(config: Config) -> Split:
     fleet = simulate_fleet()
     n_train = len(fleet.sensors) * 3 // 4
     rng = np.random.default_rng(1)
-    xs, ys, ends = [[], []], [[], []], []
+    xs, ys, ends = [[], []], [[], []], [[], []]
     for machine, readings in enumerate(fleet.sensors):
         life = len(readings)
         is_test = machine >= n_train
@@ -213,10 +234,23 @@ def _rul_split(config: Config) -> Split:
         for cut in cuts:
             xs[is_test].append(readings[cut - config.window:cut])
             ys[is_test].append([min(life - cut, RUL_CAP)])
-            if is_test:
-                ends.append((machine, cut))
+            ends[is_test].append((machine, cut))
     return Split(np.array(xs[0]), np.array(ys[0], dtype=np.float32), np.array(xs[1]), np.array(ys[1], dtype=np.float32),
-                 np.array(ends), 0, np.empty(0))
+                 np.array(ends[1]), 0, np.empty(0), np.array(ends[0]))
+
+
+def validation_split(config: Config, data: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows split in two, never touching the test data: (fit, check) indices into train_x.
+
+    Series: `check` forecasts the last `validation` share of the training period, and `fit` windows' targets end before
+    it starts. RUL: `check` is every window of the last `validation` share of the training machines."""
+    if config.forecasting:
+        ends = data.train_ends
+        start = ends[int(len(ends) * (1 - config.validation))]
+        return np.flatnonzero(ends + config.horizon <= start), np.flatnonzero(ends >= start)
+    machines = data.train_ends[:, 0]
+    first = np.unique(machines)[int(len(np.unique(machines)) * (1 - config.validation))]
+    return np.flatnonzero(machines < first), np.flatnonzero(machines >= first)
 
 
 # --- baselines ---------------------------------------------------------------------------------------------------
@@ -237,20 +271,47 @@ def window_features(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     return torch.cat(parts, dim=1) if isinstance(x, torch.Tensor) else np.concatenate(parts, axis=1)
 
 
-def linear_inputs(scaled: torch.Tensor, forecasting: bool) -> torch.Tensor:
-    """What the model's linear path reads: the scaled window itself (forecasting) or its features (RUL): [batch, input]."""
-    return scaled[..., 0] if forecasting else window_features(scaled)
+def linear_inputs(x: np.ndarray | torch.Tensor, forecasting: bool) -> np.ndarray | torch.Tensor:
+    """What the linear-regression baseline reads: the raw window (forecasting) or its features (RUL): [n, input]."""
+    return x[..., 0] if forecasting else window_features(x)
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, forecasting: bool) -> LinearRegression:
+    """The linear-regression baseline: sklearn's least squares of y [n, output] on linear_inputs(x [n, window, feature])."""
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression().fit(linear_inputs(np.asarray(x, np.float64), forecasting), np.asarray(y, np.float64))
+
+
+def out_of_fold_linear(config: Config, data: Split, windows: np.ndarray, folds: int = 5) -> np.ndarray:
+    """The baseline's prediction for each of the training `windows` (indices) from a fit that never saw it: [n, output].
+
+    The windows go in `folds` blocks (stretches of time, or groups of machines); each block is predicted by a fit on
+    the other blocks' windows that share no step with it."""
+    ends = data.train_ends[windows]
+    found = np.zeros((len(windows), data.train_y.shape[1]))
+    if config.forecasting:
+        order = np.argsort(ends)
+        blocks = np.array_split(order, folds)
+        first, last = ends - config.window, ends + config.horizon        # the steps each window covers: [first, last)
+        keep = [(last <= first[b].min()) | (first >= last[b].max()) for b in blocks]
+    else:
+        groups = np.array_split(np.unique(ends[:, 0]), folds)
+        blocks = [np.flatnonzero(np.isin(ends[:, 0], g)) for g in groups]
+        keep = [~np.isin(ends[:, 0], g) for g in groups]
+    for block, others in zip(blocks, keep):
+        other = windows[others]
+        linear = fit_linear(data.train_x[other], data.train_y[other], config.forecasting)
+        found[block] = linear.predict(linear_inputs(data.train_x[windows[block]].astype(np.float64), config.forecasting))
+    return found if config.forecasting else np.clip(found, 0, None)
 
 
 def baselines(data: Split, config: Config) -> dict[str, np.ndarray]:
     """Held-out predictions of the simple baselines, by name: [n_test, output]."""
-    from sklearn.linear_model import LinearRegression
-
+    inputs = linear_inputs(data.test_x.astype(np.float64), config.forecasting)
+    linear = fit_linear(data.train_x, data.train_y, config.forecasting).predict(inputs)
     if config.forecasting:
-        flat = lambda x: x[:, :, 0]   # noqa: E731
-        linear = LinearRegression().fit(flat(data.train_x), data.train_y).predict(flat(data.test_x))
         return {"Seasonal naive": seasonal_naive(data.test_x, config.horizon, data.period), "Linear regression": linear}
-    linear = LinearRegression().fit(window_features(data.train_x), data.train_y).predict(window_features(data.test_x))
     return {"Linear regression (window features)": np.clip(linear, 0, None)}
 
 
@@ -267,8 +328,9 @@ def scores(predicted: np.ndarray, true: np.ndarray, forecasting: bool) -> dict[s
 
 # --- the model ---------------------------------------------------------------------------------------------------
 
-class TimeSeriesTransformer(nn.Module):
-    """Value embedding + learned positions for the window's steps, placeholders for the outputs, pre-norm layers, a linear read-out."""
+class Member(nn.Module):
+    """One transformer: value embedding + positions for the window's tokens, output tokens that start from the linear
+    forecast, pre-norm layers of attention/scratch.py, and a read-out of corrections (zero at the start)."""
 
     def __init__(self, config: Config, n_features: int):
         super().__init__()
@@ -277,99 +339,180 @@ class TimeSeriesTransformer(nn.Module):
         layer = ScratchConfig(d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, layer_norm_eps=1e-5,
                               norm_first=True, activation="gelu")
         self.value_embedding = nn.Linear(config.patch * n_features, config.d_model)   # a patch of steps -> one token
-        self.output_token = nn.Parameter(torch.zeros(1, 1, config.d_model))     # what a placeholder holds before attention
+        self.output_token = nn.Parameter(torch.zeros(1, 1, config.d_model))     # what an output token holds before attention
+        self.forecast_embedding = nn.Linear(config.patch, config.d_model)       # ... plus the linear forecast for its steps
         self.position_embedding = nn.Parameter(sinusoidal_positions(n_tokens, config.d_model)[None].clone())
         self.layers = nn.ModuleList(TransformerLayer(layer) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(config.d_model, eps=1e-5)
-        self.read_out = nn.Linear(config.d_model, config.patch)                       # one token -> a patch of forecasts
-        n_linear = config.window if config.forecasting else 3 * n_features
-        self.linear = nn.Linear(n_linear, config.horizon) if config.linear_path else None
-        nn.init.zeros_(self.read_out.weight)   # the model starts as its linear path; attention learns the corrections
+        self.read_out = nn.Linear(config.d_model, config.patch)                       # one token -> a patch of corrections
+        nn.init.zeros_(self.read_out.weight)   # the model starts as the linear baseline; attention learns what it misses
         nn.init.zeros_(self.read_out.bias)
-        self.register_buffer("feature_mean", torch.zeros(n_features))
-        self.register_buffer("feature_std", torch.ones(n_features))
 
-    def forward(self, x: torch.Tensor, pattern: Pattern | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [batch, window, feature] -> (outputs [batch, output], weights [batch, layer, head, query, key])."""
-        if self.config.forecasting:   # each window on its own scale: the model sees shapes, not levels (RevIN-style)
-            mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-3
-        else:                         # RUL: the level of the sensors is the message, so one scale for the fleet
-            mean, std = self.feature_mean, self.feature_std
-        scaled = (x - mean) / std                                                            # [batch, window, feature]
-        steps = self.value_embedding(scaled.reshape(x.shape[0], self.config.n_past, -1))     # [batch, patch, d_model]
-        outputs = self.output_token.expand(x.shape[0], self.config.n_outputs, -1)            # [batch, output, d_model]
+    def forward(self, scaled: torch.Tensor, guess: torch.Tensor,
+                pattern: Pattern | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """scaled [batch, window, feature], guess [batch, output] (the linear forecast, scaled) ->
+        (correction [batch, output], weights [batch, layer, head, query, key] or None)."""
+        batch = scaled.shape[0]
+        steps = self.value_embedding(scaled.reshape(batch, self.config.n_past, -1))          # [batch, patch, d_model]
+        outputs = self.output_token + self.forecast_embedding(guess.reshape(batch, self.config.n_outputs, -1))
         h = torch.cat([steps, outputs], dim=1) + self.position_embedding                     # [batch, token, d_model]
         weights = []
         for layer in self.layers:
             h, layer_weights, _ = layer(h, pattern=pattern)                                  # [batch, head, query, key]
             weights.append(layer_weights)
-        y = self.read_out(self.final_norm(h[:, -self.config.n_outputs:])).flatten(1)       # [batch, output]
-        if self.linear is not None:
-            y = y + self.linear(linear_inputs(scaled, self.config.forecasting))
-        if self.config.forecasting:
-            y = y * std[..., 0] + mean[..., 0]
-        else:
-            y = y * RUL_CAP
-        return y, torch.stack(weights, dim=1) if weights[0] is not None else torch.empty(0)
+        correction = self.read_out(self.final_norm(h[:, -self.config.n_outputs:])).flatten(1)  # [batch, output]
+        return correction, (torch.stack(weights, dim=1) if weights[0] is not None else None)
+
+
+class TimeSeriesTransformer(nn.Module):
+    """The linear-regression baseline, fixed, plus the mean correction of `members` transformers (Member).
+
+    Windows are scaled first: forecasting windows each on their own mean and spread (RevIN-style: shapes, not levels),
+    RUL sensors on the training fleet's. Corrections are in those units (forecasting) or in RUL_CAP cycles (RUL)."""
+
+    def __init__(self, config: Config, n_features: int):
+        super().__init__()
+        self.config = config
+        members = []
+        for member in range(config.members):
+            with torch.random.fork_rng():
+                torch.manual_seed(config.seed * config.members + member)
+                members.append(Member(config, n_features))
+        self.members = nn.ModuleList(members)
+        n_linear = config.window if config.forecasting else 3 * n_features
+        # the baseline's coefficients, fixed and in float64 (CO2's raw levels ~350 ppm need the precision)
+        self.register_buffer("linear_weight", torch.zeros(n_linear, config.horizon, dtype=torch.float64))
+        self.register_buffer("linear_bias", torch.zeros(config.horizon, dtype=torch.float64))
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_std", torch.ones(n_features))
+        self.register_buffer("chosen_steps", torch.zeros(config.members, dtype=torch.long))   # kept by the validation check
+
+    def linear_forecast(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear-regression baseline's prediction: x [batch, window, feature] -> [batch, output] (0 without the path)."""
+        if not self.config.linear_path:
+            return x.new_zeros(x.shape[0], self.config.horizon)
+        return (linear_inputs(x.double(), self.config.forecasting) @ self.linear_weight + self.linear_bias).float()
+
+    def prepare(self, x: torch.Tensor, linear: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """x [batch, window, feature] -> (x scaled, linear forecast [batch, output], the same scaled, unit of the output)."""
+        if self.config.forecasting:   # each window on its own scale: the model sees shapes, not levels (RevIN-style)
+            mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-3
+            centre, unit = mean[..., 0], std[..., 0]                                         # [batch, 1]
+        else:                         # RUL: the level of the sensors is the message, so one scale for the fleet
+            mean, std = self.feature_mean, self.feature_std
+            centre, unit = torch.zeros(()), torch.tensor(float(RUL_CAP))
+        linear = self.linear_forecast(x) if linear is None else linear                      # [batch, output]
+        return (x - mean) / std, linear, (linear - centre) / unit, unit
+
+    def combine(self, linear: torch.Tensor, correction: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        """The prediction: the linear forecast plus the correction in the data's units [batch, output]."""
+        y = linear + correction * unit
+        return y if self.config.forecasting else y.clamp(min=0.0)   # as the baseline: no negative life
+
+    def forward(self, x: torch.Tensor, pattern: Pattern | None = None,
+                linear: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [batch, window, feature] -> (outputs [batch, output], weights [batch, layer, member·head, query, key]).
+
+        The heads of all members are listed one member after the other. `linear` [batch, output] replaces the linear
+        forecast (in training: what a baseline that never saw x predicts)."""
+        scaled, linear, guess, unit = self.prepare(x, linear)
+        parts = [member(scaled, guess, pattern) for member in self.members]
+        correction = torch.stack([c for c, _ in parts]).mean(0)                              # [batch, output]
+        weights = torch.cat([w for _, w in parts], dim=2) if parts[0][1] is not None else torch.empty(0)
+        return self.combine(linear, correction, unit), weights
 
 
 Progress = Callable[[float, str], None]
 
 
 def train(config: Config, data: Split, progress: Progress | None = None) -> TimeSeriesTransformer:
-    """AdamW with a one-cycle schedule from a fixed seed, on one CPU thread (small matrices: threads only wait)."""
+    """AdamW with a one-cycle schedule from fixed seeds, on one CPU thread (small matrices: threads only wait).
+
+    The linear path is the baseline's own least-squares fit on all training windows, kept fixed. Each member learns to
+    correct it on the `fit` windows of validation_split, from what a baseline that never saw the window predicts
+    (out_of_fold_linear), as on test windows. Every `check_every` steps the running average of its weights is scored on
+    the `check` windows (whose linear forecast comes from the `fit` windows only); the best one is kept, step 0 (the
+    baseline itself) included. The test windows are never looked at."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with torch.random.fork_rng():
-            torch.manual_seed(config.seed)
-            model = TimeSeriesTransformer(config, data.train_x.shape[-1])
+        model = TimeSeriesTransformer(config, data.train_x.shape[-1])
         x, y = torch.as_tensor(data.train_x), torch.as_tensor(data.train_y)
         if not config.forecasting:
             model.feature_mean.copy_(x.mean((0, 1)))
             model.feature_std.copy_(x.std((0, 1)))
-        if model.linear is not None:   # the linear path is the least-squares fit, kept fixed: attention learns what it misses
-            _fit_linear(model, x, y)
-            model.linear.requires_grad_(False)
-        generator = torch.Generator().manual_seed(config.seed)
-        optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.01)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=0.1)
-        scale = y.std() if config.forecasting else torch.tensor(float(RUL_CAP))
-        model.train()
-        for step in range(config.steps):
-            batch = torch.randint(len(x), (config.batch_size,), generator=generator)
-            predicted, _ = model(x[batch])
-            loss = (((predicted - y[batch]) / scale) ** 2).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            schedule.step()
-            if progress and (step + 1) % 25 == 0:
-                progress((step + 1) / config.steps, f"Training the {config.dataset} model: step {step + 1} of {config.steps}")
+        fit, check = validation_split(config, data)
+        guess = torch.zeros_like(y)                        # the linear forecast of each training window, made without it
+        if config.linear_path:
+            linear = fit_linear(data.train_x, data.train_y, config.forecasting)
+            model.linear_weight.copy_(torch.as_tensor(linear.coef_.T))
+            model.linear_bias.copy_(torch.as_tensor(linear.intercept_))
+            guess[fit] = torch.as_tensor(out_of_fold_linear(config, data, fit), dtype=torch.float32)
+            unseen = fit_linear(data.train_x[fit], data.train_y[fit], config.forecasting).predict(
+                linear_inputs(data.train_x[check].astype(np.float64), config.forecasting))
+            guess[check] = torch.as_tensor(unseen if config.forecasting else np.clip(unseen, 0, None), dtype=torch.float32)
+        for index in range(config.members):
+            _train_member(model, index, x, y, guess, torch.as_tensor(fit), torch.as_tensor(check), progress)
         return model.eval()
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_linear(model: TimeSeriesTransformer, x: torch.Tensor, y: torch.Tensor) -> None:
-    """Least squares of the target on the linear path's inputs, on the model's scales: x [n, window, feature], y [n, output]."""
-    if model.config.forecasting:
-        mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-3
-        target = (y - mean[..., 0]) / std[..., 0]
-    else:
-        mean, std, target = model.feature_mean, model.feature_std, y / RUL_CAP
-    inputs = linear_inputs((x - mean) / std, model.config.forecasting)
-    inputs = torch.cat([inputs, torch.ones(len(x), 1)], dim=1)                                # [n, input + 1]
-    solution = torch.linalg.lstsq(inputs.double(), target.double()).solution                 # [input + 1, output]
-    with torch.no_grad():
-        model.linear.weight.copy_(solution[:-1].T)
-        model.linear.bias.copy_(solution[-1])
+def _train_member(model: TimeSeriesTransformer, index: int, x: torch.Tensor, y: torch.Tensor, guess: torch.Tensor,
+                  fit: torch.Tensor, check: torch.Tensor, progress: Progress | None) -> None:
+    """Train model.members[index] in place: x [n, window, feature], y and guess [n, output], fit/check window indices."""
+    config, member = model.config, model.members[index]
+    scale = y.std() if config.forecasting else torch.tensor(float(RUL_CAP))
+    average = torch.optim.swa_utils.get_ema_multi_avg_fn(config.average)
+    averaged = torch.optim.swa_utils.AveragedModel(member, multi_avg_fn=average)           # what is checked and kept
+
+    def predicted(net: nn.Module, rows: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        scaled, linear, scaled_linear, unit = model.prepare(inputs, guess[rows])
+        return model.combine(linear, net(scaled, scaled_linear)[0], unit)
+
+    def check_error() -> float:
+        averaged.module.eval()
+        with torch.no_grad():
+            return sum(((predicted(averaged.module, rows, x[rows]) - y[rows]) ** 2).sum().item()
+                       for rows in check.split(2048)) / len(check)
+
+    generator = torch.Generator().manual_seed(config.seed * config.members + index)
+    optimiser = torch.optim.AdamW(member.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=0.1)
+    best = (check_error(), 0, copy.deepcopy(averaged.module.state_dict()))
+    member.train()
+    for step in range(1, config.steps + 1):
+        rows = fit[torch.randint(len(fit), (config.batch_size,), generator=generator)]
+        inputs = x[rows]
+        if config.jitter:      # fresh noise on every visit: the model cannot learn a window by heart
+            spread = inputs.std(1, keepdim=True) if config.forecasting else model.feature_std
+            inputs = inputs + config.jitter * spread * torch.randn(inputs.shape, generator=generator)
+        error = (predicted(member, rows, inputs) - y[rows]) / scale
+        loss = (error**2 * (1 + config.late_weight * (error > 0))).mean()   # RUL: a late prediction costs more (NASA score)
+        optimiser.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(member.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        averaged.update_parameters(member)
+        if step % config.check_every == 0 or step == config.steps:
+            checked = check_error()
+            if checked < best[0]:
+                best = (checked, step, copy.deepcopy(averaged.module.state_dict()))
+        if progress and step % 25 == 0:
+            done = (index * config.steps + step) / (config.members * config.steps)
+            which = f", member {index + 1} of {config.members}" if config.members > 1 else ""
+            progress(done, f"Training the {config.dataset} model{which}: step {step} of {config.steps}")
+    member.load_state_dict(best[2])
+    model.chosen_steps[index] = best[1]
+    member.eval()
 
 
 def predict(model: TimeSeriesTransformer, x: np.ndarray, pattern: Pattern | None = None,
             keep_weights: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """x [n, window, feature] -> (predictions [n, output], weights [n, layer, head, query, key] or empty), float32."""
+    """x [n, window, feature] -> (predictions [n, output], weights [n, layer, head, query, key] or empty), float32.
+
+    With several members, `head` runs over all their heads (config.all_heads), member after member."""
     if pattern is not None and not keep_weights:
         pattern = replace(pattern, keep_weights=False)
     with COMPUTE_LOCK, torch.inference_mode():

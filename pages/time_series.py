@@ -70,13 +70,26 @@ if dataset == "rul":
             "a starting wear; wear grows slowly, then ever faster (exponentially) until failure, and 8 of 10 noisy sensors "
             "follow it — the shape of NASA's C-MAPSS turbofan data. The remaining useful life is capped at "
             f"{ts.RUL_CAP} cycles, as is usual for C-MAPSS. The last 40 machines are held out.")
+elif dataset == "synthetic":
+    low, high = ts.SYNTHETIC_STRENGTH
+    short, long = ts.SYNTHETIC_PERIODS
+    st.info(f"**How this series is made.** value = trend · (1 + short season + long season) + noise: the trend rises from 1 "
+            f"to 3; the short season is 0.25·sin(2πt/{short}); the long season is A·sin³(2πt/{long}), where the strength A "
+            f"is drawn at random between {low} and {high} for each {long}-step cycle (a strong year, then a weak one); "
+            "the noise is Gaussian with σ = 0.03. A fixed linear map over the window cannot tell which steps belong to "
+            "the current cycle, so it mixes in the last cycle's strength; attention can read the current cycle's "
+            "strength from the part already seen. The next cycle's strength cannot be known by anyone.")
 
 st.subheader("On held-out data, against simple baselines")
 table = pd.DataFrame(trained.table).T
 st.dataframe(table.style.format("{:.3f}"), width="stretch")
 split_words = "the last 20% of the series (the model never saw it)" if config.forecasting else "4 random moments in each held-out machine's life"
+kept_aside = "the last 20% of the training period" if config.forecasting else "a fifth of the training machines"
+members = (f" The forecast is the average of {config.members} such transformers trained from different seeds; the head "
+           f"list below holds their {config.n_heads} heads each, member after member.") if config.members > 1 else ""
 st.caption(f"Scored on {len(trained.data.test_x)} windows from {split_words}. Lower is better. The transformer starts "
-           f"from the least-squares linear forecast and attention learns corrections to it. Trained in {trained.seconds:.0f} s.")
+           "from the linear regression's own forecast and attention learns corrections to it; the checkpoint is chosen "
+           f"on {kept_aside}, never on the test windows.{members} Trained in {trained.seconds:.0f} s.")
 
 n = len(trained.data.test_x)
 ui.clamp_index("ts_sample", n, "held-out window")
@@ -91,11 +104,20 @@ else:
     output = st.session_state["ts_output"] = 0
 ui.clamp_index("ts_layer", config.n_layers, "layer")
 layer = d3.selectbox("Layer", range(config.n_layers), key="ts_layer")
-heads = [AVERAGE, *map(str, range(config.n_heads))]
+heads = [AVERAGE, *map(str, range(config.all_heads))]
 if st.session_state["ts_head"] not in heads:
-    ui.warn(f"This model has {config.n_heads} heads (0–{config.n_heads - 1}); the average is shown.")
+    ui.warn(f"This model has {config.all_heads} heads (0–{config.all_heads - 1}); the average is shown.")
     st.session_state["ts_head"] = AVERAGE
-head_choice = d4.selectbox("Head", heads, key="ts_head", format_func=lambda h: "all heads, averaged" if h == AVERAGE else f"head {h}")
+
+
+def head_name(choice: str) -> str:
+    if choice == AVERAGE:
+        return "all heads, averaged"
+    member = f" (member {int(choice) // config.n_heads + 1})" if config.members > 1 else ""
+    return f"head {choice}{member}"
+
+
+head_choice = d4.selectbox("Head", heads, key="ts_head", format_func=head_name)
 head = None if head_choice == AVERAGE else int(head_choice)
 
 result = ui.run_core("Running the window…", ts.explain, trained, int(sample), pattern)
@@ -103,7 +125,8 @@ if result is not None:
     if config.forecasting:
         st.plotly_chart(forecast_figure(result, output, layer, head), width="stretch", key="ts_forecast", theme=None)
         st.caption("Red shading under the blue curve: how much the chosen forecast (orange band) draws on each past step. "
-                   "Look for peaks one season back — the model finds the matching moment of the last cycle, however far away.")
+                   "Look for peaks one season back — the matching moment of the last cycle, however far away — and on "
+                   "the latest steps, which show how the current cycle is going.")
     else:
         st.plotly_chart(sensors_figure(result, list(ts.SENSOR_NAMES), layer, head), width="stretch", key="ts_sensors", theme=None)
         machine = int(result.meta["end"][0])

@@ -65,3 +65,12 @@ def test_switching_dataset_takes_its_default_window_quietly(trained_models):
     app.selectbox(key="ts_dataset").set_value("co2").run()
     assert app.selectbox(key="ts_window").value == 104 and not app.warning
     assert app.query_params["dataset"] == "co2" and app.query_params["window"] == "104"
+
+
+def test_co2_lists_the_heads_of_each_member(trained_models):
+    config = ts.make_config("co2")
+    app = open_page("time_series", dataset="co2", head="5")
+    box = app.selectbox(key="ts_head")
+    assert box.options[1:] == [f"head {h} (member {h // config.n_heads + 1})" for h in range(config.all_heads)]
+    assert box.value == "5" and not app.warning
+    assert any(f"average of {config.members} such transformers" in caption.value for caption in app.caption)
