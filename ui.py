@@ -5,6 +5,7 @@ Lives outside pages/ because Streamlit runs every file in pages/ as a page. The 
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, Callable
 from urllib.parse import urlencode
@@ -115,6 +116,20 @@ def read_model(raw: str | None) -> tuple[str, str | None]:
     return (raw.strip() if raw and raw.strip() else MODELS[0]), None
 
 
+def held_heights(heights: dict[str, int]) -> str:
+    """A <style> that keeps keyed containers (st.container(key=...)) at least `heights` px tall, also while their
+    widgets' scripts are still loading, so a view drawn before them does not jump down when they appear.
+    Constant text (names checked, no user input): add it to a constant markdown element with unsafe_allow_html."""
+    rules = "".join(f".st-key-{key}{{min-height:{int(px)}px}}" for key, px in heights.items() if re.fullmatch(r"\w+", key))
+    return f"<style>{rules}</style>"
+
+
+def spacer(slot: Any, height: int) -> None:
+    """Hold a place `height` px tall in an st.empty() slot until its content is written (a constant, no user text).
+    Streamlit pulls the element after a markdown block up by 1rem, hence the 16 px more."""
+    slot.markdown(f'<div style="height:{int(height) + 16}px"></div>', unsafe_allow_html=True)
+
+
 def preset_models() -> list[str]:
     """The models the picker offers by name: the bundled ones, or a hosted demo's allow-list."""
     allowed = limits.current().models
@@ -173,10 +188,11 @@ def deployment_note() -> None:
         )
 
 
-def run_attend(text: str, model: str, **options: Any) -> Attention | None:
-    """attend() with a spinner; a user error becomes a message on the page and None."""
+def run_attend(text: str, model: str, spinner_slot: Any = None, **options: Any) -> Attention | None:
+    """attend() with a spinner (in `spinner_slot`, an st.empty(), when given: the slot's next content takes its
+    place without a gap); a user error becomes a message on the page and None."""
     try:
-        with st.spinner(f"Running {model[:60]} (the first run loads the model)…"):
+        with spinner_slot or contextlib.nullcontext(), st.spinner(f"Running {model[:60]} (the first run loads the model)…"):
             result = attend(text, model, **options)
     except ValueError as error:
         st.error(md_escape(str(error)))

@@ -240,6 +240,11 @@ def _scratch_backend(name: str, tokenizer: Any, model: ScratchTransformer, famil
     return Backend(name, tokenizer, model, "scratch", family, limit, frozenset(options), meta)
 
 
+def is_loaded(name: str) -> bool:
+    """True when load_model(name) would answer at once (the model is in memory)."""
+    return isinstance(name, str) and name.strip() in _LOADED
+
+
 def load_model(name: str) -> Backend:
     """The loaded model for a name, loading it once per process (at most a few kept, least recently used dropped)."""
     if not isinstance(name, str) or not name.strip():

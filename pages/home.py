@@ -3,6 +3,7 @@ import streamlit as st
 
 import ui
 from attention.api import is_cached
+from attention.models import is_loaded
 from attention.figures import grid_payload, head_payload, heads_side_by_side
 from components.heatmap import head_grid, head_heatmap
 
@@ -18,15 +19,18 @@ ui.load_page_state(
     },
 )
 
+HELD = {"home_inputs": 96, "home_pickers": 68}    # the widgets' heights: places held while a new text is drawn first
 st.title("Attention Lens")
 st.caption(
     "Type a sentence and watch every attention head of a real transformer decide which tokens to look at. "
     "Each row of a heatmap is a token asking a question (its **query**); each column is a token offering an answer "
     "(its **key**); the colour is how much of the answer's content (its **value**) flows into the asker."
+    + ui.held_heights(HELD),
+    unsafe_allow_html=True,   # only for the constant style rule; the text above is ours, not the user's
 )
 ui.show_url_notices()
 
-inputs = st.container()               # the text box and model picker
+inputs = st.empty()                   # the text box and model picker
 summary = st.empty()                  # what was computed: tokens, layers, heads
 messages = st.container()             # the spinner while the model runs, then any notice
 body = st.empty()
@@ -36,7 +40,7 @@ with grid_col:
     st.caption("Every head at a glance, each on its own colour scale. Click a square to open that head.")
     grid_slot = st.empty()
 with head_col:
-    pickers = st.container()
+    pickers = st.empty()
     head_slot = st.empty()
     hover_hint = st.empty()
 
@@ -47,47 +51,71 @@ def _open_head_from_grid() -> None:
         st.session_state["home_layer"], st.session_state["home_head"] = int(opened["layer"]), int(opened["head"])
 
 
-# A text the server has not seen (a share link, an edit): the views' places are filled first, so the browser
-# fetches their script while the model runs, and the model runs before the widgets are sent, so the heatmap
-# is drawn as soon as the first widgets show.
+def draw_views(result) -> None:
+    """The chosen head as a heatmap and every layer × head as a grid."""
+    layer, head = st.session_state["home_layer"], st.session_state["home_head"]
+    with head_slot:
+        head_heatmap(head_payload(result, layer, head), key="head_map")
+    with grid_slot:
+        head_grid(grid_payload(result, (layer, head)), key="grid", on_open=_open_head_from_grid)
+
+
+def show_summary(result) -> None:
+    engine = "from-scratch engine" if result.meta.get("engine") == "scratch" else "Hugging Face transformers"
+    summary.caption(
+        f"**{result.n_tokens}** tokens · **{result.n_layers}** layers × **{result.n_heads}** heads · "
+        f"{ui.md_escape(result.meta.get('family', 'encoder'))}{' (causal)' if result.meta.get('causal') else ' (bidirectional)'} · {engine}"
+    )
+
+
+def clamp_to(result) -> None:
+    with messages:
+        ui.clamp_index("home_layer", result.n_layers, "layer")
+        ui.clamp_index("home_head", result.n_heads, "head")
+
+
+# A text the server has not seen (a share link, an edit) on a loaded model is drawn first and its widgets after
+# it: the places are held (spacers of the widgets' height, placeholders for the views, so nothing jumps), the
+# views' script loads while the model runs, and the browser draws the heatmap before it builds the widgets.
 asked = st.session_state["text"], st.session_state["model"]   # what the text box and picker will return
 result, early = None, False
 if not is_cached(*asked):
+    early = asked[1] in ui.preset_models() and is_loaded(asked[1])   # a model still to load: its widgets first
+    if early:
+        ui.spacer(inputs, HELD["home_inputs"])
+        ui.spacer(pickers, HELD["home_pickers"])
     with head_slot:
         head_heatmap({"pending": "Computing attention…"}, key="head_map_pending")
     with grid_slot:
         head_grid({"pending": "Every layer and head appears here."}, key="grid_pending", on_open=lambda: None)
-    early = asked[1] in ui.preset_models()
     if early:
         with messages:
-            result = ui.run_attend(*asked)
-with inputs:
+            result = ui.run_attend(*asked, spinner_slot=summary)
+        if result is not None:
+            clamp_to(result)
+            show_summary(result)
+            draw_views(result)
+with inputs.container(key="home_inputs"):
     text, model = ui.text_and_model()
 if early and (text, model) != asked:
     st.rerun()   # the widgets answered something else than the session held: draw that instead
 if not early:
     with messages:
-        result = ui.run_attend(text, model)
+        result = ui.run_attend(text, model, spinner_slot=summary)
 if result is None:
     body.empty()
     ui.stop_with_share({"text": text, "model": model}, text)
-with messages:
-    ui.clamp_index("home_layer", result.n_layers, "layer")
-    ui.clamp_index("home_head", result.n_heads, "head")
+if not early:
+    clamp_to(result)
 
-engine = "from-scratch engine" if result.meta.get("engine") == "scratch" else "Hugging Face transformers"
-summary.caption(
-    f"**{result.n_tokens}** tokens · **{result.n_layers}** layers × **{result.n_heads}** heads · "
-    f"{ui.md_escape(result.meta.get('family', 'encoder'))}{' (causal)' if result.meta.get('causal') else ' (bidirectional)'} · {engine}"
-)
-c1, c2 = pickers.columns(2)
+if not early:
+    show_summary(result)
+c1, c2 = pickers.container(key="home_pickers").columns(2)
 layer = c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
 head = c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
-with head_slot:
-    head_heatmap(head_payload(result, layer, head), key="head_map")
+if not early:
+    draw_views(result)
 hover_hint.caption("Hover a cell for its query, key and weight.")
-with grid_slot:
-    head_grid(grid_payload(result, (layer, head)), key="grid", on_open=_open_head_from_grid)
 
 st.subheader("Compare heads")
 pairs = [(lay, hd) for lay in range(result.n_layers) for hd in range(result.n_heads)]

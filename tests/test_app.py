@@ -191,8 +191,12 @@ def views(app: AppTest) -> list[tuple[str, dict]]:
 def test_a_new_text_draws_the_views_first_then_replaces_the_placeholders(monkeypatch):
     """A text the server has not seen: the heatmap and grid are sent before the widgets (placeholders first,
     so their script loads while the model runs); once drawn, no placeholder is left and nothing is twice."""
+    from attention import models
+
+    models.load_model("scratch")   # a loaded model: the early path (a model still to load sends its widgets first)
     calls = []
-    monkeypatch.setattr(ui, "run_attend", lambda *args, **kw: calls.append(args) or attend(*args, **kw))
+    real = ui.run_attend
+    monkeypatch.setattr(ui, "run_attend", lambda text, model, **kw: calls.append((text, model)) or real(text, model, **kw))
     text = f"Fresh words nobody sent before {uuid.uuid4().hex[:8]}."
     app = run_app(text=text, model="scratch", layer="1", head="3")
     assert calls == [(text, "scratch")]                      # the model ran once, for what the link asked

@@ -41,7 +41,8 @@ def test_share_url_opens_its_view(page, app_url, artifacts):
     wait_for_head(page, "Layer 2 · Head 5")
     ticks = drawn_tokens(page)
     assert "fox" in ticks and ticks[0] == "[CLS]"
-    assert page.get_by_text("The quick brown fox jumps over the lazy dog.").count() >= 1
+    page.get_by_text("The quick brown fox jumps over the lazy dog.").first.wait_for()   # the text box, drawn after the view
+    page.locator(".sl-link").first.wait_for()                                            # the page has settled: the share box
     page.screenshot(path=str(artifacts / "home-share-url.png"), full_page=True)
 
 
@@ -157,3 +158,28 @@ def test_a_fresh_server_first_visited_on_a_page_url_still_runs_the_whole_app(bro
         page.close()
     finally:
         stop(process)
+
+
+def test_a_new_text_is_drawn_first_and_nothing_moves_it_afterwards(page, app_url):
+    """A share link with a text the server has not seen: the heatmap is drawn before the widgets above it are
+    built (their places are held), so once drawn it stays where it is while the rest of the page arrives."""
+    page.add_init_script("""
+        window.__ys = [];
+        const watch = () => {
+            for (const host of document.querySelectorAll('*')) {
+                const view = host.shadowRoot && host.shadowRoot.querySelector('.hm-root[data-ready="true"]');
+                if (view) { const y = Math.round(view.getBoundingClientRect().y + window.scrollY);
+                            if (window.__ys[window.__ys.length - 1] !== y) window.__ys.push(y); break; }
+            }
+            requestAnimationFrame(watch);
+        };
+        requestAnimationFrame(watch);""")
+    text = f"Nobody asked for this sentence before {time.time_ns()}."
+    open_view(page, app_url, text=text, model="minilm", layer="1", head="1")
+    page.get_by_text(text).first.wait_for()
+    page.locator(".sl-link").first.wait_for()            # settled: the share box at the bottom is drawn
+    page.wait_for_timeout(300)
+    ys = page.evaluate("() => window.__ys")
+    assert len(ys) == 1, f"the drawn heatmap moved: {ys}"
+    text_box = page.locator("textarea").first.bounding_box()
+    assert text_box["y"] + text_box["height"] < ys[0]    # and the text box sits above it, as laid out

@@ -152,3 +152,11 @@ def test_the_core_makes_torch_threads_wait_passively():
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip() == "PASSIVE"
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip() == "ACTIVE"
+
+
+def test_is_loaded_tells_whether_a_model_is_in_memory():
+    from attention import models
+
+    models.load_model("scratch")
+    assert models.is_loaded("scratch") and models.is_loaded(" scratch ")
+    assert not models.is_loaded("never-loaded-model") and not models.is_loaded(None)
