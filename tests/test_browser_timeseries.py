@@ -24,7 +24,9 @@ def test_time_series_from_a_share_link(page, app_url, artifacts, trained_co2):
     assert {"attention (shaded)", "past (input window)", "forecast", "what happened"} <= set(legend)
     heatmap = plot_titled(page, "Attention over time, layer 1 (head 1)")
     assert heatmap.locator(".hm, image").count() >= 1
-    assert page.get_by_text("Seasonal naive").count() >= 1 and page.get_by_text("Full vs ProbSparse on this window").count() == 1
+    page.get_by_text("Seasonal naive").first.wait_for(state="attached")   # a cell of the baselines table (drawn on canvas)
+    page.get_by_text("Full vs ProbSparse on this window").first.wait_for()
+    assert page.get_by_text("Full vs ProbSparse on this window").count() == 1
     assert page.locator("[data-testid=stException]").count() == 0 and dialogs == []
     page.screenshot(path=str(artifacts / "time_series.png"), full_page=True)
 
