@@ -57,13 +57,14 @@ def sensors_figure(result: Attention, sensor_names: list[str], layer: int, head:
 def time_heatmap(result: Attention, layer: int, head: int | None) -> go.Figure:
     """Attention over time tokens as a [query, key] heatmap: one head, or the heads averaged."""
     matrix = result.weights[layer].mean(0) if head is None else result.head(layer, head)
-    labels = [f"{i}: {token}" for i, token in enumerate(result.tokens)]
-    fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Viridis", zmin=0,
+    labels = list(result.tokens)            # the steps each token covers (t−95…t−88, …, t+1…t+8 or RUL): unique
+    fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Viridis", zmin=0, colorbar=dict(title="weight"),
                                hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"))
     which = "heads averaged" if head is None else f"head {head}"
-    fig.update_layout(title=f"Attention over time, layer {layer} ({which})", height=460, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(title="key (looked at)", showticklabels=False), yaxis=dict(title="query (looking)", autorange="reversed",
-                                                                                          showticklabels=False))
+    axis = dict(type="category", automargin=True, tickfont=dict(size=10), nticks=24)   # thinned labels when the window is long
+    fig.update_layout(title=f"Attention over time, layer {layer} ({which})", height=520, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis=dict(title="key (looked at)", tickangle=-45, **axis),
+                      yaxis=dict(title="query (looking)", autorange="reversed", **axis))
     return fig
 
 

@@ -129,3 +129,17 @@ def test_probsparse_runs_the_same_weights_with_fewer_active_queries(trained_seri
     sparse = ts.explain(trained_series["rul"], 0, "probsparse")
     rows_uniform = np.isclose(sparse.weights[0], 1 / sparse.n_tokens).all(-1).sum(-1)   # lazy queries: the mean value
     assert (rows_uniform >= 31 - 18).all()
+
+
+def test_time_heatmap_labels_its_axes_with_the_steps_each_token_covers(trained_series):
+    from attention.figures_timeseries import time_heatmap
+
+    result = ts.explain(trained_series["synthetic"], 3)
+    averaged, one = time_heatmap(result, 1, None), time_heatmap(result, 0, 2)
+    for fig in (averaged, one):
+        trace = fig.data[0]
+        assert list(trace.x) == list(trace.y) == result.tokens and result.tokens[-1] == "t+17…t+24"
+        assert fig.layout.xaxis.showticklabels is not False and fig.layout.yaxis.showticklabels is not False
+    np.testing.assert_allclose(averaged.data[0].z, result.weights[1].mean(0))
+    np.testing.assert_allclose(one.data[0].z, result.head(0, 2))
+    assert "heads averaged" in averaged.layout.title.text and "head 2" in one.layout.title.text
