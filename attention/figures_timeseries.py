@@ -7,6 +7,8 @@ import plotly.graph_objects as go
 from .result import Attention
 from .timeseries import past_attention
 
+BELOW_AXIS = dict(orientation="h", yanchor="top", y=-0.25, x=0)   # the legend under the x-axis title, never on it
+
 
 def forecast_figure(result: Attention, output: int, layer: int, head: int | None) -> go.Figure:
     """The window, the forecast and the truth; the past steps that forecast `output` attends to shaded under the curve."""
@@ -30,8 +32,8 @@ def forecast_figure(result: Attention, output: int, layer: int, head: int | None
     fig.add_vrect(x0=chosen[0] - 0.5, x1=chosen[-1] + 0.5, fillcolor="rgba(255,127,14,0.15)", line_width=0)
     which = "heads averaged" if head is None else f"head {head}"
     fig.update_layout(title=f"Forecast steps {chosen[0]}–{chosen[-1]}: where it looks (layer {layer}, {which})",
-                      xaxis_title="time step (0 = the latest observed)", yaxis_title="value", height=380,
-                      margin=dict(l=50, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.2))
+                      xaxis_title="time step (0 = the latest observed)", yaxis_title="value", height=420,
+                      margin=dict(l=50, r=10, t=50, b=40), legend=BELOW_AXIS)
     return fig
 
 
@@ -49,8 +51,8 @@ def sensors_figure(result: Attention, sensor_names: list[str], layer: int, head:
     predicted, true = result.meta["prediction"][0], result.meta["truth"][0]
     which = "heads averaged" if head is None else f"head {head}"
     fig.update_layout(title=f"Predicted RUL {predicted:.0f} cycles, true {true:.0f} (layer {layer}, {which})",
-                      xaxis_title="cycle (0 = the latest)", yaxis_title="sensor (standardised)", bargap=0, height=380,
-                      margin=dict(l=50, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.2))
+                      xaxis_title="cycle (0 = the latest)", yaxis_title="sensor (standardised)", bargap=0, height=420,
+                      margin=dict(l=50, r=10, t=50, b=40), legend=dict(font=dict(size=11)))   # 11 entries: a column beside
     return fig
 
 

@@ -150,7 +150,9 @@ st.markdown(
 st.subheader("Full vs ProbSparse on this window")
 comparison = ui.run_core("Timing full and ProbSparse attention…", ts.compare_patterns, trained)
 if comparison is not None:
-    st.dataframe(pd.DataFrame(comparison).T.style.format("{:.3f}"), width="stretch")
+    counts = {"queries that attend": "{:.0f}", "ms for all test windows": "{:.1f}"}
+    st.dataframe(pd.DataFrame(comparison).T.style.format("{:.3f}").format(counts, subset=[c for c in counts if c in comparison["full"]]),
+                 width="stretch")
     st.caption(f"The same trained weights on all {n} held-out windows ({config.n_past + config.n_outputs} tokens each); "
                "time is the best of 3 runs on this machine. Choose a longer window to see the gap change.")
 
