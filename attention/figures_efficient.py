@@ -62,6 +62,6 @@ def cost_figure(costs: dict) -> go.Figure:
                 legendgroup=name, showlegend=col == 1, line={"color": COLOURS.get(name), "width": 3 if name == "full" else 2},
                 hovertemplate=f"{name}<br>%{{x}} tokens: %{{y:.1f}} {field}<extra></extra>"), row=1, col=col)
     fig.update_xaxes(type="log", title_text="tokens (log)", tickvals=[128, 512, 2048, 8192])
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1)   # a label per power of ten (minor ticks read "2", "5": 0.5 looked like 5)
     fig.update_layout(template=_BARE, height=420, margin={"t": 60}, legend={"orientation": "h", "y": -0.25})
     return fig

@@ -19,22 +19,47 @@ _BARE = go.layout.Template(layout={"margin": {"l": 10, "r": 10, "t": 50, "b": 10
                                    "xaxis": {"automargin": True}, "yaxis": {"automargin": True}})
 
 
+def _nice_step(span: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2 or 5 × 10^k) giving about `ticks` ticks over [0, span]."""
+    raw = span / ticks
+    power = 10 ** np.floor(np.log10(raw))
+    return float(min((m * power for m in (1, 2, 5, 10) if m * power >= raw), default=10 * power))
+
+
+def _top_margin(top_labels: list, axis_title: str) -> int:
+    """Room above the plot for the title, plus token labels slanted at −60° and the axis title when they sit on top
+    (plotly's automargin would fit the labels but not the title, which then overlaps them)."""
+    slanted = min(120, 6 * max((len(str(label)) for label in top_labels), default=0) * 0.87 + 10) if top_labels else 0
+    return int(45 + slanted + (24 if axis_title else 0))
+
+
+def _every_label(labels: list, up_to: int) -> dict:
+    """Axis settings that label every token when there are at most `up_to` (plotly would otherwise skip every other)."""
+    return {"dtick": 1} if len(labels) <= up_to else {}
+
+
 def _finite(matrix: np.ndarray) -> np.ndarray:
     """-inf (masked scores) cannot travel as JSON: blank cells instead, labelled −∞ where numbers are shown."""
     matrix = np.asarray(matrix, dtype=np.float32)
     return np.where(np.isfinite(matrix), matrix, np.nan)
 
 
-def _heatmap(matrix, x, y, *, signed: bool, numbers: bool, coloraxis: str | None = None, name: str = "") -> go.Heatmap:
+def _cell(value: float) -> str:
+    """A cell's number: whole numbers as they are (the toy), others with two decimals, so a column reads evenly."""
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) < 1e4 else f"{value:.2f}"
+
+
+def _heatmap(matrix, x, y, *, signed: bool, numbers: bool, coloraxis: str | None = None, name: str = "",
+             clip: float | None = None) -> go.Heatmap:
     z = _finite(matrix)
     trace = dict(z=z, x=x, y=y, hovertemplate=f"{name}row: %{{y}}<br>column: %{{x}}<br>value: %{{z:.3f}}<extra></extra>")
     if numbers:
-        text = np.where(np.isneginf(np.asarray(matrix, dtype=float)), "−∞", np.vectorize(lambda v: f"{v:.3g}")(np.nan_to_num(z)))
+        text = np.where(np.isneginf(np.asarray(matrix, dtype=float)), "−∞", np.vectorize(_cell)(np.nan_to_num(z)))
         trace.update(text=text, texttemplate="%{text}", textfont={"size": 12})
     if coloraxis:
         trace["coloraxis"] = coloraxis
     elif signed:
-        bound = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+        bound = float(np.nanquantile(np.abs(z), clip) if clip else np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
         trace.update(colorscale=SIGNED, zmid=0.0, zmin=-bound, zmax=bound, colorbar={"thickness": 10})
     else:
         trace.update(colorscale=COLORSCALE, zmin=0.0, zmax=float(max(np.nanmax(z), 1e-6)), colorbar={"thickness": 10})
@@ -43,20 +68,23 @@ def _heatmap(matrix, x, y, *, signed: bool, numbers: bool, coloraxis: str | None
 
 def matrix_figure(matrix: np.ndarray, rows: list[str] | None, columns: list[str] | None = None, title: str = "", *,
                   signed: bool = True, numbers: bool = False, row_title: str = "", column_title: str = "",
-                  height: int | None = None) -> go.Figure:
-    """One labelled matrix: rows and columns are tokens (escaped), or numbered (positions, dimensions) when None."""
+                  height: int | None = None, clip: float | None = None) -> go.Figure:
+    """One labelled matrix: rows and columns are tokens (escaped), or numbered (positions, dimensions) when None.
+
+    `clip` (signed only): the colour scale ends at this quantile of |values| (e.g. 0.99), so a few outliers do not
+    wash out the rest; hover still shows every exact value."""
     matrix = np.asarray(matrix)
     x = token_labels(columns) if columns is not None else list(range(matrix.shape[1]))
     y = token_labels(rows) if rows is not None else list(range(matrix.shape[0]))
-    fig = go.Figure(_heatmap(matrix, x, y, signed=signed, numbers=numbers))
+    fig = go.Figure(_heatmap(matrix, x, y, signed=signed, numbers=numbers, clip=clip))
     tokens_across = columns is not None   # token columns read best on top, like the home heatmap; numbers below
     fig.update_layout(
         template=_BARE, height=height or int(min(700, max(220, 110 + 22 * len(y)))),
         title={"text": safe_text(title), "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"},
-        margin={"t": 50},
+        margin={"t": _top_margin(x if tokens_across else [], column_title if tokens_across else "")},
         xaxis={"title": column_title, "side": "top" if tokens_across else "bottom", "tickangle": -60 if tokens_across else 0,
-               "automargin": True},
-        yaxis={"title": row_title, "autorange": "reversed", "automargin": True},
+               "automargin": True, **_every_label(x, 48)},
+        yaxis={"title": row_title, "autorange": "reversed", "automargin": True, **_every_label(y, 48)},
     )
     return fig
 
@@ -79,9 +107,9 @@ def matrices_grid(matrices: list[np.ndarray], titles: list[str], rows: list[list
         fig.add_trace(trace, row=row + 1, col=col + 1)
         # labels once per row and column of the grid when the matrices share their tokens, else on each
         fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, showticklabels=col == 0 or not same_rows,
-                         row=row + 1, col=col + 1)
+                         row=row + 1, col=col + 1, **_every_label(rows[index], 24))
         fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, showticklabels=index + per_row >= count or not same_columns,
-                         row=row + 1, col=col + 1)
+                         row=row + 1, col=col + 1, **_every_label(columns[index], 24))
     scale = {"colorscale": SIGNED, "cmin": -high, "cmax": high, "cmid": 0.0} if signed else {"colorscale": COLORSCALE, "cmin": 0.0, "cmax": high}
     fig.update_layout(template=_BARE, height=height_each * grid_rows + 60, coloraxis={**scale, "colorbar": {"thickness": 10}})
     return fig
@@ -100,7 +128,8 @@ def softmax_row_figure(steps: Steps, focus: int) -> go.Figure:
                       "y": 0.98, "yref": "container", "yanchor": "top"})
     fig.update_yaxes(title_text="scaled score", zeroline=True, secondary_y=False)
     top = float(np.max(steps.weights[focus])) * 1.15
-    fig.update_yaxes(title_text="weight (row sums to 1)", range=[0, max(top, 0.05)], tickformat=".2f", showgrid=False, secondary_y=True)
+    fig.update_yaxes(title_text="weight (row sums to 1)", range=[0, max(top, 0.05)], tickformat=".2f",
+                     dtick=_nice_step(max(top, 0.05)), showgrid=False, secondary_y=True)
     fig.update_xaxes(tickangle=-60, automargin=True)
     return fig
 

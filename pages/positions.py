@@ -61,9 +61,12 @@ st.subheader("Learned position embeddings (MiniLM)")
 table = ui.run_core("Reading MiniLM's position table…", learned, "scratch:minilm", count)
 if table is not None:
     st.caption(f"BERT-style models learn a vector per position instead ({table.shape[1]} numbers each for MiniLM, up to "
-               "512 positions). Nobody told it about sines, yet training gave neighbouring positions similar vectors too.")
+               "512 positions). Nobody told it about sines, yet training gave neighbouring positions similar vectors too. "
+               "The colours of the vectors end at the 99th percentile of their sizes, so a few very large numbers (position "
+               "0 has some) do not wash out the rest; hover shows every exact value.")
     left, right = st.columns(2)
-    left.plotly_chart(matrix_figure(table, None, None, "Learned position vectors", row_title="position", column_title="dimension"),
+    left.plotly_chart(matrix_figure(table, None, None, "Learned position vectors",
+                                    row_title="position", column_title="dimension", clip=0.99),
                       width="stretch", key="learned_codes", theme=None)
     right.plotly_chart(matrix_figure(similarity(table), None, None, "How alike two learned positions are (cosine)",
                                      row_title="position", column_title="position"), width="stretch", key="learned_similarity", theme=None)

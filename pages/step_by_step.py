@@ -47,7 +47,7 @@ def show_steps(steps, numbers: bool, prefix: str) -> None:
     st.subheader("2 · Queries, keys and values")
     st.caption(f"Three learned matrices turn each input row into a query, a key and a value of {d_k} numbers for this head.")
     for column, (name, matrix) in zip(st.columns(3), [("Queries Q: the questions", steps.queries),
-                                                     ("Keys K: what each token offers", steps.keys),
+                                                     ("Keys K: what each offers", steps.keys),
                                                      ("Values V: the content", steps.values)]):
         with column:
             chart(matrix_figure(matrix, tokens, None, name, numbers=numbers, column_title="dimension"), name[:6])
@@ -82,7 +82,8 @@ with sentence_tab:
     steps = ui.run_core("Opening the head…", sentence_steps, text, model, layer, head, causal, ui.LEARN_TOKENS)
     if steps is not None:
         gap = float(np.abs(steps.weights - result.weights[layer, head]).max())
-        st.success(f"The weights below are the ones attend() returns for this head (largest difference {gap:.1e}).", icon=":material/check_circle:")
+        agreement = "identical, to the last bit" if gap == 0 else f"largest difference {gap:.1g}"
+        st.success(f"The weights below are the ones attend() returns for this head ({agreement}).", icon=":material/check_circle:")
         show_steps(steps, numbers=False, prefix="sentence")
 with toy_tab:
     st.caption("Four tokens, vectors of 4 whole numbers, one head with d_k = 4: dividing by √4 halves every score. "
