@@ -45,6 +45,16 @@ def safe_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def top_margin(labels: list, font: int = 12, angle: float = 60, axis_title: bool = False) -> int:
+    """Top margin (px) for a figure whose title sits at the top and whose key labels sit on top of the plot, slanted at
+    `angle` degrees: a band for the title, a generous estimate of how far the longest label reaches, and a line for an
+    axis title. (plotly's automargin makes room for the labels but not for the title, which then overlaps them.)"""
+    longest = max((len(str(label)) for label in labels), default=1)
+    width = 0.65 * font * longest                      # sans-serif averages ~0.55 em a character; err on the wide side
+    slanted = np.ceil(width * np.sin(np.radians(angle)) + font * np.cos(np.radians(angle)) + 10)   # + tick and standoff
+    return int(36 + slanted + (24 if axis_title else 0))
+
+
 def head_heatmap(result: Attention, layer: int, head: int, height: int | None = None) -> go.Figure:
     """One head as a heatmap: query tokens as rows (top to bottom), key tokens as columns."""
     layer, head = result.clamp(layer, head)
@@ -68,6 +78,8 @@ def head_heatmap(result: Attention, layer: int, head: int, height: int | None = 
         template=_BARE,
         title={"text": f"Layer {layer} · Head {head}", "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"},
         height=side,
+        # the title sits at the top of the figure, the key labels just above the plot: reserve room for both
+        margin={"t": top_margin(result.tokens, font=10)},
         xaxis={"side": "top", "tickangle": -60, "tickfont": {"size": 10}, "automargin": True},
         yaxis={"title": "query (rows) attends to key (columns)", "autorange": "reversed", "tickfont": {"size": 10}, "automargin": True},
     )

@@ -48,7 +48,7 @@ def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "")
     rows = -(-len(panels) // columns)
     zmax = float(max(max(panel.matrix.max(), 1e-6) for panel in panels))
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[safe_text(panel.title) for panel in panels],
-                        horizontal_spacing=0.1 if columns > 1 else 0.0, vertical_spacing=0.18 if rows > 1 else 0.0)
+                        horizontal_spacing=0.15 if columns > 1 else 0.0, vertical_spacing=0.18 if rows > 1 else 0.0)
     for index, panel in enumerate(panels):
         row, column = divmod(index, columns)
         fig.add_trace(go.Heatmap(
@@ -57,8 +57,9 @@ def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "")
             hovertemplate=f"{safe_text(panel.title)}<br>query: %{{y}}<br>key: %{{x}}<br>weight: %{{z:.3f}}<extra></extra>",
         ), row=row + 1, col=column + 1)
     longest = max(len(p.rows) for p in panels)
-    fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, **_every_label(longest))
-    fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, **_every_label(longest))
+    # automargin: the first column's row labels and the bottom row's slanted key labels get room instead of being cut off
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, automargin=True, **_every_label(longest))
+    fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, automargin=True, **_every_label(longest))
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=rows * _side(longest) + 60,
         margin={"t": 70},
@@ -110,8 +111,9 @@ def layer_head_map(scores: np.ndarray, title: str, colorbar: str, percent: bool 
     ))
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=int(min(600, max(240, 110 + 48 * layers))),
-        xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False},
-        yaxis={"title": "layer", "dtick": 1, "autorange": "reversed", "showgrid": False, "zeroline": False},
+        # fixed ranges: the click markers would otherwise widen autorange to phantom heads/layers (−1, n)
+        xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False, "range": [-0.5, heads - 0.5]},
+        yaxis={"title": "layer", "dtick": 1, "range": [layers - 0.5, -0.5], "showgrid": False, "zeroline": False},
         clickmode="event+select", dragmode=False,
     )
     return fig

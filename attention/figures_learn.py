@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import COLORSCALE, safe_text, token_labels
+from .figures import COLORSCALE, safe_text, token_labels, top_margin
 from .multihead import Ablation, LayerHeads
 from .positions import Permutation
 from .result import Attention
@@ -24,13 +24,6 @@ def _nice_step(span: float, ticks: int = 5) -> float:
     raw = span / ticks
     power = 10 ** np.floor(np.log10(raw))
     return float(min((m * power for m in (1, 2, 5, 10) if m * power >= raw), default=10 * power))
-
-
-def _top_margin(top_labels: list, axis_title: str) -> int:
-    """Room above the plot for the title, plus token labels slanted at −60° and the axis title when they sit on top
-    (plotly's automargin would fit the labels but not the title, which then overlaps them)."""
-    slanted = min(120, 6 * max((len(str(label)) for label in top_labels), default=0) * 0.87 + 10) if top_labels else 0
-    return int(45 + slanted + (24 if axis_title else 0))
 
 
 def _every_label(labels: list, up_to: int) -> dict:
@@ -81,7 +74,7 @@ def matrix_figure(matrix: np.ndarray, rows: list[str] | None, columns: list[str]
     fig.update_layout(
         template=_BARE, height=height or int(min(700, max(220, 110 + 22 * len(y)))),
         title={"text": safe_text(title), "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"},
-        margin={"t": _top_margin(x if tokens_across else [], column_title if tokens_across else "")},
+        margin={"t": top_margin(x, axis_title=bool(column_title)) if tokens_across else 50},
         xaxis={"title": column_title, "side": "top" if tokens_across else "bottom", "tickangle": -60 if tokens_across else 0,
                "automargin": True, **_every_label(x, 48)},
         yaxis={"title": row_title, "autorange": "reversed", "automargin": True, **_every_label(y, 48)},

@@ -9,6 +9,7 @@ from .figures_inspect import _title
 from .stats import PATTERNS, STATS
 
 PATTERN_COLOURS = ("#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#bdbdbd")   # in the order of PATTERNS
+SIMILARITY_TICKS = 24   # head labels per axis of the similarity heatmap: more would be too small to read
 
 
 def _cells(layers: int, heads: int, customdata: np.ndarray, hover: str) -> go.Scatter:
@@ -63,9 +64,13 @@ def similarity_heatmap(distances: np.ndarray, order: np.ndarray, n_heads: int, t
         hovertemplate="%{y} vs %{x}<br>Jensen–Shannon distance: %{z:.3f}<extra></extra>",
     ))
     side = int(min(900, max(420, 160 + 9 * len(order))))
+    # a readable size for every k-th label (at most SIMILARITY_TICKS of them); every name stays in the hover
+    step = max(1, -(-len(labels) // SIMILARITY_TICKS))
+    shown = labels[::step]
+    ticks = {"tickmode": "array", "tickvals": shown, "ticktext": shown, "tickfont": {"size": 11}, "automargin": True,
+             "showgrid": False}
     fig.update_layout(template=_BARE, title=_title(safe_text(title)), height=side,
-                      xaxis={"tickfont": {"size": 8}, "tickangle": -90, "showgrid": False},
-                      yaxis={"tickfont": {"size": 8}, "autorange": "reversed", "showgrid": False})
+                      xaxis={**ticks, "tickangle": -90}, yaxis={**ticks, "autorange": "reversed"})
     return fig
 
 

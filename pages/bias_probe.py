@@ -112,7 +112,10 @@ with head_col:
 st.subheader("Table")
 frame = pd.DataFrame(report.rows()).sort_values("shift", ascending=False, kind="stable")
 st.caption(f"{len(frame):,} rows: one per sentence pair and head, largest shift first; the CSV holds every row.")
-st.dataframe(frame.head(500), width="stretch", hide_index=True, height=320)
+first = ["layer", "head", "shift"]   # the key columns stay in view; the long sentence columns scroll
+st.dataframe(frame.head(500), width="stretch", hide_index=True, height=320,
+             column_order=[*first, *(name for name in frame.columns if name not in first)],
+             column_config={"shift": st.column_config.NumberColumn(format="%.3f")})
 st.download_button("Download CSV", report.csv(), file_name="attention_bias_probe.csv", mime="text/csv", icon=":material/download:",
                    help="Every row: templates, both sentences, terms, layer, head, the shift and the key that changed most.")
 

@@ -103,8 +103,10 @@ if table is None:
 ui.clamp_index("stats_layer", result.n_layers, "layer")
 ui.clamp_index("stats_head", result.n_heads, "head")
 c1, c2, c3 = st.columns([2, 1, 1])
+# options show their short names (long ones were cut off in the box); what each one means is in the help
 stat = c1.selectbox("Colour the heads by", CHOICES, key="stats_stat",
-                    format_func=lambda name: f"{name}: {STATS[name][0]}" if name in STATS else "pattern type (see the rule below)")
+                    help="  \n".join([*(f"**{name}**: {ui.md_escape(meaning)}" for name, (meaning, _) in STATS.items()),
+                                      "**pattern**: the head's pattern type (see the rule below)"]))
 layer = c2.selectbox("Layer", range(result.n_layers), key="stats_layer", help="Layers count from 0 (nearest the input).")
 head = c3.selectbox("Head", range(result.n_heads), key="stats_head", help="Or click a cell of the grid.")
 params.update(stat=stat, layer=layer, head=head)

@@ -34,7 +34,9 @@ ui.show_url_notices()
 text, model, result = ui.inputs_and_result()
 
 ui.clamp_index("links_layer", result.n_layers, "layer")
-c1, c2, c3, c4 = st.columns([1, 2, 2, 2], vertical_alignment="bottom")
+# the "Show" radio needs ~350 px to stay on one line (its label then lines up with the others); four widgets in one
+# row leave it too little at common widths, so the toggle has its own line below, as on the Compare page
+c1, c2, c3 = st.columns([1, 3, 2], vertical_alignment="bottom")
 layer = c1.selectbox("Layer", range(result.n_layers), key="links_layer",
                      help="Layers count from 0 (nearest the input). All heads of this layer are available.")
 mode = c2.radio("Show", list(MODES), format_func=MODES.get, key="links_mode", horizontal=True,
@@ -43,7 +45,7 @@ mode = c2.radio("Show", list(MODES), format_func=MODES.get, key="links_mode", ho
 threshold = c3.slider("Hide links weaker than", 0.01, 1.0, step=0.01, key="links_threshold",
                       help="Only query–key pairs whose weight is at least this are drawn (and sent to the browser). "
                            "Lower it to see weak links; raise it to keep long texts light.")
-words = c4.toggle("Merge word pieces into words", key="links_words", help=MERGE_RULE)
+words = st.toggle("Merge word pieces into words", key="links_words", help=MERGE_RULE)
 
 view = result
 if words:

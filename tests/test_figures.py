@@ -11,6 +11,7 @@ import pytest
 
 from attention import attend
 from attention.figures import _INVISIBLE, grid_payload, head_heatmap, head_payload, heads_side_by_side, safe_text, token_labels
+from attention.figures_inspect import Panel, layer_head_map, panel_grid
 from attention.result import Attention
 
 LONG = " ".join(f"Token {i} of a long passage about attention heads, layers and weights." for i in range(300))
@@ -120,6 +121,48 @@ def test_head_heatmap_height_grows_with_tokens_but_is_bounded():
     long = head_heatmap(hand_result([f"t{i}" for i in range(200)], layers=1, heads=1), 0, 0).layout.height
     assert 380 <= short < long <= 900
     assert head_heatmap(hand_result(["a", "b"], layers=1, heads=1), 0, 0, height=555).layout.height == 555
+
+
+@pytest.mark.parametrize("tokens", [["[CLS]", "the", "[SEP]"], ["a", "internationalization", "supercalifragilistic" * 2]])
+def test_head_heatmap_top_margin_holds_the_slanted_key_labels_and_a_title_band_above_them(tokens):
+    fig = head_heatmap(hand_result(tokens, layers=1, heads=1), 0, 0)
+    assert fig.layout.xaxis.side == "top" and fig.layout.xaxis.tickangle == -60
+    font = fig.layout.xaxis.tickfont.size
+    # the longest label, at ~0.55 em a character, rotated 60°: how far it reaches above the plot
+    reach = 0.55 * font * max(map(len, tokens)) * np.sin(np.radians(60)) + font * np.cos(np.radians(60))
+    title = fig.layout.title
+    assert (title.yref, title.y, title.yanchor) == ("container", 0.995, "top")   # the title hangs from the top edge
+    assert fig.layout.margin.t >= reach + 30                                      # ... over a band the labels leave free
+
+
+def test_head_heatmap_top_margin_grows_with_the_longest_token():
+    short = head_heatmap(hand_result(["a", "b"], layers=1, heads=1), 0, 0).layout.margin.t
+    long = head_heatmap(hand_result(["a", "x" * 30], layers=1, heads=1), 0, 0).layout.margin.t
+    assert short < long
+
+
+# --- Compare and Bias probe figures (attention/figures_inspect.py) ------------------------------------------
+
+def test_panel_grid_gives_row_and_key_labels_room_and_keeps_panels_apart():
+    tokens = ["[CLS]", "animal", "street", "because", "[SEP]"]
+    matrix = np.full((5, 5), 0.2)
+    fig = panel_grid([Panel("A", matrix, tokens, tokens), Panel("B", matrix, tokens, tokens)], title="t")
+    axes = [fig.layout.xaxis, fig.layout.xaxis2, fig.layout.yaxis, fig.layout.yaxis2]
+    assert all(axis.automargin for axis in axes)                  # A's row labels are not cut off at the left edge
+    assert fig.layout.xaxis2.domain[0] - fig.layout.xaxis.domain[1] >= 0.15 - 1e-9   # B's row labels clear A's heatmap
+    single = panel_grid([Panel("A", matrix, tokens, tokens)])
+    assert tuple(single.layout.xaxis.domain) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(("layers", "heads"), [(6, 12), (2, 4), (1, 1)])
+def test_layer_head_map_axes_span_exactly_the_heads_and_layers(layers, heads):
+    scores = np.random.default_rng(0).random((layers, heads))
+    fig = layer_head_map(scores, "", "moved")
+    # fixed ranges: the invisible click markers must not widen the axes to phantom heads −1 and `heads`
+    assert tuple(fig.layout.xaxis.range) == (-0.5, heads - 0.5)
+    assert tuple(fig.layout.yaxis.range) == (layers - 0.5, -0.5)     # layer 0 on top
+    markers = fig.data[1]
+    assert min(markers.x) == 0 and max(markers.x) == heads - 1 and max(markers.y) == layers - 1
 
 
 # --- every head ---------------------------------------------------------------------------------------------

@@ -56,3 +56,15 @@ def test_cost_curves_label_powers_of_ten_only():
     fig = cost_figure({"rows": rows, "exponents": {}})
     assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"
     assert fig.layout.yaxis.dtick == fig.layout.yaxis2.dtick == 1
+
+
+def test_token_columns_on_top_leave_room_for_the_title_above_labels_and_axis_title():
+    matrix = np.full((3, 3), 0.3)
+    short = matrix_figure(matrix, ["a", "b", "c"], ["a", "b", "c"], "t", signed=False)
+    long = matrix_figure(matrix, ["a", "b", "c"], ["a", "b", "internationalization"], "t", signed=False)
+    titled = matrix_figure(matrix, ["a", "b", "c"], ["a", "b", "internationalization"], "t", signed=False, column_title="key")
+    numbered = matrix_figure(matrix, ["a", "b", "c"], None, "t")                # dimensions below: the plain margin
+    reach = 0.55 * 12 * len("internationalization") * np.sin(np.radians(60))    # the longest label, slanted, at ~0.55 em
+    assert short.layout.margin.t < long.layout.margin.t < titled.layout.margin.t
+    assert long.layout.margin.t >= reach + 30 and numbered.layout.margin.t == 50
+    assert long.layout.title.yref == "container" and long.layout.xaxis.side == "top"

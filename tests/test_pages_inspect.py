@@ -166,6 +166,10 @@ def test_bias_opens_with_the_default_templates_summary_heatmap_and_table():
     assert z_values(heat["data"][0]).shape == (2, 4) and bars["data"][0]["type"] == "bar"
     assert "Jain & Wallace" in messages(app) and "Wiegreffe & Pinter" in messages(app)
     assert len(app.dataframe[0].value) == 34 * 8
+    table = app.dataframe[0].proto
+    assert list(table.column_order[:3]) == ["layer", "head", "shift"]        # the key column is never cut off at the right
+    assert set(table.column_order) == set(app.dataframe[0].value.columns)     # ... and no column is hidden
+    assert json.loads(table.columns)["shift"]["type_config"]["format"] == "%.3f"
     params = dict(app.query_params)
     assert params["text"] == DEFAULT_TEMPLATES and params["model"] == "scratch"
 

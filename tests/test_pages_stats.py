@@ -13,7 +13,7 @@ from apptest_pages import open_page
 
 import ui
 from attention import attend
-from attention.stats import result_stats
+from attention.stats import STATS, result_stats
 
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script>'
 
@@ -49,6 +49,15 @@ def test_opens_on_the_default_sentence_with_every_statistic_and_writes_the_url()
     labels = [button.label for button in app.get("download_button")]
     assert labels.count("PNG") == labels.count("SVG") == labels.count("HTML") == 4          # grid, head, flow, similarity
     assert {"Attention NPZ", "Attention CSV", "Attention JSON", "Statistics CSV", "This view (HTML)"} <= set(labels)
+
+
+def test_the_statistic_box_shows_short_names_and_explains_them_in_its_help():
+    app = open_page("head_stats")
+    box = next(box for box in app.selectbox if box.label == "Colour the heads by")
+    assert box.options == [*STATS, "pattern"]                              # long descriptions were cut off in the box
+    for meaning, _ in STATS.values():
+        assert ui.md_escape(meaning) in box.help
+    assert "pattern type" in box.help
 
 
 def test_a_share_link_opens_the_statistic_and_head_and_changes_go_back_into_the_url():

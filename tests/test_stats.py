@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from attention import attend
+from attention.figures_stats import SIMILARITY_TICKS, similarity_heatmap
 from attention.stats import FLOW_MAX_TOKENS, classify, flow, head_stats, is_punctuation, result_stats, rollout, similarity_order
 
 TOKENS = ["[CLS]", "the", "cat", "sat", "on", "a", "warm", "mat", "today", "[SEP]"]   # no punctuation, one sentence
@@ -135,3 +136,20 @@ def test_on_a_real_model_every_head_gets_numbers_and_a_known_pattern():
     assert all(np.isfinite(value).all() for value in found.values.values())
     assert set(found.pattern.ravel()) <= {"vertical", "diagonal", "vertical + diagonal", "block", "heterogeneous"}
     assert len(found.rows()) == result.n_layers * result.n_heads and found.rows()[0]["layer"] == 0
+
+
+@pytest.mark.parametrize(("layers", "heads"), [(6, 12), (12, 12), (2, 4)])
+def test_similarity_heatmap_labels_are_readable_and_every_head_is_named_in_the_hover(layers, heads):
+    n = layers * heads
+    order = np.random.default_rng(0).permutation(n)
+    fig = similarity_heatmap(np.zeros((n, n)), order, heads)
+    names = [f"L{index // heads}·H{index % heads}" for index in order]
+    (trace,) = fig.data
+    assert list(trace.x) == list(trace.y) == names                           # every head keeps its name (hover: %{x}, %{y})
+    assert "%{x}" in trace.hovertemplate and "%{y}" in trace.hovertemplate
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.tickfont.size >= 10                                        # was 8 px: unreadable at 72 heads
+        assert len(axis.tickvals) <= SIMILARITY_TICKS
+        assert list(axis.tickvals) == list(axis.ticktext) == names[::-(-n // SIMILARITY_TICKS)]
+    if n <= SIMILARITY_TICKS:
+        assert list(fig.layout.xaxis.tickvals) == names                      # few heads: every one labelled
