@@ -45,6 +45,11 @@ def safe_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def every_label(n: int, up_to: int = 60) -> dict:
+    """Axis settings that label each of `n` tokens while at most `up_to` (plotly would skip some); beyond, plotly thins."""
+    return {"tickmode": "linear", "dtick": 1} if n <= up_to else {}
+
+
 def top_margin(labels: list, font: int = 12, angle: float = 60, axis_title: bool = False) -> int:
     """Top margin (px) for a figure whose title sits at the top and whose key labels sit on top of the plot, slanted at
     `angle` degrees: a band for the title, a generous estimate of how far the longest label reaches, and a line for an

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import _BARE, COLORSCALE, safe_text, token_labels
+from .figures import _BARE, COLORSCALE, every_label, safe_text, token_labels
 
 DIVERGING = "RdBu_r"   # A − B: red where A attends more, blue where B does, white where they agree
 
@@ -34,11 +34,6 @@ def _side(n: int) -> int:
     return int(min(760, max(320, 140 + 18 * n)))
 
 
-def _every_label(n: int) -> dict:
-    """Axis settings that show every token label while they can fit (plotly would skip some)."""
-    return {"tickmode": "linear", "dtick": 1} if n <= 60 else {}
-
-
 def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "") -> go.Figure:
     """[query, key] matrices in a grid (row by row, `columns` across; all in one row by default),
     on one shared colour scale from 0 to the largest weight, so strengths compare directly."""
@@ -58,8 +53,8 @@ def panel_grid(panels: list[Panel], columns: int | None = None, title: str = "")
         ), row=row + 1, col=column + 1)
     longest = max(len(p.rows) for p in panels)
     # automargin: the first column's row labels and the bottom row's slanted key labels get room instead of being cut off
-    fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, automargin=True, **_every_label(longest))
-    fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, automargin=True, **_every_label(longest))
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, automargin=True, **every_label(longest))
+    fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, automargin=True, **every_label(longest))
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=rows * _side(longest) + 60,
         margin={"t": 70},
@@ -85,9 +80,9 @@ def difference_heatmap(diff: np.ndarray, labels: list[str], title: str, names: t
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=_side(len(labels)),
         margin={"t": 50},
-        xaxis={"tickangle": -60, "tickfont": {"size": 10}, "automargin": True, **_every_label(len(labels))},
+        xaxis={"tickangle": -60, "tickfont": {"size": 10}, "automargin": True, **every_label(len(labels))},
         yaxis={"title": "query (rows) attends to key (columns)", "autorange": "reversed", "tickfont": {"size": 10},
-               "automargin": True, **_every_label(len(labels))},
+               "automargin": True, **every_label(len(labels))},
     )
     return fig
 

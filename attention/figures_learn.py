@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import COLORSCALE, safe_text, token_labels, top_margin
+from .figures import COLORSCALE, every_label, safe_text, token_labels, top_margin
 from .multihead import Ablation, LayerHeads
 from .positions import Permutation
 from .result import Attention
@@ -24,11 +24,6 @@ def _nice_step(span: float, ticks: int = 5) -> float:
     raw = span / ticks
     power = 10 ** np.floor(np.log10(raw))
     return float(min((m * power for m in (1, 2, 5, 10) if m * power >= raw), default=10 * power))
-
-
-def _every_label(labels: list, up_to: int) -> dict:
-    """Axis settings that label every token when there are at most `up_to` (plotly would otherwise skip every other)."""
-    return {"dtick": 1} if len(labels) <= up_to else {}
 
 
 def _finite(matrix: np.ndarray) -> np.ndarray:
@@ -76,8 +71,8 @@ def matrix_figure(matrix: np.ndarray, rows: list[str] | None, columns: list[str]
         title={"text": safe_text(title), "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"},
         margin={"t": top_margin(x, axis_title=bool(column_title)) if tokens_across else 50},
         xaxis={"title": column_title, "side": "top" if tokens_across else "bottom", "tickangle": -60 if tokens_across else 0,
-               "automargin": True, **_every_label(x, 48)},
-        yaxis={"title": row_title, "autorange": "reversed", "automargin": True, **_every_label(y, 48)},
+               "automargin": True, **every_label(len(x), 48)},
+        yaxis={"title": row_title, "autorange": "reversed", "automargin": True, **every_label(len(y), 48)},
     )
     return fig
 
@@ -100,9 +95,9 @@ def matrices_grid(matrices: list[np.ndarray], titles: list[str], rows: list[list
         fig.add_trace(trace, row=row + 1, col=col + 1)
         # labels once per row and column of the grid when the matrices share their tokens, else on each
         fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, showticklabels=col == 0 or not same_rows,
-                         row=row + 1, col=col + 1, **_every_label(rows[index], 24))
+                         row=row + 1, col=col + 1, **every_label(len(rows[index]), 24))
         fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, showticklabels=index + per_row >= count or not same_columns,
-                         row=row + 1, col=col + 1, **_every_label(columns[index], 24))
+                         row=row + 1, col=col + 1, **every_label(len(columns[index]), 24))
     scale = {"colorscale": SIGNED, "cmin": -high, "cmax": high, "cmid": 0.0} if signed else {"colorscale": COLORSCALE, "cmin": 0.0, "cmax": high}
     fig.update_layout(template=_BARE, height=height_each * grid_rows + 60, coloraxis={**scale, "colorbar": {"thickness": 10}})
     return fig
