@@ -23,7 +23,7 @@ def _nice_step(span: float, ticks: int = 5) -> float:
     """A round tick step (1, 2 or 5 × 10^k) giving about `ticks` ticks over [0, span]."""
     raw = span / ticks
     power = 10 ** np.floor(np.log10(raw))
-    return float(min((m * power for m in (1, 2, 5, 10) if m * power >= raw), default=10 * power))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))   # power ≤ raw < 10·power: one fits
 
 
 def _finite(matrix: np.ndarray) -> np.ndarray:
