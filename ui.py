@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from attention import MODELS, Attention, attend, limits
+from attention import MODELS, Attention, attend
+
+from attention.run import limits
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 OTHER_MODEL = "Other: a Hugging Face id or a local folder"
@@ -346,7 +348,7 @@ def stop_with_share(params: dict[str, Any], text: str) -> None:
 
 def figure_exports(fig: Any, name: str, key: str) -> None:
     """PNG, SVG and offline HTML buttons for one plotly figure; each file is made only when its button is clicked."""
-    from attention import export
+    from figures import export
 
     images = export.images_available()
     with st.container(horizontal=True, gap="small"):
@@ -360,8 +362,8 @@ def figure_exports(fig: Any, name: str, key: str) -> None:
 
 def result_exports(result: Attention, key: str, max_text_tokens: int = 128) -> None:
     """The current result (tokens, weights [layer, head, query, key], model, options) as NPZ, and as CSV and JSON
-    while it is small enough for text files; each can be loaded back with attention.export.from_npz/from_csv/from_json."""
-    from attention import export
+    while it is small enough for text files; each can be loaded back with attention.run.export.from_npz/from_csv/from_json."""
+    from figures import export
 
     with st.container(horizontal=True, gap="small"):
         st.download_button("Attention NPZ", lambda: export.to_npz(result), "attention.npz", "application/octet-stream",

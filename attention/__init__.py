@@ -1,10 +1,19 @@
 """Attention Lens core: compute per-head attention from scratch or from a real transformer.
 
-    from attention import attend
+    from attention import attend, trace
     result = attend("The cat sat on the mat.", "minilm")
     result.tokens, result.weights.shape   # [layer, head, query, key]
+    run = trace("The cat sat on the mat.")  # every intermediate of one pass of the project's engine
 
-Never imports streamlit: usable from notebooks, tests and benchmarks.
+    text ──► run (attend / trace) ──► engine ──► Trace / Attention ──► analyses
+    attention/engine    maths, layers, weight loaders, sparse patterns, backends
+    attention/run       attend(), trace(), the result type, caches, limits, exports of results
+    attention/analyses  statistics, words and links, compare, bias, corpus, the Learn pages' computations
+    attention/domains   models trained here (vision, time series), kept on disk
+
+Never imports streamlit or plotly: usable from notebooks, tests, benchmarks and the command line.
+Naming: `model` is always a model's *name* (a string such as "minilm"); the torch module that runs it is its
+`network`; `Attention` is the result type; a layer's attention module is its `self_attention` (or `cross_attention`).
 """
 import os
 
@@ -13,11 +22,16 @@ import os
 # ~1 s instead of ~40 ms here; passive waiting keeps it near 40 ms. Must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import limits  # noqa: E402
-from .api import attend, clean_text  # noqa: E402
-from .models import BUNDLED, SCRATCH, load_model  # noqa: E402
-from .result import Attention  # noqa: E402
+from attention import _compat  # noqa: E402
+
+_compat.install()   # old flat module names (attention.links, attention.stats, ...) stay importable
+
+from attention.engine.backends import BUNDLED, SCRATCH, load_model  # noqa: E402
+from attention.run import limits  # noqa: E402
+from attention.run.api import attend, clean_text  # noqa: E402
+from attention.run.result import Attention  # noqa: E402
+from attention.run.trace import StackTrace, Trace, trace  # noqa: E402
 
 MODELS = (BUNDLED, SCRATCH, f"{SCRATCH}:{BUNDLED}")
 
-__all__ = ["attend", "Attention", "load_model", "clean_text", "MODELS"]
+__all__ = ["attend", "trace", "Attention", "Trace", "StackTrace", "load_model", "clean_text", "limits", "MODELS"]

@@ -30,7 +30,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
 
-    from attention import attend, corpus
+    from attention import attend
+
+    from attention.analyses import corpus
 
     sample = corpus.read_sentences(corpus.SAMPLE)
     sentences = (sample * (args.sentences // len(sample) + 1))[:args.sentences]

@@ -3,7 +3,7 @@
 For each size, fresh random texts (no cache helps) open the share link
 /token_links?text=…&model=minilm&layer=L&threshold=T in a fresh browser context, and we measure:
 
-  links, JSON KB   what the component receives: attention.links.payload() serialised (exactly what Python sends)
+  links, JSON KB   what the component receives: attention.analyses.links.payload() serialised (exactly what Python sends)
   ws KB            every websocket byte the visit received (page, widgets, component data)
   sight s          goto -> the link view drawn
   draw ms          the component's own timing of its first full draw (all 12 heads)
@@ -56,7 +56,8 @@ FRAME_JS = """async (root, [action, position]) => {
 def payload_bytes(text: str, layer: int, threshold: float) -> tuple[int, int]:
     """(links, bytes) of the JSON the page hands the component for this view (all heads shown)."""
     from attention import attend
-    from attention.links import layer_links, payload
+    from attention.analyses.links import layer_links
+    from figures.payloads import payload
 
     links = layer_links(attend(text, "minilm"), layer, threshold)
     return len(links), len(json.dumps(payload(links)).encode())

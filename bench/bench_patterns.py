@@ -12,7 +12,7 @@ through /proc/self/clear_refs before each run) minus the resident size before th
 large blocks to the system at once, so freed memory from an earlier run cannot hide a new peak.
 Growth exponent: the slope of log(cost) against log(length) over the lengths ≥ 1,024 (short runs are overhead-bound).
 Quality: scratch:minilm on a fresh 512-token text, each pattern vs full attention per layer (attention/efficient.py).
---save writes bench/results/bench_patterns.json, which the "Efficient attention" page draws.
+--save writes attention/data/bench_patterns.json, which the "Efficient attention" page draws.
 """
 from __future__ import annotations
 
@@ -66,15 +66,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--longest", type=int, default=8192)
-    parser.add_argument("--save", action="store_true", help="write bench/results/bench_patterns.json for the page")
+    parser.add_argument("--save", action="store_true", help="write attention/data/bench_patterns.json for the page")
     args = parser.parse_args()
     ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)   # M_MMAP_THRESHOLD: blocks ≥ 64 KiB come from (and go back to) the system
 
     import torch
 
-    from attention.efficient import growth_exponent, pattern_quality
-    from attention.patterns import make_pattern
-    from attention.scratch import ScratchConfig, ScratchTransformer
+    from attention.analyses.efficient import growth_exponent, pattern_quality
+    from attention.engine.patterns import make_pattern
+    from attention.engine.transformer import ScratchConfig, ScratchTransformer
 
     torch.set_num_threads(args.threads)
     lengths = [n for n in (128, 256, 512, 1024, 2048, 4096, 8192, 16384) if n <= args.longest]
@@ -127,7 +127,7 @@ def main() -> None:
     took = time.perf_counter() - started
     print(f"\nwhole bench {took:.0f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.save:
-        out = ROOT / "bench" / "results" / "bench_patterns.json"
+        out = ROOT / "attention" / "data" / "bench_patterns.json"
         out.parent.mkdir(exist_ok=True)
         meta = {"date": datetime.date.today().isoformat(), "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                 "torch": torch.__version__, "engine": "scratch, 2 layers × 4 heads, d_head 16", "reps": args.reps,

@@ -3,9 +3,10 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from attention import attend, limits
-from attention.bias import DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, expand, probe
-from attention.figures_inspect import key_shift_bars, layer_head_map
+from attention import attend
+from attention.run import limits
+from attention.analyses.bias import DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, expand, probe
+from figures.inspect import key_shift_bars, layer_head_map
 
 TEMPLATE_HELP = (
     "One sentence a line. Mark the swapped pair with braces and a slash, e.g. {he/she}, or write {name} to use each pair "

@@ -2,9 +2,9 @@
 import streamlit as st
 
 import ui
-from attention.compare import align, common_shape, difference, head_differences
-from attention.figures_inspect import Panel, difference_heatmap, layer_head_map, panel_grid
-from attention.links import MERGE_RULE
+from attention.analyses.compare import align, common_shape, difference, head_differences
+from figures.inspect import Panel, difference_heatmap, layer_head_map, panel_grid
+from attention.analyses.links import MERGE_RULE
 
 MODES = {"sentences": "Two sentences, one model", "models": "One sentence, two models"}
 TEXT_B = "The animal didn't cross the street because it was too wide."

@@ -4,9 +4,9 @@ import streamlit as st
 
 import ui
 from attention import attend
-from attention.efficient import active_queries, load_costs, pattern_quality
-from attention.figures_efficient import cost_figure, mask_figure, quality_figure, side_by_side
-from attention.patterns import PATTERN_OPTIONS, PATTERNS, make_pattern
+from attention.analyses.efficient import active_queries, load_costs, pattern_quality
+from figures.efficient import cost_figure, mask_figure, quality_figure, side_by_side
+from attention.engine.patterns import PATTERN_OPTIONS, PATTERNS, make_pattern
 
 MAX_TOKENS = 512   # this page reads up to 512 tokens: long texts are where patterns matter
 LIMITS = {"window": (1, MAX_TOKENS, 3), "dilation": (1, 16, 2), "block": (1, 64, 4), "random": (0, 8, 1), "seed": (0, 9999, 0),

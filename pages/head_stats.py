@@ -2,12 +2,15 @@
 import streamlit as st
 
 import ui
-from attention import attend, corpus, limits
-from attention.export import table_csv, view_html
-from attention.figures import head_heatmap
-from attention.figures_inspect import Panel, panel_grid
-from attention.figures_stats import similarity_heatmap, stat_grid, stat_spread
-from attention.stats import FLOW_MAX_TOKENS, PATTERN_RULE, PATTERNS, STATS, flow, result_stats, rollout, similarity_order
+from attention import attend
+from attention.analyses import corpus
+from attention.run import limits
+from attention.run.export import table_csv
+from figures.export import view_html
+from figures import head_heatmap
+from figures.inspect import Panel, panel_grid
+from figures.stats import similarity_heatmap, stat_grid, stat_spread
+from attention.analyses.stats import FLOW_MAX_TOKENS, PATTERN_RULE, PATTERNS, STATS, flow, result_stats, rollout, similarity_order
 
 MODES = {"sentence": "One sentence", "corpus": "A corpus"}
 SOURCES = {"sample": "The sample corpus", "upload": "Upload a .txt or .csv file"}
@@ -76,7 +79,7 @@ else:
     cap = limits.current().max_batch
     if len(sentences) > cap:
         ui.warn(f"The corpus has {len(sentences):,} sentences; this deployment reads the first {cap:,}. "
-                "For more, run `python -m attention.corpus FILE` (locally or on Ray).")
+                "For more, run `python -m attention.analyses.corpus FILE` (locally or on Ray).")
         sentences = sentences[:cap]
     bar = st.progress(0.0, text=f"Reading {len(sentences)} sentences…")
     try:

@@ -2,9 +2,10 @@
 import streamlit as st
 
 import ui
-from attention.api import is_cached
-from attention.models import is_loaded
-from attention.figures import grid_payload, head_payload, heads_side_by_side
+from attention.run.api import is_cached
+from attention.engine.backends import is_loaded
+from figures import heads_side_by_side
+from figures.payloads import grid_payload, head_payload
 from components.heatmap import head_grid, head_heatmap
 
 ui.load_page_state(

@@ -3,8 +3,8 @@ import numpy as np
 import streamlit as st
 
 import ui
-from attention import vision
-from attention.figures_vision import digit_figure, overlay_panels, probability_figure
+from attention.domains import vision
+from figures.vision import digit_figure, overlay_panels, probability_figure
 from components.draw_digit import draw_digit
 
 SOURCES = ("test", "draw")

@@ -4,9 +4,9 @@ import streamlit as st
 
 import ui
 from attention import attend
-from attention.batch import attend_padded
-from attention.figures import head_heatmap
-from attention.figures_learn import cross_figure, matrices_grid, matrix_figure, recurrence_figure
+from attention.analyses.batch import attend_padded
+from figures import head_heatmap
+from figures.learn import cross_figure, matrices_grid, matrix_figure, recurrence_figure
 
 DEFAULT_TARGET = "Das Tier überquerte die Straße nicht, weil es zu müde war."
 DEFAULT_SECOND = "It was tired."

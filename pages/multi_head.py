@@ -3,8 +3,8 @@ import numpy as np
 import streamlit as st
 
 import ui
-from attention.figures_learn import ablation_figure, concat_figure, distance_figure, matrices_grid, matrix_figure
-from attention.multihead import ablate, layer_heads
+from figures.learn import ablation_figure, concat_figure, distance_figure, matrices_grid, matrix_figure
+from attention.analyses.multihead import ablate, layer_heads
 
 
 DEFAULT_REMOVED = "0"   # the opening view already shows an ablation's effect

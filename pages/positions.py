@@ -2,8 +2,8 @@
 import streamlit as st
 
 import ui
-from attention.figures_learn import matrix_figure, permutation_figure
-from attention.positions import learned, permutation_experiment, similarity, sinusoidal
+from figures.learn import matrix_figure, permutation_figure
+from attention.analyses.positions import learned, permutation_experiment, similarity, sinusoidal
 
 SINE_DIMENSIONS = 64   # the "scratch" engine's width, whose positions are these sine/cosine codes
 DEFAULT_HEAD = 2       # MiniLM's layer-0 head 2 attends to the next position: the shuffle shows it at once

@@ -4,8 +4,8 @@ import streamlit as st
 
 import ui
 from attention import attend
-from attention.figures_learn import matrix_figure, softmax_row_figure, weighted_sum_figure
-from attention.steps import sentence_steps, toy_steps
+from figures.learn import matrix_figure, softmax_row_figure, weighted_sum_figure
+from attention.analyses.steps import sentence_steps, toy_steps
 
 ui.load_page_state(
     "steps",

@@ -3,8 +3,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from attention import timeseries as ts
-from attention.figures_timeseries import forecast_figure, rul_trace_figure, sensors_figure, time_heatmap
+from attention.domains import timeseries as ts
+from figures.timeseries import forecast_figure, rul_trace_figure, sensors_figure, time_heatmap
 
 PATTERNS = ("full", "probsparse")
 AVERAGE = "average"

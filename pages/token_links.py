@@ -4,7 +4,8 @@ import json
 import streamlit as st
 
 import ui
-from attention.links import LINK_BUDGET, MERGE_RULE, format_heads, layer_links, parse_heads, parse_pin, payload
+from attention.analyses.links import LINK_BUDGET, MERGE_RULE, format_heads, layer_links, parse_heads, parse_pin
+from figures.payloads import payload
 from components.token_links import token_links
 
 MODES = {"heads": "Each head in its colour", "mean": "Mean of the layer's heads"}

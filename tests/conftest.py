@@ -22,7 +22,7 @@ def tiny_bert(tmp_path_factory) -> str:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from attention.models import _bundled_path
+    from attention.engine.backends import _bundled_path
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-bert")
@@ -75,7 +75,7 @@ def artifacts() -> Path:
 def trained_vit():
     """The Images page's vision transformer: trained once per machine (a fresh CI machine trains it here, in well under
     a minute on one thread) and kept in the cache folder, where the app and its test server find it."""
-    from attention import vision
+    from attention.domains import vision
 
     return vision.load_or_train()
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from attention import attend
-from attention.batch import attend_padded
+from attention.analyses.batch import attend_padded
 
 TEXTS = ["The cat sat on the mat because it was warm.", "Dogs bark."]
 

@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 
-from attention.bias import (
+from attention.analyses.bias import (
     DEFAULT_TEMPLATES, TERM, BiasReport, PairAttention, Probe, expand, parse_pairs, probe, term_attention, term_span,
 )
-from attention.result import Attention
+from attention.run.result import Attention
 
 
 def test_an_inline_pair_gives_one_sentence_pair():

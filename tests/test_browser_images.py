@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 from test_browser_learn import open_link, wait_for_title
 
-from attention import vision
+from attention.domains import vision
 
 pytestmark = pytest.mark.browser
 PICTURE = "The picture and its 16 patches (click one)"

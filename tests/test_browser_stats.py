@@ -8,7 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from attention import attend, export
+from attention import attend
+
+from attention.run import export
 from test_browser_inspect import (HOSTILE, assert_no_injection, choose, click_cell, open_page, plot_with_title, url_params,
                                   wait_for_param)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from attention import timeseries as ts
+from attention.domains import timeseries as ts
 from test_browser_learn import open_link, plot_titled, url_params, wait_for_title
 
 pytestmark = pytest.mark.browser

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import threading
 
-from attention.cache import ByteLRU
+from attention.run.cache import ByteLRU
 from conftest import ROOT
 
 
@@ -129,7 +129,7 @@ def test_is_cached_tells_whether_attend_would_compute(monkeypatch):
     """The home view mounts its placeholders only when attend() will compute: is_cached must match the cache."""
     import uuid
 
-    from attention import api
+    from attention.run import api
 
     text = f"Not seen before {uuid.uuid4().hex}."
     assert not api.is_cached(text, "scratch")
@@ -155,8 +155,8 @@ def test_the_core_makes_torch_threads_wait_passively():
 
 
 def test_is_loaded_tells_whether_a_model_is_in_memory():
-    from attention import models
+    from attention.engine import backends
 
-    models.load_model("scratch")
-    assert models.is_loaded("scratch") and models.is_loaded(" scratch ")
-    assert not models.is_loaded("never-loaded-model") and not models.is_loaded(None)
+    backends.load_model("scratch")
+    assert backends.is_loaded("scratch") and backends.is_loaded(" scratch ")
+    assert not backends.is_loaded("never-loaded-model") and not backends.is_loaded(None)

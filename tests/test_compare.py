@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from attention import attend
-from attention.compare import align, common_shape, difference, head_differences
-from attention.result import Attention
+from attention.analyses.compare import align, common_shape, difference, head_differences
+from attention.run.result import Attention
 
 
 def test_identical_tokens_align_one_to_one():

@@ -6,8 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from attention import attend
-from attention import models
-from attention.api import RESULTS
+from attention.engine import backends
+from attention.run.api import RESULTS
 
 
 def test_concurrent_calls_each_get_their_own_text():
@@ -23,15 +23,15 @@ def test_concurrent_calls_each_get_their_own_text():
 
 def test_models_load_once_under_concurrency():
     with ThreadPoolExecutor(max_workers=6) as pool:
-        loaded = list(pool.map(lambda _: models.load_model("scratch"), range(12)))
+        loaded = list(pool.map(lambda _: backends.load_model("scratch"), range(12)))
     assert all(backend is loaded[0] for backend in loaded)
 
 
 def test_forward_passes_take_turns(monkeypatch):
-    backend = models.load_model("scratch")
+    backend = backends.load_model("scratch")
     inside, most = 0, 0
     guard = threading.Lock()
-    original = backend.model.forward
+    original = backend.network.forward
 
     def counting(*args, **kwargs):
         nonlocal inside, most
@@ -44,7 +44,7 @@ def test_forward_passes_take_turns(monkeypatch):
             with guard:
                 inside -= 1
 
-    monkeypatch.setattr(backend.model, "forward", counting)  # the model itself: inside whatever lock guards it
+    monkeypatch.setattr(backend.network, "forward", counting)  # the model itself: inside whatever lock guards it
     RESULTS.clear()
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda i: attend(f"turn taking {i} " * 20, "scratch"), range(16)))

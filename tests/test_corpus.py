@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attention import attend, corpus
-from attention.stats import STATS, result_stats
+from attention import attend
+
+from attention.analyses import corpus
+from attention.analyses.stats import STATS, result_stats
 
 from conftest import ROOT
 
@@ -29,7 +31,7 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_T
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "attention.corpus", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "attention.analyses.corpus", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **RAY_ENV})
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from attention import attend, load_model
-from attention.models import _bundled_path
-from attention.scratch import from_gpt2, from_transformers
+from attention.engine.backends import _bundled_path
+from attention.engine import from_gpt2, from_transformers
 
 ATOL = 1e-5
 SOURCE = "The little robot read every book in the library, then it wrote one of its own."
@@ -236,8 +236,8 @@ def test_other_families_are_refused_by_the_scratch_engine(tmp_path):
 
 def test_the_learn_views_open_up_gpt2_weights_too(gpt2_folder):
     """Pre-norm and the decoder's own causal mask reach the step-by-step and multi-head views."""
-    from attention.multihead import ablate, layer_heads
-    from attention.steps import sentence_steps
+    from attention.analyses.multihead import ablate, layer_heads
+    from attention.analyses.steps import sentence_steps
 
     name = f"scratch:{gpt2_folder}"
     result = attend(SOURCE, name)

@@ -5,14 +5,14 @@ import threading
 
 import torch
 
-from attention import disk_cache
+from attention.domains import store
 
 
 def test_a_model_is_trained_once_then_read_and_a_damaged_file_is_trained_again(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_LENS_CACHE", str(tmp_path))
-    path = disk_cache.recipe_path("toy", {"size": 3, "seed": 0})
-    assert path.parent == tmp_path and path == disk_cache.recipe_path("toy", {"seed": 0, "size": 3})   # order does not matter
-    assert path != disk_cache.recipe_path("toy", {"size": 4, "seed": 0})
+    path = store.recipe_path("toy", {"size": 3, "seed": 0})
+    assert path.parent == tmp_path and path == store.recipe_path("toy", {"seed": 0, "size": 3})   # order does not matter
+    assert path != store.recipe_path("toy", {"size": 4, "seed": 0})
     trainings: list[tuple[str, ...]] = []
 
     def train(notices):
@@ -21,20 +21,20 @@ def test_a_model_is_trained_once_then_read_and_a_damaged_file_is_trained_again(t
         return ("trained", weights), {"weights": weights}
 
     read = lambda saved: ("read", saved["weights"])  # noqa: E731
-    assert not disk_cache.is_ready(path)
-    threads = [threading.Thread(target=disk_cache.load_or_train, args=(path, read, train, "toy model")) for _ in range(3)]
+    assert not store.is_ready(path)
+    threads = [threading.Thread(target=store.load_or_train, args=(path, read, train, "toy model")) for _ in range(3)]
     [thread.start() for thread in threads]
     [thread.join() for thread in threads]
-    assert trainings == [()] and disk_cache.is_ready(path)                   # three callers, one training
-    first = disk_cache.load_or_train(path, read, train, "toy model")
-    assert first[0] == "trained" and disk_cache.load(path)["weights"].tolist() == [0.0, 1.0, 2.0]
+    assert trainings == [()] and store.is_ready(path)                   # three callers, one training
+    first = store.load_or_train(path, read, train, "toy model")
+    assert first[0] == "trained" and store.load(path)["weights"].tolist() == [0.0, 1.0, 2.0]
 
-    disk_cache._MEMORY.pop(path)                                            # a new process: the file is read
-    assert disk_cache.load_or_train(path, read, train, "toy model")[0] == "read" and len(trainings) == 1
+    store._MEMORY.pop(path)                                            # a new process: the file is read
+    assert store.load_or_train(path, read, train, "toy model")[0] == "read" and len(trainings) == 1
 
-    disk_cache._MEMORY.pop(path)
+    store._MEMORY.pop(path)
     path.write_bytes(b"not a torch file")                                   # damaged: trained again, and said so
-    assert disk_cache.load_or_train(path, read, train, "toy model")[0] == "trained"
+    assert store.load_or_train(path, read, train, "toy model")[0] == "trained"
     assert "saved toy model could not be read" in trainings[-1][0]
-    assert disk_cache.load(path)["weights"].tolist() == [0.0, 1.0, 2.0]     # and saved whole again
+    assert store.load(path)["weights"].tolist() == [0.0, 1.0, 2.0]     # and saved whole again
     assert not list(tmp_path.glob("*.tmp"))                                # no half-written files left behind

@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attention import attend, export
-from attention.figures import head_heatmap
-from attention.stats import result_stats
+from attention import attend
+
+from attention.run import export
+from figures import head_heatmap
+from figures.export import figure_image, view_html
+from attention.analyses.stats import result_stats
 
 TEXT = '=HYPERLINK("x") +1 -2 @me \'quoted\' <script>alert(1)</script> "ok", fine.'
 
@@ -67,7 +70,7 @@ def test_statistics_table_csv_makes_formulas_inert(result):
 
 
 def test_view_html_is_self_contained_and_escapes_text(result):
-    page = export.view_html([head_heatmap(result, 0, 0), head_heatmap(result, 1, 2)], "<b>title</b>", [TEXT])
+    page = view_html([head_heatmap(result, 0, 0), head_heatmap(result, 1, 2)], "<b>title</b>", [TEXT])
     assert len(re.findall(r"<script\b[^>]*\bsrc\s*=", page, flags=re.I)) == 0      # nothing loaded from anywhere
     assert "<link" not in page.lower() and "<iframe" not in page.lower()
     assert page.count("Plotly.newPlot") == 2 and len(page) > 3_000_000              # plotly.js inlined once
@@ -77,10 +80,10 @@ def test_view_html_is_self_contained_and_escapes_text(result):
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's Chromium")
 def test_png_and_svg_from_the_system_chromium(result):
     fig = head_heatmap(result, 0, 0, height=400)
-    png = export.figure_image(fig, "png")
+    png = figure_image(fig, "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (2000, 800)                            # 1000 × 400 at scale 2
-    svg = export.figure_image(fig, "svg").decode("utf-8")
+    svg = figure_image(fig, "svg").decode("utf-8")
     assert svg.startswith("<svg") and "Layer 0 · Head 0" in svg and "<script" not in svg
     with pytest.raises(ValueError, match="png or svg"):
-        export.figure_image(fig, "gif")
+        figure_image(fig, "gif")

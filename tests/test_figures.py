@@ -10,9 +10,10 @@ import plotly.io as pio
 import pytest
 
 from attention import attend
-from attention.figures import _INVISIBLE, grid_payload, head_heatmap, head_payload, heads_side_by_side, safe_text, token_labels
-from attention.figures_inspect import Panel, layer_head_map, panel_grid
-from attention.result import Attention
+from figures import _INVISIBLE, head_heatmap, heads_side_by_side, safe_text, token_labels
+from figures.payloads import grid_payload, head_payload
+from figures.inspect import Panel, layer_head_map, panel_grid
+from attention.run.result import Attention
 
 LONG = " ".join(f"Token {i} of a long passage about attention heads, layers and weights." for i in range(300))
 

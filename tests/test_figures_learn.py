@@ -5,9 +5,9 @@ import math
 
 import numpy as np
 
-from attention.figures_efficient import cost_figure
-from attention.figures_learn import matrices_grid, matrix_figure, softmax_row_figure
-from attention.steps import toy_steps
+from figures.efficient import cost_figure
+from figures.learn import matrices_grid, matrix_figure, softmax_row_figure
+from attention.analyses.steps import toy_steps
 
 TOKENS = [f"w{i}" for i in range(16)]
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from attention import attend, limits
-from attention.models import load_model
+from attention import attend
+
+from attention.run import limits
+from attention.engine.backends import load_model
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from attention import attend
-from attention.links import (
-    format_heads, layer_links, merge_pieces, parse_heads, parse_pin, payload, word_groups,
+from attention.analyses.links import (
+    format_heads, layer_links, merge_pieces, parse_heads, parse_pin, word_groups,
 )
-from attention.result import Attention
+from attention.run.result import Attention
+from figures.payloads import payload
 
 
 def stochastic(layers: int, heads: int, n: int, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention.maths import MultiHeadAttention, attention_weights, merge_heads, split_heads
+from attention.engine.maths import MultiHeadAttention, attention_weights, merge_heads, split_heads
 
 
 def _softmax_rows(scores: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attention import attend, load_model
-from attention.multihead import ablate, head_distances, layer_heads
+from attention.analyses.multihead import ablate, head_distances, layer_heads
 
 SENTENCE = "The animal didn't cross the street because it was too tired."
 
@@ -19,7 +19,7 @@ def test_layer_heads_are_the_engines_numbers():
     assert heads.head_outputs.shape == (12, n, 32) and heads.concatenated.shape == heads.projected.shape == (n, 384)
     for head in (0, 7, 11):   # head h fills columns h·32 … h·32+31 of the concatenation
         np.testing.assert_array_equal(heads.concatenated[:, head * 32:(head + 1) * 32], heads.head_outputs[head])
-    attention = load_model("scratch:minilm").model.layers[3].attention.output
+    attention = load_model("scratch:minilm").network.layers[3].self_attention.output
     with torch.inference_mode():
         projected = attention(torch.from_numpy(heads.concatenated)).numpy()
     np.testing.assert_allclose(heads.projected, projected, atol=1e-5)

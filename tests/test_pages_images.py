@@ -9,7 +9,7 @@ import pytest
 from apptest_pages import open_page
 from test_pages_learn import array, figures, messages, words
 
-from attention import vision
+from attention.domains import vision
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from apptest_pages import open_page
 
 import ui
 from attention import attend
-from attention.bias import DEFAULT_TEMPLATES
+from attention.analyses.bias import DEFAULT_TEMPLATES
 
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script>'
 

@@ -12,7 +12,7 @@ from apptest_pages import open_page
 
 import ui
 from attention import attend
-from attention.steps import toy_steps
+from attention.analyses.steps import toy_steps
 
 SENTENCE = "Birds sing at dawn."
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
@@ -148,7 +148,7 @@ def test_masks_page_teaches_causal_cross_and_padding():
 def test_masks_page_runs_a_decoder_folder_through_transformers(tmp_path):
     from transformers import AutoTokenizer, GPT2Config, GPT2Model
 
-    from attention.models import _bundled_path
+    from attention.engine.backends import _bundled_path
 
     GPT2Model(GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=30522, n_positions=64)).save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(_bundled_path()).save_pretrained(tmp_path)

@@ -13,7 +13,7 @@ from apptest_pages import open_page
 
 import ui
 from attention import attend
-from attention.stats import STATS, result_stats
+from attention.analyses.stats import STATS, result_stats
 
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script>'
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from apptest_pages import open_page
-from attention import timeseries as ts
+from attention.domains import timeseries as ts
 
 
 @pytest.fixture(scope="module", autouse=True)

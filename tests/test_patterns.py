@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from attention import attend
-from attention.maths import attention_weights, causal_mask
-from attention.patterns import Pattern, make_pattern
-from attention.scratch import ScratchConfig, ScratchTransformer
+from attention.engine.maths import attention_weights, causal_mask
+from attention.engine.patterns import Pattern, make_pattern
+from attention.engine import ScratchConfig, ScratchTransformer
 
 SENTENCE = "The animal didn't cross the street because it was too tired."
 

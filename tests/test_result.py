@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from attention.result import Attention
+from attention.run.result import Attention
 
 
 def stochastic(layers: int, heads: int, n: int, seed: int = 0) -> np.ndarray:

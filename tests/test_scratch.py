@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from attention import attend
-from attention.models import _bundled_path, load_model
-from attention.scratch import ScratchConfig, ScratchTransformer, from_bert, sinusoidal_positions
+from attention.engine.backends import _bundled_path, load_model
+from attention.engine import ScratchConfig, ScratchTransformer, from_bert, sinusoidal_positions
 
 ATOL = 1e-5
 SENTENCE = "The cat sat on the mat because it was warm, and the dog watched it from the door."
@@ -87,7 +87,7 @@ def test_random_builds_are_deterministic():
     for name in first:
         torch.testing.assert_close(first[name], second[name], rtol=0, atol=0, msg=name)
     other = ScratchTransformer.random(config, seed=1).state_dict()
-    assert not torch.equal(first["layers.0.attention.query.weight"], other["layers.0.attention.query.weight"])
+    assert not torch.equal(first["layers.0.self_attention.query.weight"], other["layers.0.self_attention.query.weight"])
 
 
 def test_random_weights_layer_norm_identity_biases_zero_and_eval_mode():

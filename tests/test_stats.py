@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from attention import attend
-from attention.figures_stats import SIMILARITY_TICKS, similarity_heatmap
-from attention.stats import FLOW_MAX_TOKENS, classify, flow, head_stats, is_punctuation, result_stats, rollout, similarity_order
+from figures.stats import SIMILARITY_TICKS, similarity_heatmap
+from attention.analyses.stats import FLOW_MAX_TOKENS, classify, flow, head_stats, is_punctuation, result_stats, rollout, similarity_order
 
 TOKENS = ["[CLS]", "the", "cat", "sat", "on", "a", "warm", "mat", "today", "[SEP]"]   # no punctuation, one sentence
 N = len(TOKENS)

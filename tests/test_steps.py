@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from attention import attend
-from attention.steps import TOY_INPUTS, TOY_PROJECTIONS, sentence_steps, toy_steps
+from attention.analyses.steps import TOY_INPUTS, TOY_PROJECTIONS, sentence_steps, toy_steps
 
 SENTENCE = "The animal didn't cross the street because it was too tired."
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention import timeseries as ts
+from attention.domains import timeseries as ts
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +132,7 @@ def test_probsparse_runs_the_same_weights_with_fewer_active_queries(trained_seri
 
 
 def test_time_heatmap_labels_its_axes_with_the_steps_each_token_covers(trained_series):
-    from attention.figures_timeseries import time_heatmap
+    from figures.timeseries import time_heatmap
 
     result = ts.explain(trained_series["synthetic"], 3)
     averaged, one = time_heatmap(result, 1, None), time_heatmap(result, 0, 2)

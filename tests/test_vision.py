@@ -5,9 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from attention import Attention, disk_cache, vision
-from attention.figures_vision import digit_figure, overlay_panels, probability_figure
-from attention.maths import MultiHeadAttention
+from attention import Attention
+
+from attention.domains import store
+
+from attention.domains import vision
+from figures.vision import digit_figure, overlay_panels, probability_figure
+from attention.engine.maths import MultiHeadAttention
 
 
 def test_patches_come_row_by_row_and_map_back_to_their_pixels():
@@ -71,7 +75,7 @@ def test_the_trained_vit_at_least_matches_logistic_regression(trained_vit):
 
 def test_the_cache_gives_back_the_same_model(trained_vit):
     assert vision.is_cached() and vision.cache_path().exists()
-    saved = disk_cache.load(vision.cache_path())
+    saved = store.load(vision.cache_path())
     assert saved["config"]["seed"] == 0 and saved["vit_accuracy"] == trained_vit.vit_accuracy
     for name, tensor in trained_vit.model.state_dict().items():
         torch.testing.assert_close(saved["state"][name], tensor, rtol=0, atol=0, msg=name)

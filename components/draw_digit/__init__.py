@@ -1,7 +1,7 @@
 """A tiny 8×8 drawing pad (Streamlit custom component, v2): paint a digit with the mouse or a finger.
 
 Its JavaScript and CSS ship in this folder and are read once at import: no CDN, nothing fetched. The picture
-travels both ways as 64 hex digits, one grey level (0–f) per pixel, row by row (attention.vision.encode_pixels).
+travels both ways as 64 hex digits, one grey level (0–f) per pixel, row by row (attention.domains.vision.encode_pixels).
 """
 from __future__ import annotations
 

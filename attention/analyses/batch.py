@@ -1,0 +1,44 @@
+"""Sentences of different lengths in one batch: the short one is padded, and the padding mask hides the pad tokens."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attention.run.api import prepare
+
+
+@dataclass(frozen=True)
+class PaddedBatch:
+    """Attention of a padded batch. Padded positions are keys no query may look at (weight exactly 0 from a scratch
+    engine; below 1e-30 from transformers, which adds a very large negative number instead of -inf)."""
+
+    model: str
+    tokens: list[list[str]]   # per sentence, padded with the pad token to the longest length
+    lengths: list[int]        # real tokens per sentence
+    mask: np.ndarray          # [batch, key] bool, True for real tokens
+    weights: np.ndarray       # [batch, layer, head, query, key] float32
+    notices: list[str]
+
+    def sentence(self, index: int) -> np.ndarray:
+        """One sentence's attention without its padding: [layer, head, query, key] over its real tokens."""
+        n = self.lengths[index]
+        return self.weights[index, :, :, :n, :n]
+
+
+def attend_padded(texts: list[str], model: str = "scratch:minilm", max_tokens: int | None = None) -> PaddedBatch:
+    """Run texts of different lengths as one padded batch with a padding mask (scratch engines, transformers encoders/decoders)."""
+    if not isinstance(texts, (list, tuple)) or not 2 <= len(texts) <= 8:
+        raise ValueError("A padded batch needs between two and eight texts.")
+    options = {} if max_tokens is None else {"max_tokens": max_tokens}
+    prepared = [prepare(text, model, **options) for text in texts]
+    backend = prepared[0].backend
+    lengths = [len(p.ids) for p in prepared]
+    weights = backend.run_padded([p.ids for p in prepared])
+    pad = backend.tokenizer.pad_token or "<pad>"
+    width = max(lengths)
+    notices = [f"Text {index + 1}: {notice}" for index, p in enumerate(prepared) for notice in p.notices]
+    return PaddedBatch(
+        model=model.strip(), tokens=[p.tokens + [pad] * (width - len(p.tokens)) for p in prepared], lengths=lengths,
+        mask=np.arange(width)[None, :] < np.array(lengths)[:, None], weights=weights, notices=notices,
+    )

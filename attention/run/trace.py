@@ -1,0 +1,278 @@
+"""`trace()`: one instrumented forward pass of the project's engine, every intermediate kept under a fixed name.
+
+    text ──► prepare (clean, tokenise, truncate, check options: as attend() does) ──► engine, once, recording
+         ──► Trace: weights, query, key, value, head_outputs, head_writes, attention_output, residual, result
+
+Every analysis reads a trace instead of running the engine again. Interventions are options of the same pass:
+`gate={(layer, head): 0.0}` removes a head, and the trace records what then happened. `forward()` is the same pass
+as torch tensors, usable with autograd (gradient attributions call it outside inference mode).
+
+Axes (batch of one, so no batch axis), all numpy float32:
+    weights [layer, head, query, key]            query, key, value, head_outputs [layer, head, token, d_head]
+    head_writes [layer, head, token, d_model]    attention_output, attention_input [layer, token, d_model]
+    residual [layer + 1, token, d_model]         (the stream entering each layer; the last row is the model's output)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+
+from attention.engine.backends import BUNDLED, COMPUTE_LOCK, SCRATCH, load_model
+from attention.engine.maths import causal_mask
+from attention.engine.transformer import Pass, ScratchTransformer
+from attention.run.api import RESULTS, Prepared, _result_key, build_result, prepare, with_target
+from attention.run.cache import ByteLRU
+from attention.run.result import Attention
+
+TRACES = ByteLRU(int(os.environ.get("ATTENTION_LENS_TRACE_CACHE_MB", "256")) * 2**20, lambda found: found.nbytes)
+Gates = dict[tuple[int, int], float]
+
+
+def _frozen(array: np.ndarray | None) -> np.ndarray | None:
+    if array is not None:
+        array.flags.writeable = False   # traces are cached and shared between sessions
+    return array
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class StackTrace:
+    """The recorded intermediates of one attention kind in one stack (the encoder's or a decoder's self-attention, or a
+    decoder's cross-attention). For cross-attention, key and value run over the source tokens and there is no residual."""
+
+    weights: np.ndarray            # [layer, head, query, key]
+    query: np.ndarray              # [layer, head, query token, d_head]
+    key: np.ndarray                # [layer, head, key token, d_head]
+    value: np.ndarray              # [layer, head, key token, d_head]
+    head_outputs: np.ndarray       # [layer, head, query token, d_head] = weights @ value (after any gate)
+    attention_input: np.ndarray    # [layer, token, d_model] what each layer's attention read (normalised first in pre-norm models)
+    attention_output: np.ndarray   # [layer, token, d_model] the attention block's output, bias included, before the residual
+    output_weights: np.ndarray     # [layer, head, d_head, d_model] each head's slice of the output projection W_O
+    output_bias: np.ndarray        # [layer, d_model] the output projection's bias
+    residual: np.ndarray | None = None   # [layer + 1, token, d_model] the stream entering each layer, then the output
+
+    def __post_init__(self) -> None:
+        for name in ("weights", "query", "key", "value", "head_outputs", "attention_input", "attention_output",
+                     "output_weights", "output_bias", "residual"):
+            _frozen(getattr(self, name))
+
+    @property
+    def n_layers(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.weights.shape[1]
+
+    @cached_property
+    def head_writes(self) -> np.ndarray:
+        """[layer, head, token, d_model]: each head's head_outputs through its slice of W_O, without the bias; summed over
+        heads plus output_bias it equals attention_output. Computed on first use (it is the largest field)."""
+        return _frozen(np.einsum("lhtd,lhdm->lhtm", self.head_outputs, self.output_weights, optimize=True).astype(np.float32))
+
+    def value_writes(self, layer: int) -> np.ndarray:
+        """[head, key token, d_model]: what each key token's value would write through each head's W_O slice, f(x_key)
+        (Kobayashi et al., 2020); a head's write is the weighted sum of these, with the attention weights."""
+        return np.einsum("htd,hdm->htm", self.value[layer], self.output_weights[layer]).astype(np.float32)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self.weights, self.query, self.key, self.value, self.head_outputs, self.attention_input,
+                  self.attention_output, self.output_weights, self.output_bias, self.residual]
+        return sum(a.nbytes for a in arrays if a is not None) + (self.head_outputs.nbytes * 12 if "head_writes" in self.__dict__ else 0)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Trace(StackTrace):
+    """One run of the project's engine with every intermediate: the encoder's (or decoder-only model's) fields at the top
+    level, an encoder–decoder's decoder side in `decoder` and its cross-attention in `cross`."""
+
+    tokens: list[str]
+    notices: list[str]
+    meta: dict[str, Any]
+    result: Attention              # what attend() returns for the same call (equal weights)
+    model: str                     # the engine's model name that ran (e.g. "scratch:minilm")
+    text: str                      # the text as given (trace() cleans it as attend() does)
+    ids: list[int]                 # token ids
+    options: dict[str, Any] = field(default_factory=dict)
+    gates: dict[tuple[int, int], float] = field(default_factory=dict)
+    target_tokens: list[str] | None = None
+    decoder: StackTrace | None = None
+    cross: StackTrace | None = None
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def output(self) -> np.ndarray:
+        """The model's output vectors [token, d_model] (the last residual row)."""
+        return self.residual[-1]
+
+    @property
+    def nbytes(self) -> int:
+        sides = [side.nbytes for side in (self.decoder, self.cross) if side is not None]
+        return super().nbytes + sum(sides)
+
+    def head(self, layer: int, head: int) -> np.ndarray:
+        """One head's weights [query, key]."""
+        return self.weights[layer, head]
+
+    def check_layer(self, layer: int, head: int | None = None) -> None:
+        """ValueError (for people) when the model has no such layer or head."""
+        if not 0 <= layer < self.n_layers:
+            raise ValueError(f"{self.model} has layers 0–{self.n_layers - 1}; layer {layer} does not exist.")
+        if head is not None and not 0 <= head < self.n_heads:
+            raise ValueError(f"{self.model} has heads 0–{self.n_heads - 1}; head {head} does not exist.")
+
+
+def engine_model(model: str) -> tuple[str, list[str]]:
+    """The name of the project's engine that runs `model`'s weights, and a notice when it is not `model` itself:
+    minilm -> scratch:minilm (the same weights; its attention equals transformers' to 1e-6)."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError("Pick a model: minilm, scratch, scratch:minilm, or a Hugging Face id / local folder.")
+    name = model.strip()
+    if name == BUNDLED:
+        name = f"{SCRATCH}:{BUNDLED}"
+        return name, [f"Traced on the project's own engine with MiniLM's weights ({name}): the same attention, every step visible."]
+    if name == SCRATCH or name.startswith(SCRATCH + ":") or load_model(name).kind == "scratch":
+        return name, []
+    engine = f"{SCRATCH}:{name}"
+    return engine, [f"Traced on the project's own engine with {name}'s weights ({engine}): the same attention, every step visible."]
+
+
+def check_gates(gate: Any, n_layers: int, n_heads: int) -> Gates:
+    """A checked gate dict {(layer, head): factor}; ValueError written for people."""
+    if gate is None:
+        return {}
+    if not isinstance(gate, dict):
+        raise ValueError("gate must be a dict {(layer, head): factor}, e.g. {(0, 3): 0.0} removes head 3 of layer 0.")
+    checked = {}
+    for where, factor in gate.items():
+        if (not isinstance(where, tuple) or len(where) != 2
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in where)):
+            raise ValueError(f"gate keys are (layer, head) pairs of whole numbers; got {str(where)[:40]}.")
+        layer, head = where
+        if not (0 <= layer < n_layers and 0 <= head < n_heads):
+            raise ValueError(f"gate {where}: the model has layers 0–{n_layers - 1} and heads 0–{n_heads - 1}.")
+        if not isinstance(factor, (int, float)) or isinstance(factor, bool) or not np.isfinite(factor):
+            raise ValueError(f"gate {where}: the factor must be a finite number (0 removes the head).")
+        checked[(layer, head)] = float(factor)
+    return checked
+
+
+def gate_tensors(gates: Gates, n_heads: int) -> dict[int, torch.Tensor]:
+    """{(layer, head): factor} -> {layer: [head] factors} for the engine."""
+    per_layer: dict[int, torch.Tensor] = {}
+    for (layer, head), factor in gates.items():
+        per_layer.setdefault(layer, torch.ones(n_heads))[head] = factor
+    return per_layer
+
+
+def forward(prepared: Prepared, gates: dict[int, torch.Tensor] | None = None, record: bool = True,
+            token_vectors: torch.Tensor | None = None, target_ids: list[int] | None = None) -> tuple[Pass, Pass | None]:
+    """The traced pass as torch tensors: (encoder or decoder-only pass, decoder pass or None). Runs under the caller's
+    grad mode: call it inside torch.inference_mode() for speed, or with gradients on for attributions. `gates` {layer:
+    [head]} may hold tensors that require grad; `token_vectors` [1, token, d_model] replaces the token embeddings."""
+    network: ScratchTransformer = prepared.backend.network
+    ids = torch.tensor([prepared.ids])
+    mask = causal_mask(len(prepared.ids)) if prepared.options.get("causal") else None
+    if target_ids is not None:
+        encoded = network.run(ids, mask, head_gates=gates, record=record, token_vectors=token_vectors)
+        return encoded, network.decoder.run(torch.tensor([target_ids]), memory=encoded.hidden, record=record)
+    return network.run(ids, mask, head_gates=gates, pattern=prepared.pattern, record=record, token_vectors=token_vectors), None
+
+
+def _numpy(tensors: list[torch.Tensor]) -> np.ndarray:
+    """Per-layer [1, ...] tensors -> [layer, ...] float32 numpy (detached)."""
+    return torch.cat([t.detach() for t in tensors]).float().numpy()
+
+
+def stack_trace(passed: Pass, layers: Any, side: str = "self", residual: bool = True) -> dict[str, np.ndarray]:
+    """The fields of a StackTrace from a recorded pass: `side` "self" or "cross" picks the attention."""
+    records = [entry[side] for entry in passed.records]
+    modules = [getattr(layer, "self_attention" if side == "self" else "cross_attention") for layer in layers]
+    fields = {name: _numpy([r[name] for r in records]) for name in ("weights", "query", "key", "value", "head_outputs")}
+    fields["attention_input"] = _numpy([r["input"] for r in records])
+    fields["attention_output"] = _numpy([r["output"] for r in records])
+    with torch.no_grad():
+        fields["output_weights"] = torch.stack([m.output.weight.T.reshape(m.n_heads, -1, m.output.weight.shape[0])
+                                                for m in modules]).float().numpy().copy()
+        fields["output_bias"] = torch.stack([m.output.bias if m.output.bias is not None else torch.zeros(m.output.weight.shape[0])
+                                             for m in modules]).float().numpy().copy()
+    if residual:
+        fields["residual"] = _numpy([entry["input"] for entry in passed.records] + [passed.hidden])
+    return fields
+
+
+def trace(text: str, model: str = "scratch:minilm", gate: Gates | None = None, **options: Any) -> Trace:
+    """One instrumented forward pass of the project's engine over `text` (the same models, options, text cleaning,
+    truncation notices and errors as attend()). `gate` {(layer, head): factor} scales heads' contributions
+    (0 removes a head). Models that run through transformers are traced on the engine with the same weights
+    (minilm -> scratch:minilm), with a notice. Raises ValueError with a message for people."""
+    name, engine_notices = engine_model(model)
+    key = (*_result_key(text, name, options), tuple(sorted((gate or {}).items())) if isinstance(gate, dict) else repr(gate))
+    found = TRACES.get(key) if isinstance(text, str) else None
+    if found is not None:
+        return found
+    prepared = prepare(text, name, **options)
+    network: ScratchTransformer = prepared.backend.network
+    gates = check_gates(gate, len(network.layers), network.config.n_heads)
+    run_options, target_tokens, notices = with_target(prepared)
+    with COMPUTE_LOCK, torch.inference_mode():
+        encoded, decoded = forward(prepared, gate_tensors(gates, network.config.n_heads), True, None, run_options.get("target_ids"))
+        main = stack_trace(encoded, network.layers)
+        decoder = cross = None
+        if decoded is not None:
+            decoder = StackTrace(**stack_trace(decoded, network.decoder.layers))
+            cross = StackTrace(**stack_trace(decoded, network.decoder.layers, "cross", residual=False))
+    arrays = {"weights": main["weights"]}
+    if decoder is not None:
+        arrays.update(target_weights=decoder.weights, cross=cross.weights)
+    result = build_result(prepared, name, arrays, target_tokens, engine_notices + notices)
+    if not gates:
+        RESULTS.put(_result_key(text, name, options), result)   # attend() on the same call answers from it
+    else:
+        result = Attention(**{**result.__dict__, "meta": {**result.meta, "gates": {f"{l},{h}": f for (l, h), f in gates.items()}}})
+    found = Trace(**main, tokens=prepared.tokens, notices=result.notices, meta=result.meta, result=result, model=name, text=text,
+                  ids=list(prepared.ids), options=dict(prepared.options), gates=gates, target_tokens=target_tokens,
+                  decoder=decoder, cross=cross)
+    TRACES.put(key, found)
+    return found
+
+
+def gated(run: Trace, gate: Gates) -> Trace:
+    """The same call as `run` with heads gated ({(layer, head): factor}; 0 removes a head): a trace of its own."""
+    return trace(run.text, run.model, gate={**run.gates, **gate}, **run.options)
+
+
+def rerun_layer(run: Trace, layer: int, gate: dict[int, float]) -> np.ndarray:
+    """One layer run again from the trace's stream entering it, with heads gated {head: factor}: its output
+    [token, d_model]. Equal to that layer's output in a trace gated the same way (the layers before are unchanged)."""
+    run.check_layer(layer)
+    network: ScratchTransformer = load_model(run.model).network
+    block = network.layers[layer]
+    factors = torch.ones(run.n_heads)
+    for head, factor in gate.items():
+        factors[head] = factor
+    mask = causal_mask(run.n_tokens) if run.meta.get("causal") else None
+    with COMPUTE_LOCK, torch.inference_mode():
+        hidden = block(torch.from_numpy(np.array(run.residual[layer]))[None], mask, head_gate=factors)[0]
+        if layer == run.n_layers - 1 and network.final_norm is not None:
+            hidden = network.final_norm(hidden)       # the last residual row is after the final norm (pre-norm models)
+    return hidden[0].numpy()
+
+
+def is_traced(text: str, model: str = "scratch:minilm", **options: Any) -> bool:
+    """True when trace(text, model, **options) would answer from the cache."""
+    try:
+        name, _ = engine_model(model)
+    except ValueError:
+        return False
+    return isinstance(text, str) and (*_result_key(text, name, options), ()) in TRACES
+
+
