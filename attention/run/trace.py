@@ -15,7 +15,7 @@ Axes (batch of one, so no batch axis), all numpy float32:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -217,8 +217,15 @@ def trace(text: str, model: str = "scratch:minilm", gate: Gates | None = None, *
     name, engine_notices = engine_model(model)
     key = (*_result_key(text, name, options), tuple(sorted((gate or {}).items())) if isinstance(gate, dict) else repr(gate))
     found = TRACES.get(key) if isinstance(text, str) else None
-    if found is not None:
+    if found is None:
+        found = _trace(text, name, gate, options, key)
+    if not engine_notices:
         return found
+    result = replace(found.result, notices=engine_notices + found.result.notices)   # asked for minilm: say where it ran
+    return replace(found, notices=result.notices, result=result)
+
+
+def _trace(text: str, name: str, gate: Gates | None, options: dict[str, Any], key: tuple) -> Trace:
     prepared = prepare(text, name, **options)
     network: ScratchTransformer = prepared.backend.network
     gates = check_gates(gate, len(network.layers), network.config.n_heads)
@@ -233,7 +240,7 @@ def trace(text: str, model: str = "scratch:minilm", gate: Gates | None = None, *
     arrays = {"weights": main["weights"]}
     if decoder is not None:
         arrays.update(target_weights=decoder.weights, cross=cross.weights)
-    result = build_result(prepared, name, arrays, target_tokens, engine_notices + notices)
+    result = build_result(prepared, name, arrays, target_tokens, notices)
     if not gates:
         RESULTS.put(_result_key(text, name, options), result)   # attend() on the same call answers from it
     else:
