@@ -22,7 +22,9 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && pip install -r requirements.txt
 
 COPY . .
-RUN useradd --create-home --uid 1000 lens \
+# the project itself, editable (no dependencies: installed above): the attention-lens command, package imports
+RUN pip install --no-deps -e . \
+ && useradd --create-home --uid 1000 lens \
  && chown -R lens /app \
  && chmod +x scripts/serve
 USER lens

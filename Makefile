@@ -10,14 +10,15 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-dev.txt
+$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .    # this project, editable: the attention-lens command; imports without sys.path
 	touch $@
 
 setup: $(VENV)/.installed
 
 run: setup
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/attention-lens run --server.port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest

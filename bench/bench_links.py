@@ -21,14 +21,10 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHROMIUM, CHROMIUM_ARGS, fresh_text, free_port, start_app, stop, table  # noqa: E402
+from common import CHROMIUM, CHROMIUM_ARGS, fresh_text, free_port, start_app, stop, table
 
 SIZES = (128, 512)
 SETTINGS = ((0, 0.1), (0, 0.05))      # (layer, threshold) per visit

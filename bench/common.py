@@ -4,16 +4,13 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # benchmarks never reach for the hub
 
-from serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop  # noqa: E402,F401  (re-exported for the benches)
+from serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop  # noqa: E402,F401  (installed by pip install -e .; re-exported for the benches)
 
 
 @lru_cache(maxsize=1)

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
-sys.path.insert(0, str(ROOT))
-from serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop  # noqa: E402  (after the path is set)
+from serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop  # tests/serving, installed by pip install -e .
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the hub
 

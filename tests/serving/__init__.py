@@ -1,5 +1,6 @@
 """Start the app as it is served (through scripts/serve) for the tests and the benchmarks, and the settings
-for Debian's headless Chromium that both use."""
+for Debian's headless Chromium that both use. Test and bench support: it lives under tests/ and is installed by
+`pip install -e .` (pyproject.toml), so tests and benches import it as `serving` without touching sys.path."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]   # tests/serving/__init__.py -> the repository
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
