@@ -153,3 +153,44 @@ def test_similarity_heatmap_labels_are_readable_and_every_head_is_named_in_the_h
         assert list(axis.tickvals) == list(axis.ticktext) == names[::-(-n // SIMILARITY_TICKS)]
     if n <= SIMILARITY_TICKS:
         assert list(fig.layout.xaxis.tickvals) == names                      # few heads: every one labelled
+
+
+def _exact_max_flow(capacity: np.ndarray, source: int, sink: int) -> float:
+    """Edmonds–Karp in float64 on a dense capacity matrix: the exact reference for attention flow."""
+    residual_capacity = capacity.astype(np.float64).copy()
+    total = 0.0
+    while True:
+        parent = {source: None}
+        queue = [source]
+        while queue and sink not in parent:
+            node = queue.pop(0)
+            for nxt in np.nonzero(residual_capacity[node] > 1e-15)[0]:
+                if int(nxt) not in parent:
+                    parent[int(nxt)] = node
+                    queue.append(int(nxt))
+        if sink not in parent:
+            return total
+        path, node = [], sink
+        while parent[node] is not None:
+            path.append((parent[node], node))
+            node = parent[node]
+        push = min(residual_capacity[a, b] for a, b in path)
+        for a, b in path:
+            residual_capacity[a, b] -= push
+            residual_capacity[b, a] += push
+        total += push
+
+
+def test_flow_equals_an_exact_floating_point_max_flow():
+    """Random 3-layer, 5-token attention: flow's integer capacities (billionths) agree with exact float max-flow to 1e-7 (the float32 output's own rounding)."""
+    rng = np.random.default_rng(3)
+    raw = rng.random((3, 2, 5, 5)) ** 3
+    weights = (raw / raw.sum(-1, keepdims=True)).astype(np.float32)
+    layers = 0.5 * weights.astype(np.float64).mean(1) + 0.5 * np.eye(5)
+    layers /= layers.sum(-1, keepdims=True)
+    n, top = 5, 3
+    capacity = np.zeros(((top + 1) * n, (top + 1) * n))
+    for level in range(1, top + 1):
+        capacity[level * n:(level + 1) * n, (level - 1) * n:level * n] = layers[level - 1]
+    expected = np.array([[_exact_max_flow(capacity, top * n + query, key) for key in range(n)] for query in range(n)])
+    np.testing.assert_allclose(flow(weights), expected, atol=1e-7)

@@ -1,4 +1,4 @@
-"""What each head does, in numbers: per-head statistics, Kovaleva et al.'s pattern types, attention rollout and
+"""Where each head looks, in numbers (not what it does): per-head statistics, Kovaleva et al.'s pattern types, attention rollout and
 flow across layers (Abnar & Zuidema, 2020), and how alike heads are (Jensen–Shannon distance, clustered).
 
 Everything takes the weights of one input, [layer, head, query, key] with rows summing to 1, and its tokens;
@@ -39,7 +39,7 @@ PATTERN_RULE = (
     "query's own sentence; else **heterogeneous**."
 )
 FLOW_MAX_TOKENS = 64  # attention flow solves one max-flow problem per (output token, input token): n² of them
-_FLOW_SCALE = 1_000_000  # capacities are whole numbers for the max-flow solver: weights in millionths
+_FLOW_SCALE = 1_000_000_000  # capacities are whole numbers for the max-flow solver: weights (≤ 1) in billionths, within int32
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,10 @@ def flow(weights: np.ndarray, layer: int = -1) -> np.ndarray:
     """Attention flow: the maximum flow from each position after `layer` to each input token through the graph of
     residual-augmented layer averages (edge capacities = weights): [layer, head, q, k] -> [query, input token].
 
-    Exact up to 1e-6 (capacities are counted in millionths). Each pair is its own max-flow problem, so texts are
-    limited to FLOW_MAX_TOKENS tokens (64 tokens × 6 layers: a few seconds). Rows do not sum to 1."""
+    Capacities are counted in billionths, so each edge is off by at most 5e-10 and a flow by at most 5e-10 times the
+    edges of its minimum cut (≤ n² of them: under 2.1e-6 at 64 tokens, in practice ~1e-9; tested against an exact
+    floating-point max-flow). Each pair is its own max-flow problem, so texts are limited to FLOW_MAX_TOKENS tokens
+    (64 tokens × 6 layers: a few seconds). Rows do not sum to 1."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import maximum_flow
 
