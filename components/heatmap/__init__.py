@@ -3,7 +3,7 @@
 They draw without waiting for Streamlit's plotly bundle (4.7 MB of script to parse), which makes the first
 sight of a share link fast, and they carry weights as uint16 levels / uint8 thumbnails. JavaScript and CSS ship in this folder
 and are read once at import: no CDN, nothing fetched, works offline. Python hands it
-`figures.payloads.head_payload(...)`; tokens are drawn with fillText/textContent, never as markup.
+`components.payloads.head_payload(...)`; tokens are drawn with fillText/textContent, never as markup.
 """
 from __future__ import annotations
 

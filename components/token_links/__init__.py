@@ -1,7 +1,7 @@
 """The token-link view as a Streamlit custom component (v2).
 
 Its JavaScript and CSS ship in this folder and are read once at import: no CDN, nothing fetched, works
-offline. Python hands it `figures.payloads.payload(...)` as JSON; tokens are inserted with textContent.
+offline. Python hands it `components.payloads.payload(...)` as JSON; tokens are inserted with textContent.
 """
 from __future__ import annotations
 
