@@ -31,7 +31,8 @@ from attention.run import limits  # noqa: E402
 from attention.run.api import attend, clean_text  # noqa: E402
 from attention.run.result import Attention  # noqa: E402
 from attention.run.trace import StackTrace, Trace, trace  # noqa: E402
+from attention.analyses.contributions import Explanation, explain  # noqa: E402
 
 MODELS = (BUNDLED, SCRATCH, f"{SCRATCH}:{BUNDLED}")
 
-__all__ = ["attend", "trace", "Attention", "Trace", "StackTrace", "load_model", "clean_text", "limits", "MODELS"]
+__all__ = ["attend", "trace", "Attention", "Trace", "StackTrace", "load_model", "clean_text", "limits", "MODELS", "explain", "Explanation"]
