@@ -112,3 +112,19 @@ def table_csv(rows: Any) -> str:
         if table[name].dtype == object or isinstance(table[name].dtype, (pd.StringDtype, pd.CategoricalDtype)):
             table[name] = table[name].astype(str).map(_cell)
     return table.to_csv(index=False)
+
+
+# ---------------------------------------------------------------- views
+
+def view_file(result: Attention, path: str | os.PathLike, text: str | None = None, layer: int = 0, head: int = 0,
+              threshold: float = 0.1, bits: int | None = None) -> Path:
+    """One interactive HTML file that works offline (an e-mail attachment opens it): the layers × heads grid, any head on
+    click with its weights on hover, token links of every layer above `threshold`, and the share-link parameters (text,
+    model, layer, head). Weights as 8-bit levels of each head's maximum (16 bits for small results, or `bits`=16).
+    Written whole or not at all. Raises ValueError for a path that cannot be written."""
+    try:   # the views' JavaScript ships with the app's components/ folder; imported only here (no streamlit, no plotly)
+        from components.standalone import write_file
+    except ImportError as error:
+        raise ImportError("The HTML view needs the Attention Lens components/ folder: install the project "
+                          "(pip install -e .) or run from its folder.") from error
+    return write_file(result, path, text=text, layer=layer, head=head, threshold=threshold, bits=bits)

@@ -1,6 +1,7 @@
 // One attention head as a canvas heatmap: query tokens as rows, key tokens as columns.
 // Data arrives as JSON from Python (attention/figures.py: head_payload): tokens as a list of strings and
-// weights as base64 uint16 levels of the head's maximum. Tokens are drawn with fillText / textContent only:
+// weights as base64 uint16 levels of the head's maximum (or, outside Streamlit, components/standalone.js hands the
+// levels over already decoded, with the precision they carry). Tokens are drawn with fillText / textContent only:
 // they are user text and never become markup. No libraries: it draws before any chart bundle is loaded.
 
 export default function headHeatmap(component) {
@@ -8,8 +9,11 @@ export default function headHeatmap(component) {
   if (!data || showPending(parentElement, "hm-root", data.pending) || !Array.isArray(data.tokens)) return;
   const tokens = data.tokens.map(String);
   const n = tokens.length;
-  const levels = new Uint16Array(decodeBytes(data.weights).buffer);
+  const levels = data.levels instanceof Uint16Array ? data.levels : new Uint16Array(decodeBytes(data.weights).buffer);
   const weight = (q, k) => (levels[q * n + k] / 65535) * data.scale;
+  // coarser levels (the offline file's 8 bits) say how far the shown weight may be from the true one
+  const digits = data.error ? Math.max(3, Math.ceil(-Math.log10(data.error))) : 4;
+  const shown = (w) => data.error ? `${w.toFixed(digits)} ± ${data.error.toPrecision(1)}` : w.toFixed(4);
 
   const previous = parentElement.querySelector(".hm-root");
   if (previous) previous.remove();
@@ -98,7 +102,7 @@ export default function headHeatmap(component) {
     const k = Math.floor((event.clientX - box.left - left) / cell);
     const q = Math.floor((event.clientY - box.top - top) / cell);
     if (q < 0 || k < 0 || q >= n || k >= n) { tip.hidden = true; return; }
-    showTip(tip, canvas, event, `query: ${tokens[q]} (#${q})\nkey: ${tokens[k]} (#${k})\nweight: ${weight(q, k).toFixed(4)}`);
+    showTip(tip, canvas, event, `query: ${tokens[q]} (#${q})\nkey: ${tokens[k]} (#${k})\nweight: ${shown(weight(q, k))}`);
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
   save.addEventListener("click", () => {
