@@ -118,3 +118,21 @@ class Attention:
             notices=self.notices, token_kind=self.token_kind, word_ids=groups.word_ids,
             meta={**self.meta, "level": "word", "pieces": groups.sizes.tolist()},
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the layers × heads grid and the open head (click a square; hover for the weight)."""
+        return self.show("grid")._repr_html_()
+
+    def show(self, view: str = "grid", layer: int = 0, head: int = 0, threshold: float = 0.1, **options: Any) -> Any:
+        """A notebook view that displays itself: "grid" (layers × heads + the open head), "head", "links" (one layer's
+        token links above `threshold`) or "all"; options: bits (8 or 16), text (for the share-link parameters).
+
+        Plain HTML with the app's own component scripts inlined (components/standalone.py), not a widget: it needs no
+        kernel once drawn, so saved notebooks, nbconvert's HTML and offline viewers show it, with no CDN. The builder is
+        imported only here, so `import attention` still imports neither streamlit nor plotly."""
+        try:
+            from components.standalone import show
+        except ImportError as error:  # the views' JavaScript ships with the app's components/ folder
+            raise ImportError("The notebook views need the Attention Lens components/ folder: install the project "
+                              "(pip install -e .) or run from its folder.") from error
+        return show(self, view, layer=layer, head=head, threshold=threshold, **options)
