@@ -35,3 +35,19 @@ def test_bad_batches_are_refused():
         attend_padded(["only one"], "scratch")
     with pytest.raises(ValueError, match="empty"):
         attend_padded(["fine", "  "], "scratch")
+
+
+def test_view_methods_of_a_padded_batch():
+    """The padded sentence's mask hides exactly its [PAD] keys; its head is the batch's; a sentence alone differs by ~0."""
+    texts = ["The cat sat on the mat today.", "It sat."]
+    batch = attend_padded(texts, "scratch")
+    assert batch.clamp(99, 99) == (batch.weights.shape[1] - 1, batch.weights.shape[2] - 1) and batch.clamp(0, 1) == (0, 1)
+    short = 1
+    assert batch.is_padded(short) and not batch.is_padded(0)
+    mask = batch.key_mask(short)
+    width, n = len(batch.tokens[short]), batch.lengths[short]
+    assert mask.shape == (width, width) and (mask[:, :n] == 1).all() and (mask[:, n:] == 0).all()
+    np.testing.assert_array_equal(batch.head(short, 1, 2), batch.weights[short, 1, 2])
+    assert (batch.head(short, 1, 2)[:n, n:] == 0).all()     # no real query looks at padding
+    assert batch.gap_to(short, attend(texts[short], "scratch").weights) < 1e-5
+    assert batch.gap_to(short, np.zeros_like(batch.sentence(short))) == pytest.approx(float(batch.sentence(short).max()))

@@ -64,3 +64,18 @@ def test_head_distances():
     assert 0 < distances[0, 2] < 1
     real = layer_heads(SENTENCE, "scratch:minilm", 0).distances
     assert (real[~np.eye(12, dtype=bool)] > 0.05).all()             # MiniLM's heads attend differently
+
+
+def test_view_methods_read_the_layer_and_the_ablation():
+    """LayerHeads.diversity names the closest and farthest pair of heads; most_and_least the extremes of single_head."""
+    heads = layer_heads("The cat sat on the mat.", "scratch", layer=1)
+    assert heads.n_heads == 4 and heads.d_head * heads.n_heads == heads.concatenated.shape[1]
+    np.testing.assert_array_equal(heads.head(2), heads.weights[2])
+    mean, low, high = heads.diversity()
+    pairs = {(a, b): heads.distances[a, b] for a in range(4) for b in range(a + 1, 4)}
+    assert (low[1], low[2]) == min(pairs, key=pairs.get) and (high[1], high[2]) == max(pairs, key=pairs.get)
+    assert mean == pytest.approx(np.mean(list(pairs.values())), abs=1e-6) and low[0] <= mean <= high[0]
+    ablation = ablate("The cat sat on the mat.", "scratch", layer=1, removed=[0])
+    (most, most_change), (least, least_change) = ablation.most_and_least()
+    assert most_change == ablation.single_head.max() and least_change == ablation.single_head.min()
+    assert ablation.single_head[most] == most_change and ablation.single_head[least] == least_change

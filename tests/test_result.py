@@ -134,3 +134,19 @@ def test_thumbnails_of_short_inputs_are_the_weights(n):
     thumbs = result.thumbnails(24)
     assert thumbs.shape == (2, 3, n, n)
     np.testing.assert_array_equal(thumbs, result.weights)
+
+
+def test_the_decoder_side_is_read_through_methods():
+    """clamp_target keeps a layer and head inside the decoder's stack; target_head is one head of its self-attention."""
+    source, target = 4, 3
+    rng = np.random.default_rng(1)
+    cross = rng.random((2, 3, target, source)).astype(np.float32)
+    cross /= cross.sum(-1, keepdims=True)
+    result = make(source, layers=5, heads=6, cross=cross, target_tokens=["a", "b", "c"],
+                  target_weights=stochastic(2, 3, target, seed=2))
+    assert result.clamp_target(4, 5) == (1, 2) and result.clamp_target(0, 1) == (0, 1)
+    np.testing.assert_array_equal(result.target_head(1, 2), result.target_weights[1, 2])
+    with pytest.raises(ValueError, match="no decoder side"):
+        make(source).clamp_target(0, 0)
+    with pytest.raises(ValueError, match="no decoder side"):
+        make(source).target_head(0, 0)

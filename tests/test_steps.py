@@ -87,3 +87,16 @@ def test_a_token_cap_gives_the_same_tokens_and_weights_as_attend():
     assert steps.tokens == result.tokens and len(steps.tokens) == 64
     np.testing.assert_allclose(steps.weights, result.weights[1, 1], atol=1e-6)
     assert any("truncated" in notice for notice in steps.notices)
+
+
+def test_strongest_keys_and_the_difference_to_other_weights():
+    """Hand-checkable on the toy: the strongest keys are the row's weights sorted, and a head differs from itself by 0."""
+    toy = toy_steps()
+    row = toy.weights[2]
+    found = toy.strongest_keys(2, count=3)
+    assert [key for key, _ in found] == list(np.argsort(row)[::-1][:3])
+    assert [weight for _, weight in found] == sorted(row.tolist(), reverse=True)[:3]
+    assert toy.largest_difference(toy.weights) == 0.0
+    shifted = toy.weights.copy()
+    shifted[1, 3] += 0.25
+    assert toy.largest_difference(shifted) == pytest.approx(0.25)

@@ -25,6 +25,26 @@ class PaddedBatch:
         n = self.lengths[index]
         return self.weights[index, :, :, :n, :n]
 
+    def clamp(self, layer: int, head: int) -> tuple[int, int]:
+        """(layer, head) kept inside the model's layers and heads."""
+        return min(layer, self.weights.shape[1] - 1), min(head, self.weights.shape[2] - 1)
+
+    def head(self, index: int, layer: int, head: int) -> np.ndarray:
+        """One sentence's head as the batch ran it, padding included: [query, key] over the padded length."""
+        return self.weights[index, layer, head]
+
+    def key_mask(self, index: int) -> np.ndarray:
+        """The padding mask as the sentence's queries see it: [query, key] float, 1 for real keys, 0 for [PAD] keys."""
+        width = len(self.tokens[index])
+        return np.broadcast_to(self.mask[index], (width, width)).astype(float)
+
+    def is_padded(self, index: int) -> bool:
+        return self.lengths[index] < len(self.tokens[index])
+
+    def gap_to(self, index: int, alone: np.ndarray) -> float:
+        """Largest |this sentence's batched attention − `alone`| ([layer, head, query, key] of the sentence run alone)."""
+        return float(np.abs(self.sentence(index) - alone).max())
+
 
 def attend_padded(texts: list[str], model: str = "scratch:minilm", max_tokens: int | None = None) -> PaddedBatch:
     """Run texts of different lengths as one padded batch with a padding mask (scratch engines, transformers encoders/decoders)."""

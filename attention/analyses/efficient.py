@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attention.engine.patterns import OPTION_NAMES, make_pattern
 from attention.run.api import prepare_scratch_name
 from attention.run.trace import Trace, trace
 
@@ -78,3 +79,18 @@ def active_queries(weights: np.ndarray) -> np.ndarray:
     """ProbSparse's chosen queries in one head's weights [query, key]: rows that are not spread evenly over their keys."""
     shown = np.where(weights > 0, weights, np.nan)
     return (np.nanmax(shown, axis=-1) - np.nanmin(shown, axis=-1)) > 1e-7
+
+
+def allowed_pairs(run: Trace, layer: int, head: int) -> np.ndarray:
+    """Who may look at whom under the run's pattern, [query, key]: 2 allowed, 0 not. ProbSparse allows every pair but
+    lets only its active queries attend, so there the chosen queries' rows are 2 and the rest 1 (they take the mean value)."""
+    n, name = run.n_tokens, run.options.get("pattern", "full")
+    if name == "probsparse":
+        return np.broadcast_to(np.where(active_queries(run.weights[layer, head]), 2, 1)[:, None], (n, n))
+    chosen = {option: run.options[option] for option in OPTION_NAMES if option in run.options}
+    return make_pattern(name, causal=bool(run.meta.get("causal")), **chosen).mask(n).numpy() * 2
+
+
+def kept_share(run: Trace, layer: int, head: int) -> float:
+    """The share of the n × n query–key pairs this head actually weighs (weight above 0)."""
+    return float((run.weights[layer, head] > 0).mean())

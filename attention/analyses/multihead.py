@@ -26,6 +26,27 @@ class LayerHeads:
     distances: np.ndarray      # [head, head] how differently heads attend (0 same, 1 disjoint)
     notices: list[str]
 
+    @property
+    def n_heads(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def d_head(self) -> int:
+        """Numbers each head hands back per token."""
+        return self.head_outputs.shape[2]
+
+    def head(self, head: int) -> np.ndarray:
+        """One head's pattern [query, key]."""
+        return self.weights[head]
+
+    def diversity(self) -> tuple[float, tuple[float, int, int], tuple[float, int, int]] | None:
+        """(mean distance over pairs of heads, (distance, a, b) of the most alike pair, of the most different pair);
+        None for a layer of one head."""
+        pairs = [(float(self.distances[a, b]), a, b) for a in range(self.n_heads) for b in range(a + 1, self.n_heads)]
+        if not pairs:
+            return None
+        return float(np.mean([pair[0] for pair in pairs])), min(pairs), max(pairs)
+
 
 @dataclass(frozen=True)
 class Ablation:
@@ -37,6 +58,11 @@ class Ablation:
     final_change: float        # the model's last hidden state
     per_token: np.ndarray      # [token] layer-output change for each token
     single_head: np.ndarray    # [head] layer-output change when that head alone is removed
+
+    def most_and_least(self) -> tuple[tuple[int, float], tuple[int, float]]:
+        """(head, change) of the head whose removal alone moves the layer output most, and of the one that moves it least."""
+        most, least = int(np.argmax(self.single_head)), int(np.argmin(self.single_head))
+        return (most, float(self.single_head[most])), (least, float(self.single_head[least]))
 
 
 def head_distances(weights: np.ndarray) -> np.ndarray:

@@ -51,6 +51,15 @@ class Steps:
     def d_k(self) -> int:
         return self.queries.shape[1]
 
+    def strongest_keys(self, query: int, count: int = 3) -> list[tuple[int, float]]:
+        """The `count` keys `query` gives most weight: (key position, weight), strongest first."""
+        row = self.weights[query]                          # [key]
+        return [(int(key), float(row[key])) for key in np.argsort(row)[::-1][:count]]
+
+    def largest_difference(self, weights: np.ndarray) -> float:
+        """Largest |these weights − `weights`| over [query, key] (0: the very same numbers), e.g. against attend()'s."""
+        return float(np.abs(self.weights - weights).max())
+
 
 def head_steps(attention: MultiHeadAttention, x: torch.Tensor, head: int, mask: torch.Tensor | None) -> dict:
     """Run one head of `attention` on x [1, seq, d_model], keeping every intermediate (numpy, [seq, ...])."""

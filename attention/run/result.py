@@ -82,6 +82,18 @@ class Attention:
         """The nearest valid (layer, head)."""
         return min(max(int(layer), 0), self.n_layers - 1), min(max(int(head), 0), self.n_heads - 1)
 
+    def clamp_target(self, layer: int, head: int) -> tuple[int, int]:
+        """(layer, head) kept inside the decoder's stack (encoder–decoders: cross and target_weights)."""
+        if self.cross is None:
+            raise ValueError("This result has no decoder side; give a target text to an encoder–decoder.")
+        return min(layer, self.cross.shape[0] - 1), min(head, self.cross.shape[1] - 1)
+
+    def target_head(self, layer: int, head: int) -> np.ndarray:
+        """One head of the decoder's own (causal) self-attention [target query, target key]."""
+        if self.target_weights is None:
+            raise ValueError("This result has no decoder side; give a target text to an encoder–decoder.")
+        return self.target_weights[layer, head]
+
     def head(self, layer: int, head: int) -> np.ndarray:
         """One head's matrix: [query, key]."""
         return self.weights[layer, head]
