@@ -37,7 +37,7 @@ def test_patches_come_row_by_row_and_map_back_to_their_pixels():
 def test_the_vit_runs_on_the_projects_attention_engine():
     config = vision.VisionConfig(d_model=16, n_heads=2, n_layers=2, d_ff=32)
     model = vision.VisionTransformer(config)
-    assert all(isinstance(layer.attention, MultiHeadAttention) for layer in model.layers)
+    assert all(isinstance(layer.self_attention, MultiHeadAttention) for layer in model.layers)
     tokens = model.embed(torch.rand(3, 8, 8))
     assert tokens.shape == (3, 17, 16)                                   # [CLS] + 16 patches
     logits, weights = model(torch.rand(3, 8, 8))
