@@ -145,7 +145,7 @@ def test_rows_and_csv_hold_every_pair_and_head_and_defuse_formulas():
 def test_probe_runs_every_sentence_with_progress_on_a_real_model():
     probes, _ = expand("The {occupation} said that {he/she} was tired.", occupations="nurse, pilot")
     seen = []
-    result = probe(probes, "scratch", progress=lambda done, total: seen.append((done, total)))
+    result = probe(probes, "scratch", progress=lambda done, total: seen.append((done, total)), controls=False)
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert result.scores.shape == (2, 4) and len(result.pairs) == 2
     assert result.pairs[0].keys[:3] == ["[CLS]", "the", "nurse"] and TERM in result.pairs[0].keys
