@@ -14,24 +14,12 @@ TEMPLATE_HELP = (
 )
 
 
-def _text(default: str):
-    return lambda raw: (raw if raw is not None and raw.strip() else default, None)
-
-
-ui.load_page_state(
-    "bias",
-    {"text": DEFAULT_TEMPLATES, "occupations": DEFAULT_OCCUPATIONS, "names": DEFAULT_NAMES, "model": "minilm",
-     "layer": None, "head": None},
-    {
-        "text": _text(DEFAULT_TEMPLATES),
-        "occupations": _text(DEFAULT_OCCUPATIONS),
-        "names": _text(DEFAULT_NAMES),
-        "model": ui.read_model,
-        "layer": lambda raw: ui.parse_index(raw, "layer") if raw is not None else (None, None),
-        "head": lambda raw: ui.parse_index(raw, "head") if raw is not None else (None, None),
-    },
-    shared=("model",),
-)
+# the templates are this page's own text ("text" in the link, not the shared sentence); layer and head: absent, the
+# head that moves most
+STATE = ui.PageState("bias", ui.Text("text", DEFAULT_TEMPLATES), ui.Text("occupations", DEFAULT_OCCUPATIONS),
+                     ui.Text("names", DEFAULT_NAMES), ui.Model(), ui.Index("layer", None), ui.Index("head", None),
+                     shared=("model",))
+STATE.load()
 
 st.title("Bias probe")
 st.caption(
@@ -89,9 +77,9 @@ st.markdown("\n".join(f"- {ui.md_escape(line)}" for line in report.summary()))
 
 top_layer, top_head, _ = report.top_heads(1)[0]
 for name, top, size in (("layer", top_layer, scores.shape[0]), ("head", top_head, scores.shape[1])):
-    if st.session_state.get(f"bias_{name}") is None:
-        st.session_state[f"bias_{name}"] = top
-    ui.clamp_index(f"bias_{name}", size, name)
+    if STATE[name] is None:
+        STATE[name] = top
+    STATE.clamp(name, size)
 
 
 map_col, head_col = st.columns([1, 1], gap="large")
@@ -120,5 +108,4 @@ st.dataframe(frame.head(500), width="stretch", hide_index=True, height=320,
 st.download_button("Download CSV", report.csv(), file_name="attention_bias_probe.csv", mime="text/csv", icon=":material/download:",
                    help="Every row: templates, both sentences, terms, layer, head, the shift and the key that changed most.")
 
-params.update({"layer": layer, "head": head})
-ui.share_box(ui.sync_url(params), templates)
+STATE.share(templates, **params, layer=layer, head=head)

@@ -9,21 +9,10 @@ from attention.analyses.links import MERGE_RULE
 MODES = {"sentences": "Two sentences, one model", "models": "One sentence, two models"}
 TEXT_B = "The animal didn't cross the street because it was too wide."
 
-ui.load_page_state(
-    "compare",
-    {"text": ui.DEFAULT_TEXT, "model": "minilm", "mode": "sentences", "text_b": TEXT_B, "model_b": "scratch:minilm",
-     "layer": 0, "head": 0, "heads": "", "words": False},
-    {
-        "text": ui.read_text,
-        "model": ui.read_model,
-        "mode": ui.read_choice("mode", tuple(MODES)),
-        "text_b": lambda raw: (raw if raw and raw.strip() else TEXT_B, None),
-        "model_b": lambda raw: (raw.strip() if raw and raw.strip() else "scratch:minilm", None),
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head"),
-        "words": ui.read_flag,
-    },
-)
+STATE = ui.PageState("compare", ui.Sentence(), ui.Model(), ui.Choice("mode", tuple(MODES)), ui.Sentence("text_b", TEXT_B),
+                     ui.Model("model_b", "scratch:minilm"), ui.Index("layer"), ui.Index("head"), ui.Param("heads", ""),
+                     ui.Flag("words"))
+STATE.load()
 
 st.title("Compare")
 st.caption(
@@ -70,8 +59,8 @@ if (result_a.n_layers, result_a.n_heads) != (result_b.n_layers, result_b.n_heads
             f"{result_b.n_heads}; only the {layers} × {heads} both have are compared.")
 if not len(alignment):
     ui.warn("A and B share no tokens, so there is nothing to align and no difference to show.")
-ui.clamp_index("compare_layer", layers, "layer")
-ui.clamp_index("compare_head", heads, "head")
+STATE.clamp("layer", layers)
+STATE.clamp("head", heads)
 
 
 c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
@@ -110,14 +99,13 @@ st.plotly_chart(layer_head_map(head_differences(result_a, result_b, alignment), 
 st.subheader("More heads side by side")
 pairs = {f"L{lay}·H{hd}": (lay, hd) for lay in range(layers) for hd in range(heads)}
 if "compare_heads_pick" not in st.session_state:
-    st.session_state["compare_heads_pick"] = [p for p in str(st.session_state.get("compare_heads", "")).split(",") if p in pairs]
+    st.session_state["compare_heads_pick"] = [p for p in str(STATE["heads"] or "").split(",") if p in pairs]
 chosen = st.multiselect("Heads", list(pairs), key="compare_heads_pick", max_selections=4, placeholder="Pick heads to draw for A and B",
                         help="Each chosen head is drawn for A (top row) and B (bottom row), all on one colour scale.")
-st.session_state["compare_heads"] = ",".join(chosen)
+STATE["heads"] = ",".join(chosen)
 if chosen:
     top = [Panel(f"{label_a} · {name}", result_a.head(*pairs[name]), result_a.tokens, result_a.tokens) for name in chosen]
     bottom = [Panel(f"{label_b} · {name}", result_b.head(*pairs[name]), result_b.tokens, result_b.tokens) for name in chosen]
     st.plotly_chart(panel_grid(top + bottom, columns=len(chosen)), width="stretch", key="compare_more")
 
-params.update({"layer": layer, "head": head, "heads": ",".join(chosen) or None, "words": 1 if words else None})
-ui.share_box(ui.sync_url(params), text)
+STATE.share(text, **params, layer=layer, head=head, heads=",".join(chosen) or None, words=words)

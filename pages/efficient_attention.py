@@ -1,37 +1,29 @@
 """Efficient attention: sparse patterns beside full attention on real weights, their quality, and their measured cost."""
-import numpy as np
 import streamlit as st
 
 import ui
-from attention import attend
-from attention.analyses.efficient import active_queries, load_costs, pattern_quality
+from attention.analyses.efficient import allowed_pairs, compare, kept_share, load_costs
 from figures.efficient import cost_figure, mask_figure, quality_figure, side_by_side
-from attention.engine.patterns import PATTERN_OPTIONS, PATTERNS, make_pattern
+from attention.engine.patterns import PATTERN_OPTIONS, PATTERNS
+from attention.run.trace import trace
 
 MAX_TOKENS = 512   # this page reads up to 512 tokens: long texts are where patterns matter
 LIMITS = {"window": (1, MAX_TOKENS, 3), "dilation": (1, 16, 2), "block": (1, 64, 4), "random": (0, 8, 1), "seed": (0, 9999, 0),
           "u": (1, MAX_TOKENS, 4)}                                       # URL name: (lowest, highest, default)
 OPTION_OF = {"window": "window", "dilation": "dilation", "block": "block", "random_blocks": "random", "seed": "seed", "u": "u",
              "global_tokens": "globals"}                                 # attend() option -> URL / widget name
-cached_quality = st.cache_data(max_entries=16, show_spinner=False)(pattern_quality)
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def quality(text: str, model: str, options: dict):
+    """Full vs patterned, layer by layer, from the two traces the page already holds (cached: the top-k sort of a
+    512-token text takes a moment)."""
+    return compare(trace(text, model, max_tokens=MAX_TOKENS), trace(text, model, max_tokens=MAX_TOKENS, **options))
 
 
-def read_int(name: str):
-    """A URL reader for a whole number in the option's range (ui.read_fraction, rounded), with its notice."""
-    low, high, default = LIMITS[name]
-    read_number = ui.read_fraction(name, default, low, high)
-    return lambda raw: (lambda value, notice: (int(round(value)), notice))(*read_number(raw))
-
-
-ui.load_page_state(
-    "efficient",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "pattern": "sliding", "globals": "0", "layer": 0, "head": 0,
-     **{name: default for name, (_, _, default) in LIMITS.items()}},
-    {"text": ui.read_text, "model": ui.read_engine, "pattern": ui.read_choice("pattern", PATTERNS[2:] + PATTERNS[:2]),
-     "globals": lambda raw: ((raw if raw is not None else "0").strip()[:60], None),
-     "layer": lambda raw: ui.parse_index(raw, "layer"), "head": lambda raw: ui.parse_index(raw, "head"),
-     **{name: read_int(name) for name in LIMITS}},
-)
+STATE = ui.PageState("efficient", ui.Sentence(), ui.Engine(), ui.Choice("pattern", PATTERNS[2:] + PATTERNS[:2]),
+                     ui.Text("globals", "0", strip=True, keep_empty=True, limit=60), ui.Index("layer"), ui.Index("head"),
+                     *(ui.Integer(name, default, low, high) for name, (low, high, default) in LIMITS.items()))
+STATE.load()
 
 st.title("Efficient attention")
 st.caption(
@@ -71,38 +63,35 @@ for option, column in zip(PATTERN_OPTIONS[pattern], [c2, c3, c4, c5, c6]):
             value = [0]
     options[option] = value
 
-result = ui.run_attend(text, model, max_tokens=MAX_TOKENS, pattern=pattern, **options)
-if result is not None:
-    full = attend(text, model, max_tokens=MAX_TOKENS)   # the same text and engine, full attention (cached)
+patterned = ui.run_trace(text, model, max_tokens=MAX_TOKENS, pattern=pattern, **options)   # the pattern in every layer
+full = (ui.run_core("Running full attention on the same text…", trace, text, model, max_tokens=MAX_TOKENS)
+        if patterned is not None else None)   # the same text and engine, full attention (its notices are the ones above)
+if patterned is not None and full is not None:
+    result = patterned.result
     l1, l2, _ = st.columns([1, 1, 3])
     layer, head = ui.layer_and_head("efficient", result, [l1, l2])
     n = result.n_tokens
     left, right = st.columns([2, 3])
     with left:
         st.subheader("The pattern")
-        if pattern == "probsparse":
-            chosen = active_queries(result.head(layer, head))
-            allowed = np.broadcast_to(np.where(chosen, 2, 1)[:, None], (n, n))
-            title = f"Active queries of layer {layer} · head {head} (pale rows: mean value)"
-        else:
-            allowed = make_pattern(pattern, causal=bool(result.meta.get("causal")), **options).mask(n).numpy() * 2
-            title = f"{pattern}: who may look at whom"
-        st.plotly_chart(mask_figure(allowed, result.tokens, title), width="stretch", key="mask", theme=None)
-        kept = float((result.head(layer, head) > 0).mean())
-        st.caption(f"{n} tokens: this head scores {kept:.0%} of the {n * n:,} pairs full attention scores.")
+        title = (f"Active queries of layer {layer} · head {head} (pale rows: mean value)" if pattern == "probsparse"
+                 else f"{pattern}: who may look at whom")
+        st.plotly_chart(mask_figure(allowed_pairs(patterned, layer, head), result.tokens, title), width="stretch", key="mask",
+                        theme=None)
+        st.caption(f"{n} tokens: this head scores {kept_share(patterned, layer, head):.0%} of the {n * n:,} pairs full "
+                   "attention scores.")
     with right:
         st.subheader("This head, pattern beside full attention")
         st.plotly_chart(side_by_side(result.head(layer, head), full.head(layer, head), result.tokens,
                                      (f"{pattern} · layer {layer} · head {head}", f"full · layer {layer} · head {head}")),
                         width="stretch", key="pair", theme=None)
     st.subheader("How far from full attention, layer by layer")
-    quality = ui.run_core("Comparing every layer with full attention…", cached_quality,
-                          text, model, MAX_TOKENS, pattern=pattern, **options)
-    if quality is not None:
-        st.plotly_chart(quality_figure(quality, pattern), width="stretch", key="quality", theme=None)
+    found = ui.run_core("Comparing every layer with full attention…", quality, text, model, {"pattern": pattern, **options})
+    if found is not None:
+        st.plotly_chart(quality_figure(found, pattern), width="stretch", key="quality", theme=None)
         st.caption("The pattern runs in every layer, so differences build up towards the top. KL: how surprised full attention "
                    "would be by the pattern's rows (0 = the same). Output error: how much the layer's output vectors moved. "
-                   f"Top-{quality.top_k}: of the keys full attention weighs most, the share the pattern keeps among its own top.")
+                   f"Top-{found.top_k}: of the keys full attention weighs most, the share the pattern keeps among its own top.")
 
 st.subheader("What it costs: measured")
 costs = load_costs()
@@ -143,7 +132,5 @@ attention only to the u queries that stand out most, and hands the rest the mean
 5·ln n the cost grows like n·log n. *Use it* for long time series (forecasting), where a few moments drive the rest.
 """)
 
-params = {"text": text, "model": model, "pattern": pattern, "layer": st.session_state.get("efficient_layer"),
-          "head": st.session_state.get("efficient_head")}
-params.update({OPTION_OF[name]: ",".join(map(str, value)) if name == "global_tokens" else value for name, value in options.items()})
-ui.share_box(ui.sync_url(params), text)
+STATE.share(text, text=text, model=model, pattern=pattern, layer=STATE["layer"], head=STATE["head"],
+            **{OPTION_OF[name]: ",".join(map(str, value)) if name == "global_tokens" else value for name, value in options.items()})

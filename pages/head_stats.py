@@ -16,16 +16,9 @@ MODES = {"sentence": "One sentence", "corpus": "A corpus"}
 SOURCES = {"sample": "The sample corpus", "upload": "Upload a .txt or .csv file"}
 CHOICES = (*STATS, "pattern")
 
-ui.load_page_state(
-    "stats",
-    {"text": ui.DEFAULT_TEXT, "model": "minilm", "mode": "sentence", "stat": "entropy", "layer": 0, "head": 0, "sentence": 0},
-    {
-        "text": ui.read_text, "model": ui.read_model,
-        "mode": ui.read_choice("mode", tuple(MODES)), "stat": ui.read_choice("stat", CHOICES),
-        "layer": lambda raw: ui.parse_index(raw, "layer"), "head": lambda raw: ui.parse_index(raw, "head"),
-        "sentence": lambda raw: ui.parse_index(raw, "sentence"),
-    },
-)
+STATE = ui.PageState("stats", ui.Sentence(), ui.Model(), ui.Choice("mode", tuple(MODES)), ui.Choice("stat", CHOICES),
+                     ui.Index("layer"), ui.Index("head"), ui.Index("sentence"))
+STATE.load()
 
 st.title("Head stats")
 st.caption(
@@ -89,7 +82,7 @@ else:
         ui.stop_with_share(params, "")
     bar.empty()
     values, pattern = corpus.summary(table)
-    ui.clamp_index("stats_sentence", len(sentences), "sentence")
+    STATE.clamp("sentence", len(sentences))
     pick = st.selectbox("Sentence to open heads on", range(len(sentences)), key="stats_sentence",
                         format_func=lambda i: f"{i} · {sentences[i][:90]}")
     text = sentences[pick]
@@ -103,8 +96,8 @@ else:
 sentence_stats, rolled, flows, distances, order = sentence_views(text, model, limits.current())
 if table is None:
     values, pattern = sentence_stats.values, sentence_stats.pattern
-ui.clamp_index("stats_layer", result.n_layers, "layer")
-ui.clamp_index("stats_head", result.n_heads, "head")
+STATE.clamp("layer", result.n_layers)
+STATE.clamp("head", result.n_heads)
 c1, c2, c3 = st.columns([2, 1, 1])
 # options show their short names (long ones were cut off in the box); what each one means is in the help
 stat = c1.selectbox("Colour the heads by", CHOICES, key="stats_stat",
@@ -174,4 +167,4 @@ with st.container(horizontal=True, gap="small"):
     st.download_button("This view (HTML)", lambda: view_html(list(figures.values()), f"Head stats · {model}", [text]),
                        "head-stats-view.html", "text/html", key="export_view", on_click="ignore",
                        icon=":material/download:", help="Every figure of this page in one file that opens offline.")
-ui.share_box(ui.sync_url(params), text if mode == "sentence" else "")
+STATE.share(text if mode == "sentence" else "", **params)

@@ -8,17 +8,9 @@ from figures import heads_side_by_side
 from figures.payloads import grid_payload, head_payload
 from components.heatmap import head_grid, head_heatmap
 
-ui.load_page_state(
-    "home",
-    {"text": ui.DEFAULT_TEXT, "model": "minilm", "layer": 0, "head": 0, "compare": []},
-    {
-        "text": ui.read_text,
-        "model": ui.read_model,
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head"),
-        "compare": lambda raw: ([part for part in (raw or "").split(",") if part][:6], None),
-    },
-)
+STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.Index("head"),
+                     ui.Custom("compare", [], lambda raw: ([part for part in (raw or "").split(",") if part][:6], None)))
+STATE.load()
 
 HELD = {"home_inputs": 96, "home_pickers": 68}    # the widgets' heights: places held while a new text is drawn first
 st.title("Attention Lens")
@@ -49,19 +41,27 @@ with head_col:
 def _open_head_from_grid() -> None:
     opened = st.session_state["grid"].get("open") or {}
     if "layer" in opened and "head" in opened:
-        st.session_state["home_layer"], st.session_state["home_head"] = int(opened["layer"]), int(opened["head"])
+        STATE["layer"], STATE["head"] = int(opened["layer"]), int(opened["head"])
 
 
-def draw_views(result) -> None:
-    """The chosen head as a heatmap and every layer × head as a grid."""
-    layer, head = st.session_state["home_layer"], st.session_state["home_head"]
+def pending() -> None:
+    """Placeholder views: their component script loads while the model runs."""
     with head_slot:
-        head_heatmap(head_payload(result, layer, head), key="head_map")
+        head_heatmap({"pending": "Computing attention…"}, key="head_map_pending")
     with grid_slot:
-        head_grid(grid_payload(result, (layer, head)), key="grid", on_open=_open_head_from_grid)
+        head_grid({"pending": "Every layer and head appears here."}, key="grid_pending", on_open=lambda: None)
 
 
-def show_summary(result) -> None:
+def compute(text: str, model: str):
+    with messages:
+        return ui.run_attend(text, model, spinner_slot=summary)
+
+
+def show(result) -> None:
+    """What was computed (tokens, layers, heads), and the layer and head clamped to this model."""
+    with messages:
+        STATE.clamp("layer", result.n_layers)
+        STATE.clamp("head", result.n_heads)
     engine = "from-scratch engine" if result.meta.get("engine") == "scratch" else "Hugging Face transformers"
     summary.caption(
         f"**{result.n_tokens}** tokens · **{result.n_layers}** layers × **{result.n_heads}** heads · "
@@ -69,59 +69,43 @@ def show_summary(result) -> None:
     )
 
 
-def clamp_to(result) -> None:
-    with messages:
-        ui.clamp_index("home_layer", result.n_layers, "layer")
-        ui.clamp_index("home_head", result.n_heads, "head")
+def inputs_row() -> tuple[str, str]:
+    with inputs.container(key="home_inputs"):
+        return ui.text_and_model()
 
 
-# A text the server has not seen (a share link, an edit) on a loaded model is drawn first and its widgets after
-# it: the places are held (spacers of the widgets' height, placeholders for the views, so nothing jumps), the
-# views' script loads while the model runs, and the browser draws the heatmap before it builds the widgets.
-asked = st.session_state["text"], st.session_state["model"]   # what the text box and picker will return
-result, early = None, False
-if not is_cached(*asked):
-    early = asked[1] in ui.preset_models() and is_loaded(asked[1])   # a model still to load: its widgets first
-    if early:
-        ui.spacer(inputs, HELD["home_inputs"])
-        ui.spacer(pickers, HELD["home_pickers"])
+def layer_head_pickers(result) -> None:
+    c1, c2 = pickers.container(key="home_pickers").columns(2)
+    c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
+    c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
+
+
+def draw_views(result) -> None:
+    """The chosen head as a heatmap and every layer × head as a grid."""
+    layer, head = STATE["layer"], STATE["head"]
     with head_slot:
-        head_heatmap({"pending": "Computing attention…"}, key="head_map_pending")
+        head_heatmap(head_payload(result, layer, head), key="head_map")
     with grid_slot:
-        head_grid({"pending": "Every layer and head appears here."}, key="grid_pending", on_open=lambda: None)
-    if early:
-        with messages:
-            result = ui.run_attend(*asked, spinner_slot=summary)
-        if result is not None:
-            clamp_to(result)
-            show_summary(result)
-            draw_views(result)
-with inputs.container(key="home_inputs"):
-    text, model = ui.text_and_model()
-if early and (text, model) != asked:
-    st.rerun()   # the widgets answered something else than the session held: draw that instead
-if not early:
-    with messages:
-        result = ui.run_attend(text, model, spinner_slot=summary)
+        head_grid(grid_payload(result, (layer, head)), key="grid", on_open=_open_head_from_grid)
+
+
+# first sight: a new text on a loaded model is drawn before its widgets (ui.draw_first says why and how)
+asked = STATE["text"], STATE["model"]   # what the text box and picker will return
+fresh = not is_cached(*asked)
+result, (text, model) = ui.draw_first(
+    asked, fresh, ready=fresh and asked[1] in ui.preset_models() and is_loaded(asked[1]),
+    held=[(inputs, HELD["home_inputs"]), (pickers, HELD["home_pickers"])], pending=pending, compute=compute, show=show,
+    inputs=inputs_row, pickers=layer_head_pickers, draw=draw_views)
 if result is None:
     body.empty()
     ui.stop_with_share({"text": text, "model": model}, text)
-if not early:
-    clamp_to(result)
-
-if not early:
-    show_summary(result)
-c1, c2 = pickers.container(key="home_pickers").columns(2)
-layer = c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
-head = c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
-if not early:
-    draw_views(result)
+layer, head = STATE["layer"], STATE["head"]
 hover_hint.caption("Hover a cell for its query, key and weight.")
 
 st.subheader("Compare heads")
 pairs = [(lay, hd) for lay in range(result.n_layers) for hd in range(result.n_heads)]
 labels = {f"L{lay}·H{hd}": (lay, hd) for lay, hd in pairs}
-st.session_state["home_compare"] = [part for part in st.session_state["home_compare"] if part in labels]
+STATE["compare"] = [part for part in STATE["compare"] if part in labels]
 chosen = st.multiselect(
     "Heads to compare", list(labels), key="home_compare", max_selections=6, placeholder="Pick two or more heads",
     help="Chosen heads are drawn side by side on one shared colour scale, so their strengths compare directly.",
@@ -129,6 +113,5 @@ chosen = st.multiselect(
 if chosen:
     st.plotly_chart(heads_side_by_side(result, [labels[c] for c in chosen]), width="stretch", key="compare_map")
 
-link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "compare": ",".join(chosen) or None})
 ui.result_exports(result, "home_export")   # this sentence's attention as NPZ, CSV, JSON
-ui.share_box(link, text)
+STATE.share(text, text=text, model=model, layer=layer, head=head, compare=",".join(chosen) or None)

@@ -21,17 +21,9 @@ def read_pixels(raw: str | None) -> tuple[str, str | None]:
         return "", f"{error} A blank pad is shown."
 
 
-ui.load_page_state(
-    "images",
-    {"source": "test", "image": 0, "patch": DEFAULT_PATCH, "pixels": ""},
-    {
-        "source": ui.read_choice("image source", SOURCES),
-        "image": lambda raw: ui.parse_index(raw, "test image"),
-        "patch": lambda raw: ui.parse_index(raw, "patch") if raw is not None else (DEFAULT_PATCH, None),
-        "pixels": read_pixels,
-    },
-    shared=(),
-)
+STATE = ui.PageState("images", ui.Choice("source", SOURCES, noun="image source"), ui.Index("image", noun="test image"),
+                     ui.Index("patch", DEFAULT_PATCH), ui.Custom("pixels", "", read_pixels), shared=())
+STATE.load()
 
 st.title("Images")
 st.caption(
@@ -86,7 +78,7 @@ def take_drawing() -> None:
 source = st.segmented_control("Image", SOURCES, key="images_source", format_func={"test": "A held-out digit", "draw": "Draw your own"}.get,
                               help="Pick one of the digits the model never saw in training, or draw one on an 8×8 pad.")
 source = source or "test"
-ui.clamp_index("images_image", len(data.test_labels), "test image")
+STATE.clamp("image", len(data.test_labels))
 label = None
 if source == "test":
     index = st.number_input("Held-out digit number", 0, len(data.test_labels) - 1, key="images_image", step=1,
@@ -102,7 +94,7 @@ result = ui.run_core("Reading the picture…", vision.attend_image, trained.mode
 if result is None:
     st.stop()
 probabilities, predicted = np.array(result.meta["probabilities"]), result.meta["prediction"]
-ui.clamp_index("images_patch", config.n_patches, "patch")
+STATE.clamp("patch", config.n_patches)
 patch = int(st.session_state["images_patch"])
 
 left, right = st.columns(2)
@@ -152,4 +144,4 @@ if wrong:
              format_func=lambda i: f"#{i}")
 
 params = {"source": "draw", "pixels": st.session_state["images_pixels"]} if source == "draw" else {"image": int(index)}
-ui.share_box(ui.sync_url({**params, "patch": patch}), "")
+STATE.share("", **params, patch=patch)

@@ -1,32 +1,20 @@
 """Masks & attention kinds: bidirectional vs causal, real decoders, self vs cross-attention, padding, and recurrence."""
-import numpy as np
 import streamlit as st
 
 import ui
 from attention import attend
 from attention.analyses.batch import attend_padded
+from attention.analyses.masks import mask_kinds
 from figures import head_heatmap
 from figures.learn import cross_figure, matrices_grid, matrix_figure, recurrence_figure
 
 DEFAULT_TARGET = "Das Tier überquerte die Straße nicht, weil es zu müde war."
 DEFAULT_SECOND = "It was tired."
-text_reader = lambda default: lambda raw: ((raw if raw and raw.strip() else default), None)  # noqa: E731
-
-ui.load_page_state(
-    "masks",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "decoder": "", "seq2seq": "scratch",
-     "target": DEFAULT_TARGET, "second": DEFAULT_SECOND},
-    {
-        "text": ui.read_text,
-        "model": ui.read_engine,
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head"),
-        "decoder": lambda raw: ((raw or "").strip()[:200], None),
-        "seq2seq": text_reader("scratch"),
-        "target": text_reader(DEFAULT_TARGET),
-        "second": text_reader(DEFAULT_SECOND),
-    },
-)
+STATE = ui.PageState("masks", ui.Sentence(), ui.Engine(), ui.Index("layer"), ui.Index("head"),
+                     ui.Text("decoder", "", strip=True, keep_empty=True, limit=200),
+                     ui.Text("seq2seq", "scratch", hide_default=True), ui.Text("target", DEFAULT_TARGET, hide_default=True),
+                     ui.Text("second", DEFAULT_SECOND, hide_default=True))
+STATE.load()
 
 
 def chart(fig, key: str) -> None:
@@ -37,7 +25,8 @@ st.title("Masks & attention kinds")
 st.caption("A mask decides which tokens each query may look at; whether queries and keys come from the same text decides "
            "between self- and cross-attention. Same maths every time — softmax over scaled scores — with different rules.")
 ui.show_url_notices()
-text, model, result = ui.engine_result()
+text, model, run = ui.learn_trace()   # the sentence's one run; the other sections ask other questions (masks, models)
+result = run.result
 c1, c2, _ = st.columns([1, 1, 2])
 layer, head = ui.layer_and_head("masks", result, [c1, c2], head_help="The head drawn in the comparisons below.")
 tokens, n = result.tokens, result.n_tokens
@@ -48,10 +37,9 @@ st.caption(
     "GPT writes text one token after another and learns to guess the next token, so a token must never see the ones "
     "after it — the **causal** mask allows only the lower triangle (itself and earlier tokens)."
 )
-mask_pair = [np.ones((n, n)), np.tri(n)]
-chart(matrices_grid(mask_pair, ["Bidirectional mask: all allowed", "Causal mask: only earlier tokens"], [tokens] * 2,
+chart(matrices_grid(list(mask_kinds(n).values()), ["Bidirectional mask: all allowed", "Causal mask: only earlier tokens"], [tokens] * 2,
                     [tokens] * 2, per_row=2, height_each=360), "mask_pair")
-causal = ui.run_attend(text, model, causal=True, max_tokens=ui.LEARN_TOKENS)
+causal = ui.run_trace(text, model, causal=True, max_tokens=ui.LEARN_TOKENS)
 if causal is not None:
     st.caption("The same weights run both ways. Under the causal mask the upper triangle is exactly 0 and each row "
                "shares its weight among fewer keys; the first token can only attend to itself.")
@@ -91,13 +79,13 @@ seq2seq = t2.text_input("Encoder–decoder", key="masks_seq2seq", help="scratch 
 pair = ui.run_attend(text, seq2seq.strip() or "scratch", target=target, max_tokens=ui.LEARN_TOKENS)
 if pair is not None and pair.cross is not None:
     e_layer, e_head = pair.clamp(layer, head)
-    x_layer, x_head = min(layer, pair.cross.shape[0] - 1), min(head, pair.cross.shape[1] - 1)
+    x_layer, x_head = pair.clamp_target(layer, head)
     left, middle = st.columns(2)
     with left:
         chart(matrix_figure(pair.head(e_layer, e_head), pair.tokens, pair.tokens, f"Encoder self-attention · layer {e_layer} · head {e_head}",
                             signed=False, row_title="source token"), "encoder_self")
     with middle:
-        chart(matrix_figure(pair.target_weights[x_layer, x_head], pair.target_tokens, pair.target_tokens,
+        chart(matrix_figure(pair.target_head(x_layer, x_head), pair.target_tokens, pair.target_tokens,
                             f"Decoder self-attention (causal) · layer {x_layer} · head {x_head}", signed=False,
                             row_title="target token"), "decoder_self")
     chart(cross_figure(pair, x_layer, x_head), "cross")
@@ -109,14 +97,13 @@ second = st.text_input("A second sentence for the batch", key="masks_second",
                        help="Models run several texts at once as one rectangle, so shorter ones are filled up with [PAD] tokens.")
 batch = ui.run_core("Running both sentences as one batch…", attend_padded, [text, second], model, ui.LEARN_TOKENS)
 if batch is not None:
-    b_layer, b_head = min(layer, batch.weights.shape[1] - 1), min(head, batch.weights.shape[2] - 1)
-    padded = [batch.weights[i, b_layer, b_head] for i in range(2)]
-    masks = [np.broadcast_to(batch.mask[i], padded[i].shape).astype(float) for i in range(2)]
-    names = [f"Sentence {i + 1} ({batch.lengths[i]} tokens{', padded' if batch.lengths[i] < len(batch.tokens[i]) else ''})" for i in range(2)]
+    b_layer, b_head = batch.clamp(layer, head)
+    padded = [batch.head(i, b_layer, b_head) for i in range(2)]
+    masks = [batch.key_mask(i) for i in range(2)]
+    names = [f"Sentence {i + 1} ({batch.lengths[i]} tokens{', padded' if batch.is_padded(i) else ''})" for i in range(2)]
     chart(matrices_grid([*masks, *padded], [f"Padding mask · {name}" for name in names] + [f"Attention · {name}" for name in names],
                         batch.tokens * 2, batch.tokens * 2, per_row=2, height_each=340), "padding")
-    gap = max(float(np.abs(batch.sentence(i) - attend(sentence, model, max_tokens=ui.LEARN_TOKENS).weights).max())
-              for i, sentence in enumerate([text, second]))
+    gap = max(batch.gap_to(i, attend(sentence, model, max_tokens=ui.LEARN_TOKENS).weights) for i, sentence in enumerate([text, second]))
     st.caption("The padding mask hides the [PAD] columns, so no real token attends to padding (weight exactly 0) and every "
                f"sentence gets the same numbers as when it runs alone (largest difference here {gap:.1e}). "
                "The [PAD] rows are computed too, and simply thrown away.")
@@ -130,7 +117,5 @@ st.caption(
 )
 chart(recurrence_figure(min(max(n, 4), 12)), "recurrence")
 
-link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "decoder": decoder.strip() or None,
-                    "seq2seq": seq2seq if seq2seq != "scratch" else None, "target": target if target != DEFAULT_TARGET else None,
-                    "second": second if second != DEFAULT_SECOND else None})
-ui.share_box(link, text)
+STATE.share(text, text=text, model=model, layer=layer, head=head, decoder=decoder.strip() or None, seq2seq=seq2seq,
+            target=target, second=second)

@@ -1,10 +1,9 @@
 """Multi-head: every head of a layer side by side, how their outputs are joined, what removing heads changes."""
-import numpy as np
 import streamlit as st
 
 import ui
 from figures.learn import ablation_figure, concat_figure, distance_figure, matrices_grid, matrix_figure
-from attention.analyses.multihead import ablate, layer_heads
+from attention.analyses.multihead import trace_ablation, trace_layer_heads
 
 
 DEFAULT_REMOVED = "0"   # the opening view already shows an ablation's effect
@@ -17,19 +16,10 @@ def read_heads(raw: str | None) -> tuple[str, str | None]:
     return ",".join(part.strip() for part in raw.split(",") if part.strip().isdigit()), None
 
 
-ui.load_page_state(
-    "heads",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": None, "removed": DEFAULT_REMOVED, "keep": False},
-    {
-        "text": ui.read_text,
-        "model": ui.read_engine,
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head"),
-        "query": ui.read_token,
-        "removed": read_heads,
-        "keep": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
-    },
-)
+STATE = ui.PageState("heads", ui.Sentence(), ui.Engine(), ui.Index("layer"), ui.Index("head"),
+                     ui.Index("query", None, noun="query token"), ui.Custom("removed", DEFAULT_REMOVED, read_heads),
+                     ui.Flag("keep"))
+STATE.load()
 
 st.title("Multi-head")
 st.caption(
@@ -38,12 +28,13 @@ st.caption(
     "the sentence. Their outputs are laid side by side and mixed back into one vector by an output projection."
 )
 ui.show_url_notices()
-text, model, result = ui.engine_result()
+text, model, run = ui.learn_trace()   # the page's one engine run; the views below read it
+result = run.result
 c1, c2, c3 = st.columns([1, 1, 2])
 layer, head = ui.layer_and_head("heads", result, [c1, c2], "Single head", "The head shown on its own on the left.")
 focus = ui.token_picker("heads", result, c3, "Token to follow", "Whose head outputs are shown being concatenated and projected.")
 
-heads = ui.run_core("Running every head of the layer…", layer_heads, text, model, layer, max_tokens=ui.LEARN_TOKENS)
+heads = ui.run_core("Reading every head of the layer…", trace_layer_heads, run, layer)
 if heads is None:
     st.stop()
 tokens = result.tokens
@@ -52,7 +43,7 @@ st.subheader("One head, or all of them")
 left, right = st.columns([2, 3], gap="large")
 with left:
     st.caption("A single head can only spread one set of weights over the sentence.")
-    st.plotly_chart(matrix_figure(heads.weights[head], tokens, tokens, f"Layer {layer} · head {head}", signed=False,
+    st.plotly_chart(matrix_figure(heads.head(head), tokens, tokens, f"Layer {layer} · head {head}", signed=False,
                                   row_title="query attends to key"), width="stretch", key="one_head", theme=None)
 with right:
     st.caption(f"All {result.n_heads} heads of layer {layer} on one colour scale: each has found its own pattern.")
@@ -60,16 +51,15 @@ with right:
                                   [tokens] * result.n_heads, per_row=4, height_each=230), width="stretch", key="all_heads", theme=None)
 
 st.subheader("Concatenate, then project")
-d_head = heads.head_outputs.shape[2]
-st.caption(f"Each head hands back {d_head} numbers per token (its weighted sum of values). The {result.n_heads} pieces are "
-           f"placed end to end ({result.n_heads} × {d_head} = {heads.concatenated.shape[1]}) and one learned matrix mixes "
+st.caption(f"Each head hands back {heads.d_head} numbers per token (its weighted sum of values). The {result.n_heads} pieces "
+           f"are placed end to end ({result.n_heads} × {heads.d_head} = {result.n_heads * heads.d_head}) and one learned matrix mixes "
            "them, so what one head found can inform every dimension of the result.")
 st.plotly_chart(concat_figure(heads, focus), width="stretch", key="concat", theme=None)
 
 st.subheader("Remove heads and measure")
 st.caption("A removed head hands zeros to the concatenation; everything else runs unchanged. The numbers say how far the "
            "outputs move: 0 % means no change, 100 % means a change as large as the output itself.")
-wanted = [int(h) for h in str(st.session_state.get("heads_removed", "")).split(",") if h.isdigit() and int(h) < result.n_heads]
+wanted = [int(h) for h in str(STATE["removed"] or "").split(",") if h.isdigit() and int(h) < result.n_heads]
 if "heads_removed_pick" not in st.session_state:
     st.session_state["heads_removed_pick"] = wanted
 a1, a2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -77,7 +67,7 @@ picked = a1.multiselect("Heads", list(range(result.n_heads)), key="heads_removed
                         help="The heads to remove — or, with the switch on, the only heads to keep.")
 keep = a2.toggle("Keep only these", key="heads_keep", help="On: remove every head except the picked ones (all but one, …).")
 removed = [h for h in range(result.n_heads) if (h in picked) != keep]
-ablation = ui.run_core("Removing heads and re-running the model…", ablate, text, model, layer, removed, max_tokens=ui.LEARN_TOKENS)
+ablation = ui.run_core("Removing heads and re-running the model…", trace_ablation, run, layer, removed)   # a gated trace
 if ablation is not None:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Heads removed", f"{len(removed)} of {result.n_heads}")
@@ -85,21 +75,20 @@ if ablation is not None:
     m3.metric("Layer output moves", f"{ablation.layer_change:.1%}", help="After the residual connection, norm and feed-forward.")
     m4.metric("Model output moves", f"{ablation.final_change:.1%}", help="The last layer's hidden states.")
     st.plotly_chart(ablation_figure(ablation), width="stretch", key="ablation", theme=None)
-    most = int(np.argmax(ablation.single_head))
+    (most, most_change), (least, least_change) = ablation.most_and_least()
     st.caption(f"Alone, head {most} matters most in this layer for this sentence: removing it moves the layer output by "
-               f"{ablation.single_head[most]:.1%}; the least, head {int(np.argmin(ablation.single_head))}, by "
-               f"{ablation.single_head.min():.1%}. The residual connection carries the input past attention, so even "
+               f"{most_change:.1%}; the least, head {least}, by {least_change:.1%}. "
+               "The residual connection carries the input past attention, so even "
                "removing every head leaves much of the layer output in place.")
 
 st.subheader("How different are the heads?")
-pairs = [(heads.distances[a, b], a, b) for a in range(result.n_heads) for b in range(a + 1, result.n_heads)]
-if pairs:
-    low, high = min(pairs), max(pairs)
+diversity = heads.diversity()
+if diversity is not None:
+    mean, low, high = diversity
     st.caption(f"For each pair of heads, how differently they spread their weights (Jensen–Shannon distance averaged over "
-               f"the query tokens: 0 identical, 1 never the same tokens). Mean {np.mean([p[0] for p in pairs]):.2f}; most "
+               f"the query tokens: 0 identical, 1 never the same tokens). Mean {mean:.2f}; most "
                f"alike: heads {low[1]} and {low[2]} ({low[0]:.2f}); most different: heads {high[1]} and {high[2]} ({high[0]:.2f}).")
 st.plotly_chart(distance_figure(heads.distances), width="stretch", key="diversity", theme=None)
 
-link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "query": focus,
-                    "removed": None if picked == [int(DEFAULT_REMOVED)] else ",".join(map(str, picked)), "keep": int(keep) or None})
-ui.share_box(link, text)
+STATE.share(text, text=text, model=model, layer=layer, head=head, query=focus,
+            removed=None if picked == [int(DEFAULT_REMOVED)] else ",".join(map(str, picked)), keep=keep)

@@ -19,18 +19,9 @@ def read_count(raw: str | None) -> tuple[int, str | None]:
     return shown, None if shown == value else f"The pictures cover 8 to 512 positions, so {shown} are shown."
 
 
-ui.load_page_state(
-    "positions",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": DEFAULT_HEAD, "seed": 0, "count": 64},
-    {
-        "text": ui.read_text,
-        "model": ui.read_engine,
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head") if raw is not None else (DEFAULT_HEAD, None),
-        "seed": lambda raw: ui.parse_index(raw, "shuffle"),
-        "count": read_count,
-    },
-)
+STATE = ui.PageState("positions", ui.Sentence(), ui.Engine(), ui.Index("layer"), ui.Index("head", DEFAULT_HEAD),
+                     ui.Index("seed", noun="shuffle", hide_default=True), ui.Custom("count", 64, read_count, hide_default=True))
+STATE.load()
 
 st.title("Positions")
 st.caption(
@@ -77,7 +68,8 @@ st.caption(
     "Without positions the head's pattern simply moves with the tokens (mathematicians say attention is "
     "*permutation-equivariant*): it cannot notice that the order changed. With positions the pattern itself changes."
 )
-text, model, result = ui.engine_result()
+text, model, run = ui.learn_trace()   # the page's one run of the engine on the sentence
+result = run.result
 c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
 layer, head = ui.layer_and_head("positions", result, [c1, c2], head_help="Which head's pattern to compare.")
 seed = c3.number_input("Shuffle number", 0, 999_999, key="positions_seed", step=1,
@@ -94,6 +86,4 @@ if experiment is not None:
     st.caption("Top row: the two pictures are identical — without positions the head cannot tell the orders apart. "
                "Bottom row: they differ — the position codes let the model see that the words moved.")
 
-link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "seed": int(seed) or None,
-                    "count": count if count != 64 else None})
-ui.share_box(link, text)
+STATE.share(text, text=text, model=model, layer=layer, head=head, seed=int(seed), count=count)

@@ -3,22 +3,12 @@ import numpy as np
 import streamlit as st
 
 import ui
-from attention import attend
 from figures.learn import matrix_figure, softmax_row_figure, weighted_sum_figure
-from attention.analyses.steps import sentence_steps, toy_steps
+from attention.analyses.steps import toy_steps, trace_steps
 
-ui.load_page_state(
-    "steps",
-    {"text": ui.DEFAULT_TEXT, "model": ui.SCRATCH_ENGINES[0], "layer": 0, "head": 0, "query": None, "causal": False},
-    {
-        "text": ui.read_text,
-        "model": ui.read_engine,
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head"),
-        "query": ui.read_token,
-        "causal": lambda raw: (raw is not None and raw.strip().lower() in ("1", "true", "yes", "on"), None),
-    },
-)
+STATE = ui.PageState("steps", ui.Sentence(), ui.Engine(), ui.Index("layer"), ui.Index("head"),
+                     ui.Index("query", None, noun="query token"), ui.Flag("causal"))
+STATE.load()
 
 st.title("Step by step")
 st.caption(
@@ -27,7 +17,8 @@ st.caption(
     "offers so that questions can find it) and a **value** (what it hands over when it is picked)."
 )
 ui.show_url_notices()
-text, model, result = ui.engine_result(**({"causal": True} if st.session_state.get("steps_causal") else {}))
+text, model, run = ui.learn_trace(**({"causal": True} if STATE["causal"] else {}))   # the page's one engine run
+result = run.result
 c1, c2, c3, c4 = st.columns([1, 1, 2, 2], vertical_alignment="bottom")
 layer, head = ui.layer_and_head("steps", result, [c1, c2], head_help="Each head has its own query, key and value projections.")
 focus = ui.token_picker("steps", result, c3, "Query token", "The token whose question we follow through softmax and the weighted sum.")
@@ -65,9 +56,8 @@ def show_steps(steps, numbers: bool, prefix: str) -> None:
     st.caption("Softmax raises e to each score and divides by the row's total: every weight is positive and the row sums to 1.")
     row = min(focus, len(tokens) - 1)
     chart(softmax_row_figure(steps, row), "softmax")
-    best = np.argsort(steps.weights[row])[::-1][:3]
     st.caption(f"**{ui.md_escape(tokens[row])}** gives most weight to " +
-               ", ".join(f"{ui.md_escape(tokens[k])} ({steps.weights[row, k]:.2f})" for k in best) + ".")
+               ", ".join(f"{ui.md_escape(tokens[key])} ({weight:.2f})" for key, weight in steps.strongest_keys(row)) + ".")
     st.subheader("7 · Attention weights")
     chart(matrix_figure(steps.weights, tokens, tokens, f"Attention weights · layer {steps.layer} · head {steps.head}",
                         signed=False, numbers=numbers, row_title="query (rows) attends to key (columns)"), "weights")
@@ -79,9 +69,9 @@ def show_steps(steps, numbers: bool, prefix: str) -> None:
 
 sentence_tab, toy_tab = st.tabs(["Your sentence", "Toy: check it with a calculator"])
 with sentence_tab:
-    steps = ui.run_core("Opening the head…", sentence_steps, text, model, layer, head, causal, ui.LEARN_TOKENS)
+    steps = ui.run_core("Opening the head…", trace_steps, run, layer, head)
     if steps is not None:
-        gap = float(np.abs(steps.weights - result.weights[layer, head]).max())
+        gap = steps.largest_difference(result.head(layer, head))
         agreement = "identical, to the last bit" if gap == 0 else f"largest difference {gap:.1g}"
         st.success(f"The weights below are the ones attend() returns for this head ({agreement}).", icon=":material/check_circle:")
         show_steps(steps, numbers=False, prefix="sentence")
@@ -96,5 +86,4 @@ with toy_tab:
                             width="stretch", key=f"toy_w_{name}", theme=None)
     show_steps(toy, numbers=True, prefix="toy")
 
-link = ui.sync_url({"text": text, "model": model, "layer": layer, "head": head, "query": focus, "causal": int(causal) or None})
-ui.share_box(link, text)
+STATE.share(text, text=text, model=model, layer=layer, head=head, query=focus, causal=causal)

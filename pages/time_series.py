@@ -10,13 +10,6 @@ PATTERNS = ("full", "probsparse")
 AVERAGE = "average"
 
 
-def read_window(raw: str | None) -> tuple[int | None, str | None]:
-    if raw is None:
-        return None, None
-    value, notice = ui.parse_index(raw, "window")
-    return (None, notice) if notice else (value, None)
-
-
 def read_head(raw: str | None) -> tuple[str, str | None]:
     if raw is None or raw.strip().lower() in ("", AVERAGE, "avg"):
         return AVERAGE, None
@@ -24,13 +17,11 @@ def read_head(raw: str | None) -> tuple[str, str | None]:
     return (AVERAGE, notice) if notice else (str(value), None)
 
 
-ui.load_page_state(
-    "ts", {"dataset": ts.DATASETS[0], "window": None, "pattern": "full", "sample": 0, "output": 0, "layer": 1, "head": AVERAGE},
-    {"dataset": ui.read_choice("dataset", ts.DATASETS), "window": read_window, "pattern": ui.read_choice("pattern", PATTERNS),
-     "sample": lambda raw: ui.parse_index(raw, "held-out window"), "output": lambda raw: ui.parse_index(raw, "forecast step"),
-     "layer": lambda raw: ui.parse_index(raw, "layer") if raw is not None else (1, None), "head": read_head},
-    shared=(),
-)
+STATE = ui.PageState("ts", ui.Choice("dataset", ts.DATASETS), ui.Index("window", None, fallback=None),  # absent: the first window
+                     ui.Choice("pattern", PATTERNS), ui.Index("sample", noun="held-out window"),
+                     ui.Index("output", noun="forecast step"), ui.Index("layer", 1), ui.Custom("head", AVERAGE, read_head),
+                     shared=())
+STATE.load()
 
 st.title("Time series")
 st.caption(
@@ -92,17 +83,17 @@ st.caption(f"Scored on {len(trained.data.test_x)} windows from {split_words}. Lo
            f"on {kept_aside}, never on the test windows.{members} Trained in {trained.seconds:.0f} s.")
 
 n = len(trained.data.test_x)
-ui.clamp_index("ts_sample", n, "held-out window")
+STATE.clamp("sample", n)
 d1, d2, d3, d4 = st.columns(4)
 sample = d1.number_input("Held-out window", 0, n - 1, key="ts_sample", step=1)
 if config.forecasting:
-    ui.clamp_index("ts_output", config.n_outputs, "forecast step")
+    STATE.clamp("output", config.n_outputs)
     patch = config.patch
     output = d2.selectbox("Forecast for steps", range(config.n_outputs), key="ts_output",
                           format_func=lambda i: f"t+{i * patch + 1}…t+{(i + 1) * patch}")
 else:
     output = st.session_state["ts_output"] = 0
-ui.clamp_index("ts_layer", config.n_layers, "layer")
+STATE.clamp("layer", config.n_layers)
 layer = d3.selectbox("Layer", range(config.n_layers), key="ts_layer")
 heads = [AVERAGE, *map(str, range(config.all_heads))]
 if st.session_state["ts_head"] not in heads:
@@ -156,6 +147,5 @@ if comparison is not None:
     st.caption(f"The same trained weights on all {n} held-out windows ({config.n_past + config.n_outputs} tokens each); "
                "time is the best of 3 runs on this machine. Choose a longer window to see the gap change.")
 
-link = ui.sync_url({"dataset": dataset, "window": window, "pattern": pattern, "sample": int(sample) or None,
-                    "output": output or None, "layer": layer, "head": head_choice})
-ui.share_box(link, "")
+STATE.share("", dataset=dataset, window=window, pattern=pattern, sample=int(sample) or None, output=output or None,
+            layer=layer, head=head_choice)

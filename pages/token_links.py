@@ -10,19 +10,9 @@ from components.token_links import token_links
 
 MODES = {"heads": "Each head in its colour", "mean": "Mean of the layer's heads"}
 
-ui.load_page_state(
-    "links",
-    {"text": ui.DEFAULT_TEXT, "model": "minilm", "layer": 0, "mode": "heads", "heads": None, "threshold": 0.1,
-     "words": False, "pin": None},
-    {
-        "text": ui.read_text,
-        "model": ui.read_model,
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "mode": ui.read_choice("mode", tuple(MODES)),
-        "threshold": ui.read_fraction("threshold", 0.1),
-        "words": ui.read_flag,
-    },
-)
+STATE = ui.PageState("links", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.Choice("mode", tuple(MODES)),
+                     ui.Param("heads"), ui.Fraction("threshold", 0.1), ui.Flag("words"), ui.Param("pin"))
+STATE.load()
 
 st.title("Token links")
 st.caption(
@@ -34,7 +24,7 @@ ui.show_url_notices()
 
 text, model, result = ui.inputs_and_result()
 
-ui.clamp_index("links_layer", result.n_layers, "layer")
+STATE.clamp("layer", result.n_layers)
 # the "Show" radio needs ~350 px to stay on one line (its label then lines up with the others); four widgets in one
 # row leave it too little at common widths, so the toggle has its own line below, as on the Compare page
 c1, c2, c3 = st.columns([1, 3, 2], vertical_alignment="bottom")
@@ -88,8 +78,5 @@ if links.dropped:
 if not len(links):
     st.info("No link reaches the threshold: lower it to see this layer's links.", icon="ℹ️")
 
-link = ui.sync_url({
-    "text": text, "model": model, "layer": layer, "mode": mode, "heads": st.session_state["links_heads"],
-    "threshold": f"{threshold:g}", "words": 1 if words else None, "pin": st.session_state["links_pin"],
-})
-ui.share_box(link, text)
+STATE.share(text, text=text, model=model, layer=layer, mode=mode, heads=STATE["heads"], threshold=threshold, words=words,
+            pin=STATE["pin"])
