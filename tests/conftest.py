@@ -78,6 +78,19 @@ def trained_vit():
     return vision.load_or_train()
 
 
+@pytest.fixture(scope="session")
+def trained_timeseries():
+    """The Time series page's models at their default windows (synthetic, co2, rul): trained once per machine (a fresh
+    machine trains them here, ~1.5 minutes on one thread) into the cache folder the test server reads, so no test
+    waits on a page that trains. Every test that opens the page depends on it (or on TRAINED_PAGES below)."""
+    from attention.domains import timeseries as ts
+
+    return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
+
+
+TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries"}   # page -> the fixture that trains its models
+
+
 def choose(page, label: str, option: str) -> None:
     """Pick an option of a selectbox (a click may land while the page is still settling, so try again)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout

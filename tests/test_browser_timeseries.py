@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from attention.domains import timeseries as ts
 from test_browser_learn import open_link, plot_titled, url_params, wait_for_title
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module", autouse=True)
-def trained_co2():
-    """Trained here (into the cache folder the test server reads too), so the page does not train while the browser waits."""
-    return ts.load_or_train(ts.make_config("co2"))
+def trained_co2(trained_timeseries):
+    """Trained before the page opens (conftest's trained_timeseries, into the cache folder the test server reads too),
+    so the page does not train while the browser waits; every test here opens the page."""
+    return trained_timeseries["co2"]
 
 
 def test_time_series_from_a_share_link(page, app_url, artifacts, trained_co2):

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TRAINED_PAGES
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +52,9 @@ INJECTED = """() => {
 
 
 @pytest.mark.parametrize("path", page_paths())
-def test_hostile_links_on_every_page(browser, app_url, path, artifacts):
+def test_hostile_links_on_every_page(browser, app_url, path, artifacts, request):
+    if path in TRAINED_PAGES:
+        request.getfixturevalue(TRAINED_PAGES[path])   # a page of a trained model: trained before the browser waits on it
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
     dialogs: list[str] = []

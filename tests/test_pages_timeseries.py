@@ -11,8 +11,8 @@ from attention.domains import timeseries as ts
 
 
 @pytest.fixture(scope="module", autouse=True)
-def trained_models():
-    return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
+def trained_models(trained_timeseries):
+    return trained_timeseries
 
 
 def charts(app) -> dict[str, dict]:

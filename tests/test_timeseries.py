@@ -9,9 +9,9 @@ from attention.domains import timeseries as ts
 
 
 @pytest.fixture(scope="session")
-def trained_series():
-    """The three default models, trained once per session (a fresh machine trains them here, ~1.5 minutes on one thread)."""
-    return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
+def trained_series(trained_timeseries):
+    """The three default models, trained once per session (conftest's trained_timeseries)."""
+    return trained_timeseries
 
 
 def test_synthetic_series_has_its_two_seasons_and_trend():
