@@ -71,16 +71,18 @@ class TransformerLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, memory: torch.Tensor | None = None,
         head_gate: torch.Tensor | None = None, pattern: Callable | None = None, record: dict | None = None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """x [batch, seq, d_model] -> (x, self weights [batch, head, query, key], cross weights [batch, head, query, source] or None).
 
         Pass a dict as `record` to keep what the trace reads: "self" and "cross" (each MultiHeadAttention's record, plus
-        "input", what that attention read) and "after_attention" (the stream after the self-attention block)."""
+        "input", what that attention read) and "after_attention" (the stream after the self-attention block). `past` is
+        the self-attention's key/value cache (MultiHeadAttention.forward)."""
         def attend_self(h: torch.Tensor):
             if record is not None:
                 record["self"] = {"input": h}
             return self.self_attention(h, mask=mask, head_gate=head_gate, pattern=pattern,
-                                       record=None if record is None else record["self"])
+                                       record=None if record is None else record["self"], past=past)
 
         x, weights = self.residual(x, self.attention_norm, attend_self)
         if record is not None:
@@ -110,14 +112,16 @@ class Stacked(NamedTuple):
 def run_layers(
     layers: nn.ModuleList | list[TransformerLayer], x: torch.Tensor, mask: torch.Tensor | None = None,
     memory: torch.Tensor | None = None, gates: dict[int, torch.Tensor] | None = None, pattern: Callable | None = None,
-    record: bool = False, stop_before: int | None = None,
+    record: bool = False, stop_before: int | None = None, past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> Stacked:
     """The one layer loop: x [batch, seq, d_model] through `layers` (up to `stop_before`); `gates` {layer: [head]} scales
-    heads (0 removes one), `memory` is the encoder's output (decoders), `record` keeps every layer's intermediates."""
+    heads (0 removes one), `memory` is the encoder's output (decoders), `record` keeps every layer's intermediates,
+    `past` holds each layer's key/value cache (key, value) [batch, head, earlier, d_head]."""
     weights, cross, records = [], [], []
     for index, layer in enumerate(layers[:stop_before]):
         entry: dict | None = {"input": x} if record else None
-        x, layer_weights, layer_cross = layer(x, mask, memory, (gates or {}).get(index), pattern, entry)
+        x, layer_weights, layer_cross = layer(x, mask, memory, (gates or {}).get(index), pattern, entry,
+                                              None if past is None else past[index])
         weights.append(layer_weights)
         if layer_cross is not None:
             cross.append(layer_cross)

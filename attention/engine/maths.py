@@ -32,8 +32,10 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 
 
 def causal_mask(n_query: int, n_key: int | None = None) -> torch.Tensor:
-    """Each query sees itself and earlier keys only (GPT-style decoders): [1, 1, query, key]."""
-    return torch.ones(n_query, n_key or n_query, dtype=torch.bool).tril()[None, None]
+    """Each query sees itself and earlier keys only (GPT-style decoders): [1, 1, query, key]. With more keys than
+    queries (generation with a key/value cache) the queries are the last n_query positions of the n_key."""
+    n_key = n_key or n_query
+    return torch.ones(n_query, n_key, dtype=torch.bool).tril(n_key - n_query)[None, None]
 
 
 def padding_mask(lengths: list[int], n_key: int) -> torch.Tensor:
@@ -85,8 +87,13 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
         head_gate: torch.Tensor | None = None, pattern: Callable | None = None, record: dict | None = None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x [batch, query, d_model], context [batch, key, d_model] -> output [batch, query, d_model], weights [batch, head, query, key].
+
+        `past` (key, value), each [batch, head, earlier, d_head], is a key/value cache: the keys and values of earlier
+        tokens, kept so that a decoder writing one token at a time projects only the new token. The record's "key" and
+        "value" then hold all keys and values (earlier + new): the cache for the next step.
 
         `head_gate` [head] scales each head's result before the concatenation (0 removes a head: ablation).
         `pattern` (attention/patterns.py) replaces the two lines of full attention by a sparse one that scores
@@ -95,6 +102,9 @@ class MultiHeadAttention(nn.Module):
         output [batch, query, d_model]: the trace reads them (they stay in the autograd graph when gradients are on).
         """
         query, key, value = self.project(x, context)
+        if past is not None:
+            key = torch.cat([past[0], key], dim=2)                # [batch, head, earlier + new, d_head]
+            value = torch.cat([past[1], value], dim=2)
         if pattern is not None:
             heads, weights = pattern(query, key, value)           # [batch, head, query, d_head], weights [batch, head, query, key]
         else:

@@ -30,6 +30,12 @@ class Pass(NamedTuple):
     embeddings: torch.Tensor | None = None
     records: list[dict] = []
 
+    def cache(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The key/value cache after this pass (run with record=True): per layer (key, value) [batch, head, key, d_head]."""
+        if not self.records:
+            raise ValueError("The key/value cache is read from a recorded pass: run with record=True.")
+        return [(entry["self"]["key"], entry["self"]["value"]) for entry in self.records]
+
 
 class ScratchTransformer(nn.Module):
     """Token + position embeddings, then a stack of layers; an encoder–decoder also holds `decoder`, a second stack."""
@@ -90,23 +96,38 @@ class ScratchTransformer(nn.Module):
         self, input_ids: torch.Tensor, mask: torch.Tensor | None = None, use_positions: bool = True,
         memory: torch.Tensor | None = None, head_gates: dict[int, torch.Tensor] | None = None, stop_before: int | None = None,
         pattern: Pattern | None = None, record: bool = False, token_vectors: torch.Tensor | None = None,
+        past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> Pass:
         """The stack's forward pass; `memory` is the encoder's output (decoders), `head_gates` {layer: [head]} scales heads
         (0 switches one off), `stop_before` stops at a layer's input (hidden is then that layer's input), `pattern` makes
         self-attention sparse, `record` keeps every layer's intermediates (the trace), `token_vectors` replaces the
-        token embeddings."""
+        token embeddings. `past` is a key/value cache (Pass.cache() of the pass over the earlier tokens): input_ids are
+        then only the new tokens, at positions after the cached ones (generation, one token at a time)."""
+        if past is not None and (pattern is not None or mask is not None or memory is not None):
+            raise ValueError("A key/value cache is used for plain causal generation: no pattern, mask or encoder memory.")
         if pattern is not None and mask is not None:
             raise ValueError("An attention pattern carries its own mask (make it causal with causal=True), so pass no mask with it.")
         pattern = with_causal(pattern, self.config.causal)                     # decoders: the pattern is causal too
-        x = self.embed(input_ids, use_positions, token_vectors)
+        start = 0 if past is None else past[0][0].shape[2]                  # tokens already in the cache
+        if start + input_ids.shape[1] > self.config.max_positions:
+            raise ValueError(f"This model reads at most {self.config.max_positions} tokens; "
+                             f"{start + input_ids.shape[1]} were asked for.")
+        x = self.embed(input_ids, use_positions, token_vectors, start)
         if self.config.causal:
-            causal = causal_mask(input_ids.shape[1])
+            causal = causal_mask(input_ids.shape[1], start + input_ids.shape[1])   # new queries see the cache and earlier new keys
             mask = causal if mask is None else mask & causal                  # e.g. padding and causal together
-        stacked: Stacked = run_layers(self.layers, x, mask, memory, head_gates, pattern, record, stop_before)
+        elif past is not None:
+            raise ValueError("A key/value cache needs a causal model: a bidirectional encoder's earlier tokens see later ones.")
+        stacked: Stacked = run_layers(self.layers, x, mask, memory, head_gates, pattern, record, stop_before, past)
         hidden = stacked.hidden
         if self.final_norm is not None and stop_before is None:
             hidden = self.final_norm(hidden)
         return Pass(hidden, stacked.weights, stacked.cross, x, stacked.records)
+
+    def next_token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [batch, seq, d_model] (after the final norm) -> next-token scores [batch, seq, vocab]: the token
+        embeddings reused as the output layer (tied weights, as in GPT-2)."""
+        return hidden @ self.token_embedding.weight.T
 
     def forward(
         self, input_ids: torch.Tensor, mask: torch.Tensor | None = None, use_positions: bool = True
