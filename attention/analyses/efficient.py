@@ -11,12 +11,13 @@ layer, per layer:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from attention.engine.patterns import OPTION_NAMES, make_pattern
+from attention.engine.patterns import OPTION_NAMES, SAMPLE_FACTOR, make_pattern
 from attention.run.api import prepare_scratch_name
 from attention.run.trace import Trace, trace
 
@@ -94,3 +95,16 @@ def allowed_pairs(run: Trace, layer: int, head: int) -> np.ndarray:
 def kept_share(run: Trace, layer: int, head: int) -> float:
     """The share of the n × n query–key pairs this head actually weighs (weight above 0)."""
     return float((run.weights[layer, head] > 0).mean())
+
+
+def probsparse_counts(n: int, u: int | None = None) -> dict[str, int]:
+    """What ProbSparse computes for n tokens (Zhou et al., 2021): u attending queries, keys sampled per query for the
+    max − mean measure, and the query–key dot products each part takes, against full attention's n² pairs.
+
+    The other n − u queries are handed the mean of the values: their weights are uniform (1/n), not 0, so a share of
+    "pairs with a weight" is always 100%; `attended` and `measured` are the pairs actually scored."""
+    pattern = make_pattern("probsparse", **({} if u is None else {"u": u}))
+    active = pattern.active_queries(n)
+    sample = min(n, math.ceil(SAMPLE_FACTOR * math.log(max(n, 2))))
+    return {"n": n, "u": active, "sample": sample, "attended": active * n,
+            "measured": n * n if sample >= n else n * sample, "full": n * n}
