@@ -1,0 +1,91 @@
+"""gpt-mini's network: the project's ScratchTransformer as a GPT-style decoder (causal, pre-norm, learned positions,
+no segment embedding, no embedding norm), whose output layer is its token embeddings (tied, as in GPT-2), limited
+to the output vocabulary (tokens seen in training): its softmax runs over ~2,500 tokens instead of 30,522, which is
+what makes training on two CPU cores take minutes. Token ids stay MiniLM's, so attend(), trace() and every view
+take it like any other model of the engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from attention.engine.config import ScratchConfig
+from attention.engine.transformer import ScratchTransformer
+
+
+@dataclass(frozen=True)
+class GPTMiniConfig:
+    """Sizes and training recipe of gpt-mini (all part of the cache file's name)."""
+
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 4
+    d_ff: int = 512
+    context: int = 128            # tokens per training window (and the most the model reads)
+    batch_size: int = 16
+    steps: int = 500
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.1
+    warmup: int = 100
+    repeat_share: float = 0.125   # share of training windows that are a random token sequence repeated (induction)
+    repeat_length: int = 24
+    seed: int = 0                 # initial weights and window order
+    split_seed: int = 0           # which topics are held out
+    held_out_share: float = 0.1
+    min_count: int = 2            # output vocabulary: tokens seen at least this often in training
+
+    def scratch(self, vocab_size: int = 30522) -> ScratchConfig:
+        """The engine's config for this decoder."""
+        return ScratchConfig(vocab_size=vocab_size, d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers,
+                             d_ff=self.d_ff, max_positions=self.context, type_vocab_size=0, layer_norm_eps=1e-5,
+                             activation="gelu", positional="learned", norm_first=True, embedding_norm=False, causal=True)
+
+
+class GPTMini(ScratchTransformer):
+    """A ScratchTransformer decoder with an output vocabulary: `vocabulary` [kept] holds the token ids it predicts."""
+
+    def __init__(self, config: ScratchConfig, vocabulary: torch.Tensor):
+        super().__init__(config)
+        self.register_buffer("vocabulary", torch.as_tensor(vocabulary, dtype=torch.long).clone())
+
+    @classmethod
+    def initial(cls, config: ScratchConfig, vocabulary: torch.Tensor, seed: int = 0) -> "GPTMini":
+        """Seeded starting weights as in GPT-2 (normal, std 0.02; biases 0; norms identity): training starts here, and
+        'scratch:random-gpt-mini' is exactly this untrained network."""
+        generator = torch.Generator().manual_seed(seed)
+        model = cls(config, vocabulary)
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if "norm" in name:
+                    continue
+                if name.endswith("bias"):
+                    parameter.zero_()
+                else:
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+        return model
+
+    def vocabulary_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [batch, seq, d_model] -> scores over the output vocabulary [batch, seq, kept] (training, perplexity)."""
+        return hidden @ self.token_embedding.weight[self.vocabulary].T
+
+    def next_token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [batch, seq, d_model] -> scores [batch, seq, vocab] in MiniLM's id space; tokens outside the output
+        vocabulary get -inf (probability exactly 0)."""
+        logits = torch.full((*hidden.shape[:-1], self.config.vocab_size), float("-inf"), dtype=hidden.dtype)
+        logits[..., self.vocabulary] = self.vocabulary_logits(hidden)
+        return logits
+
+    def read_unknown_as_unk(self, unk: int) -> None:
+        """Tokens outside the output vocabulary were read as [UNK] in training: give their embeddings [UNK]'s, so any
+        text the app sends reads the same way."""
+        with torch.no_grad():
+            outside = torch.ones(self.config.vocab_size, dtype=torch.bool)
+            outside[self.vocabulary] = False
+            self.token_embedding.weight[outside] = self.token_embedding.weight[unk].clone()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable numbers in the model."""
+    return sum(p.numel() for p in model.parameters())
