@@ -6,6 +6,10 @@ Names are a contract:
                     about BERT's heads need not carry over
   "scratch"         the project's own encoder with seeded random weights (2 layers × 4 heads), plus a random decoder
   "scratch:<name>"  the project's own engine holding a BERT-family, GPT-2 or BART checkpoint's weights
+  "gpt-mini"        a small GPT-style decoder trained here on Python's documentation (attention/domains/gpt_mini/);
+                    "scratch:random-gpt-mini" is the same network with its untrained, seeded starting weights
+  "translate-mini"  a small encoder–decoder trained here on dates in words -> ISO dates (attention/domains/translate_mini.py);
+                    "scratch:random-translate-mini" is the same network with its untrained, seeded weights
   anything else     a Hugging Face model id or a local model folder, offline first
 """
 from __future__ import annotations
@@ -30,6 +34,7 @@ from attention.engine.transformer import ScratchTransformer
 
 BUNDLED = "minilm"
 SCRATCH = "scratch"
+GPT_MINI_NAMES = ("gpt-mini", "scratch:random-gpt-mini")
 DEFAULT_LIMIT = 512
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 _MAX_MODELS = int(os.environ.get("ATTENTION_LENS_MAX_MODELS", "3"))
@@ -222,6 +227,15 @@ def _load_transformers(name: str) -> tuple[Any, torch.nn.Module, Any]:
 
 
 def _build(name: str) -> Backend:
+    if name in ("translate-mini", "scratch:random-translate-mini"):   # dates in words -> ISO dates, trained here
+        from attention.domains import translate_mini
+
+        return translate_mini.backend(name)
+    if name in GPT_MINI_NAMES:
+        from attention.domains.gpt_mini import network
+
+        tokenizer, model = network(name)   # trained on first use (minutes), then read from the disk cache
+        return _scratch_backend(name, tokenizer, model, "decoder", model.config.max_positions, {"causal", *ATTEND_OPTIONS})
     if name == SCRATCH:
         from transformers import AutoTokenizer
 
