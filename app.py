@@ -11,12 +11,14 @@ pages = {
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("pages/bias_probe.py", title="Bias probe", icon=":material/balance:"),
         st.Page("pages/head_stats.py", title="Head stats", icon=":material/query_stats:"),
+        st.Page("pages/contributions.py", title="Contributions", icon=":material/account_tree:"),
     ],
     "Learn": [
         st.Page("pages/step_by_step.py", title="Step by step", icon=":material/stairs:"),
         st.Page("pages/multi_head.py", title="Multi-head", icon=":material/view_column:"),
         st.Page("pages/positions.py", title="Positions", icon=":material/format_list_numbered:"),
         st.Page("pages/masks.py", title="Masks & attention kinds", icon=":material/visibility_off:"),
+        st.Page("pages/generation.py", title="Generation", icon=":material/edit_note:"),
         st.Page("pages/efficient_attention.py", title="Efficient attention", icon=":material/speed:"),
     ],
     "Domains": [
