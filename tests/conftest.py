@@ -104,3 +104,21 @@ def choose(page, label: str, option: str) -> None:
         except PlaywrightTimeout:  # the list did not open: click again
             continue
     raise AssertionError(f"could not choose {option!r} in {label!r}")
+
+
+@pytest.fixture(scope="session")
+def trained_translate_mini():
+    """translate-mini, the date translator of the Masks page: trained once per machine (a few minutes on one thread)
+    and kept in the cache folder, where the app and its test server find it."""
+    from attention.domains import translate_mini
+
+    return translate_mini.load_or_train()
+
+
+@pytest.fixture(scope="session")
+def trained_gpt_mini():
+    """The Generation page's decoder: trained once per machine (a fresh CI machine trains it here, in minutes on one
+    thread) and kept in the cache folder, where the app and its test server find it."""
+    from attention.domains import gpt_mini
+
+    return gpt_mini.load_or_train()
