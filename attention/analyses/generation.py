@@ -53,6 +53,7 @@ class Generation:
     settings: dict[str, Any]
     kv_groups: list[list[int]]
     notices: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)   # the generated text after each step, as the tokenizer decodes it
 
     @property
     def n_generated(self) -> int:
@@ -269,8 +270,10 @@ def generate(prompt: str, model: str = "gpt-mini", steps: int = 20, seed: int = 
     tokens = [str(t) for t in runner.tokenizer.convert_ids_to_tokens(ids)]
     text = runner.tokenizer.decode(ids[prompt_length:], skip_special_tokens=True)
     settings = {"steps": steps, "seed": seed, "temperature": temperature, "top_k": top_k, "cache": cache}
+    written = [runner.tokenizer.decode(ids[prompt_length:prompt_length + count], skip_special_tokens=True)
+               for count in range(1, len(ids) - prompt_length + 1)]
     return Generation(runner.name, prompt, tokens, list(ids), prompt_length, matrix, candidates, chosen, text, settings,
-                      runner.groups, notices)
+                      runner.groups, notices, written)
 
 
 # --- head scores --------------------------------------------------------------------------------------------------
