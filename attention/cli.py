@@ -25,6 +25,7 @@ class Command:
     help: str
     add: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    passthrough: str | None = None   # the argument that receives everything after the subcommand's name, unparsed
 
 
 def app_path() -> Path:
@@ -176,7 +177,7 @@ def _corpus(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
-    "run": Command("start the app (the default; extra arguments go to `streamlit run`)", _add_run, _run),
+    "run": Command("start the app (the default; extra arguments go to `streamlit run`)", _add_run, _run, "streamlit_args"),
     "export": Command("write one interactive HTML file of a text's attention that works offline", _add_export, _export),
     "attend": Command("write a text's attention weights as NPZ, JSON or CSV", _add_attend, _attend_command),
     "corpus": Command("per-head statistics over a corpus (locally or on Ray), as `python -m attention.corpus`",
@@ -199,7 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv = [DEFAULT, *argv]   # `attention-lens --server.port 8502` starts the app too
-    args = parser().parse_args(argv)
+    # argparse's REMAINDER stops at a leading option (`run --server.port 8502` would be refused), so a passthrough
+    # command takes everything after its name as it is
+    args, extra = parser().parse_known_args(argv)
+    passthrough = COMMANDS[args.command].passthrough if args.command else None
+    if passthrough:
+        setattr(args, passthrough, argv[1:])   # argv[0] is the subcommand
+    elif extra:
+        parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command].run(args)
     except ValueError as error:
