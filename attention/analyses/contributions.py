@@ -627,3 +627,9 @@ def head_views(text: str, model: str, layer: int, head: int) -> tuple[list[str],
     layer, head = _check_int(layer, "layer"), _check_int(head, "head")
     run.check_layer(layer, head)
     return run.tokens, run.weights[layer, head], value_norms(run, layer)[head]
+
+
+def target_tokens(text: str, model: str) -> list[str]:
+    """The tokens of `text` as the engine running `model` reads them (for picking the token target)."""
+    name, _ = engine_model(model)
+    return trace(text, name).tokens

@@ -1,0 +1,129 @@
+"""Figures of the Contributions page: pure functions of an Explanation (attention/analyses/contributions.py) or its parts.
+
+    token_rows        one row per method, the tokens as columns, one diverging colour scale (each row divided by its
+                      largest |score|), exact numbers on hover
+    head_effect_map   a signed [layer, head] map with a clickable marker per head (trace 1, as layer_head_map)
+    head_pair         one head's attention weights and value-weighted norms ‖α·f(x)‖ side by side
+    agreement_map     rank agreement between methods
+    curves_figure     deletion and insertion curves per method, random order dashed
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from figures import _BARE, every_label, safe_text, token_labels
+
+DIVERGING = "RdBu_r"
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def _title(text: str) -> dict:
+    return {"text": safe_text(text), "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"}
+
+
+def _labels_with_sentence(tokens: list[str], segments: np.ndarray | None) -> list[str]:
+    """Token labels, prefixed 'A·'/'B·' for a pair so the two sentences' tokens stay apart on one axis."""
+    if segments is None or int(np.max(segments, initial=0)) == 0:
+        return token_labels(tokens)
+    return token_labels([f"{'AB'[int(s)]}·{t}" for t, s in zip(tokens, segments)])
+
+
+def token_rows(tokens: list[str], scores: dict[str, np.ndarray], segments: np.ndarray | None = None,
+               title: str = "Each method's score per token") -> go.Figure:
+    """Methods × tokens on one diverging scale: each row divided by its largest |score| (−1 … 1), the exact score on hover."""
+    names = list(scores)
+    raw = np.array([np.asarray(scores[name], dtype=np.float64) for name in names]).reshape(len(names), len(tokens))
+    largest = np.abs(raw).max(1, keepdims=True)
+    scaled = np.divide(raw, largest, out=np.zeros_like(raw), where=largest > 0)
+    labels = _labels_with_sentence(tokens, segments)
+    fig = go.Figure(go.Heatmap(
+        z=scaled, x=labels, y=names, customdata=raw, colorscale=DIVERGING, zmin=-1, zmax=1, xgap=1, ygap=2,
+        colorbar={"title": {"text": "score ÷ row's largest |score|"}, "thickness": 12},
+        hovertemplate="%{y}<br>token %{x}<br>score %{customdata:.6g}<br>(%{z:+.2f} of the row's largest)<extra></extra>",
+    ))
+    fig.update_layout(
+        template=_BARE, title=_title(title), height=int(120 + 34 * len(names)),
+        xaxis={"side": "bottom", "tickangle": -60, "type": "category", **every_label(len(tokens), 80)},
+        yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+def head_effect_map(values: np.ndarray, title: str, colorbar: str) -> go.Figure:
+    """A signed [layer, head] map on a diverging scale centred at 0; an invisible marker per head (trace 1) carries the
+    exact number on hover and the click that opens the head."""
+    values = np.asarray(values, dtype=np.float64)
+    layers, heads = values.shape
+    span = float(max(np.abs(values).max(initial=0.0), 1e-6))
+    fig = go.Figure(go.Heatmap(
+        z=values, x=list(range(heads)), y=list(range(layers)), colorscale=DIVERGING, zmin=-span, zmax=span, xgap=2, ygap=2,
+        hoverinfo="skip", colorbar={"title": {"text": safe_text(colorbar)}, "thickness": 12},
+    ))
+    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
+    fig.add_trace(go.Scatter(
+        x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=values.ravel(), mode="markers", showlegend=False,
+        marker={"symbol": "square", "size": 16, "color": "rgba(0,0,0,0)"},
+        hovertemplate=f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: %{{customdata:+.5f}}<br>click to open<extra></extra>",
+    ))
+    fig.update_layout(
+        template=_BARE, title=_title(title), height=int(min(600, max(240, 110 + 44 * layers))),
+        xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False, "range": [-0.5, heads - 0.5]},
+        yaxis={"title": "layer", "dtick": 1, "range": [layers - 0.5, -0.5], "showgrid": False, "zeroline": False},
+        clickmode="event+select", dragmode=False,
+    )
+    return fig
+
+
+def head_pair(tokens: list[str], weights: np.ndarray, norms: np.ndarray, layer: int, head: int) -> go.Figure:
+    """One head: where it looks (weights [query, key]) beside what it moves (‖α·f(x)‖ [query, key]), each its own scale."""
+    labels = token_labels(tokens)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=(f"L{layer} H{head} · attention weights α", f"L{layer} H{head} · ‖α·f(x)‖ (value-weighted)"))
+    for column, (z, name, fmt) in enumerate([(weights, "weight", ".3f"), (norms, "‖α·f(x)‖", ".4f")], start=1):
+        fig.add_trace(go.Heatmap(
+            z=np.asarray(z, dtype=np.float32), x=labels, y=labels, colorscale="Blues", zmin=0,
+            colorbar={"x": 0.43 if column == 1 else 1.0, "thickness": 10, "title": {"text": name}},
+            hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{name} %{{z:{fmt}}}<extra></extra>",
+        ), row=1, col=column)
+    axis = {"type": "category", **every_label(len(tokens), 48)}
+    fig.update_xaxes(side="bottom", tickangle=-60, **axis)
+    fig.update_yaxes(autorange="reversed", **axis)
+    fig.update_layout(template=_BARE, height=int(min(760, max(360, 160 + 16 * len(tokens)))), margin={"t": 50})
+    return fig
+
+
+def agreement_map(names: list[str], matrix: np.ndarray, title: str) -> go.Figure:
+    """Rank agreement [method, method] (−1 … 1) with the number in each cell."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    text = [["—" if np.isnan(v) else f"{v:+.2f}" for v in row] for row in matrix]
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=names, y=names, colorscale=DIVERGING, zmin=-1, zmax=1, text=text, texttemplate="%{text}", xgap=2, ygap=2,
+        hovertemplate="%{y} vs %{x}: %{z:+.3f}<extra></extra>", colorbar={"thickness": 12},
+    ))
+    fig.update_layout(template=_BARE, title=_title(title), height=int(140 + 40 * len(names)),
+                      xaxis={"tickangle": -30, "type": "category"}, yaxis={"autorange": "reversed", "type": "category"})
+    return fig
+
+
+def curves_figure(curves: dict[str, dict[str, np.ndarray]], full: float, target: str) -> go.Figure:
+    """Deletion (top-k replaced) and insertion (only top-k kept) curves per method; random dashed; the input's value as a line."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Deletion: top k replaced", "Insertion: only top k kept"),
+                        horizontal_spacing=0.08)
+    for index, (name, curve) in enumerate(curves.items()):
+        colour = "#444" if name == "random" else _PALETTE[index % len(_PALETTE)]
+        style = {"color": colour, "dash": "dash" if name == "random" else "solid", "width": 2}
+        for column, kind in enumerate(("deletion", "insertion"), start=1):
+            fig.add_trace(go.Scatter(
+                x=curve["k"], y=curve[kind], mode="lines+markers", name=name, legendgroup=name, showlegend=column == 1,
+                line=style, marker={"size": 5},
+                hovertemplate=f"{name}<br>k = %{{x}}<br>{safe_text(target)} %{{y:.4f}}<extra></extra>",
+            ), row=1, col=column)
+        for column in (1, 2):
+            fig.add_hline(y=full, line={"color": "#999", "width": 1, "dash": "dot"}, row=1, col=column)
+    fig.update_xaxes(title="k tokens (ranked by the method)")
+    fig.update_yaxes(title=safe_text(target), col=1)
+    fig.update_layout(template=_BARE, height=380, margin={"t": 50}, legend={"orientation": "h", "y": -0.25})
+    return fig

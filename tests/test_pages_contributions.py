@@ -1,0 +1,84 @@
+"""The Contributions page through Streamlit's AppTest: the default pair, URL state, bad links, the token target, hostile text."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apptest_pages import open_page
+
+import ui
+from attention import explain
+from attention.analyses.contributions import METHODS
+
+HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
+
+
+def figures(app: AppTest) -> dict[str, dict]:
+    found = {}
+    for chart in app.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        layout = spec["layout"]
+        title = (layout.get("title") or {}).get("text") or next((a["text"] for a in layout.get("annotations", [])), "")
+        found[title] = spec
+    return found
+
+
+def messages(app: AppTest) -> str:
+    return " ".join(str(m.value) for m in [*app.warning, *app.error]).replace("\\", "")
+
+
+def test_default_view_shows_every_method_on_the_default_pair():
+    app = open_page("contributions")
+    assert not app.error
+    drawn = figures(app)
+    rows = drawn["Each method's score per token"]["data"][0]
+    assert rows["y"] == list(METHODS)
+    expected = explain(ui.DEFAULT_TEXT, "minilm", text_b=app.text_area[1].value)
+    metric = next(m for m in app.metric if m.label == "Target")
+    assert metric.value == f"{expected.target_value:.4f}"
+    assert {"Head removed", "Head mean-ablated", "Spearman rank correlation", "Kendall τ"} <= set(drawn)
+    assert "scratch:minilm" in messages(app)        # says the engine ran MiniLM's weights
+    params = dict(app.query_params)
+    assert params["target"] == ["similarity"] or params["target"] == "similarity"
+
+
+def test_url_state_opens_the_named_head_method_and_steps():
+    app = open_page("contributions", target="similarity", text="A cat sat.", text_b="A dog ran.", layer="3", head="5",
+                    method="alti", steps="16")
+    assert app.selectbox(key="contrib_layer").value == 3 and app.selectbox(key="contrib_head").value == 5
+    assert app.selectbox(key="contrib_method").value == "alti"
+    assert app.number_input(key="contrib_steps").value == 16
+    assert any("L3 H5" in title for title in figures(app))
+    assert not app.error
+
+
+def test_bad_links_give_notices_and_a_sensible_view():
+    app = open_page("contributions", target="sentiment", method="lime", layer="99", steps="abc")
+    text = messages(app)
+    assert "sentiment" in text and "lime" in text and "steps" in text and "layer 99 does not exist" in text
+    assert app.selectbox(key="contrib_layer").value == 5
+    assert not app.error
+
+
+def test_next_token_on_an_encoder_is_a_message_not_a_traceback():
+    app = open_page("contributions", target="next_token")
+    assert "needs a decoder" in messages(app)
+    assert not app.exception
+
+
+def test_token_target_picks_a_token():
+    app = open_page("contributions", target="token", text="Birds sing at dawn.", token="2")
+    assert app.selectbox(key="contrib_token").value == 2
+    assert "norm of the output vector of token 2" in next(m for m in app.metric if m.label == "Target").help
+
+
+def test_hostile_text_stays_text():
+    app = open_page("contributions", text=HOSTILE, text_b=HOSTILE)
+    assert not app.error
+    spec = json.dumps(figures(app)["Each method's score per token"])
+    assert "<img" not in spec and "<b>" not in spec and "&lt;" in spec     # tokens "<", "img": escaped labels
+    for block in [*app.markdown, *app.caption]:
+        assert "<img" not in str(block.value) or block.proto.allow_html is False
