@@ -10,8 +10,6 @@ Names are a contract:
                     "scratch:random-gpt-mini" is the same network with its untrained, seeded starting weights
   "translate-mini"  a small encoder–decoder trained here on dates in words -> ISO dates (attention/domains/translate_mini.py);
                     "scratch:random-translate-mini" is the same network with its untrained, seeded weights
-  "translate-mini"  a small encoder–decoder trained here on dates in words -> ISO dates (attention/domains/translate_mini.py);
-                    "scratch:random-translate-mini" is the same network with its untrained, seeded weights
   anything else     a Hugging Face model id or a local model folder, offline first
 """
 from __future__ import annotations
@@ -229,10 +227,6 @@ def _load_transformers(name: str) -> tuple[Any, torch.nn.Module, Any]:
 
 
 def _build(name: str) -> Backend:
-    if name in ("translate-mini", "scratch:random-translate-mini"):   # dates in words -> ISO dates, trained here
-        from attention.domains import translate_mini
-
-        return translate_mini.backend(name)
     if name in ("translate-mini", "scratch:random-translate-mini"):   # dates in words -> ISO dates, trained here
         from attention.domains import translate_mini
 
