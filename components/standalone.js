@@ -3,7 +3,7 @@
 // function scope and calls standaloneViews() with them; nothing here draws a view itself. This file only plays the part
 // Streamlit plays in the app: it hands each view its data and a parentElement, and answers the grid's "open" trigger
 // by opening that head. Every view lives in its own shadow root, so several per page stay independent.
-// Data arrive as JSON in a <script type="application/json"> beside the view's host element (escaped in Python:
+// Data arrive as JSON in a script element of type application/json beside the host element (escaped in Python:
 // no "<" survives in it); tokens are then written by the views with textContent / fillText, never as markup.
 
 function standaloneViews(views, styles) {

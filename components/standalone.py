@@ -87,7 +87,10 @@ def encode_weights(weights: np.ndarray, bits: int = 8, level: int = 6) -> dict[s
     heads = weights.reshape(-1, *weights.shape[-2:])                       # [head, query, key]
     scales = np.maximum(heads.max(axis=(1, 2)), 1e-12).astype(np.float32)  # [head]
     top = (1 << bits) - 1
-    levels = np.round(heads * (top / scales)[:, None, None]).astype(np.uint8 if bits == 8 else "<u2")
+    kind = np.uint8 if bits == 8 else np.dtype("<u2")
+    levels = np.empty(heads.shape, dtype=kind)
+    for index, head in enumerate(heads):   # in float64, a head at a time: float32 products would add up to 0.004 level
+        levels[index] = np.round(head.astype(np.float64) * (top / float(scales[index])))
     return {
         "bits": bits,
         "scales": [float(s) for s in scales],
