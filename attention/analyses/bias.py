@@ -349,7 +349,7 @@ class BiasReport:
     def _controlled_summary(self, count: int) -> list[str]:
         side_a, side_b = self.sides()
         n, heads = len(self.controlled), self.excess.size
-        examples = ", ".join(dict.fromkeys(f"{c[0].probe.term_a}/{c[0].probe.term_b}" for c in self.controls if c))
+        examples = ", ".join(dict.fromkeys(f"{side.probe.term_a}/{side.probe.term_b}" for c in self.controls if c for side in c))
         lines = [f"Control swaps that change the word but not its gender ({_shorten(examples)}) move "
                  f"{100 * float(self.control.mean()):.1f}% on average, so the gender swap's excess over them is "
                  f"{100 * float(self.excess.mean()):+.1f} points on average ({n} pairs with controls)."]
