@@ -10,7 +10,7 @@ import numpy as np
 
 from attention.run import limits
 from attention.run.cache import ByteLRU
-from attention.engine.backends import SCRATCH, Backend, load_model
+from attention.engine.backends import GPT_MINI_NAMES, SCRATCH, Backend, load_model
 from attention.engine.patterns import ATTEND_OPTIONS, Pattern, from_options
 from attention.run.result import Attention
 
@@ -180,6 +180,8 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
 def prepare_scratch_name(model: str) -> str:
     """The name, when it names the project's own engine ('scratch' or 'scratch:<weights>'); ValueError otherwise."""
     name = model.strip() if isinstance(model, str) else ""
+    if name in GPT_MINI_NAMES:   # trained here on the engine: every step can be opened up too
+        return name
     if name != SCRATCH and not name.startswith(SCRATCH + ":"):
         raise ValueError(
             f"This view opens up the project's own engine, so it needs 'scratch' or 'scratch:<weights>' "
