@@ -70,7 +70,8 @@ def head_effect_map(values: np.ndarray, title: str, colorbar: str) -> go.Figure:
     ))
     fig.update_layout(
         template=_BARE, title=_title(title), height=int(min(600, max(240, 110 + 44 * layers))),
-        xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False, "range": [-0.5, heads - 0.5]},
+        # head numbers under the map: on top they would run into the title of a narrow figure
+        xaxis={"title": "head", "dtick": 1, "side": "bottom", "showgrid": False, "zeroline": False, "range": [-0.5, heads - 0.5]},
         yaxis={"title": "layer", "dtick": 1, "range": [layers - 0.5, -0.5], "showgrid": False, "zeroline": False},
         clickmode="event+select", dragmode=False,
     )
