@@ -1,0 +1,174 @@
+"""Generation: a GPT-style decoder writes text one token at a time; see each step's candidates, the attention of the
+newest token with its key/value cache, and which heads copy, look back one token, or rest on the first token."""
+import streamlit as st
+
+import ui
+from attention.analyses.generation import Generation, generate, head_scores
+from attention.domains import gpt_mini
+from figures.generation import cache_figure, candidates_figure, latest_heads_figure, perplexity_figure, score_maps
+
+DEFAULT_PROMPT = "the for statement is used to iterate over"
+DECODERS = (gpt_mini.MODEL_NAME, gpt_mini.RANDOM_NAME)
+STEP_LIMIT = 64
+
+
+def read_top_k(raw: str | None) -> tuple[int | None, str | None]:
+    if raw is None or not raw.strip() or raw.strip().lower() == "none":
+        return None, None
+    value, notice = ui.parse_index(raw, "top_k")
+    if notice or value < 1:
+        return None, f"The link's top_k '{raw[:20]}' is not a whole number of at least 1; no limit is used."
+    return value, None
+
+
+STATE = ui.PageState(
+    "generation", ui.Text("prompt", DEFAULT_PROMPT, limit=2000), ui.Text("model", DECODERS[0], strip=True, limit=200),
+    ui.Integer("steps", 20, low=1, high=STEP_LIMIT), ui.Integer("seed", 0, low=0, high=2**31 - 1),
+    ui.Fraction("temperature", 0.0, low=0.0, high=2.0), ui.Custom("top_k", None, read_top_k),
+    ui.Index("layer"), ui.Index("head"), ui.Index("step", None, noun="step", fallback=None), shared=())
+STATE.load()
+
+st.title("Generation")
+st.caption(
+    "A GPT-style decoder (Radford et al., 2018) writes text one token at a time: it scores every token of its "
+    "vocabulary as the next one, one is picked, appended, and the longer text goes in again. Its attention is causal, "
+    "so a token never sees later ones, and what earlier tokens computed never changes: their keys and values can be "
+    "kept (the **key/value cache**) and each step only computes the newest token's query, key and value."
+)
+ui.show_url_notices()
+
+
+def ensure_trained() -> None:
+    """gpt-mini is trained once per machine (a few minutes); show progress the first time."""
+    if gpt_mini.is_cached():
+        gpt_mini.load_or_train()
+        return
+    bar = st.progress(0.0, text="Training gpt-mini once on this machine (it is saved for every later visit)…")
+    gpt_mini.load_or_train(progress=lambda done, message: bar.progress(done, text=message))
+    bar.empty()
+
+
+ensure_trained()
+trained = gpt_mini.load_or_train()
+for notice in trained.notices:
+    ui.warn(notice)
+
+st.text_area("Prompt", key=STATE.key("prompt"), height=70, help="gpt-mini writes lowercase: MiniLM's tokenizer lowercases.")
+c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
+c1.text_input("Decoder", key=STATE.key("model"),
+              help="gpt-mini (trained here on Python's documentation), scratch:random-gpt-mini (the same network untrained), "
+                   "scratch:<GPT-2 folder>, or a transformers decoder id or folder (GPT-2, Llama, Qwen2, Mistral …).")
+c2.number_input("Tokens to write", 1, STEP_LIMIT, key=STATE.key("steps"))
+c3.number_input("Temperature", 0.0, 2.0, step=0.1, key=STATE.key("temperature"),
+                help="0: always the likeliest token (greedy). Above 0: drawn from softmax(scores / temperature).")
+c4.number_input("Seed", 0, 2**31 - 1, key=STATE.key("seed"), help="The same seed draws the same tokens.")
+top_k = c5.number_input("Top-k (0: all)", 0, 1000, value=STATE["top_k"] or 0, help="Draw only among the k likeliest tokens.")
+STATE["top_k"] = int(top_k) or None
+
+
+
+def show_all() -> None:
+    STATE["step"] = None
+
+
+def one_more() -> None:
+    """Show the next token; when all are shown, write one more (a seeded run writes the same tokens before it)."""
+    shown = STATE["step"] if STATE["step"] is not None else STATE["steps"]
+    if shown >= STATE["steps"]:
+        STATE["steps"] = min(STEP_LIMIT, STATE["steps"] + 1)
+    STATE["step"] = min(shown + 1, STATE["steps"])
+
+
+b1, b2, _ = st.columns([1, 1, 4])
+b1.button("Generate", type="primary", on_click=show_all)
+b2.button("Step", on_click=one_more, help="Show one more token (writing one more when all are shown).")
+
+prompt, model = STATE["prompt"], STATE["model"] or DECODERS[0]
+settings = dict(steps=int(STATE["steps"]), seed=int(STATE["seed"]), temperature=float(STATE["temperature"]), top_k=STATE["top_k"])
+share = dict(prompt=prompt, model=model, **settings)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_generation(prompt: str, model: str, steps: int, seed: int, temperature: float, top_k: int | None) -> Generation:
+    return generate(prompt, model, steps=steps, seed=seed, temperature=temperature, top_k=top_k)
+
+
+run = ui.run_core(f"{model[:60]} is writing…", cached_generation, prompt, model, **settings)
+if run is None:
+    ui.stop_with_share(share, prompt)
+for notice in run.notices:
+    ui.warn(notice)
+if STATE["step"] is not None and not 1 <= STATE["step"] <= run.n_generated:
+    ui.warn(f"The link asked for step {STATE['step']}; this run wrote {run.n_generated} tokens, so step {run.n_generated} is shown.")
+step = STATE["step"] if STATE["step"] is not None and 1 <= STATE["step"] <= run.n_generated else run.n_generated
+STATE.clamp("layer", run.n_layers)
+STATE.clamp("head", run.n_heads)
+layer, head = STATE["layer"], STATE["head"]
+
+st.header("The text, token by token")
+st.markdown(f"**Prompt:** {ui.md_escape(prompt)}")
+st.markdown(f"**Written ({step} of {run.n_generated} tokens):** {ui.md_escape(run.written[step - 1]) or '∅'}")
+st.dataframe(
+    {"step": list(range(1, step + 1)),
+     "token": run.tokens[run.generated_from:run.generated_from + step],
+     "probability": [round(p, 4) for p in run.chosen[:step]],
+     "runners-up": [", ".join(f"{t} {p:.0%}" for t, p in c[1:4]) for c in run.candidates[:step]]},
+    hide_index=True, width="stretch")
+st.plotly_chart(candidates_figure(run, step - 1), width="stretch", key="generation_candidates", theme=None)
+
+st.header("The newest token's attention, and the cache")
+l1, l2, _ = st.columns([1, 1, 3])
+l1.number_input("Layer", 0, run.n_layers - 1, key=STATE.key("layer"))
+l2.number_input("Head", 0, run.n_heads - 1, key=STATE.key("head"))
+layer, head = STATE["layer"], STATE["head"]
+query = run.generated_from - 1 + step
+st.caption(
+    f"To write token {query + 1}, the model runs only token {query} ({run.tokens[query]!r}) through every layer: its "
+    f"query meets the {query + 1} keys (the {query} in the cache and its own), and its value joins the cache. Rows above "
+    "were computed at earlier steps and are never computed again: causal attention means no earlier row can change."
+)
+st.plotly_chart(cache_figure(run, layer, head, step), width="stretch", key="generation_cache", theme=None)
+st.plotly_chart(latest_heads_figure(run, layer, step), width="stretch", key="generation_heads", theme=None)
+groups = run.kv_groups
+if any(len(group) > 1 for group in groups):
+    st.caption("Grouped-query attention (Ainslie et al., 2023): query heads in one group read the same keys and values, "
+               "so the cache keeps one key/value head per group.")
+    st.dataframe({"key/value head": list(range(len(groups))), "query heads": [", ".join(map(str, g)) for g in groups]},
+                 hide_index=True)
+
+st.header("What the heads do: gpt-mini against the same network untrained")
+st.caption(
+    "Measured the standard way (Olsson et al., 2022): a start token, 50 random tokens, the same 50 again; 4 draws "
+    "averaged. **Previous-token** heads put their weight on the token just before; **induction** heads, in the second "
+    "copy, look at the token that followed the current token's earlier occurrence (the one to copy next); an "
+    "**attention sink** (Xiao et al., 2024) is weight parked on the first token. gpt-mini's training included windows "
+    "of repeated random tokens (1 in 8), which is where an induction head pays off."
+)
+kind = st.segmented_control("Score", ("induction", "previous", "sink"), default="induction", key="generation_kind") or "induction"
+maps = ui.run_core("Measuring heads…", lambda: {name: head_scores(name, kind) for name in DECODERS})
+if maps is not None:
+    st.plotly_chart(score_maps(maps, f"{kind} score per head (0–1)"), width="stretch", key="generation_scores", theme=None)
+    best = {name: float(values.max()) for name, values in maps.items()}
+    st.caption(f"Best head: gpt-mini {best[DECODERS[0]]:.2f}, untrained {best[DECODERS[1]]:.2f}.")
+
+st.header("How good is gpt-mini?")
+scores = trained.scores
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("gpt-mini, held-out perplexity", f"{scores['perplexity']:.1f}")
+m2.metric("Bigram (add-k)", f"{scores['bigram']:.1f}", help=f"k = {scores['bigram_k']}, chosen on the held-out text (flatters it).")
+m3.metric("Unigram", f"{scores['unigram']:.1f}")
+m4.metric("Training", f"{trained.seconds:.0f} s", help="Once per machine, one CPU thread, seed 0; kept in the cache folder.")
+st.caption(
+    f"Trained on {len(trained.corpus.train):,} tokens of Python's reference documentation (pydoc_data, shipped with "
+    f"Python) and scored on {scores['tokens']:,} tokens of {len(trained.corpus.held_out_topics)} topics it never saw "
+    f"({', '.join(trained.corpus.held_out_topics)}). Perplexity is e to the mean negative log-probability of each true "
+    "next token: lower is better; a model guessing evenly among N tokens scores N."
+)
+st.plotly_chart(perplexity_figure(scores), width="stretch", key="generation_perplexity", theme=None)
+samples = ui.run_core("Writing continuations…", gpt_mini.held_out_continuations)
+if samples:
+    st.dataframe({"held-out prompt": [s["prompt"] for s in samples], "greedy": [s["greedy"] for s in samples],
+                  "sampled (T 0.8, top-40)": [s["sampled"] for s in samples], "what really followed": [s["actual"] for s in samples]},
+                 hide_index=True, width="stretch")
+
+STATE.share(prompt, **share, layer=layer, head=head, step=step)
