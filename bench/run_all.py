@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_speed.py", "bench_browser.py", "bench_load.py", "bench_links.py", "bench_patterns.py", "bench_corpus.py"]
+BENCHES = ["bench_speed.py", "bench_browser.py", "bench_load.py", "bench_links.py", "bench_patterns.py", "bench_corpus.py",
+           "bench_offline_file.py"]
 
 
 def main() -> int:
