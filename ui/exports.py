@@ -25,7 +25,7 @@ def figure_exports(fig: Any, name: str, key: str) -> None:
 def result_exports(result: Attention, key: str, max_text_tokens: int = 128) -> None:
     """The current result (tokens, weights [layer, head, query, key], model, options) as NPZ, and as CSV and JSON
     while it is small enough for text files; each can be loaded back with attention.run.export.from_npz/from_csv/from_json."""
-    from figures import export
+    from attention.run import export   # the result's files are the core's (figures.export makes the figures' files)
 
     with st.container(horizontal=True, gap="small"):
         st.download_button("Attention NPZ", lambda: export.to_npz(result), "attention.npz", "application/octet-stream",
