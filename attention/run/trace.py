@@ -15,6 +15,7 @@ Axes (batch of one, so no batch axis), all numpy float32:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -37,6 +38,13 @@ def _frozen(array: np.ndarray | None) -> np.ndarray | None:
     if array is not None:
         array.flags.writeable = False   # traces are cached and shared between sessions
     return array
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A torch view of a read-only trace array, for reading only (torch warns that it could write to it; it won't)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.ascontiguousarray(array))
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -72,12 +80,13 @@ class StackTrace:
     def head_writes(self) -> np.ndarray:
         """[layer, head, token, d_model]: each head's head_outputs through its slice of W_O, without the bias; summed over
         heads plus output_bias it equals attention_output. Computed on first use (it is the largest field)."""
-        return _frozen(np.einsum("lhtd,lhdm->lhtm", self.head_outputs, self.output_weights, optimize=True).astype(np.float32))
+        writes = _tensor(self.head_outputs) @ _tensor(self.output_weights)
+        return _frozen(writes.numpy())   # [layer, head, token, d_head] @ [layer, head, d_head, d_model] (torch: threaded BLAS)
 
     def value_writes(self, layer: int) -> np.ndarray:
         """[head, key token, d_model]: what each key token's value would write through each head's W_O slice, f(x_key)
         (Kobayashi et al., 2020); a head's write is the weighted sum of these, with the attention weights."""
-        return np.einsum("htd,hdm->htm", self.value[layer], self.output_weights[layer]).astype(np.float32)
+        return (_tensor(self.value[layer]) @ _tensor(self.output_weights[layer])).numpy()
 
     @property
     def nbytes(self) -> int:
@@ -188,24 +197,37 @@ def forward(prepared: Prepared, gates: dict[int, torch.Tensor] | None = None, re
 
 
 def _numpy(tensors: list[torch.Tensor]) -> np.ndarray:
-    """Per-layer [1, ...] tensors -> [layer, ...] float32 numpy (detached)."""
-    return torch.cat([t.detach() for t in tensors]).float().numpy()
+    """Per-layer [1, ...] tensors -> [layer, ...] float32 numpy (detached, fresh and read-only: the result and the
+    trace share it without a copy)."""
+    return _frozen(torch.cat([t.detach() for t in tensors]).float().numpy())
+
+
+def _numpy_heads(tensors: list[torch.Tensor]) -> np.ndarray:
+    """Per-layer [1, head, token, d_head] tensors (views of [1, token, head, d_head] projections) -> [layer, head, token,
+    d_head] numpy: copied in the projections' own memory order (a plain block copy), then viewed with heads first."""
+    stacked = torch.cat([t.detach().transpose(1, 2) for t in tensors]).float().numpy()    # [layer, token, head, d_head]
+    return _frozen(stacked.transpose(0, 2, 1, 3))
 
 
 def stack_trace(passed: Pass, layers: Any, side: str = "self", residual: bool = True) -> dict[str, np.ndarray]:
     """The fields of a StackTrace from a recorded pass: `side` "self" or "cross" picks the attention."""
     records = [entry[side] for entry in passed.records]
     modules = [getattr(layer, "self_attention" if side == "self" else "cross_attention") for layer in layers]
-    fields = {name: _numpy([r[name] for r in records]) for name in ("weights", "query", "key", "value", "head_outputs")}
-    fields["attention_input"] = _numpy([r["input"] for r in records])
+    fields = {name: _numpy_heads([r[name] for r in records]) for name in ("query", "key", "value")}
+    fields["weights"] = _numpy([r["weights"] for r in records])
+    fields["head_outputs"] = _numpy([r["head_outputs"] for r in records])
     fields["attention_output"] = _numpy([r["output"] for r in records])
     with torch.no_grad():
-        fields["output_weights"] = torch.stack([m.output.weight.T.reshape(m.n_heads, -1, m.output.weight.shape[0])
-                                                for m in modules]).float().numpy().copy()
-        fields["output_bias"] = torch.stack([m.output.bias if m.output.bias is not None else torch.zeros(m.output.weight.shape[0])
-                                             for m in modules]).float().numpy().copy()
+        fields["output_weights"] = _frozen(torch.stack([m.output.weight.T.reshape(m.n_heads, -1, m.output.weight.shape[0])
+                                                        for m in modules]).float().numpy())
+        fields["output_bias"] = _frozen(torch.stack([m.output.bias if m.output.bias is not None else torch.zeros(m.output.weight.shape[0])
+                                                     for m in modules]).float().numpy())
     if residual:
         fields["residual"] = _numpy([entry["input"] for entry in passed.records] + [passed.hidden])
+    if residual and side == "self" and all(r["input"] is entry["input"] for r, entry in zip(records, passed.records)):
+        fields["attention_input"] = fields["residual"][:-1]          # post-norm: attention reads the stream itself
+    else:
+        fields["attention_input"] = _numpy([r["input"] for r in records])
     return fields
 
 
