@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from attention.engine.config import ScratchConfig
+from attention.engine.layers import sinusoidal_positions
 from attention.engine.transformer import ScratchTransformer
 
 
@@ -31,6 +32,9 @@ class GPTMiniConfig:
     warmup: int = 100
     repeat_share: float = 0.125   # share of training windows that are a random token sequence repeated (induction)
     repeat_length: int = 24
+    sinusoidal_start: float = 0.02  # learned positions start as sine/cosine codes × this (0: random like the rest)
+    query_key_start: float = 0.088  # std of the starting query and key weights (≈ 1/√d_model; 0.02 like the rest
+                                    # left every head uniform after 500 steps: scores ~0.05, so no head could sharpen)
     seed: int = 0                 # initial weights and window order
     split_seed: int = 0           # which topics are held out
     held_out_share: float = 0.1
@@ -51,9 +55,13 @@ class GPTMini(ScratchTransformer):
         self.register_buffer("vocabulary", torch.as_tensor(vocabulary, dtype=torch.long).clone())
 
     @classmethod
-    def initial(cls, config: ScratchConfig, vocabulary: torch.Tensor, seed: int = 0) -> "GPTMini":
+    def initial(cls, config: ScratchConfig, vocabulary: torch.Tensor, seed: int = 0, sinusoidal_start: float = 0.0,
+                query_key_start: float = 0.02) -> "GPTMini":
         """Seeded starting weights as in GPT-2 (normal, std 0.02; biases 0; norms identity): training starts here, and
-        'scratch:random-gpt-mini' is exactly this untrained network."""
+        'scratch:random-gpt-mini' is exactly this untrained network. With `sinusoidal_start` the learned position table
+        starts as sine/cosine codes times it: neighbouring positions start alike, so a head that looks one token back
+        (the first half of an induction circuit) has something to find from the first step. `query_key_start` is the
+        std of the query and key weights: large enough that scores differ from the first step."""
         generator = torch.Generator().manual_seed(seed)
         model = cls(config, vocabulary)
         with torch.no_grad():
@@ -63,7 +71,10 @@ class GPTMini(ScratchTransformer):
                 if name.endswith("bias"):
                     parameter.zero_()
                 else:
-                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+                    std = query_key_start if name.endswith(("query.weight", "key.weight")) else 0.02
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+            if sinusoidal_start:
+                model.position_embedding.weight.copy_(sinusoidal_positions(config.max_positions, config.d_model) * sinusoidal_start)
         return model
 
     def vocabulary_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from attention.domains.gpt_mini.model import GPTMini, GPTMiniConfig
 
 MODEL_NAME = "gpt-mini"
 RANDOM_NAME = "scratch:random-gpt-mini"   # the same architecture with its untrained, seeded starting weights
-TRAINING_VERSION = 1   # bump when the training recipe changes: old cache files are then ignored
+TRAINING_VERSION = 4   # bump when the training recipe changes: old cache files are then ignored
 
 Progress = Callable[[float, str], None]
 
@@ -34,7 +34,8 @@ class Trained(NamedTuple):
 
 def build(config: GPTMiniConfig, corpus: Corpus) -> GPTMini:
     """The untrained network with its seeded starting weights."""
-    return GPTMini.initial(config.scratch(), torch.as_tensor(corpus.vocabulary), config.seed)
+    return GPTMini.initial(config.scratch(), torch.as_tensor(corpus.vocabulary), config.seed, config.sinusoidal_start,
+                           config.query_key_start)
 
 
 def _batch(config: GPTMiniConfig, corpus: Corpus, generator: torch.Generator) -> torch.Tensor:
@@ -46,12 +47,13 @@ def _batch(config: GPTMiniConfig, corpus: Corpus, generator: torch.Generator) ->
     starts = torch.randint(0, len(train) - length, (config.batch_size,), generator=generator)
     rows = torch.stack([train[s:s + length] for s in starts.tolist()])
     n_repeat = int(round(config.batch_size * config.repeat_share))
-    if n_repeat:
-        vocabulary = torch.as_tensor(corpus.vocabulary)
-        picks = torch.randint(0, len(vocabulary), (n_repeat, config.repeat_length), generator=generator)
-        copies = -(-(length - 1) // config.repeat_length)
-        repeated = vocabulary[picks].repeat(1, copies)[:, : length - 1]
-        rows[:n_repeat] = torch.cat([torch.full((n_repeat, 1), corpus.bos), repeated], dim=1)
+    vocabulary = torch.as_tensor(corpus.vocabulary)
+    for row in range(n_repeat):
+        # the period varies (repeat_length/3 … 2·repeat_length), so copying needs an induction head: a head that
+        # attends a fixed distance back would serve one period only
+        period = int(torch.randint(config.repeat_length // 3, 2 * config.repeat_length + 1, (1,), generator=generator))
+        picks = vocabulary[torch.randint(0, len(vocabulary), (period,), generator=generator)]
+        rows[row] = torch.cat([torch.tensor([corpus.bos]), picks.repeat(-(-(length - 1) // period))[: length - 1]])
     return rows
 
 
