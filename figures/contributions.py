@@ -45,8 +45,8 @@ def token_rows(tokens: list[str], scores: dict[str, np.ndarray], segments: np.nd
     ))
     fig.update_layout(
         template=_BARE, title=_title(title), height=int(120 + 34 * len(names)),
-        xaxis={"side": "bottom", "tickangle": -60, "type": "category", **every_label(len(tokens), 80)},
-        yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+        xaxis={"title": "token", "side": "bottom", "tickangle": -60, "type": "category", **every_label(len(tokens), 80)},
+        yaxis={"title": "method", "autorange": "reversed", "type": "category", "automargin": True},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
@@ -90,8 +90,9 @@ def head_pair(tokens: list[str], weights: np.ndarray, norms: np.ndarray, layer: 
             hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{name} %{{z:{fmt}}}<extra></extra>",
         ), row=1, col=column)
     axis = {"type": "category", **every_label(len(tokens), 48)}
-    fig.update_xaxes(side="bottom", tickangle=-60, **axis)
+    fig.update_xaxes(side="bottom", tickangle=-60, title_text="key", **axis)
     fig.update_yaxes(autorange="reversed", **axis)
+    fig.update_yaxes(title_text="query", row=1, col=1)
     fig.update_layout(template=_BARE, height=int(min(760, max(360, 160 + 16 * len(tokens)))), margin={"t": 50})
     return fig
 
@@ -102,10 +103,11 @@ def agreement_map(names: list[str], matrix: np.ndarray, title: str) -> go.Figure
     text = [["—" if np.isnan(v) else f"{v:+.2f}" for v in row] for row in matrix]
     fig = go.Figure(go.Heatmap(
         z=matrix, x=names, y=names, colorscale=DIVERGING, zmin=-1, zmax=1, text=text, texttemplate="%{text}", xgap=2, ygap=2,
-        hovertemplate="%{y} vs %{x}: %{z:+.3f}<extra></extra>", colorbar={"thickness": 12},
+        hovertemplate="%{y} vs %{x}: %{z:+.3f}<extra></extra>", colorbar={"thickness": 12, "title": {"text": "rank corr."}},
     ))
     fig.update_layout(template=_BARE, title=_title(title), height=int(140 + 40 * len(names)),
-                      xaxis={"tickangle": -30, "type": "category"}, yaxis={"autorange": "reversed", "type": "category"})
+                      xaxis={"title": "method", "tickangle": -30, "type": "category"},
+                      yaxis={"title": "method", "autorange": "reversed", "type": "category"})
     return fig
 
 

@@ -13,22 +13,35 @@ COLOURS = {"full": "#444444", "causal": "#888888", "sliding": "#1f6fb4", "dilate
            "bigbird": "#9467bd", "probsparse": "#d62728"}
 
 
+LEVELS = (("never scored (weight exactly 0)", "#f4f4f4"), ("not attending: takes the mean of the values", "#c6dbef"),
+          ("scored", "#1f6fb4"))   # level 0, 1, 2 of mask_figure
+
+
 def mask_figure(levels: np.ndarray, tokens: list[str], title: str) -> go.Figure:
     """The pattern [query, key]: 2 where a query scores a key, 0 where its weight is exactly 0, 1 where a ProbSparse
-    query skipped attention and takes the plain mean of the values."""
-    fig = matrix_figure(np.zeros((1, 1)), tokens, tokens, title, signed=False, row_title="query",
-                        height=min(620, max(300, 120 + 14 * len(tokens))))      # labels and layout; the data comes next
+    query skipped attention and takes the plain mean of the values. A legend names the colours in use."""
+    fig = matrix_figure(np.zeros((1, 1)), tokens, tokens, title, signed=False, row_title="query", column_title="key",
+                        height=min(660, max(340, 160 + 14 * len(tokens))))      # labels and layout; the data comes next
     labels = fig.data[0]
     fig.data = ()
-    fig.add_trace(go.Heatmap(z=np.asarray(levels, dtype=np.uint8), x=labels.x, y=labels.y, zmin=0, zmax=2, showscale=False,
-                             colorscale=[[0, "#f4f4f4"], [0.5, "#c6dbef"], [1, "#1f6fb4"]],   # bytes: ¼ of float32 at 512 tokens
+    levels = np.asarray(levels, dtype=np.uint8)
+    fig.add_trace(go.Heatmap(z=levels, x=labels.x, y=labels.y, zmin=0, zmax=2, showscale=False,
+                             colorscale=[[0, LEVELS[0][1]], [0.5, LEVELS[1][1]], [1, LEVELS[2][1]]],   # bytes: ¼ of float32
                              hovertemplate="query %{y}<br>key %{x}<br>%{z} (2 scored, 1 mean, 0 never)<extra></extra>"))
+    present = set(np.unique(levels).tolist())
+    for level, (name, colour) in enumerate(LEVELS):   # legend entries: invisible points in the level's colour
+        if level in present:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True, hoverinfo="skip",
+                                     marker={"symbol": "square", "size": 12, "color": colour,
+                                             "line": {"color": "#999", "width": 1}}))
+    fig.update_layout(legend={"orientation": "h", "y": -0.02, "yanchor": "top", "x": 0.0, "font": {"size": 11}},
+                      margin={"b": 60})
     return fig
 
 
 def side_by_side(sparse: np.ndarray, full: np.ndarray, tokens: list[str], names: tuple[str, str]) -> go.Figure:
     """One head's weights under the pattern beside the same head under full attention, on one colour scale."""
-    return matrices_grid([sparse, full], list(names), [tokens, tokens], [tokens, tokens], per_row=2,
+    return matrices_grid([sparse, full], list(names), [tokens, tokens], [tokens, tokens], per_row=2, scale_title="weight",
                          height_each=min(560, max(300, 100 + 12 * len(tokens))))
 
 
@@ -41,8 +54,9 @@ def quality_figure(quality: Quality, name: str) -> go.Figure:
         fig.add_trace(go.Bar(x=layers, y=values, marker_color=COLOURS.get(name, "#1f6fb4"), showlegend=False,
                              hovertemplate=f"layer %{{x}}: %{{y:{fmt}}}<extra></extra>"), row=1, col=col)
         fig.update_xaxes(title_text="layer", dtick=1, row=1, col=col)
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=1, col=3)
+    fig.update_yaxes(title_text="KL (nats)", row=1, col=1)
+    fig.update_yaxes(title_text="relative error", tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(title_text="share kept", tickformat=".0%", range=[0, 1.02], row=1, col=3)
     fig.update_layout(template=_BARE, height=320, margin={"t": 60})
     return fig
 
@@ -63,5 +77,7 @@ def cost_figure(costs: dict) -> go.Figure:
                 hovertemplate=f"{name}<br>%{{x}} tokens: %{{y:.1f}} {field}<extra></extra>"), row=1, col=col)
     fig.update_xaxes(type="log", title_text="tokens (log)", tickvals=[128, 512, 2048, 8192])
     fig.update_yaxes(type="log", dtick=1)   # a label per power of ten (minor ticks read "2", "5": 0.5 looked like 5)
+    fig.update_yaxes(title_text="ms (log)", row=1, col=1)
+    fig.update_yaxes(title_text="MB (log)", row=1, col=2)
     fig.update_layout(template=_BARE, height=420, margin={"t": 60}, legend={"orientation": "h", "y": -0.25})
     return fig

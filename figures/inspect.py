@@ -126,6 +126,6 @@ def key_shift_bars(shifts: list[tuple[str, float]], title: str, names: tuple[str
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=int(min(640, max(240, 90 + 22 * len(labels)))),
         xaxis={"title": "A − B", "zeroline": True, "zerolinewidth": 2},
-        yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
+        yaxis={"title": "key word", "autorange": "reversed", "automargin": True, "type": "category"},
     )
     return fig

@@ -2,7 +2,9 @@
 import streamlit as st
 
 import ui
-from attention.analyses.efficient import allowed_pairs, compare, kept_share, load_costs
+import math
+
+from attention.analyses.efficient import allowed_pairs, compare, kept_share, load_costs, probsparse_counts
 from figures.efficient import cost_figure, mask_figure, quality_figure, side_by_side
 from attention.engine.patterns import PATTERN_OPTIONS, PATTERNS
 from attention.run.trace import trace
@@ -41,7 +43,8 @@ widgets = {
     "window": lambda col: col.number_input("Window (each side)", *LIMITS["window"][:2], key="efficient_window",
                                            help="A query sees the keys at most this many positions away."),
     "dilation": lambda col: col.number_input("Dilation", *LIMITS["dilation"][:2], key="efficient_dilation",
-                                             help="Keep every d-th key inside the window (gaps widen the reach per key)."),
+                                             help="Keep every d-th key inside the window: the same reach as the sliding "
+                                                  "window with about 1/d of its keys."),
     "global_tokens": lambda col: col.text_input("Global tokens", key="efficient_globals",
                                                 help="Positions (from 0; -1 is the last) that see every token and are seen by every token."),
     "block": lambda col: col.number_input("Block size", *LIMITS["block"][:2], key="efficient_block",
@@ -50,7 +53,8 @@ widgets = {
                                                   help="Key blocks each query block also sees, picked at random."),
     "seed": lambda col: col.number_input("Seed", *LIMITS["seed"][:2], key="efficient_seed", help="Seed of the random picks."),
     "u": lambda col: col.number_input("Active queries u", *LIMITS["u"][:2], key="efficient_u",
-                                      help="ProbSparse: how many queries get full attention; the rest take the mean value."),
+                                      help="ProbSparse: how many queries get full attention; the rest take the mean value. "
+                                           "Informer's default is ⌈5·ln n⌉ for n tokens."),
 }
 options = {}
 for option, column in zip(PATTERN_OPTIONS[pattern], [c2, c3, c4, c5, c6]):
@@ -78,8 +82,19 @@ if patterned is not None and full is not None:
                  else f"{pattern}: who may look at whom")
         st.plotly_chart(mask_figure(allowed_pairs(patterned, layer, head), result.tokens, title), width="stretch", key="mask",
                         theme=None)
-        st.caption(f"{n} tokens: this head scores {kept_share(patterned, layer, head):.0%} of the {n * n:,} pairs full "
-                   "attention scores.")
+        if pattern == "probsparse":
+            c = probsparse_counts(n, u=options.get("u"))
+            default_u = math.ceil(5 * math.log(max(n, 2)))
+            note = (f"{n} tokens: only u = {c['u']} of {n} queries attend (Informer's default ⌈5·ln n⌉ would be "
+                    f"{min(default_u, n)}); they score {c['attended']:,} of the {c['full']:,} pairs, plus {c['measured']:,} "
+                    f"sampled dot products to choose them. The other {n - c['u']} queries are given the mean of the "
+                    "values (uniform weights, drawn in the heatmap).")
+            if min(default_u, n) >= 0.5 * n:
+                note += " At this length ⌈5·ln n⌉ keeps nearly every query, so ProbSparse saves little here."
+            st.caption(note)
+        else:
+            st.caption(f"{n} tokens: this head scores {kept_share(patterned, layer, head):.0%} of the {n * n:,} pairs full "
+                       "attention scores.")
     with right:
         st.subheader("This head, pattern beside full attention")
         st.plotly_chart(side_by_side(result.head(layer, head), full.head(layer, head), result.tokens,
@@ -89,8 +104,8 @@ if patterned is not None and full is not None:
     found = ui.run_core("Comparing every layer with full attention…", quality, text, model, {"pattern": pattern, **options})
     if found is not None:
         st.plotly_chart(quality_figure(found, pattern), width="stretch", key="quality", theme=None)
-        st.caption("The pattern runs in every layer, so differences build up towards the top. KL: how surprised full attention "
-                   "would be by the pattern's rows (0 = the same). Output error: how much the layer's output vectors moved. "
+        st.caption("The pattern runs in every layer, so differences build up towards the top. KL(pattern ‖ full): how far "
+                   "each of the pattern's rows is from full attention's row, in nats (0 = the same). Output error: how much the layer's output vectors moved. "
                    f"Top-{found.top_k}: of the keys full attention weighs most, the share the pattern keeps among its own top.")
 
 st.subheader("What it costs: measured")
@@ -115,8 +130,10 @@ st.markdown("""
 window, so the work per token is fixed and the total grows in step with the length. Information still travels far:
 every layer widens the reach by one window. *Use it* for long text where local context carries most of the meaning.
 
-**Dilated window.** The same band with gaps: the token looks at every d-th neighbour, reaching further for the same work.
-Stacking dilated and plain layers lets a model see far without paying for every pair.
+**Dilated window.** The same band with gaps: within the window the token looks at every d-th neighbour only — the same
+reach as the sliding window with about 1/d of its keys. (Longformer's dilated window instead keeps w keys spread d
+apart, so it reaches d·w for the same work (Beltagy et al., 2020); this engine keeps the reach and drops keys, and as it
+scores the whole band before masking, it is not faster than sliding.)
 
 **Longformer.** A sliding window plus a handful of *global* tokens — typically the classification token or a question —
 that read the whole text and that every token can read. The window keeps the cost linear; the global tokens give every
@@ -126,10 +143,12 @@ pair a two-step path. *Use it* for long documents where a few positions must sum
 The random links make short paths between distant tokens likely, at a fixed extra cost per block.
 
 **ProbSparse (Informer).** A different bet: not every *query* needs attention. A query whose scores are flat spreads its
-weight almost evenly, so its answer is close to the plain average of the values. ProbSparse scores each query by how
-far its best score stands above its average score (max − mean), estimated on a small random sample of keys, gives full
-attention only to the u queries that stand out most, and hands the rest the mean of the values. With u around
-5·ln n the cost grows like n·log n. *Use it* for long time series (forecasting), where a few moments drive the rest.
+weight almost evenly, so its answer is close to the plain average of the values. Informer measures how peaked a query
+is by M(q, K) = log-sum-exp of its scores − their mean; in practice it uses the cheaper approximation max − mean,
+estimated on a random sample of about 5·ln n keys (Zhou et al., 2021), as this engine does. It gives full attention only
+to the u queries that stand out most and hands the rest the mean of the values. With u = ⌈5·ln n⌉ the number of scored
+pairs grows like n·log n; at short lengths u is nearly n (15 of 20 tokens; every token up to 14), so the saving only
+appears on long inputs. *Use it* for long time series (forecasting), where a few moments drive the rest.
 """)
 
 STATE.share(text, text=text, model=model, pattern=pattern, layer=STATE["layer"], head=STATE["head"],

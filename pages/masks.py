@@ -5,16 +5,39 @@ import ui
 from attention import attend
 from attention.analyses.batch import attend_padded
 from attention.analyses.masks import mask_kinds
+from attention.domains import gpt_mini, translate_mini
+from attention.run import limits
 from figures import head_heatmap
-from figures.learn import cross_figure, matrices_grid, matrix_figure, recurrence_figure
+from figures.learn import cross_figure, cross_peaks_figure, matrices_grid, matrix_figure, recurrence_figure
 
-DEFAULT_TARGET = "Das Tier überquerte die Straße nicht, weil es zu müde war."
+DEFAULT_DECODER = gpt_mini.MODEL_NAME          # a decoder trained here: its causal patterns are learned ones
+DEFAULT_SEQ2SEQ = translate_mini.MODEL_NAME    # an encoder–decoder trained here: its cross-attention aligns
+TRANSLATORS = (translate_mini.MODEL_NAME, translate_mini.RANDOM_NAME)
+DEFAULT_SOURCE = translate_mini.example(3).source   # a held-out date (never seen in training), written in words
 DEFAULT_SECOND = "It was tired."
 STATE = ui.PageState("masks", ui.Sentence(), ui.Engine(), ui.Index("layer"), ui.Index("head"),
-                     ui.Text("decoder", "", strip=True, keep_empty=True, limit=200),
-                     ui.Text("seq2seq", "scratch", hide_default=True), ui.Text("target", DEFAULT_TARGET, hide_default=True),
+                     ui.Text("decoder", DEFAULT_DECODER, strip=True, keep_empty=True, limit=200, hide_default=True),
+                     ui.Text("seq2seq", DEFAULT_SEQ2SEQ, strip=True, hide_default=True),
+                     ui.Text("source", DEFAULT_SOURCE, limit=300, hide_default=True),
+                     ui.Text("target", "", keep_empty=True, limit=300, hide_default=True),
                      ui.Text("second", DEFAULT_SECOND, hide_default=True))
 STATE.load()
+
+
+def trained_once(module, label: str) -> None:
+    """Train a demo model on first use (then it is on disk), with a progress bar; a no-op once cached."""
+    if module.is_cached():
+        return
+    bar = st.progress(0.0, text=f"Training {label} once on this machine (a few minutes; then kept on disk)…")
+    ui.run_core(f"Training {label}…", module.load_or_train,
+                progress=lambda fraction, message="": bar.progress(min(max(float(fraction), 0.0), 1.0),
+                                                                   text=f"Training {label}: {message}"))
+    bar.empty()
+
+
+def hosted_allows(name: str) -> bool:
+    allowed = limits.current().models
+    return allowed is None or name in allowed
 
 
 def chart(fig, key: str) -> None:
@@ -33,37 +56,48 @@ tokens, n = result.tokens, result.n_tokens
 
 st.header("Bidirectional (BERT) vs causal (GPT)")
 st.caption(
-    "BERT reads a whole sentence at once, so each word may look both left and right: its mask allows everything. "
-    "GPT writes text one token after another and learns to guess the next token, so a token must never see the ones "
-    "after it — the **causal** mask allows only the lower triangle (itself and earlier tokens)."
+    "BERT is trained as a masked language model: some tokens are hidden and it predicts them from both sides, so every "
+    "token may look left and right (Devlin et al., 2019). GPT is trained to predict each next token, on all positions "
+    "of a text at once; the **causal** mask stops every position from seeing the tokens it must predict, so only the "
+    "lower triangle (itself and earlier tokens) is allowed (Radford et al., 2018). Writing one token after another is "
+    "how it *generates* text, not how it is trained."
 )
 chart(matrices_grid(list(mask_kinds(n).values()), ["Bidirectional mask: all allowed", "Causal mask: only earlier tokens"], [tokens] * 2,
-                    [tokens] * 2, per_row=2, height_each=360), "mask_pair")
+                    [tokens] * 2, per_row=2, height_each=360, scale_title="allowed (1)<br>or hidden (0)"), "mask_pair")
 causal = ui.run_trace(text, model, causal=True, max_tokens=ui.LEARN_TOKENS)
 if causal is not None:
-    st.caption("The same weights run both ways. Under the causal mask the upper triangle is exactly 0 and each row "
-               "shares its weight among fewer keys; the first token can only attend to itself.")
+    st.caption("What the mask does, on the same weights run both ways: under the causal mask the upper triangle is "
+               "exactly 0 and each row shares its weight among fewer keys; the first token can only attend to itself. "
+               "This encoder was never trained with the mask, so its causal pattern is mechanics, not something "
+               "learned — a trained decoder follows below.")
     pair = [result.head(layer, head), causal.head(layer, head)]
     titles = [f"{'Causal' if result.meta.get('causal') else 'Bidirectional'}: layer {layer} · head {head}", "Causal mask applied"]
     chart(matrices_grid(pair, titles, [tokens] * 2, [tokens] * 2, per_row=2, height_each=380), "causal_pair")
 
-st.subheader("A real decoder through transformers")
-decoder = st.text_input("Decoder model (Hugging Face id or local folder)", key="masks_decoder", placeholder="e.g. gpt2 or /models/gpt2",
-                        help="Any GPT-2-style decoder, run by Hugging Face transformers. No decoder weights ship with the app: "
-                             "an id needs the network (or the local cache), a folder must hold config.json. "
-                             "Code shipped with a model is never run.")
+st.subheader("A trained decoder: gpt-mini")
+decoder = st.text_input("Decoder model", key="masks_decoder", placeholder="gpt-mini, gpt2 or /models/gpt2",
+                        help="gpt-mini (default): a small GPT-style decoder trained here on Python's documentation "
+                             "(causal, pre-norm, learned positions; nothing downloaded). Or any GPT-2-style decoder run by "
+                             "Hugging Face transformers: an id needs the network (or the local cache), a folder must hold "
+                             "config.json. Code shipped with a model is never run.")
 if decoder.strip():
-    decoded = ui.run_attend(text, decoder.strip(), max_tokens=ui.LEARN_TOKENS)
+    decoder_name = decoder.strip()
+    if decoder_name == gpt_mini.MODEL_NAME:
+        trained_once(gpt_mini, "gpt-mini")
+    decoded = ui.run_attend(text, decoder_name, max_tokens=ui.LEARN_TOKENS)
     if decoded is not None:
         if decoded.meta.get("family") != "decoder":
             ui.warn(f"This is an {decoded.meta.get('family', 'unknown')} model, not a decoder; its attention is shown as it is.")
         d_layer, d_head = decoded.clamp(layer, head)
         chart(head_heatmap(decoded, d_layer, d_head), "decoder_head")
+        trained_here = (" gpt-mini was trained with the causal mask to predict each next token, so this pattern is "
+                        "learned: look for heads on the previous token or on the first token." if decoder_name ==
+                        gpt_mini.MODEL_NAME else "")
         st.caption(f"Causal: {'yes — nothing above the diagonal' if decoded.meta.get('causal') else 'no'} · "
-                   f"{decoded.n_layers} layers × {decoded.n_heads} heads.")
+                   f"{decoded.n_layers} layers × {decoded.n_heads} heads.{trained_here} The Generation page shows it writing.")
 else:
-    st.info("Type a decoder id or folder to see a GPT-style model's own causal attention. The from-scratch version is "
-            "above; `scratch:<folder>` runs a GPT-2 folder in the project's engine (same numbers as transformers).",
+    st.info("Type a decoder (gpt-mini, a Hugging Face id or a folder) to see a GPT-style model's own causal attention. "
+            "`scratch:<folder>` runs a GPT-2 folder in the project's engine (same numbers as transformers).",
             icon=":material/info:")
 
 st.header("Self-attention vs cross-attention")
@@ -72,22 +106,75 @@ st.caption(
     "also has **cross-attention**: the decoder's tokens ask the questions (queries) while the encoder's tokens, from the "
     "source text, supply the keys and values — each target word looks back at the source."
 )
-t1, t2 = st.columns([3, 1])
-target = t1.text_input("Target text (the decoder's side)", key="masks_target", help="For translation, the sentence being written.")
-seq2seq = t2.text_input("Encoder–decoder", key="masks_seq2seq", help="scratch (this project's engine with a small random decoder), "
-                        "scratch:<BART folder>, or a T5/BART id or folder run by transformers.")
-pair = ui.run_attend(text, seq2seq.strip() or "scratch", target=target, max_tokens=ui.LEARN_TOKENS)
+t0, t1, t2 = st.columns([3, 2, 2])
+source = t0.text_input("Source text (the encoder's side)", key="masks_source",
+                       help="For translate-mini, a date in words, e.g. “the third of march, twenty twenty-one”, “march "
+                            "3rd 2021”, “3 march 2021”, “twenty-fourth of june 1999” (years 1950–2049; lower case).")
+target = t1.text_input("Target text (the decoder's side)", key="masks_target", placeholder="blank: the model's own output",
+                       help="For translation, the text being written. Left blank with translate-mini: its own greedy "
+                            "translation, so each row is what the model writes.")
+seq2seq = t2.text_input("Encoder–decoder", key="masks_seq2seq",
+                        help="translate-mini (trained here: dates in words → ISO dates), scratch:random-translate-mini (the "
+                             "same network untrained), scratch (random weights, a small random decoder), "
+                             "scratch:<BART folder>, or a T5/BART id or folder run by transformers.")
+seq2seq_name = seq2seq.strip() or DEFAULT_SEQ2SEQ
+if not hosted_allows(seq2seq_name):
+    ui.warn(f"This public demo does not run {seq2seq_name[:60]}; the cross-attention below uses scratch (random weights), "
+            "which shows stripes, not alignments.")
+    seq2seq_name = "scratch"
+translator = seq2seq_name in TRANSLATORS
+if translator:
+    trained_once(translate_mini, "translate-mini")
+wanted_target = target.strip()
+if not wanted_target and translator:
+    wanted_target = ui.run_core("Translating…", translate_mini.translate, source, translate_mini.MODEL_NAME) or ""
+    if wanted_target:
+        st.caption(f"translate-mini writes: **{ui.md_escape(wanted_target)}** (the target rows below).")
+if not wanted_target:
+    wanted_target = source   # another encoder–decoder with no target typed: read the source back as the target
+pair = ui.run_attend(source, seq2seq_name, target=wanted_target, max_tokens=ui.LEARN_TOKENS) if source.strip() else None
+if not source.strip():
+    st.info("Type a source text to see cross-attention.", icon=":material/info:")
 if pair is not None and pair.cross is not None:
     e_layer, e_head = pair.clamp(layer, head)
     x_layer, x_head = pair.clamp_target(layer, head)
+    if translator:
+        mean = pair.cross[-1].mean(axis=0)
+        last = pair.cross.shape[0] - 1
+        chart(cross_peaks_figure(mean, pair.target_tokens, pair.tokens,
+                                 f"Cross-attention · {seq2seq_name} · last decoder layer ({last}), mean over its heads"),
+              "cross_mean")
+        report = ui.run_core("Reading translate-mini's held-out figures…", translate_mini.alignment_report)
+        if report is not None:
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Held-out exact match", f"{report['accuracy']:.1%}",
+                      help=f"Share of {report['examples']:,} held-out dates (never seen in training) translated exactly.")
+            m2.metric("Alignment score", f"{report['trained']['score']:.0%}",
+                      help="Share of output digits whose cross-attention (mean over the last layer's heads) peaks inside "
+                           "the source words of their field (day, month or year).")
+            m3.metric("Same network, random weights", f"{report['random']['score']:.0%}",
+                      help=f"Chance (a peak drawn uniformly over the source tokens): {report['trained']['chance']:.0%}.")
+            st.caption(
+                "translate-mini is a small encoder–decoder (2 encoder layers, 1 decoder layer, 4 heads, d = 64) trained "
+                "here from a fixed seed to turn dates in words into ISO dates. Each row is the decoder reading one token "
+                "while it writes the next, so the row of ‘-’ writes the month's first digit. Cross-attention shows where "
+                "the decoder reads: on held-out dates, the mean over the last layer's heads peaks inside the source words "
+                f"that hold the digit being written (day, month or year) for {report['trained']['score']:.0%} of the "
+                f"output digits; the same network with random weights: {report['random']['score']:.0%} (chance: "
+                f"{report['trained']['chance']:.0%}). Exact-match accuracy on {report['examples']:,} held-out dates: "
+                f"{report['accuracy']:.1%}. The circles mark each row's peak.")
+    elif seq2seq_name == "scratch":
+        st.caption("scratch has random weights: its cross-attention shows stripes, not alignments. translate-mini is "
+                   "trained and aligns.")
     left, middle = st.columns(2)
     with left:
         chart(matrix_figure(pair.head(e_layer, e_head), pair.tokens, pair.tokens, f"Encoder self-attention · layer {e_layer} · head {e_head}",
-                            signed=False, row_title="source token"), "encoder_self")
+                            signed=False, row_title="source token", column_title="source token", scale_title="weight"),
+              "encoder_self")
     with middle:
         chart(matrix_figure(pair.target_head(x_layer, x_head), pair.target_tokens, pair.target_tokens,
                             f"Decoder self-attention (causal) · layer {x_layer} · head {x_head}", signed=False,
-                            row_title="target token"), "decoder_self")
+                            row_title="target token", column_title="target token", scale_title="weight"), "decoder_self")
     chart(cross_figure(pair, x_layer, x_head), "cross")
     st.caption(f"Cross-attention is not square: {len(pair.target_tokens)} target tokens × {pair.n_tokens} source tokens. "
                "Every target token may look at the whole source, but at its own text only causally.")
@@ -102,7 +189,8 @@ if batch is not None:
     masks = [batch.key_mask(i) for i in range(2)]
     names = [f"Sentence {i + 1} ({batch.lengths[i]} tokens{', padded' if batch.is_padded(i) else ''})" for i in range(2)]
     chart(matrices_grid([*masks, *padded], [f"Padding mask · {name}" for name in names] + [f"Attention · {name}" for name in names],
-                        batch.tokens * 2, batch.tokens * 2, per_row=2, height_each=340), "padding")
+                        batch.tokens * 2, batch.tokens * 2, per_row=2, height_each=340,
+                        scale_title="weight (masks:<br>1 allowed, 0 hidden)"), "padding")
     gap = max(batch.gap_to(i, attend(sentence, model, max_tokens=ui.LEARN_TOKENS).weights) for i, sentence in enumerate([text, second]))
     st.caption("The padding mask hides the [PAD] columns, so no real token attends to padding (weight exactly 0) and every "
                f"sentence gets the same numbers as when it runs alone (largest difference here {gap:.1e}). "
@@ -117,5 +205,5 @@ st.caption(
 )
 chart(recurrence_figure(min(max(n, 4), 12)), "recurrence")
 
-STATE.share(text, text=text, model=model, layer=layer, head=head, decoder=decoder.strip() or None, seq2seq=seq2seq,
-            target=target, second=second)
+STATE.share(text, text=text, model=model, layer=layer, head=head, decoder=decoder.strip(), seq2seq=seq2seq.strip(),
+            source=source, target=target, second=second)

@@ -18,14 +18,14 @@ def read_heads(raw: str | None) -> tuple[str, str | None]:
 
 STATE = ui.PageState("heads", ui.Sentence(), ui.Engine(), ui.Index("layer"), ui.Index("head"),
                      ui.Index("query", None, noun="query token"), ui.Custom("removed", DEFAULT_REMOVED, read_heads),
-                     ui.Flag("keep"))
+                     ui.Flag("keep"), ui.Flag("shared"))
 STATE.load()
 
 st.title("Multi-head")
 st.caption(
     "A layer does not attend once but several times in parallel. Each **head** has its own query, key and value "
-    "projections, so each can look for something different — the previous word, the verb of a subject, the end of "
-    "the sentence. Their outputs are laid side by side and mixed back into one vector by an output projection."
+    "projections, so each can look for something different — in BERT some heads attend to the previous or next word, "
+    "to [SEP], or from direct objects to their verbs (Clark et al., 2019). Their outputs are laid side by side and mixed back into one vector by an output projection."
 )
 ui.show_url_notices()
 text, model, run = ui.learn_trace()   # the page's one engine run; the views below read it
@@ -44,11 +44,21 @@ left, right = st.columns([2, 3], gap="large")
 with left:
     st.caption("A single head can only spread one set of weights over the sentence.")
     st.plotly_chart(matrix_figure(heads.head(head), tokens, tokens, f"Layer {layer} · head {head}", signed=False,
-                                  row_title="query attends to key"), width="stretch", key="one_head", theme=None)
+                                  row_title="query attends to key", column_title="key"), width="stretch", key="one_head",
+                    theme=None)
 with right:
-    st.caption(f"All {result.n_heads} heads of layer {layer} on one colour scale: each has found its own pattern.")
+    shared = st.toggle("One colour scale for all heads", key="heads_shared",
+                       help="Off (default): each head is coloured up to its own largest weight, so weak patterns show. "
+                            "On: one 0–max scale, so heads' strengths compare directly.")
+    st.caption(f"All {result.n_heads} heads of layer {layer}"
+               + (" on one colour scale." if shared else ", each coloured relative to its own largest weight (hover for "
+                  "the weights).") +
+               " Some find patterns of their own; many are redundant — whole heads can often be removed with little loss "
+               "(Michel et al., 2019; Voita et al., 2019). The similarity panel below shows which heads here look alike.")
     st.plotly_chart(matrices_grid(list(heads.weights), [f"head {h}" for h in range(result.n_heads)], [tokens] * result.n_heads,
-                                  [tokens] * result.n_heads, per_row=4, height_each=230), width="stretch", key="all_heads", theme=None)
+                                  [tokens] * result.n_heads, per_row=4, height_each=230, shared=shared,
+                                  scale_title="weight" if shared else "weight ÷ the head's<br>largest weight"),
+                    width="stretch", key="all_heads", theme=None)
 
 st.subheader("Concatenate, then project")
 st.caption(f"Each head hands back {heads.d_head} numbers per token (its weighted sum of values). The {result.n_heads} pieces "
@@ -76,8 +86,9 @@ if ablation is not None:
     m4.metric("Model output moves", f"{ablation.final_change:.1%}", help="The last layer's hidden states.")
     st.plotly_chart(ablation_figure(ablation), width="stretch", key="ablation", theme=None)
     (most, most_change), (least, least_change) = ablation.most_and_least()
-    st.caption(f"Alone, head {most} matters most in this layer for this sentence: removing it moves the layer output by "
-               f"{most_change:.1%}; the least, head {least}, by {least_change:.1%}. "
+    st.caption(f"Removing head {most} alone moves this layer's output vectors the most, for this sentence: by "
+               f"{most_change:.1%}; the least, head {least}, by {least_change:.1%}. This measures the change of hidden "
+               "states, not of any task's accuracy or prediction. "
                "The residual connection carries the input past attention, so even "
                "removing every head leaves much of the layer output in place.")
 
@@ -91,4 +102,4 @@ if diversity is not None:
 st.plotly_chart(distance_figure(heads.distances), width="stretch", key="diversity", theme=None)
 
 STATE.share(text, text=text, model=model, layer=layer, head=head, query=focus,
-            removed=None if picked == [int(DEFAULT_REMOVED)] else ",".join(map(str, picked)), keep=keep)
+            removed=None if picked == [int(DEFAULT_REMOVED)] else ",".join(map(str, picked)), keep=keep, shared=shared)

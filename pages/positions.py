@@ -27,7 +27,10 @@ st.title("Positions")
 st.caption(
     "Attention compares every token with every other, but nothing in a dot product says which token came first: "
     "to attention alone, “dog bites man” and “man bites dog” hold the same tokens. Transformers therefore add a "
-    "**position code** to each token's embedding before the first layer, so that order can shape the scores."
+    "**position code** to each token's embedding before the first layer, as BERT, GPT-2 and the original Transformer "
+    "do, so that order can shape the scores. Other models put position inside attention, in every layer: T5 adds a "
+    "learned bias per relative distance to the scores (Raffel et al., 2020), RoPE rotates queries and keys by their "
+    "position (Su et al., 2021), and ALiBi subtracts a penalty growing with distance (Press et al., 2022)."
 )
 ui.show_url_notices()
 
@@ -42,11 +45,15 @@ st.caption(
 )
 left, right = st.columns(2)
 left.plotly_chart(matrix_figure(codes, None, None, "Position code (rows: positions, columns: dimensions)",
-                                row_title="position", column_title="dimension"), width="stretch", key="sine_codes", theme=None)
+                                row_title="position", column_title="dimension", scale_title="value"),
+                  width="stretch", key="sine_codes", theme=None)
 right.plotly_chart(matrix_figure(similarity(codes), None, None, "How alike two positions' codes are (cosine)",
-                                 row_title="position", column_title="position"), width="stretch", key="sine_similarity", theme=None)
-st.caption("The bright diagonal band: a position's code is most like its neighbours', and the likeness depends only "
-           "on the distance, wherever in the text the pair sits.")
+                                 row_title="position", column_title="position", scale_title="cosine"),
+                   width="stretch", key="sine_similarity", theme=None)
+st.caption("Left: red is positive, blue negative; the stripes widen from left to right as the dimensions slow down. "
+           "Right: the dark red diagonal is each position against itself (cosine 1); the red fades with distance, so a "
+           "position's code is most like its neighbours', and the likeness depends only on the distance, wherever in "
+           "the text the pair sits (every code has the same length, and sin·sin + cos·cos depends only on the offset).")
 
 st.subheader("Learned position embeddings (MiniLM)")
 table = ui.run_core("Reading MiniLM's position table…", learned, "scratch:minilm", count)
@@ -57,10 +64,13 @@ if table is not None:
                "0 has some) do not wash out the rest; hover shows every exact value.")
     left, right = st.columns(2)
     left.plotly_chart(matrix_figure(table, None, None, "Learned position vectors",
-                                    row_title="position", column_title="dimension", clip=0.99),
+                                    row_title="position", column_title="dimension", clip=0.99, scale_title="value"),
                       width="stretch", key="learned_codes", theme=None)
     right.plotly_chart(matrix_figure(similarity(table), None, None, "How alike two learned positions are (cosine)",
-                                     row_title="position", column_title="position"), width="stretch", key="learned_similarity", theme=None)
+                                     row_title="position", column_title="position", scale_title="cosine"),
+                       width="stretch", key="learned_similarity", theme=None)
+    st.caption("Right: red along the diagonal — neighbouring positions have similar vectors (blue: opposite directions). "
+               "Position 0's vector, with its few large numbers, stands apart from the rest.")
 
 st.subheader("The experiment: shuffle the words")
 st.caption(

@@ -51,8 +51,17 @@ def metric(app: AppTest, label: str) -> str:
     return next(m.value for m in app.metric if m.label == label)
 
 
+@pytest.fixture
+def trained_for_masks(request):
+    """The Masks page runs gpt-mini (its decoder) and translate-mini (its cross-attention) by default: trained first."""
+    request.getfixturevalue("trained_gpt_mini")
+    request.getfixturevalue("trained_translate_mini")
+
+
 @pytest.mark.parametrize("page", ["step_by_step", "multi_head", "positions", "masks"])
-def test_bare_url_opens_a_view_of_the_default_sentence(page):
+def test_bare_url_opens_a_view_of_the_default_sentence(page, request):
+    if page == "masks":
+        request.getfixturevalue("trained_for_masks")
     app = open_page(page)
     assert app.text_area[0].value == ui.DEFAULT_TEXT
     assert len(app.get("plotly_chart")) >= 4
@@ -72,15 +81,21 @@ def test_step_by_step_shows_the_weights_attend_returns():
     assert dict(app.query_params)["query"] == "2"
 
 
-def test_step_by_step_causal_from_a_link():
+def test_step_by_step_causal_mode_opens_the_trained_decoder(trained_gpt_mini):
     app = open_page("step_by_step", text=SENTENCE, model="scratch", layer="1", head="2", causal="1")
     found = figures(app)
-    masked = array(found["Masked scores"]["data"][0]["z"])
+    masked = next(spec for title, spec in found.items() if title == "Masked scores")
+    masked = array(masked["data"][0]["z"])
     n = masked.shape[0]
     assert np.isnan(masked[np.triu_indices(n, 1)]).all() and not np.isnan(masked[np.tril_indices(n)]).any()
     weights = array(found["Attention weights · layer 1 · head 2"]["data"][0]["z"])
-    np.testing.assert_allclose(weights, attend(SENTENCE, "scratch", causal=True).weights[1, 2], atol=1e-6)
-    assert dict(app.query_params)["causal"] == "1"
+    decoder = attend(SENTENCE, "gpt-mini")                         # the trained decoder, not scratch with a mask
+    assert decoder.meta.get("causal")
+    np.testing.assert_allclose(weights, decoder.weights[1, 2], atol=1e-6)
+    assert not np.allclose(weights, attend(SENTENCE, "scratch", causal=True).weights[1, 2][:n, :n], atol=1e-3)
+    assert "gpt-mini" in words(app)
+    params = dict(app.query_params)
+    assert params["causal"] == "1" and params["model"] == "scratch"      # the picker keeps its encoder for mask off
 
 
 def test_step_by_step_toy_numbers_are_written_in_the_cells():
@@ -131,8 +146,9 @@ def test_positions_permutation_from_a_link():
     assert (params["seed"], params["count"], params["head"]) == ("5", "40", "3")
 
 
-def test_masks_page_teaches_causal_cross_and_padding():
-    app = open_page("masks", text=SENTENCE, model="scratch", target="Vögel singen.", second="Hi.")
+def test_masks_page_teaches_causal_cross_and_padding(trained_for_masks):
+    app = open_page("masks", text=SENTENCE, model="scratch", seq2seq="scratch", source=SENTENCE, target="Vögel singen.",
+                    second="Hi.")
     assert "causal" in words(app)
     found = figures(app)
     result = attend(SENTENCE, "scratch", target="Vögel singen.")
@@ -143,6 +159,31 @@ def test_masks_page_teaches_causal_cross_and_padding():
     short = array(padding[3]["z"])                                      # sentence 2's attention, padded to 7 columns
     assert short.shape == (7, 7) and (short[:, 4:] == 0).all()
     assert dict(app.query_params)["target"] == "Vögel singen."
+    assert "stripes, not alignments" in words(app)
+
+
+def test_masks_cross_attention_opens_on_translate_mini_with_its_figures(trained_for_masks):
+    from attention.domains import translate_mini
+
+    app = open_page("masks", text=SENTENCE, model="scratch")
+    source = translate_mini.example(3).source
+    assert next(box for box in app.text_input if box.label.startswith("Source")).value == source
+    written = translate_mini.translate(source)
+    result = attend(source, "translate-mini", target=written)
+    found = figures(app)
+    mean = next(spec for title, spec in found.items() if title.startswith("Cross-attention · translate-mini"))
+    np.testing.assert_allclose(array(mean["data"][0]["z"]), result.cross[-1].mean(axis=0), atol=1e-6)
+    assert "".join(result.target_tokens[1:-1]) == written                      # the rows are what the model writes
+    report = translate_mini.alignment_report()
+    assert metric(app, "Held-out exact match") == f"{report['accuracy']:.1%}"
+    assert metric(app, "Alignment score") == f"{report['trained']['score']:.0%}"
+    assert metric(app, "Same network, random weights") == f"{report['random']['score']:.0%}"
+    assert "uber" not in " ".join(result.tokens + result.target_tokens)
+    decoder = figures(app)["Layer 0 · Head 0"]                                 # the decoder section: gpt-mini, causal
+    head = array(decoder["data"][0]["z"])
+    assert (head[np.triu_indices(len(head), 1)] == 0).all()
+    assert "Causal: yes" in words(app) and "gpt-mini" in words(app)
+    assert "source" not in dict(app.query_params)                             # the default stays out of the link
 
 
 def test_masks_page_runs_a_decoder_folder_through_transformers(tmp_path):
@@ -152,14 +193,16 @@ def test_masks_page_runs_a_decoder_folder_through_transformers(tmp_path):
 
     GPT2Model(GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=30522, n_positions=64)).save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(_bundled_path()).save_pretrained(tmp_path)
-    app = open_page("masks", text=SENTENCE, model="scratch", decoder=str(tmp_path))
+    app = open_page("masks", text=SENTENCE, model="scratch", decoder=str(tmp_path), seq2seq="scratch")
     head = array(figures(app)["Layer 0 · Head 0"]["data"][0]["z"])
     assert (head[np.triu_indices(len(head), 1)] == 0).all()
     assert "Causal: yes" in words(app)
 
 
 @pytest.mark.parametrize("page", ["step_by_step", "multi_head", "positions", "masks"])
-def test_hostile_text_and_bad_parameters_give_messages_not_tracebacks(page):
+def test_hostile_text_and_bad_parameters_give_messages_not_tracebacks(page, request):
+    if page == "masks":
+        request.getfixturevalue("trained_for_masks")
     app = open_page(page, text=HOSTILE, model="scratch", layer="banana", head="99")
     assert app.text_area[0].value == HOSTILE
     assert "not a number" in messages(app) and "does not exist" in messages(app)
@@ -171,7 +214,9 @@ def test_hostile_text_and_bad_parameters_give_messages_not_tracebacks(page):
 
 
 @pytest.mark.parametrize("page", ["step_by_step", "multi_head", "masks"])
-def test_long_text_is_read_up_to_the_learn_cap_with_a_notice(page):
+def test_long_text_is_read_up_to_the_learn_cap_with_a_notice(page, request):
+    if page == "masks":
+        request.getfixturevalue("trained_for_masks")
     long = " ".join(f"Sentence {i} refers back to item {i // 3}." for i in range(200))
     app = open_page(page, text=long, model="scratch")
     assert "truncated" in messages(app) and str(ui.LEARN_TOKENS) in messages(app)

@@ -14,10 +14,14 @@ from ui.state import SCRATCH_ENGINES, URL_TEXT_CAP, clamp_index
 
 OTHER_MODEL = "Other: a Hugging Face id or a local folder"
 MODEL_HELP = (
-    "minilm: the bundled real BERT encoder (all-MiniLM-L6-v2, 6 layers × 12 heads), run by Hugging Face transformers.  \n"
+    "minilm: the bundled all-MiniLM-L6-v2 (6 layers × 12 heads, BERT's architecture), a MiniLM distilled from a larger "
+    "model (Wang et al., 2020) and fine-tuned for sentence embeddings; findings about BERT's heads need not carry over. "
+    "Run by Hugging Face transformers.  \n"
     "scratch: this project's own encoder with seeded random weights (2 layers × 4 heads).  \n"
     "scratch:minilm: this project's own encoder holding MiniLM's real weights; its attention equals minilm's.  \n"
-    "Other: any Hugging Face model id or local model folder (offline machines can only use local ones)."
+    "Other: any Hugging Face model id or local model folder (offline machines can only use local ones), or a model "
+    "trained here: gpt-mini (a small GPT-style decoder trained on Python's documentation) or translate-mini (a small "
+    "encoder–decoder trained on dates in words → ISO dates)."
 )
 TEXT_HELP = "Any text. Long texts are cut to the model's limit (512 tokens for MiniLM), with a notice."
 ENGINE_HELP = (
