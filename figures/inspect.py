@@ -129,3 +129,40 @@ def key_shift_bars(shifts: list[tuple[str, float]], title: str, names: tuple[str
         yaxis={"title": "key word", "autorange": "reversed", "automargin": True, "type": "category"},
     )
     return fig
+
+
+def excess_map(excess: np.ndarray, p_values: np.ndarray, adjusted: np.ndarray, alpha: float, title: str = "") -> go.Figure:
+    """Excess shift per head [layer, head] (gender swap minus control swaps) on a diverging scale centred on 0; heads
+    whose excess survives the corrected test (adjusted p ≤ alpha) outlined. Trace 1: invisible markers for hover and
+    clicks (plotly cannot select heatmap cells), with the excess and both p-values."""
+    excess = np.asarray(excess, dtype=np.float32)
+    layers, heads = excess.shape
+    bound = float(np.nanmax(np.abs(excess))) if np.isfinite(excess).any() else 0.0
+    bound = max(bound, 1e-6)
+    fig = go.Figure(go.Heatmap(
+        z=excess, x=list(range(heads)), y=list(range(layers)), colorscale="RdBu_r", zmid=0.0, zmin=-bound, zmax=bound,
+        xgap=2, ygap=2, hoverinfo="skip",
+        colorbar={"title": {"text": "excess shift<br>(gender − control)"}, "thickness": 12, "tickformat": "+.1%"},
+    ))
+    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
+    data = np.stack([excess.ravel(), np.asarray(p_values).ravel(), np.asarray(adjusted).ravel()], axis=-1)
+    fig.add_trace(go.Scatter(
+        x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=data, mode="markers", showlegend=False,
+        marker={"symbol": "square", "size": 16, "color": "rgba(0,0,0,0)"},
+        hovertemplate="Layer %{y} · Head %{x}<br>excess: %{customdata[0]:+.2%}<br>p = %{customdata[1]:.4f} "
+                      "(adjusted %{customdata[2]:.4f})<br>click to open<extra></extra>",
+    ))
+    survive = np.argwhere(np.asarray(adjusted) <= alpha)
+    fig.add_trace(go.Scatter(
+        x=survive[:, 1].tolist(), y=survive[:, 0].tolist(), mode="markers", hoverinfo="skip",
+        name=f"survives the test (FDR {alpha:.0%})", showlegend=True,
+        marker={"symbol": "square-open", "size": 22, "color": "#111", "line": {"width": 2.5}},
+    ))
+    fig.update_layout(
+        template=_BARE, title=_title(safe_text(title)), height=int(min(640, max(280, 150 + 48 * layers))),
+        xaxis={"title": "head", "dtick": 1, "side": "top", "showgrid": False, "zeroline": False, "range": [-0.5, heads - 0.5]},
+        yaxis={"title": "layer", "dtick": 1, "range": [layers - 0.5, -0.5], "showgrid": False, "zeroline": False},
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top", "x": 0.0},
+        clickmode="event+select", dragmode=False,
+    )
+    return fig

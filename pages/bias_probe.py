@@ -1,12 +1,13 @@
 """Bias probe: does attention from a term change when it is swapped (he/she, John/Mary) in the same sentence?"""
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import ui
 from attention import attend
 from attention.run import limits
-from attention.analyses.bias import DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, expand, probe
-from figures.inspect import key_shift_bars, layer_head_map
+from attention.analyses.bias import ALPHA, DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, SEAT_LABELS, expand, probe, seat
+from figures.inspect import excess_map, key_shift_bars, layer_head_map
 
 TEMPLATE_HELP = (
     "One sentence a line. Mark the swapped pair with braces and a slash, e.g. {he/she}, or write {name} to use each pair "
@@ -24,7 +25,8 @@ STATE.load()
 st.title("Bias probe")
 st.caption(
     "Write sentences with a swappable pair of terms. For every pair, the probe reads the attention *from* the term "
-    "to every other token, in every layer and head, and measures how much of it moves when the term is swapped."
+    "to every other token, in every layer and head, and measures how much of it moves when the term is swapped — and "
+    "how much more than when a word of the same gender is swapped in."
 )
 ui.show_url_notices()
 
@@ -38,7 +40,7 @@ with right:
     model = ui.model_picker()
 
 params = {"text": templates, "occupations": occupations, "names": names, "model": model}
-cap = max(1, limits.current().max_batch // 2)  # each pair is two sentences
+cap = max(1, limits.current().max_batch // 4)  # each pair is four sentences: the gender swap and its two control swaps
 try:
     probes, notices = expand(templates, occupations, names, limit=cap)
 except ValueError as error:
@@ -47,7 +49,7 @@ except ValueError as error:
 
 run_key = (tuple(probes), model)
 if st.session_state.get("_bias_run", (None,))[0] != run_key:
-    bar = st.progress(0.0, text=f"Probing {len(probes)} sentence pairs on {model[:60]}…")
+    bar = st.progress(0.0, text=f"Probing {len(probes)} sentence pairs and their controls on {model[:60]}…")
     try:
         report = probe(probes, model, progress=lambda done, total: bar.progress(done / total, text=f"Sentence {done} of {total}"),
                        attend=attend)
@@ -70,12 +72,61 @@ st.info(
     icon="⚖️",
 )
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def seat_results(model: str) -> dict[str, dict | str]:
+    """SEAT for both attribute pairs (about a second each on MiniLM); a message instead where the model cannot run it."""
+    found: dict[str, dict | str] = {}
+    for test in SEAT_LABELS:
+        try:
+            found[test] = seat(model, test)
+        except ValueError as error:
+            found[test] = str(error)
+    return found
+
+
 scores = report.scores
 side_a, side_b = report.sides()
-st.subheader("Summary")
-st.markdown("\n".join(f"- {ui.md_escape(line)}" for line in report.summary()))
+controlled = report.has_controls
+summary_col, seat_col = st.columns([3, 2], gap="large")
+with summary_col:
+    st.subheader("Summary: where heads look")
+    st.markdown("\n".join(f"- {ui.md_escape(line)}" for line in report.summary()))
+    st.caption(
+        "A swap moves some attention just because the word is different. Each gendered swap is also run as control "
+        "swaps that change the word but not its gender (he → it, she → it, John → James, Mary → Emma, man → guy …; the "
+        "lists are in attention/analyses/bias.py). The **excess** is the gender swap's shift minus the controls' shift. "
+        "A head is reported only if its excess survives a sign-flip permutation test over the sentence pairs with "
+        "Benjamini–Hochberg correction over all heads (false discovery rate 5%). Pairs built from one template are not "
+        "independent, so treat p-values as a guide.")
+with seat_col:
+    st.subheader("SEAT: what the embeddings encode")
+    with st.spinner("Running SEAT…"):
+        seats = seat_results(model)
+    for message in dict.fromkeys(found for found in seats.values() if isinstance(found, str)):
+        st.warning(ui.md_escape(message))   # one message, not one per test
+    for test, found in seats.items():
+        first, second = SEAT_LABELS[test]
+        if isinstance(found, str):
+            continue
+        verdict = "evidence of association" if found["p_value"] < 0.05 else "no evidence"
+        st.metric(f"Male/female names × {first}/{second}", f"{found['effect_size']:+.2f}",
+                  help=ui.md_escape(found["meaning"]))
+        st.caption(f"p = {found['p_value']:.4f} ({verdict}); {found['sentences']['x']} + {found['sentences']['y']} name "
+                   f"sentences, {found['sentences']['a']} + {found['sentences']['b']} attribute sentences, "
+                   f"{found['permutations']:,} permutations.")
+    st.caption(
+        "SEAT (May et al., 2019) measures the model's *output*: WEAT's effect size (Caliskan et al., 2017) between "
+        "sentences with male and female names and sentences about each attribute pair, on the model's mean-pooled "
+        "sentence vectors (cosine). Around ±0.2 is small, ±0.8 large; the p-value is a one-sided permutation test over "
+        "the name sentences. Attention weights (left) say where heads look; SEAT says what the embeddings encode — one "
+        "does not imply the other.")
 
-top_layer, top_head, _ = report.top_heads(1)[0]
+if controlled:
+    surviving = report.surviving(ALPHA)
+    strongest = np.unravel_index(np.nanargmax(np.abs(report.excess)), report.excess.shape)
+    top_layer, top_head = (surviving[0][0], surviving[0][1]) if surviving else (int(strongest[0]), int(strongest[1]))
+else:
+    top_layer, top_head, _ = report.top_heads(1)[0]
 for name, top, size in (("layer", top_layer, scores.shape[0]), ("head", top_head, scores.shape[1])):
     if STATE[name] is None:
         STATE[name] = top
@@ -85,14 +136,39 @@ for name, top, size in (("layer", top_layer, scores.shape[0]), ("head", top_head
 map_col, head_col = st.columns([1, 1], gap="large")
 with map_col:
     st.subheader("Attention moved, per head")
-    st.caption(f"Mean over {len(report.pairs)} pairs of the share of the term's attention that moves when {side_a} "
-               f"becomes {side_b} (half the summed absolute change, 0–100%). Click a head to open it.")
-    st.plotly_chart(layer_head_map(scores, "", "moved"), width="stretch", key="bias_map", selection_mode="points",
-                    on_select=ui.open_clicked_head("bias_map", "bias_layer", "bias_head"), config={"displayModeBar": False})
+    click = {"selection_mode": "points", "config": {"displayModeBar": False}, "width": "stretch"}
+    if controlled:
+        excess_tab, shift_tab, control_tab = st.tabs(["Excess over controls", "Shift (any swap)", "Control shift"])
+        with excess_tab:
+            st.caption(f"Gender swap minus control swaps, mean over {len(report.controlled)} pairs, in points of the "
+                       "term's attention (red: the gender swap moves more). Outlined: the excess survives the test. "
+                       "Hover for p-values; click a head to open it.")
+            st.plotly_chart(excess_map(report.excess, report.p_values, report.adjusted_p, ALPHA), key="bias_excess",
+                            on_select=ui.open_clicked_head("bias_excess", "bias_layer", "bias_head"), **click)
+        with control_tab:
+            st.caption("Mean share of the term's attention that moves under the control swaps (same gender, another word).")
+            st.plotly_chart(layer_head_map(report.control, "", "moved (control)"), key="bias_control",
+                            on_select=ui.open_clicked_head("bias_control", "bias_layer", "bias_head"), **click)
+    else:
+        shift_tab = st.container()
+    with shift_tab:
+        st.caption(f"Mean over {len(report.pairs)} pairs of the share of the term's attention that moves when {side_a} "
+                   f"becomes {side_b} (half the summed absolute change, 0–100%), whatever the reason. Click a head to open it.")
+        st.plotly_chart(layer_head_map(scores, "", "moved"), key="bias_map",
+                        on_select=ui.open_clicked_head("bias_map", "bias_layer", "bias_head"), **click)
 with head_col:
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", range(scores.shape[0]), key="bias_layer", help="Opens with the head that moves most.")
+    layer = c1.selectbox("Layer", range(scores.shape[0]), key="bias_layer",
+                         help="Opens on the head whose excess is largest (or, without controls, that moves most).")
     head = c2.selectbox("Head", range(scores.shape[1]), key="bias_head", help="Heads count from 0.")
+    if controlled:
+        h1, h2, h3 = st.columns(3)
+        h1.metric("Shift", f"{scores[layer, head]:.1%}")
+        h2.metric("Excess", f"{100 * report.excess[layer, head]:+.1f} pts",
+                  help="Gender swap's shift minus the control swaps' shift, in percentage points of the term's attention.")
+        h3.metric("p (adjusted)", f"{report.p_values[layer, head]:.3f} ({report.adjusted_p[layer, head]:.3f})",
+                  help="Two-sided sign-flip permutation test over the sentence pairs; in brackets after "
+                       "Benjamini–Hochberg correction over every head.")
     st.plotly_chart(key_shift_bars(report.key_shifts(layer, head)[:20], f"Layer {layer} · Head {head}: where the term looks",
                                    (side_a, side_b)), width="stretch", key="bias_keys")
     st.caption("Mean change of attention from the term to each word (A − B), the 20 largest. ‘(itself)’ is the term's "
@@ -107,5 +183,14 @@ st.dataframe(frame.head(500), width="stretch", hide_index=True, height=320,
              column_config={"shift": st.column_config.NumberColumn(format="%.3f")})
 st.download_button("Download CSV", report.csv(), file_name="attention_bias_probe.csv", mime="text/csv", icon=":material/download:",
                    help="Every row: templates, both sentences, terms, layer, head, the shift and the key that changed most.")
+
+with st.expander("Privacy: what this app keeps, and what attention can reveal", icon=":material/lock:"):
+    st.markdown(
+        "**What this app keeps.** The texts you type and their results stay in this server's memory in bounded caches "
+        "(least recently used dropped first), and trained demo weights on disk; nothing is sent elsewhere, no "
+        "telemetry.  \n**What attention can reveal about training data.** Attention weights are computed from the "
+        "text you give; they show how the model processes *that* text, not which documents it was trained on. Models "
+        "can memorise training text, but finding it takes other tools (e.g. extraction or membership-inference "
+        "attacks; Carlini et al., 2021), not an attention map.")
 
 STATE.share(templates, **params, layer=layer, head=head)

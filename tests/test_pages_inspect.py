@@ -157,13 +157,31 @@ def bias_page(**params: str) -> AppTest:
     return open_page("bias_probe", **{"model": "scratch", **params})
 
 
+def bias_chart(app: AppTest, colour_bar: str) -> dict:
+    """The layers × heads map whose colour bar starts with `colour_bar` ("excess shift", "moved", "moved (control)")."""
+    def title(chart: dict) -> str:
+        return ((chart["data"][0].get("colorbar") or {}).get("title") or {}).get("text", "")
+    return next(chart for chart in charts(app) if title(chart).replace("<br>", " ").startswith(colour_bar)
+                and (colour_bar != "moved" or title(chart) == "moved"))
+
+
+def bars_chart(app: AppTest) -> dict:
+    return next(chart for chart in charts(app) if chart["data"][0]["type"] == "bar")
+
+
 def test_bias_opens_with_the_default_templates_summary_heatmap_and_table():
     app = bias_page()
     assert app.text_area[0].value == DEFAULT_TEMPLATES
     summary = app.markdown[0].value
     assert "Over 34 sentence pairs and 8 heads" in summary.replace("\\", "")
-    heat, bars = charts(app)
-    assert z_values(heat["data"][0]).shape == (2, 4) and bars["data"][0]["type"] == "bar"
+    assert "Control swaps that change the word but not its gender" in summary.replace("\\", "")
+    heat = bias_chart(app, "moved")
+    assert z_values(heat["data"][0]).shape == (2, 4) and bars_chart(app)["data"][0]["orientation"] == "h"
+    excess = bias_chart(app, "excess shift")
+    assert z_values(excess["data"][0]).shape == (2, 4) and excess["data"][0]["zmid"] == 0
+    assert z_values(bias_chart(app, "moved (control)")["data"][0]).shape == (2, 4)
+    assert "SEAT reads a sentence encoder" in messages(app)                  # scratch is not a sentence encoder
+    assert "Carlini et al., 2021" in " ".join(m.value for m in app.markdown)    # the privacy note
     assert "Jain & Wallace" in messages(app) and "Wiegreffe & Pinter" in messages(app)
     assert len(app.dataframe[0].value) == 34 * 8
     table = app.dataframe[0].proto
@@ -183,16 +201,25 @@ def z_values(trace: dict) -> np.ndarray:
     return np.array(z, dtype=float)
 
 
-def test_bias_opens_on_the_head_that_moves_most_and_the_url_can_choose_another():
-    app = bias_page(text="The nurse said that {he/she} was tired.")
-    scores = z_values(charts(app)[0]["data"][0])
-    assert scores.shape == (2, 4)
-    top = np.unravel_index(np.argmax(scores), scores.shape)
+def test_bias_opens_on_the_head_with_the_largest_excess_and_the_url_can_choose_another():
+    from attention.analyses.bias import expand, probe
+
+    templates = "The {occupation} said that {he/she} was tired."
+    app = bias_page(text=templates)
+    report = probe(expand(templates)[0], "scratch")
+    excess = z_values(bias_chart(app, "excess shift")["data"][0])
+    np.testing.assert_allclose(excess, report.excess, atol=1e-6)
+    surviving = report.surviving()
+    top = surviving[0][:2] if surviving else np.unravel_index(np.argmax(np.abs(report.excess)), excess.shape)
     assert [box.value for box in app.selectbox if box.label in ("Layer", "Head")] == [int(top[0]), int(top[1])]
-    assert f"Layer {top[0]} · Head {top[1]} moves" in app.markdown[0].value.replace("\\", "")
-    app = bias_page(text="The nurse said that {he/she} was tired.", layer="1", head="2")
+    hover = bias_chart(app, "excess shift")["data"][1]["customdata"]           # excess, p, adjusted p per head
+    values = np.array(hover["_inputArray"] if isinstance(hover, dict) and "_inputArray" in hover else
+                      z_values({"z": hover}), dtype=float).reshape(-1, 3)
+    np.testing.assert_allclose(values[:, 1], report.p_values.ravel(), atol=1e-9)
+    assert ((0 < values[:, 1]) & (values[:, 1] <= 1)).all()
+    app = bias_page(text=templates, layer="1", head="2")
     assert [box.value for box in app.selectbox if box.label in ("Layer", "Head")] == [1, 2]
-    assert charts(app)[1]["layout"]["title"]["text"].startswith("Layer 1 · Head 2")
+    assert bars_chart(app)["layout"]["title"]["text"].startswith("Layer 1 · Head 2")
 
 
 def test_bias_offers_the_table_as_a_csv_download():
@@ -215,7 +242,7 @@ def test_bias_unusable_templates_give_a_message_not_a_traceback(templates, expec
 
 def test_bias_hosted_batch_cap_cuts_the_pairs(monkeypatch):
     monkeypatch.setenv("ATTENTION_LENS_HOSTED", "1")
-    monkeypatch.setenv("ATTENTION_LENS_MAX_BATCH", "6")
+    monkeypatch.setenv("ATTENTION_LENS_MAX_BATCH", "12")                    # 4 sentences per pair: 3 pairs
     app = bias_page()
     assert "the first 3 are probed" in messages(app)
     assert len(app.dataframe[0].value) == 3 * 8
@@ -226,4 +253,5 @@ def test_bias_hostile_template_is_data():
     assert app.text_area[0].value == HOSTILE + " {he/she} ran."
     assert "<img" not in app.markdown[0].value  # the summary's user words are escaped Markdown
     for chart in charts(app):
-        assert not any("<" in str(label) for trace in chart["data"] for label in trace.get("y", []) if isinstance(label, str))
+        assert not any("<" in str(label) for trace in chart["data"] for label in (trace.get("y") or [])
+                       if isinstance(label, str))
