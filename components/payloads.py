@@ -3,6 +3,8 @@ are written with textContent / fillText by the components; weights travel as sma
 from __future__ import annotations
 
 import base64
+import hashlib
+import zlib
 from typing import Any
 
 import numpy as np
@@ -69,3 +71,71 @@ def grid_payload(result: Attention, selected: tuple[int, int] | None = None, siz
         "selected": list(result.clamp(*selected)) if selected else None,
         "thumbnails": base64.b64encode(scaled.tobytes()).decode("ascii"),
     }
+
+
+# ---- the views that keep what they received (issue 19): ids, references and prefetched heads -------------------------
+
+PREFETCH_BYTES = 800_000   # base64 bytes of prefetched heads per round: at 512 tokens (≈125 KB a head at 8 bits,
+                           # deflated) 6 heads; with the first view's 0.82 MB the visit stays under 1/500 of BertViz's
+                           # 870 MB (1.74 MB). At 128 tokens (≈10 KB a head) a whole layer and its neighbours fit.
+PREFETCH_BITS = 8          # a prefetched head is shown within ± max/510 (the hover says so), as in the offline file
+
+
+def view_id(result: Attention) -> str:
+    """A short id of a result's weights (model, options, tokens, shape): the browser keeps heads under it."""
+    digest = hashlib.blake2b(digest_size=8)
+    for part in (result.model, repr(sorted(result.options.items())), "\x1f".join(map(str, result.tokens)),
+                 repr(result.weights.shape)):
+        digest.update(part.encode("utf-8", "replace") + b"\x1e")
+    return digest.hexdigest()
+
+
+def neighbours(result: Attention, layer: int, head: int) -> list[tuple[int, int]]:
+    """The heads a reader opens next, nearest first: the heads beside this one in its layer, then the same head one
+    layer up and down, then the rest of the layer. [(layer, head)], the open head left out."""
+    near: list[tuple[int, int]] = []
+    for step in range(1, result.n_heads):
+        near += [(layer, head + step), (layer, head - step)]
+        if step == 1:
+            near += [(layer + 1, head), (layer - 1, head)]
+    inside = [(lay, hd) for lay, hd in near if 0 <= lay < result.n_layers and 0 <= hd < result.n_heads]
+    return list(dict.fromkeys(inside))
+
+
+def packed_head(result: Attention, layer: int, head: int, bits: int = PREFETCH_BITS) -> dict[str, Any]:
+    """One head as deflated levels of its maximum (8 bits: ± max/510): {"layer", "head", "scale", "bits", "data"}."""
+    weights = result.head(layer, head).astype(np.float64)
+    scale = float(max(weights.max(), 1e-12))
+    top = (1 << bits) - 1
+    levels = np.round(weights * (top / scale)).astype(np.uint8 if bits == 8 else "<u2")
+    return {"layer": layer, "head": head, "scale": scale, "bits": bits,
+            "data": base64.b64encode(zlib.compress(levels.tobytes(), 1)).decode("ascii")}
+
+
+def prefetch(result: Attention, candidates: list[tuple[int, int]], budget: int = PREFETCH_BYTES) -> list[dict[str, Any]]:
+    """Packed heads of `candidates`, in order, while their base64 fits in `budget` bytes (at least one)."""
+    chosen, spent = [], 0
+    for layer, head in candidates:
+        packed = packed_head(result, layer, head)
+        if chosen and spent + len(packed["data"]) > budget:
+            break
+        chosen.append(packed)
+        spent += len(packed["data"])
+    return chosen
+
+
+def head_view_payload(result: Attention, layer: int, head: int, held: set, has_tokens: bool, fixed: bool = False,
+                      prefetched: list[dict[str, Any]] | None = None, more: bool = False) -> dict[str, Any]:
+    """The heatmap's data in the app: the head's weights only when the browser does not hold them (`held`: the
+    (layer, head) it holds for this result), the tokens only when it lacks them, plus `prefetched` heads; `more`
+    asks the browser to request the next heads once this one is drawn. `fixed`: colour 0–1 instead of the head's max."""
+    layer, head = result.clamp(layer, head)
+    data = {"view": view_id(result), "layer": layer, "head": head, "title": f"Layer {layer} · Head {head}",
+            "fixed": bool(fixed), "more": bool(more)}
+    if (layer, head) not in held:
+        data.update({key: value for key, value in head_payload(result, layer, head).items() if key in ("scale", "weights")})
+    if not has_tokens:
+        data["tokens"] = [str(token) for token in result.tokens]
+    if prefetched:
+        data["prefetch"] = prefetched
+    return data

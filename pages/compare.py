@@ -14,6 +14,22 @@ STATE = ui.PageState("compare", ui.Sentence(), ui.Model(), ui.Choice("mode", tup
                      ui.Flag("words"))
 STATE.load()
 
+BIDIRECTIONAL_VS_CAUSAL = (
+    "Model A: MiniLM, a BERT-style encoder trained (as a masked language model, then for sentence embeddings) to read "
+    "the whole sentence, so every token attends both ways. Model B: gpt-mini, a small GPT-style decoder trained here to "
+    "predict the next token, so its causal mask lets each token attend only to itself and earlier tokens: the upper "
+    "triangle of its heatmaps is exactly 0. Both read MiniLM's word pieces, so the sentence's tokens align one to one. "
+    "gpt-mini trains on first use (a few minutes), then is kept on disk."
+)
+
+
+def _bidirectional_vs_causal() -> None:
+    """One click: MiniLM as A and gpt-mini as B, on the same sentence."""
+    st.session_state["model"], st.session_state["compare_model_b"] = "minilm", "gpt-mini"
+    for key in ("_model_choice", "_compare_model_b_choice", "_model_custom", "_compare_model_b_custom"):
+        st.session_state.pop(key, None)
+
+
 st.title("Compare")
 st.caption(
     "Put two attention patterns next to each other: a sentence and a variant of it (a swapped word), or one sentence "
@@ -33,9 +49,12 @@ if mode == "sentences":
 else:
     text, model = ui.text_and_model("Text")
     text_b = text
-    _, right = st.columns([3, 1])
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
     with right:
         model_b = ui.model_picker(key="compare_model_b", label="Model B")
+    left.button("MiniLM (sees both ways) beside gpt-mini (sees only the past)", key="compare_bert_gpt",
+                on_click=_bidirectional_vs_causal, icon=":material/compare_arrows:",
+                help=BIDIRECTIONAL_VS_CAUSAL)
 words = st.toggle("Merge word pieces into words", key="compare_words",
                   help=MERGE_RULE + " Words also align across models whose tokenizers split words differently.")
 

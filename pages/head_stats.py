@@ -1,4 +1,4 @@
-"""Head stats: what each head does, in numbers, over one sentence or a corpus; rollout, flow, head similarity; exports."""
+"""Head stats: where each head looks, in numbers, over one sentence or a corpus; rollout, flow, head similarity; exports."""
 import streamlit as st
 
 import ui
@@ -22,8 +22,10 @@ STATE.load()
 
 st.title("Head stats")
 st.caption(
-    "What each head does, in numbers: the **entropy** of its rows (low: it looks at one token; high: it spreads out), "
+    "Where each head looks, in numbers: the **entropy** of its rows (low: it looks at one token; high: it spreads out), "
     "how far it looks, how much it rests on [CLS], [SEP], itself, its neighbours or punctuation, and its pattern type. "
+    "These statistics describe where a head's weights go, not what the head does for the model: a head resting on "
+    "[SEP] may be doing little at all (Clark et al., 2019), and what it contributes is measured on the Contributions page. "
     "Over one sentence or a whole corpus; with attention rollout and flow across layers and how alike the heads are."
 )
 ui.show_url_notices()

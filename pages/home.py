@@ -5,11 +5,13 @@ import ui
 from attention.run.api import is_cached
 from attention.engine.backends import is_loaded
 from figures import heads_side_by_side
-from figures.payloads import grid_payload, head_payload
-from components.heatmap import head_grid, head_heatmap
+from figures.payloads import grid_payload
+from components.heatmap import head_grid, head_heatmap, head_view
+from components.payloads import view_id
 
 STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.Index("head"),
-                     ui.Custom("compare", [], lambda raw: ([part for part in (raw or "").split(",") if part][:6], None)))
+                     ui.Custom("compare", [], lambda raw: ([part for part in (raw or "").split(",") if part][:6], None)),
+                     ui.Flag("fixed"))
 STATE.load()
 
 HELD = {"home_inputs": 96, "home_pickers": 68}    # the widgets' heights: places held while a new text is drawn first
@@ -17,7 +19,9 @@ st.title("Attention Lens")
 st.caption(
     "Type a sentence and watch every attention head of a real transformer decide which tokens to look at. "
     "Each row of a heatmap is a token asking a question (its **query**); each column is a token offering an answer "
-    "(its **key**); the colour is how much of the answer's content (its **value**) flows into the asker."
+    "(its **key**); the colour is the attention **weight α** the asker gives that key (each row sums to 1). "
+    "What actually flows into the asker is α times the key's **value** vector, so a large weight on a small value "
+    "can move less than a smaller weight on a large one (Kobayashi et al., 2020)."
     + ui.held_heights(HELD),
     unsafe_allow_html=True,   # only for the constant style rule; the text above is ours, not the user's
 )
@@ -30,7 +34,8 @@ body = st.empty()
 grid_col, head_col = body.container().columns([5, 6], gap="large")
 with grid_col:
     st.subheader("All layers × heads")
-    st.caption("Every head at a glance, each on its own colour scale. Click a square to open that head.")
+    st.caption("Every head at a glance (rows: layers, columns: heads), each on its own colour scale. "
+               "Click a square to open that head.")
     grid_slot = st.empty()
 with head_col:
     pickers = st.empty()
@@ -74,19 +79,35 @@ def inputs_row() -> tuple[str, str]:
         return ui.text_and_model()
 
 
-def layer_head_pickers(result) -> None:
-    c1, c2 = pickers.container(key="home_pickers").columns(2)
+def _open(layer: int, head: int) -> None:
+    STATE["layer"], STATE["head"] = layer, head
+
+
+@st.fragment
+def head_panel(result) -> None:
+    """The chosen head and its pickers. A fragment: a layer, head or scale change (or a grid click) reruns only this,
+    and the browser draws a head it already holds without the weights being sent again (components.heatmap.head_view)."""
+    with head_slot:
+        head_view(result, STATE["layer"], STATE["head"], key="head_map", on_open=_open, fixed=STATE["fixed"])
+    c1, c2, c3 = pickers.container(key="home_pickers").columns([2, 2, 3], vertical_alignment="bottom")
     c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
     c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
+    c3.toggle("Colour scale 0–1", key="home_fixed",
+              help="Off: each head is coloured from 0 to its own largest weight, so faint heads still show their pattern. "
+                   "On: every head on the same 0–1 scale, so strengths compare across heads.")
+    if st.session_state.get("_home_fragment_run"):   # a rerun of this view alone: the URL follows it here
+        STATE.link(text=STATE["text"], model=STATE["model"], layer=STATE["layer"], head=STATE["head"],
+                   compare=",".join(STATE["compare"] or []) or None, fixed=STATE["fixed"])
+    st.session_state["_home_fragment_run"] = True
 
 
 def draw_views(result) -> None:
-    """The chosen head as a heatmap and every layer × head as a grid."""
-    layer, head = STATE["layer"], STATE["head"]
-    with head_slot:
-        head_heatmap(head_payload(result, layer, head), key="head_map")
+    """The chosen head as a heatmap (with its pickers) and every layer × head as a grid."""
+    st.session_state["_home_fragment_run"] = False   # a full run: the share box at the end writes the URL
+    head_panel(result)
     with grid_slot:
-        head_grid(grid_payload(result, (layer, head)), key="grid", on_open=_open_head_from_grid)
+        head_grid({**grid_payload(result, (STATE["layer"], STATE["head"])), "view": view_id(result)}, key="grid",
+                  on_open=_open_head_from_grid)
 
 
 # first sight: a new text on a loaded model is drawn before its widgets (ui.draw_first says why and how)
@@ -95,7 +116,7 @@ fresh = not is_cached(*asked)
 result, (text, model) = ui.draw_first(
     asked, fresh, ready=fresh and asked[1] in ui.preset_models() and is_loaded(asked[1]),
     held=[(inputs, HELD["home_inputs"]), (pickers, HELD["home_pickers"])], pending=pending, compute=compute, show=show,
-    inputs=inputs_row, pickers=layer_head_pickers, draw=draw_views)
+    inputs=inputs_row, pickers=lambda result: None, draw=draw_views)
 if result is None:
     body.empty()
     ui.stop_with_share({"text": text, "model": model}, text)
@@ -114,4 +135,4 @@ if chosen:
     st.plotly_chart(heads_side_by_side(result, [labels[c] for c in chosen]), width="stretch", key="compare_map")
 
 ui.result_exports(result, "home_export")   # this sentence's attention as NPZ, CSV, JSON
-STATE.share(text, text=text, model=model, layer=layer, head=head, compare=",".join(chosen) or None)
+STATE.share(text, text=text, model=model, layer=layer, head=head, compare=",".join(chosen) or None, fixed=STATE["fixed"])

@@ -4,6 +4,11 @@ They draw without waiting for Streamlit's plotly bundle (4.7 MB of script to par
 sight of a share link fast, and they carry weights as uint16 levels / uint8 thumbnails. JavaScript and CSS ship in this folder
 and are read once at import: no CDN, nothing fetched, works offline. Python hands it
 `components.payloads.head_payload(...)`; tokens are drawn with fillText/textContent, never as markup.
+
+`head_view` is the app's heatmap that keeps what it received (issue 19): this session's record of the heads the
+browser holds lives in st.session_state, so a head already there travels as a reference, and after the first view is
+drawn the browser asks for the heads a reader opens next (`components.payloads.prefetch`, within PREFETCH_BYTES).
+Call it inside an st.fragment: a change then reruns only that view.
 """
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from attention import Attention
 from components import DOM_JS
+from components.payloads import head_view_payload, neighbours, prefetch, view_id
 
 _HERE = Path(__file__).resolve().parent
 _COMMON = DOM_JS + (_HERE / "common.js").read_text(encoding="utf-8")  # element(), colours, base64 decoding, the tooltip
@@ -26,6 +33,8 @@ _GRID = st.components.v2.component(
     js=_COMMON + (_HERE / "grid.js").read_text(encoding="utf-8"),
     css=(_HERE / "heatmap.css").read_text(encoding="utf-8"),
 )
+_HELD = "_heatmap_held"   # session key: {view id: {"tokens": bool, "heads": {(layer, head), ...}}}
+_VIEWS_KEPT = 8           # results remembered per session (the browser's store keeps at least as many at 512 tokens)
 
 
 def head_heatmap(payload: dict[str, Any], key: str) -> Any:
@@ -35,5 +44,45 @@ def head_heatmap(payload: dict[str, Any], key: str) -> Any:
 
 def head_grid(payload: dict[str, Any], key: str, on_open: Callable[[], None]) -> Any:
     """Draw the layers × heads grid from `grid_payload(result)`; a click calls `on_open`, and
-    `st.session_state[key].open` is then {"layer": ..., "head": ...}."""
+    `st.session_state[key].open` is then {"layer": ..., "head": ...}. With `view` in the payload (view_id) a click
+    goes first to the heatmap of that result on the page (see head_view), which draws it and calls its own on_open."""
     return _GRID(key=key, data=payload, on_open_change=on_open)
+
+
+def held_by_browser(result: Attention) -> dict[str, Any]:
+    """This session's record of what the browser holds of `result`: {"tokens": bool, "heads": set of (layer, head)}."""
+    record = st.session_state.setdefault(_HELD, {})
+    view = view_id(result)
+    if view not in record:
+        while len(record) >= _VIEWS_KEPT:
+            record.pop(next(iter(record)))
+        record[view] = {"tokens": False, "heads": set()}
+    return record[view]
+
+
+def head_view(result: Attention, layer: int, head: int, key: str, on_open: Callable[[int, int], None],
+              fixed: bool = False) -> None:
+    """The app's heatmap of one head: sends the weights only when the browser lacks them, prefetches the heads beside
+    it once it is drawn, and draws a grid click at once; `on_open(layer, head)` keeps the page's state in step."""
+    layer, head = result.clamp(layer, head)
+    record = held_by_browser(result)
+    wanted = st.session_state.pop(f"_{key}_prefetch", False)
+    candidates = [pair for pair in neighbours(result, layer, head) if pair not in record["heads"]]
+    packed = prefetch(result, candidates) if wanted and candidates else []
+    data = head_view_payload(result, layer, head, record["heads"], record["tokens"], fixed, packed,
+                             more=bool(candidates) and not packed)
+
+    def opened() -> None:
+        chosen = st.session_state[key].get("open") or {}
+        if "layer" in chosen and "head" in chosen:
+            on_open(*result.clamp(int(chosen["layer"]), int(chosen["head"])))
+
+    def missing() -> None:   # the browser let a head go that this record still counted: send everything again
+        record["tokens"] = False
+        record["heads"].clear()
+
+    _MOUNT(key=key, data=data, on_open_change=opened, on_missing_change=missing,
+           on_prefetch_change=lambda: st.session_state.__setitem__(f"_{key}_prefetch", True))
+    record["tokens"] = True
+    record["heads"].add((layer, head))
+    record["heads"].update((item["layer"], item["head"]) for item in packed)

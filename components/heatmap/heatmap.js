@@ -1,32 +1,76 @@
 // One attention head as a canvas heatmap: query tokens as rows, key tokens as columns.
-// Data arrives as JSON from Python (attention/figures.py: head_payload): tokens as a list of strings and
-// weights as base64 uint16 levels of the head's maximum (or, outside Streamlit, components/standalone.js hands the
-// levels over already decoded, with the precision they carry). Tokens are drawn with fillText / textContent only:
-// they are user text and never become markup. No libraries: it draws before any chart bundle is loaded.
+// Data arrives as JSON from Python (components/payloads.py): tokens as a list of strings and weights as base64 uint16
+// levels of the head's maximum (or, outside Streamlit, components/standalone.js hands the levels over already decoded,
+// with the precision they carry). Tokens are drawn with fillText / textContent only: they are user text and never
+// become markup. No libraries: it draws before any chart bundle is loaded.
+//
+// In the app a payload names its result (`view`), and the browser keeps what it received in a store shared by the
+// views of this tab: a head seen once, or prefetched (8-bit levels, deflated), is drawn again at once, and the server
+// sends only a reference to it (`weights` and `tokens` left out). A click on the grid opens a held head here without
+// waiting for the server; the component then tells the server ("open") so the pickers and the URL follow.
 
-export default function headHeatmap(component) {
-  const { data, parentElement } = component;
-  if (!data || showPending(parentElement, "hm-root", data.pending) || !Array.isArray(data.tokens)) return;
-  const tokens = data.tokens.map(String);
+const STORE = window.__attentionLensStore || (window.__attentionLensStore = { heads: new Map(), tokens: new Map(), bytes: 0 });
+const STORE_LIMIT = 96e6;   // bytes of levels kept per tab (~190 heads at 512 tokens); the oldest go first
+const PALETTE32 = (() => {   // 256 colours packed as RGBA words in the machine's byte order, for ImageData
+  const words = new Uint32Array(256), bytes = new Uint8Array(words.buffer);
+  for (let v = 0; v < 256; v++) { const [r, g, b] = colour(v / 255); bytes.set([r, g, b, 255], 4 * v); }
+  return words;
+})();
+
+function keep(view, layer, head, entry) {
+  const id = `${view}|${layer}|${head}`;
+  const old = STORE.heads.get(id);
+  if (old && (old.error === null || entry.error !== null)) return;   // never swap exact levels for coarser ones
+  if (old) STORE.bytes -= old.levels.byteLength;
+  STORE.heads.set(id, entry);
+  STORE.bytes += entry.levels.byteLength;
+  for (const [oldest, value] of STORE.heads) {
+    if (STORE.bytes <= STORE_LIMIT) break;
+    STORE.heads.delete(oldest);
+    STORE.bytes -= value.levels.byteLength;
+  }
+}
+
+function held(view, layer, head) {
+  const id = `${view}|${layer}|${head}`, entry = STORE.heads.get(id);
+  if (entry) { STORE.heads.delete(id); STORE.heads.set(id, entry); }   // most recently used last
+  return entry;
+}
+
+async function inflateLevels(b64, bits) {
+  // 8-bit levels (255 -> 65535: the same weight, exactly) or little-endian 16-bit ones, deflated
+  const stream = new Blob([decodeBytes(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  if (bits === 16) return new Uint16Array(bytes.buffer);
+  const levels = new Uint16Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) levels[i] = bytes[i] * 257;
+  return levels;
+}
+
+function drawHead(parentElement, view) {
+  // view: {title, tokens, levels (Uint16Array, row-major [query, key]), scale, error, fixed}
+  const { tokens, levels, scale } = view;
   const n = tokens.length;
-  const levels = data.levels instanceof Uint16Array ? data.levels : new Uint16Array(decodeBytes(data.weights).buffer);
-  const weight = (q, k) => (levels[q * n + k] / 65535) * data.scale;
-  // coarser levels (the offline file's 8 bits) say how far the shown weight may be from the true one
-  const digits = data.error ? Math.max(3, Math.ceil(-Math.log10(data.error))) : 4;
-  const shown = (w) => data.error ? `${w.toFixed(digits)} ± ${data.error.toPrecision(1)}` : w.toFixed(4);
+  const top1 = view.fixed ? 1 : scale;                     // the colour bar's top: 1, or this head's largest weight
+  const weight = (q, k) => (levels[q * n + k] / 65535) * scale;
+  // coarser levels (8 bits) say how far the shown weight may be from the true one
+  const digits = view.error ? Math.max(3, Math.ceil(-Math.log10(view.error))) : 4;
+  const shown = (w) => view.error ? `${w.toFixed(digits)} ± ${view.error.toPrecision(1)}` : w.toFixed(4);
 
   const previous = parentElement.querySelector(".hm-root");
-  if (previous) previous.remove();
   const root = element("div", "hm-root");
   root.setAttribute("role", "figure");
-  root.setAttribute("aria-label", `${data.title}: attention weights of ${n} query tokens over ${n} key tokens`);
+  root.setAttribute("aria-label", `${view.title}: attention weights of ${n} query tokens over ${n} key tokens`);
   const header = element("div", "hm-header");
-  header.appendChild(element("span", "hm-title", data.title));
+  header.appendChild(element("span", "hm-title", view.title));
   header.appendChild(element("span", "hm-subtitle", "rows: query (attending) · columns: key (attended to)"));
   const save = element("button", "hm-save", "Download PNG");
   save.type = "button";
   header.appendChild(save);
   root.appendChild(header);
+  root.appendChild(element("div", "hm-scale", view.fixed
+    ? "Colour: the weight α, on a fixed 0–1 scale (every head comparable)."
+    : `Colour: the weight α, from 0 to this head's largest weight (${scale.toFixed(3)}); darkest = that maximum, not 1.`));
   const stage = element("div", "hm-stage");
   const canvas = document.createElement("canvas");
   canvas.className = "hm-canvas";
@@ -39,29 +83,25 @@ export default function headHeatmap(component) {
   list.setAttribute("aria-label", "tokens");
   tokens.forEach((token) => list.appendChild(element("li", "", token)));
   root.appendChild(list);
-  parentElement.appendChild(root);
+  if (previous) previous.replaceWith(root); else parentElement.appendChild(root);
 
   const measure = canvas.getContext("2d");
   measure.font = FONT;
   const widest = Math.min(120, Math.max(30, ...tokens.map((t) => measure.measureText(t).width)));
-  const available = Math.max(200, (root.clientWidth || 700) - widest - 70);
+  const available = Math.max(200, (root.clientWidth || 700) - widest - 90);
   const cell = Math.max(1, Math.min(26, Math.floor(available / n)));
   const labelled = cell >= 9 ? 1 : Math.ceil(9 / cell);     // label every token, or every k-th when cells are tiny
-  const left = widest + 8, top = widest * 0.75 + 10, bar = 64;
+  const left = widest + 8, top = widest * 0.75 + 10, bar = 84;
   const width = left + n * cell + bar, height = top + n * cell + 8;
   const ctx = sizeCanvas(canvas, width, height);
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, width, height);
 
-  // cells, drawn as one image so 512 × 512 costs one putImageData
+  // cells, drawn as one image so 512 × 512 costs one putImageData; a level becomes one of 256 colours
   const image = ctx.createImageData(n, n);
-  for (let q = 0; q < n; q++) {
-    for (let k = 0; k < n; k++) {
-      const [r, g, b] = colour(levels[q * n + k] / 65535);
-      const at = 4 * (q * n + k);
-      image.data[at] = r; image.data[at + 1] = g; image.data[at + 2] = b; image.data[at + 3] = 255;
-    }
-  }
+  const pixels = new Uint32Array(image.data.buffer);
+  const factor = view.fixed ? (scale * 255) / 65535 : 255 / 65535;
+  for (let i = 0; i < n * n; i++) pixels[i] = PALETTE32[Math.min(255, (levels[i] * factor + 0.5) | 0)];
   const off = document.createElement("canvas");
   off.width = n; off.height = n;
   off.getContext("2d").putImageData(image, 0, 0);
@@ -84,17 +124,18 @@ export default function headHeatmap(component) {
     ctx.restore();
   }
 
-  // colour bar
-  const barX = left + n * cell + 14, barH = Math.min(n * cell, 240);
+  // colour bar, titled: it is the weight α, and its top is 1 or this head's maximum
+  const barX = left + n * cell + 14, barH = Math.min(n * cell, 240), barTop = top + 14;
   for (let y = 0; y < barH; y++) {
     const [r, g, b] = colour(1 - y / barH);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
-    ctx.fillRect(barX, top + y, 10, 1);
+    ctx.fillRect(barX, barTop + y, 10, 1);
   }
   ctx.fillStyle = "#31333f";
   ctx.textAlign = "left";
-  ctx.fillText(data.scale.toFixed(2), barX + 13, top + 4);
-  ctx.fillText("0", barX + 13, top + barH - 4);
+  ctx.fillText("weight α", barX - 4, top + 2);
+  ctx.fillText(view.fixed ? "1" : `${top1.toFixed(2)} max`, barX + 13, barTop + 4);
+  ctx.fillText("0", barX + 13, barTop + barH - 4);
 
   // hover: which query, which key, what weight
   canvas.addEventListener("mousemove", (event) => {
@@ -107,9 +148,80 @@ export default function headHeatmap(component) {
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
   save.addEventListener("click", () => {
     const link = document.createElement("a");
-    link.download = `${data.title.replace(/[^A-Za-z0-9]+/g, "-")}.png`;
+    link.download = `${view.title.replace(/[^A-Za-z0-9]+/g, "-")}.png`;
     link.href = canvas.toDataURL("image/png");
     link.click();
   });
   root.dataset.ready = "true";
+  return root;
+}
+
+export default function headHeatmap(component) {
+  const { data, parentElement, setTriggerValue } = component;
+  if (!data || showPending(parentElement, "hm-root", data.pending)) return;
+  if (!data.view) {   // a payload that carries everything (the offline file, a notebook)
+    if (!Array.isArray(data.tokens)) return;
+    const levels = data.levels instanceof Uint16Array ? data.levels : new Uint16Array(decodeBytes(data.weights).buffer);
+    drawHead(parentElement, { title: data.title, tokens: data.tokens.map(String), levels, scale: data.scale,
+                              error: data.error || null, fixed: Boolean(data.fixed) });
+    return;
+  }
+
+  // the app: keep what arrived, draw from the store
+  if (Array.isArray(data.tokens)) STORE.tokens.set(data.view, data.tokens.map(String));
+  if (typeof data.weights === "string") {
+    keep(data.view, data.layer, data.head, { levels: new Uint16Array(decodeBytes(data.weights).buffer), scale: data.scale, error: null });
+  }
+  const state = parentElement.__attentionLens || (parentElement.__attentionLens = {});
+  state.data = data;
+  state.trigger = setTriggerValue;
+
+  const show = (layer, head) => {
+    const tokens = STORE.tokens.get(state.data.view), entry = held(state.data.view, layer, head);
+    if (!tokens || !entry) return false;
+    const root = drawHead(parentElement, { title: `Layer ${layer} · Head ${head}`, tokens, levels: entry.levels,
+                                           scale: entry.scale, error: entry.error, fixed: Boolean(state.data.fixed) });
+    root.dataset.layer = String(layer);
+    root.dataset.head = String(head);
+    root.dataset.source = entry.error === null ? "exact" : "prefetched";
+    state.drawn = `${state.data.view}|${layer}|${head}|${Boolean(state.data.fixed)}`;
+    window.dispatchEvent(new CustomEvent("attention-lens:shown", { detail: { view: state.data.view, layer, head } }));
+    return true;
+  };
+
+  if (!state.listening) {   // a grid click in this tab: draw a held head now, then let the server follow
+    state.listening = (event) => {
+      const { view, layer, head } = event.detail || {};
+      if (!state.data || view !== state.data.view) return;
+      event.preventDefault();
+      show(layer, head);
+      state.trigger("open", { layer, head });
+    };
+    window.addEventListener("attention-lens:open", state.listening);
+  }
+
+  const wanted = `${data.view}|${data.layer}|${data.head}|${Boolean(data.fixed)}`;
+  if (state.drawn !== wanted || !parentElement.querySelector(".hm-root[data-ready]")) {
+    if (!show(data.layer, data.head)) {   // the server thought this head was here (e.g. the store let it go): ask again
+      showPending(parentElement, "hm-root", "Loading this head…");
+      state.drawn = null;
+      setTriggerValue("missing", { layer: data.layer, head: data.head });
+    }
+  }
+  if (Array.isArray(data.prefetch) && state.unpacked !== data) {
+    state.unpacked = data;
+    for (const packed of data.prefetch) {
+      inflateLevels(packed.data, packed.bits).then((levels) => keep(data.view, packed.layer, packed.head, {
+        levels, scale: packed.scale, error: packed.bits === 16 ? null : packed.scale / 510,   // half a level of 255
+      }));
+    }
+  }
+  if (data.more && state.asked !== data) {   // once this view is painted, ask for the heads a reader opens next
+    state.asked = data;
+    requestAnimationFrame(() => setTimeout(() => setTriggerValue("prefetch", { layer: data.layer, head: data.head }), 0));
+  }
+  return () => {
+    window.removeEventListener("attention-lens:open", state.listening);
+    state.listening = null;
+  };
 }

@@ -29,5 +29,19 @@ export default function shareLink(component) {
     root.appendChild(button);
     parentElement.appendChild(root);
   }
-  root.querySelector(".sl-link").value = data.link;
+  const field = root.querySelector(".sl-link");
+  field.value = data.link;
+  // A view redrawn on its own (an st.fragment: a head or layer change) updates the address bar but not this box:
+  // while the page's path is the one the link names, the box follows the address's query.
+  const base = data.link.split("?")[0];
+  let seen = window.location.search;
+  const follow = () => {
+    if (window.location.search === seen) return;
+    seen = window.location.search;
+    const path = new URL(base, window.location.href).pathname;
+    if (window.location.pathname === path) field.value = `${base}${seen}`;
+  };
+  if (root.__follow) clearInterval(root.__follow);
+  root.__follow = setInterval(follow, 250);
+  return () => clearInterval(root.__follow);
 }

@@ -22,9 +22,37 @@ function decode(b64, Kind) {
   return new Kind(bytes.buffer);
 }
 
+// In the app a payload names its result (`view`) and its layer, threshold and mode (`slot`); the browser keeps the
+// links it received (and the other layers', prefetched once the first view is drawn) in a store of this tab, so the
+// server sends a reference for a layer already here, and a head toggle or a pin is never sent back down.
+const LINKS = window.__attentionLensLinks || (window.__attentionLensLinks = { slots: new Map(), tokens: new Map() });
+
+function resolve(data, parentElement, setTriggerValue) {
+  // the payload to draw: as it came, or the stored one for its view and slot with this run's shown heads and pin
+  if (!data.view) return data;
+  if (Array.isArray(data.tokens)) LINKS.tokens.set(data.view, data.tokens);
+  for (const item of data.prefetch || []) LINKS.slots.set(`${data.view}|${item.slot}`, item);
+  if (Array.isArray(data.heads)) LINKS.slots.set(`${data.view}|${data.slot}`, data);
+  while (LINKS.slots.size > 200) LINKS.slots.delete(LINKS.slots.keys().next().value);
+  const stored = LINKS.slots.get(`${data.view}|${data.slot}`), tokens = LINKS.tokens.get(data.view);
+  if (!stored || !tokens) { setTriggerValue("missing", data.slot); return null; }
+  if (data.more && parentElement.__tlAsked !== data) {
+    parentElement.__tlAsked = data;
+    requestAnimationFrame(() => setTimeout(() => setTriggerValue("prefetch", data.slot), 0));
+  }
+  return { ...stored, tokens, shown: data.shown, pin: data.pin, threshold: data.threshold, view: data.view, slot: data.slot };
+}
+
 export default function tokenLinks(component) {
-  const { data, parentElement, setStateValue } = component;
+  const { setStateValue, setTriggerValue } = component;
+  const parentElement = component.parentElement;
+  if (!component.data) return;
+  const data = resolve(component.data, parentElement, setTriggerValue || (() => {}));
   if (!data || !Array.isArray(data.tokens)) return;
+  // the same layer with the heads and pin the view already shows (the server following a toggle): nothing to redraw
+  const current = parentElement.querySelector(".tl-root");
+  const drawnKey = `${data.view}|${data.slot}|${[...data.shown].sort((a, b) => a - b).join(",")}|${data.pin}`;
+  if (data.view && current && current.dataset.key === drawnKey) return current.__resume ? current.__resume() : undefined;
   const tokens = data.tokens;
   const n = tokens.length;
   const heads = data.heads.map((head, index) => ({
@@ -176,6 +204,7 @@ export default function tokenLinks(component) {
     root.dataset.total = String(total);
     root.dataset.focus = focus ? `${focus.side}${focus.pos}` : "";
     root.dataset.shown = [...shown].sort((a, b) => a - b).join(",");
+    root.dataset.key = `${data.view}|${data.slot}|${root.dataset.shown}|${pin}`;
     root.dataset.drawMs = (performance.now() - started).toFixed(1);
   }
 
@@ -233,9 +262,16 @@ export default function tokenLinks(component) {
     }
   }
 
-  return () => {
+  // Streamlit calls this before the next data arrive: the view stays (the next call replaces it, or keeps it when the
+  // server only follows a toggle) and watches the size again on `__resume`.
+  const pause = () => {
     cancelAnimationFrame(frame);
     resize.disconnect();
-    root.remove();
   };
+  root.__resume = () => {
+    resize.observe(lines);
+    resize.observe(scroller);
+    return pause;
+  };
+  return pause;
 }

@@ -1,0 +1,118 @@
+"""Instant changes (issue 19) in a real browser: a head, layer or grid change draws the right head, the URL follows,
+and what the browser already holds (the grid, the tokens, a head seen or prefetched) is not sent again."""
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+
+from attention import attend
+from components.payloads import grid_payload, head_payload, packed_head
+
+pytestmark = pytest.mark.browser
+TEXT = "Interactions must feel instant: the heads a reader opens next are already in the page when asked."
+
+
+def params(page) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def record_frames(page) -> list[bytes]:
+    frames: list[bytes] = []
+
+    def on_socket(socket) -> None:
+        socket.on("framereceived", lambda payload: frames.append(payload.encode() if isinstance(payload, str) else payload))
+    page.on("websocket", on_socket)
+    return frames
+
+
+def settle(page, frames: list[bytes], quiet_ms: int = 1500) -> None:
+    """Wait until no websocket frame arrived for `quiet_ms`."""
+    seen = -1
+    while seen != len(frames):
+        seen = len(frames)
+        page.wait_for_timeout(quiet_ms)
+
+
+def heatmap(page, title: str):
+    return page.locator(".hm-root[data-ready='true']", has=page.locator(".hm-title", has_text=re.compile(f"^{title}$")))
+
+
+def choose_index(page, label: str, value: int) -> None:
+    page.get_by_label(label, exact=True).first.click()
+    page.get_by_role("option", name=str(value), exact=True).click()
+
+
+def test_home_head_layer_and_grid_changes_draw_the_head_follow_the_url_and_resend_nothing_held(page, app_url):
+    frames = record_frames(page)
+    page.goto(f"{app_url}/?{urlencode({'text': TEXT, 'model': 'minilm', 'layer': 0, 'head': 0})}")
+    heatmap(page, "Layer 0 · Head 0").wait_for(timeout=90_000)
+    settle(page, frames)   # the first view, then the prefetched neighbours
+    result = attend(TEXT, "minilm")
+    grid_bytes = grid_payload(result)["thumbnails"].encode()
+    exact = {(layer, head): head_payload(result, layer, head)["weights"].encode()[:2000]
+             for layer in range(2) for head in range(3)}
+    prefetched = packed_head(result, 0, 1)["data"].encode()[:2000]
+    assert any(prefetched in frame for frame in frames), "the head beside the open one was prefetched"
+
+    # the Head box: head 1 of layer 0 was prefetched, so it is drawn without its weights being sent again
+    frames.clear()
+    choose_index(page, "Head", 1)
+    heatmap(page, "Layer 0 · Head 1").wait_for(timeout=30_000)
+    settle(page, frames)
+    assert params(page)["head"] == "1" and params(page)["layer"] == "0"
+    assert not any(exact[0, 1] in frame or prefetched in frame for frame in frames), "a held head was sent again"
+    assert not any(grid_bytes in frame for frame in frames), "the grid was sent again"
+    assert not any(b"Hover a cell for its query" in frame for frame in frames), "the page outside the view re-ran"
+    assert page.locator(".hm-root[data-ready='true']").get_attribute("data-source") == "prefetched"
+
+    # the Layer box: layer 1, head 1 (prefetched as the same head one layer down)
+    frames.clear()
+    choose_index(page, "Layer", 1)
+    heatmap(page, "Layer 1 · Head 1").wait_for(timeout=30_000)
+    settle(page, frames)
+    assert params(page)["layer"] == "1"
+    assert not any(grid_bytes in frame for frame in frames)
+
+    # a grid click on a head seen before (layer 0, head 0, sent exact at first sight): drawn by the browser, the
+    # pickers and the URL follow, nothing of the head comes down again
+    frames.clear()
+    canvas = page.locator(".hg-canvas").first
+    box = canvas.bounding_box()
+    tile = (box["width"] - 46) / 12 - 4
+    canvas.click(position={"x": 46 + tile / 2, "y": 38 + tile / 2})
+    heatmap(page, "Layer 0 · Head 0").wait_for(timeout=30_000)
+    settle(page, frames)
+    assert params(page)["layer"] == "0" and params(page)["head"] == "0"
+    assert not any(exact[0, 0] in frame for frame in frames)
+    assert not any(grid_bytes in frame for frame in frames)
+    assert page.locator(".hg-root").first.get_attribute("data-selected") == "0,0"
+    assert page.get_by_label("Head", exact=True).first.inner_text().strip().startswith("0")
+    assert "head=0" in page.locator(".sl-link").input_value()   # the share box follows the address
+
+
+def test_token_links_layer_and_head_toggle_follow_the_url_without_resending_links(page, app_url):
+    frames = record_frames(page)
+    page.goto(f"{app_url}/token_links?{urlencode({'text': TEXT, 'model': 'minilm', 'layer': 0, 'mode': 'heads'})}")
+    page.locator(".tl-root .tl-status").first.wait_for(timeout=90_000)
+    settle(page, frames)
+    tokens_json = b'"interactions"'
+    frames.clear()
+    page.locator(".tl-head[data-head='3']").first.click()
+    page.wait_for_function("() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)"
+                           ".some(r => r.querySelector('.tl-root') && !r.querySelector('.tl-root').dataset.shown.split(',').includes('3'))")
+    settle(page, frames)
+    assert "3" not in params(page)["heads"].split(",") and params(page)["heads"] != "all"
+    assert not any(b'"heads": [{' in frame or b'"heads":[{' in frame for frame in frames), "the links were sent again"
+    assert not any(tokens_json in frame for frame in frames)
+
+    frames.clear()
+    choose_index(page, "Layer", 2)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '2'")
+    settle(page, frames)
+    assert not any(tokens_json in frame for frame in frames), "the tokens were sent again"
+    status = page.locator(".tl-root .tl-status").first.inner_text()
+    assert "link" in status
+    assert "Layer 2 ·" in page.locator("[data-testid='stCaptionContainer']").all_inner_texts()[-1] or any(
+        "Layer 2 ·" in text for text in page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
