@@ -18,11 +18,21 @@ SENTENCE = "the for statement iterates over the items of a sequence"
 def test_split_is_by_topic_seeded_and_disjoint():
     corpus = load_corpus()
     assert not set(corpus.train_topics) & set(corpus.held_out_topics)
-    assert len(corpus.held_out_topics) == 8 and len(corpus.train_topics) == 71            # 10% of 79 topics
+    assert len(corpus.held_out_topics) == 8 and len(corpus.train_topics) == 71           # 10% of 79 topics
     assert load_corpus(split_seed=1).held_out_topics != corpus.held_out_topics
     known = set(corpus.vocabulary.tolist())
     assert set(np.unique(corpus.train).tolist()) <= known and set(np.unique(corpus.held_out).tolist()) <= known
     assert corpus.unk in known and corpus.train[0] == corpus.bos
+
+
+def test_heading_underlines_are_dropped_and_nothing_else():
+    from attention.domains.gpt_mini.data import clean
+
+    text = "The for statement\n*****************\n\n   for_stmt ::= \"for\" target_list\nf(*args, **kwargs)\n  ---\n"
+    assert clean(text) == "The for statement\n\n   for_stmt ::= \"for\" target_list\nf(*args, **kwargs)\n"
+    corpus = load_corpus()
+    star = load_model("gpt-mini").tokenizer.convert_tokens_to_ids("*")
+    assert np.mean(corpus.train == star) < 0.025                               # 5.2% of all tokens with them
 
 
 def test_windows_cut_without_overlap():

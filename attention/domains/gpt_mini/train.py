@@ -17,7 +17,7 @@ from attention.domains.gpt_mini.model import GPTMini, GPTMiniConfig
 
 MODEL_NAME = "gpt-mini"
 RANDOM_NAME = "scratch:random-gpt-mini"   # the same architecture with its untrained, seeded starting weights
-TRAINING_VERSION = 4   # bump when the training recipe changes: old cache files are then ignored
+TRAINING_VERSION = 5   # bump when the training recipe changes: old cache files are then ignored
 
 Progress = Callable[[float, str], None]
 
@@ -194,13 +194,13 @@ def held_out_continuations(count: int = 3, prompt_tokens: int = 12, steps: int =
     from pydoc_data import topics
 
     from attention.analyses.generation import generate
-    from attention.domains.gpt_mini.data import tokenizer
+    from attention.domains.gpt_mini.data import clean, tokenizer
 
     trained = load_or_train()
     tok = tokenizer()
     shown = []
     for topic in trained.corpus.held_out_topics[:count]:
-        ids = tok(topics.topics[topic], verbose=False)["input_ids"][1:]
+        ids = tok(clean(topics.topics[topic]), verbose=False)["input_ids"][1:]
         prompt = tok.decode(ids[:prompt_tokens])
         actual = tok.decode(ids[prompt_tokens:prompt_tokens + steps])
         greedy = generate(prompt, MODEL_NAME, steps=steps).text
