@@ -168,8 +168,10 @@ st.caption(
 st.plotly_chart(perplexity_figure(scores), width="stretch", key="generation_perplexity", theme=None)
 samples = ui.run_core("Writing continuations…", gpt_mini.held_out_continuations)
 if samples:
-    st.dataframe({"held-out prompt": [s["prompt"] for s in samples], "greedy": [s["greedy"] for s in samples],
-                  "sampled (T 0.8, top-40)": [s["sampled"] for s in samples], "what really followed": [s["actual"] for s in samples]},
-                 hide_index=True, width="stretch")
+    st.caption("Openings of held-out topics, continued for 20 tokens as the model writes them (shown as they come), "
+               "beside what the documentation really says next.")
+    st.table({"held-out prompt": [s["prompt"] for s in samples], "greedy": [s["greedy"] for s in samples],
+              "sampled (T 0.8, top-40, seed 0)": [s["sampled"] for s in samples],
+              "what really followed": [s["actual"] for s in samples]})
 
 STATE.share(prompt, **share, layer=layer, head=head, step=step)

@@ -10,6 +10,7 @@ from apptest_pages import open_page
 from test_pages_learn import array, messages, metric, words
 
 from attention import generate
+from attention.domains import gpt_mini
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +43,9 @@ def test_bare_url_writes_greedily_and_shows_the_numbers(trained_gpt_mini):
     assert metric(app, "gpt-mini, held-out perplexity") == f"{scores['perplexity']:.1f}"
     assert metric(app, "Bigram (add-k)") == f"{scores['bigram']:.1f}"
     assert "key/value cache" in words(app) and "Olsson" in words(app)
+    shown = gpt_mini.held_out_continuations()
+    assert app.table[0].value["greedy"].tolist() == [sample["greedy"] for sample in shown]
+    assert app.table[0].value["what really followed"].tolist() == [sample["actual"] for sample in shown]
 
 
 def test_a_link_opens_the_same_sampled_run_and_step():
