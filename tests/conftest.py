@@ -88,7 +88,7 @@ def trained_timeseries():
     return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
 
 
-TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries"}   # page -> the fixture that trains its models
+TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries", "generation": "trained_gpt_mini"}   # page -> the fixture that trains its models
 
 
 def choose(page, label: str, option: str) -> None:
