@@ -15,6 +15,9 @@ TARGET_NAMES = {"similarity": "Similarity of two sentences", "token": "One token
 DEFAULT_STEPS, MIN_STEPS, MAX_STEPS = 32, 4, 128
 
 
+CONTRIB_TOKENS = 64   # tokens read per sentence: every method runs the model tens to hundreds of times
+
+
 def read_steps(raw: str | None) -> tuple[int, str | None]:
     if raw is None:
         return DEFAULT_STEPS, None
@@ -24,22 +27,10 @@ def read_steps(raw: str | None) -> tuple[int, str | None]:
     return value, None
 
 
-ui.load_page_state(
-    "contrib",
-    {"text": ui.DEFAULT_TEXT, "model": "minilm", "text_b": TEXT_B, "target": "similarity", "method": METHODS[0],
-     "layer": 0, "head": 0, "steps": DEFAULT_STEPS, "token": 0},
-    {
-        "text": ui.read_text,
-        "model": ui.read_model,
-        "text_b": lambda raw: (raw if raw and raw.strip() else TEXT_B, None),
-        "target": ui.read_choice("target", TARGETS),
-        "method": ui.read_choice("method", METHODS),
-        "layer": lambda raw: ui.parse_index(raw, "layer"),
-        "head": lambda raw: ui.parse_index(raw, "head"),
-        "steps": read_steps,
-        "token": lambda raw: ui.parse_index(raw, "token"),
-    },
-)
+STATE = ui.PageState("contrib", ui.Sentence(), ui.Model(), ui.Text("text_b", TEXT_B),
+                     ui.Choice("target", TARGETS), ui.Choice("method", METHODS), ui.Index("layer"), ui.Index("head"),
+                     ui.Custom("steps", DEFAULT_STEPS, read_steps), ui.Index("token"))
+STATE.load()
 
 st.title("Contributions")
 st.caption(
@@ -62,9 +53,9 @@ if target == "similarity":
     text_b = c2.text_area("Sentence B", key="contrib_text_b", height=90,
                           help="The second sentence; both sentences' tokens get scores.")
 elif target == "token":
-    tokens_a = ui.run_core("Reading the tokens…", target_tokens, text, model)
+    tokens_a = ui.run_core("Reading the tokens…", target_tokens, text, model, CONTRIB_TOKENS)
     if tokens_a:
-        ui.clamp_index("contrib_token", len(tokens_a), "token")
+        STATE.clamp("token", len(tokens_a))
         token = c2.selectbox("Token", range(len(tokens_a)), key="contrib_token",
                              format_func=lambda i: f"{i} · {tokens_a[i]}", help="The token whose output vector's norm is the target.")
 steps = c3.number_input("IG steps", MIN_STEPS, MAX_STEPS, key="contrib_steps", step=4,
@@ -80,7 +71,8 @@ def show_progress(fraction: float, message: str) -> None:
 
 
 found = ui.run_core("Computing contributions (first run: gradients, 33 interpolation points, head removals)…",
-                    explain, text, model, target=target, text_b=text_b, token=token, steps=int(steps), progress=show_progress)
+                    explain, text, model, target=target, text_b=text_b, token=token, steps=int(steps), progress=show_progress,
+                    max_tokens=CONTRIB_TOKENS)
 bar.empty()
 if found is None:
     ui.stop_with_share(params, text)
@@ -118,8 +110,8 @@ st.caption("Left: target − target with the head removed (its output set to 0).
            "output replaced by its mean over tokens (it still writes, but no longer depends on which token asks). "
            "Red: the head raised the target. Click a head to open it below.")
 layers, heads = found.head_importance.shape
-ui.clamp_index("contrib_layer", layers, "layer")
-ui.clamp_index("contrib_head", heads, "head")
+STATE.clamp("layer", layers)
+STATE.clamp("head", heads)
 left, right = st.columns(2)
 left.plotly_chart(head_effect_map(found.head_importance, "Head removed", "change of target"), width="stretch",
                   key="contrib_removed", selection_mode="points", config={"displayModeBar": False},
@@ -132,7 +124,7 @@ layer = h1.selectbox("Layer", range(layers), key="contrib_layer")
 head = h2.selectbox("Head", range(heads), key="contrib_head")
 h3.markdown(f"Removing L{layer} H{head} changes the target by **{-found.head_importance[layer, head]:+.5f}**; "
             f"mean-ablating it by **{-found.head_mean_ablation[layer, head]:+.5f}**.")
-view = ui.run_core("Reading the head…", head_views, text, model, layer, head)
+view = ui.run_core("Reading the head…", head_views, text, model, layer, head, CONTRIB_TOKENS)
 if view is not None:
     st.plotly_chart(head_pair(*view, layer, head), width="stretch", key="contrib_head_pair")
     st.caption("Sentence A. Where the head looks (left) and how much each key's value actually moves through it, "
@@ -169,4 +161,4 @@ with st.expander("What each method measures, and what it cannot claim"):
                 "and removing tokens creates inputs the model never saw.")
 
 params.update({"method": method, "layer": layer, "head": head})
-ui.share_box(ui.sync_url(params), text)
+STATE.share(text, **params)

@@ -11,7 +11,9 @@ from apptest_pages import open_page
 
 import ui
 from attention import explain
-from attention.analyses.contributions import METHODS
+from attention.analyses.contributions import METHODS, target_tokens
+
+TEXT_B = "The animal didn't cross the street because it was too wide."
 
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
 
@@ -82,3 +84,15 @@ def test_hostile_text_stays_text():
     assert "<img" not in spec and "<b>" not in spec and "&lt;" in spec     # tokens "<", "img": escaped labels
     for block in [*app.markdown, *app.caption]:
         assert "<img" not in str(block.value) or block.proto.allow_html is False
+
+
+def test_a_long_text_is_read_up_to_the_page_cap_with_a_notice():
+    long = " ".join(f"Sentence {i} refers back to item {i // 3}." for i in range(60))
+    app = open_page("contributions", text=long)
+    assert "reads at most 64" in messages(app)
+    rows = figures(app)["Each method's score per token"]["data"][0]
+    shown = len(rows["x"]) if isinstance(rows["x"], list) else None
+    expected = explain(long, "minilm", text_b=TEXT_B, max_tokens=64)
+    whole = target_tokens(long, "minilm") + target_tokens(TEXT_B, "minilm")    # both sentences' tokens, uncapped
+    assert shown == len(expected.tokens) < len(whole)
+    assert dict(app.query_params)["text"] == long                               # the link keeps the whole text

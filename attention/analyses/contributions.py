@@ -39,7 +39,8 @@ from attention.run.trace import Trace, engine_model, forward, trace
 METHODS = ("attention", "rollout", "value_norm", "alti", "grad_input", "integrated_gradients", "attention_gradient")
 TARGETS = ("similarity", "token", "next_token")
 RANDOM_SEEDS = 10          # the random order's AOPC is averaged over this many shuffles
-MAX_CURVE_POINTS = 8       # deletion/insertion curves are measured at up to this many k, evenly spaced over 1 … n
+MAX_CURVE_POINTS = 6       # deletion/insertion curves are measured at up to this many k, evenly spaced over 1 … n
+_EVAL_BATCH = 256          # masked variants of one sentence per forward pass (one pass for a sentence of the page's size)
 _IG_CHUNK = 9              # interpolation points per batched forward+backward (progress is reported between chunks)
 
 # What each method measures, and what it cannot claim (the page shows these; each rests on the paper named).
@@ -199,7 +200,8 @@ def _next_token_id(prepared: Prepared, token: Any, hidden: torch.Tensor, network
     return value
 
 
-def _setup(text: str, model: str, target: str, text_b: str | None, token: Any) -> tuple[_Setup, list[str], str]:
+def _setup(text: str, model: str, target: str, text_b: str | None, token: Any,
+           max_tokens: int | None = None) -> tuple[_Setup, list[str], str]:
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}; got {str(target)[:40]!r}.")
     name, notices = engine_model(model)
@@ -212,7 +214,8 @@ def _setup(text: str, model: str, target: str, text_b: str | None, token: Any) -
         texts.append(text_b)
     elif text_b is not None and str(text_b).strip():
         notices.append(f"The {target} target reads one text, so the second sentence is not used.")
-    prepared = [prepare(t, name) for t in texts]
+    limit = {} if max_tokens is None else {"max_tokens": max_tokens}
+    prepared = [prepare(t, name, **limit) for t in texts]
     backend = prepared[0].backend
     if backend.kind != "scratch" or not isinstance(backend.network, ScratchTransformer):
         raise ValueError(f"Contributions run on the project's engine; '{name[:80]}' is not one.")
@@ -220,7 +223,7 @@ def _setup(text: str, model: str, target: str, text_b: str | None, token: Any) -
     if backend.family == "encoder-decoder":
         raise ValueError("Contributions for encoder–decoders (a target token's logit) are not available yet; "
                          "pick an encoder (similarity, token) or a decoder (next_token).")
-    runs = [trace(t, name) for t in texts]
+    runs = [trace(t, name, **limit) for t in texts]
     for p in prepared:
         notices += [n for n in p.notices if n not in notices]
     n_tokens = len(prepared[0].ids)
@@ -477,8 +480,8 @@ def _evaluate(setup: _Setup, masks: list[np.ndarray], replace_id: int) -> np.nda
         ids = np.tile(np.asarray(p.ids), (len(distinct), 1))
         ids[distinct] = replace_id
         outputs = []
-        for start in range(0, len(ids), 64):
-            outputs.append(setup.readout(setup.network.run(torch.from_numpy(ids[start:start + 64])).hidden))
+        for start in range(0, len(ids), _EVAL_BATCH):
+            outputs.append(setup.readout(setup.network.run(torch.from_numpy(ids[start:start + _EVAL_BATCH])).hidden))
         reads.append(torch.cat(outputs)[torch.from_numpy(where.reshape(-1))])
     return setup.combine(reads).double().numpy()
 
@@ -563,9 +566,10 @@ def _check_methods(methods: Any) -> list[str]:
 
 def explain(text: str, model: str = "minilm", target: str = "similarity", text_b: str | None = None,
             token: Any = None, methods: list[str] | None = None, steps: int = 32, seed: int = 0,
-            progress: Callable[[float, str], None] | None = None) -> Explanation:
+            progress: Callable[[float, str], None] | None = None, max_tokens: int | None = None) -> Explanation:
     """Every method's contribution of each input token to one target, head importance, IG completeness and the
-    faithfulness of each ranking: scores {method: [token]}, head_importance [layer, head]. ValueError for people."""
+    faithfulness of each ranking: scores {method: [token]}, head_importance [layer, head]. `max_tokens` reads each
+    text up to that many tokens (with a notice), as attend() does. ValueError for people."""
     chosen = _check_methods(methods)
     steps = _check_int(steps, "steps")
     if not 2 <= steps <= 512:
@@ -575,12 +579,12 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
         raise ValueError("The model must be named by a string, e.g. 'minilm'.")
     if not isinstance(text, str) or (text_b is not None and not isinstance(text_b, str)):
         raise ValueError("The input must be text.")
-    key = (text, model.strip(), target, text_b, repr(token), tuple(chosen), steps, seed)
+    key = (text, model.strip(), target, text_b, repr(token), tuple(chosen), steps, seed, max_tokens)
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    setup, notices, label = _setup(text, model, target, text_b, token)
+    setup, notices, label = _setup(text, model, target, text_b, token, max_tokens)
     replace_id, replacement = _replacement(setup)
     with COMPUTE_LOCK, torch.no_grad():
         if progress is not None:
@@ -620,16 +624,17 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
     return result
 
 
-def head_views(text: str, model: str, layer: int, head: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+def head_views(text: str, model: str, layer: int, head: int,
+               max_tokens: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """One head of one sentence: (tokens, attention weights [query, key], value-weighted norms ‖α·f(x)‖ [query, key])."""
     name, _ = engine_model(model)
-    run = trace(text, name)
+    run = trace(text, name, **({} if max_tokens is None else {"max_tokens": max_tokens}))
     layer, head = _check_int(layer, "layer"), _check_int(head, "head")
     run.check_layer(layer, head)
     return run.tokens, run.weights[layer, head], value_norms(run, layer)[head]
 
 
-def target_tokens(text: str, model: str) -> list[str]:
+def target_tokens(text: str, model: str, max_tokens: int | None = None) -> list[str]:
     """The tokens of `text` as the engine running `model` reads them (for picking the token target)."""
     name, _ = engine_model(model)
-    return trace(text, name).tokens
+    return trace(text, name, **({} if max_tokens is None else {"max_tokens": max_tokens})).tokens
