@@ -88,7 +88,8 @@ def trained_timeseries():
     return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
 
 
-TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries", "generation": "trained_gpt_mini"}   # page -> the fixture that trains its models
+TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries", "generation": "trained_gpt_mini",
+                 "masks": "trained_masks_models"}   # page -> the fixture that trains its models
 
 
 def choose(page, label: str, option: str) -> None:
@@ -122,3 +123,9 @@ def trained_gpt_mini():
     from attention.domains import gpt_mini
 
     return gpt_mini.load_or_train()
+
+
+@pytest.fixture(scope="session")
+def trained_masks_models(trained_gpt_mini, trained_translate_mini):
+    """The Masks page's defaults: gpt-mini (its decoder) and translate-mini (its cross-attention), both trained first."""
+    return trained_gpt_mini, trained_translate_mini
