@@ -7,7 +7,6 @@ from attention.analyses.batch import attend_padded
 from attention.analyses.masks import mask_kinds
 from attention.domains import gpt_mini, translate_mini
 from attention.run import limits
-from figures import head_heatmap
 from figures.learn import cross_figure, cross_peaks_figure, matrices_grid, matrix_figure, recurrence_figure
 
 DEFAULT_DECODER = gpt_mini.MODEL_NAME          # a decoder trained here: its causal patterns are learned ones
@@ -89,7 +88,8 @@ if decoder.strip():
         if decoded.meta.get("family") != "decoder":
             ui.warn(f"This is an {decoded.meta.get('family', 'unknown')} model, not a decoder; its attention is shown as it is.")
         d_layer, d_head = decoded.clamp(layer, head)
-        chart(head_heatmap(decoded, d_layer, d_head), "decoder_head")
+        chart(matrix_figure(decoded.head(d_layer, d_head), decoded.tokens, decoded.tokens, f"Layer {d_layer} · Head {d_head}",
+                            signed=False, row_title="query", column_title="key", scale_title="weight"), "decoder_head")
         trained_here = (" gpt-mini was trained with the causal mask to predict each next token, so this pattern is "
                         "learned: look for heads on the previous token or on the first token." if decoder_name ==
                         gpt_mini.MODEL_NAME else "")

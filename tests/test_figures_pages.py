@@ -10,9 +10,10 @@ from apptest_pages import open_page
 
 PAGES = {   # page -> (URL parameters, fixtures that train its models)
     "step_by_step": ({}, ()),
+    "step_by_step?causal": ({"causal": "1"}, ("trained_gpt_mini",)),
     "multi_head": ({}, ()),
     "positions": ({}, ()),
-    "masks": ({}, ("trained_gpt_mini", "trained_translate_mini")),
+    "masks": ({}, ("trained_masks_models",)),
     "efficient_attention": ({"pattern": "probsparse"}, ()),
     "time_series": ({}, ("trained_timeseries",)),
     "images": ({}, ("trained_vit",)),
@@ -51,7 +52,7 @@ def test_every_figure_names_its_axes_and_its_colour_scale(page, request):
     params, fixtures = PAGES[page]
     for name in fixtures:
         request.getfixturevalue(name)
-    found = specs(page, params)
+    found = specs(page.split("?")[0], params)
     assert found, "the page draws figures"
     for spec in found:
         layout = spec["layout"]
