@@ -88,6 +88,48 @@ def trained_timeseries():
     return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
 
 
+TRAINED_FIXTURES = ("trained_vit", "trained_timeseries", "trained_gpt_mini", "trained_translate_mini", "trained_masks_models")
+
+
+def _pretrain(config) -> None:
+    """A fresh machine trains the demo models (ViT, time series, gpt-mini, translate-mini) in the background, two at a
+    time on one thread each, while the tests that need none of them run; a test that needs one waits on its file lock
+    (attention/domains/store.py) and then reads the file. Models already on disk are not trained again."""
+    import subprocess
+    import sys
+
+    if os.environ.get("ATTENTION_LENS_NO_PRETRAIN"):
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "pretrain.log", "a")
+    config._pretrain = subprocess.Popen([sys.executable, "-m", "attention.domains.pretrain", "--jobs", "2"],
+                                        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    process = getattr(session.config, "_pretrain", None)
+    if process is not None and process.poll() is None:
+        import signal
+
+        os.killpg(process.pid, signal.SIGTERM)   # a partial run: its training workers stop too (files are written atomically)
+
+
+def _needs_training(item) -> bool:
+    """Whether a test uses a trained demo model: through a fixture, or by opening a trained model's page."""
+    if set(TRAINED_FIXTURES) & set(getattr(item, "fixturenames", ())):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return any(value in TRAINED_PAGES for value in params.values() if isinstance(value, str))
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Tests of trained models run last (in their usual order), so the background training has time to finish."""
+    trained = [item for item in items if _needs_training(item)]
+    items[:] = [item for item in items if not _needs_training(item)] + trained
+    if trained:
+        _pretrain(config)
+
+
 TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries", "generation": "trained_gpt_mini",
                  "masks": "trained_masks_models"}   # page -> the fixture that trains its models
 

@@ -38,3 +38,34 @@ def test_a_model_is_trained_once_then_read_and_a_damaged_file_is_trained_again(t
     assert "saved toy model could not be read" in trainings[-1][0]
     assert store.load(path)["weights"].tolist() == [0.0, 1.0, 2.0]     # and saved whole again
     assert not list(tmp_path.glob("*.tmp"))                                # no half-written files left behind
+
+
+def _train_in_another_process(path: str, log: str) -> float:
+    """Run load_or_train in a fresh process whose training takes a while and notes each training in `log`."""
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from attention.domains import store
+
+    def train(notices):
+        with open(log, "a") as handle:
+            handle.write("trained\n")
+        time.sleep(1.0)
+        return "value", {"weights": torch.arange(3.0)}
+
+    store.load_or_train(Path(path), lambda content: float(content["weights"].sum()), train, "toy model")
+    return 1.0
+
+
+def test_two_processes_train_one_file_once(tmp_path, monkeypatch):
+    """The file lock: a second process asking while the first trains waits, then reads the file instead of training."""
+    import multiprocessing
+
+    monkeypatch.setenv("ATTENTION_LENS_CACHE", str(tmp_path))
+    path, log = tmp_path / "toy.pt", tmp_path / "log.txt"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.starmap(_train_in_another_process, [(str(path), str(log)), (str(path), str(log))])
+    assert log.read_text().splitlines() == ["trained"] and path.exists()

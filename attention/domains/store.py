@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import contextlib
+import fcntl
 import pickle
 import threading
 from pathlib import Path
@@ -42,6 +44,18 @@ def load(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """Hold an exclusive lock on `<path>.lock` across processes: one trains, the others wait and then read its file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 _MEMORY: dict[Path, Any] = {}          # what load_or_train gave, by file: each model is read or trained once per process
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -62,15 +76,22 @@ def load_or_train(path: Path, read: Callable[[dict[str, Any]], T], train: Callab
     with lock:
         if path in _MEMORY:
             return _MEMORY[path]
-        notices: tuple[str, ...] = ()
-        value = None
-        if path.exists():
-            try:
-                value = read(load(path))
-            except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, KeyError, ValueError) as error:  # damaged or foreign
-                notices = (f"The saved {what} could not be read ({type(error).__name__}), so it was trained again.",)
-        if value is None:
-            value, content = train(notices)
-            save(path, content)
-        _MEMORY[path] = value
-        return value
+        with _file_lock(path):   # another process (an app replica, a pretraining job) may be training it right now
+            return _read_or_train(path, read, train, what)
+
+
+def _read_or_train(path: Path, read: Callable[[dict[str, Any]], T], train: Callable[[tuple[str, ...]], tuple[T, dict[str, Any]]],
+                   what: str) -> T:
+    """load_or_train's work, under both locks."""
+    notices: tuple[str, ...] = ()
+    value = None
+    if path.exists():
+        try:
+            value = read(load(path))
+        except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, KeyError, ValueError) as error:  # damaged or foreign
+            notices = (f"The saved {what} could not be read ({type(error).__name__}), so it was trained again.",)
+    if value is None:
+        value, content = train(notices)
+        save(path, content)
+    _MEMORY[path] = value
+    return value
