@@ -36,13 +36,17 @@ def test_links_open_with_the_default_sentence_and_write_the_url():
     app = open_page("token_links")
     data = links_data(app)
     assert data["tokens"] == attend(ui.DEFAULT_TEXT, "minilm").tokens
-    assert len(data["heads"]) == 12 and data["shown"] == list(range(12)) and data["threshold"] == 0.1
+    # the readable default: the mean of the layer's heads, one set of lines (issue 18)
+    assert [head["name"] for head in data["heads"]] == ["mean"] and data["shown"] == [0] and data["threshold"] == 0.1
     params = dict(app.query_params)
-    assert params["text"] == ui.DEFAULT_TEXT and params["heads"] == "all" and params["threshold"] == "0.1"
+    assert params["text"] == ui.DEFAULT_TEXT and params["mode"] == "mean" and params["threshold"] == "0.1"
+    every = links_data(open_page("token_links", mode="heads"))   # one choice away: every head in its colour
+    assert len(every["heads"]) == 12 and every["shown"] == list(range(12))
 
 
 def test_links_share_url_reproduces_layer_heads_threshold_and_pin():
-    app = open_page("token_links", text="Cats chase mice.", model="minilm", layer="3", heads="2,7", threshold="0.3", pin="q2")
+    app = open_page("token_links", text="Cats chase mice.", model="minilm", layer="3", heads="2,7", threshold="0.3", pin="q2",
+                    mode="heads")
     data = links_data(app)
     result = attend("Cats chase mice.", "minilm")
     assert data["shown"] == [2, 7] and data["pin"] == "q2" and data["threshold"] == 0.3
@@ -77,7 +81,7 @@ def test_links_threshold_change_sends_fewer_links_and_updates_the_url():
     ({"threshold": "abc"}, "is not a number"),
     ({"threshold": "7"}, "outside 0.01–1.0"),
     ({"threshold": "nan"}, "outside"),
-    ({"mode": "rainbow"}, "not one of heads, mean"),
+    ({"mode": "rainbow"}, "not one of mean, heads"),
     ({"heads": "1,99"}, "lacks"),
     ({"pin": "q999"}, "nothing is pinned"),
     ({"layer": "42"}, "does not exist"),
