@@ -80,9 +80,13 @@ def matrix_figure(matrix: np.ndarray, rows: list[str] | None, columns: list[str]
         title={"text": safe_text(title), "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"},
         margin={"t": top_margin(x, axis_title=bool(column_title)) if tokens_across else 50},
         xaxis={"title": column_title, "side": "top" if tokens_across else "bottom", "tickangle": -60 if tokens_across else 0,
-               "automargin": True, **(every_label(len(x), 48) if tokens_across else _dimension_ticks(len(x)))},
+               "automargin": True, **(every_label(len(x), 48) if tokens_across else _dimension_ticks(len(x))),
+               # tokens are categories even when they look like numbers (an ISO date's digits), else plotly plots them
+               # on a numeric axis at the digits' values
+               "type": "category" if tokens_across else "linear"},
         yaxis={"title": row_title, "autorange": "reversed", "automargin": True,
-               **(every_label(len(y), 48) if rows is not None else _dimension_ticks(len(y)))},
+               **(every_label(len(y), 48) if rows is not None else _dimension_ticks(len(y))),
+               "type": "category" if rows is not None else "linear"},
     )
     return fig
 
@@ -90,7 +94,7 @@ def matrix_figure(matrix: np.ndarray, rows: list[str] | None, columns: list[str]
 def matrices_grid(matrices: list[np.ndarray], titles: list[str], rows: list[list[str]], columns: list[list[str]], *,
                   per_row: int = 4, signed: bool = False, numbers: bool = False, height_each: int = 300,
                   shared: bool = True, row_title: str = "query", column_title: str = "key",
-                  scale_title: str = "") -> go.Figure:
+                  scale_title: str = "", label_up_to: int = 24) -> go.Figure:
     """Several matrices as small multiples. `shared`: one colour scale for all (their strengths compare directly);
     else each panel is coloured relative to its own largest value (weak patterns stay visible) and hover gives the
     exact numbers. Axis titles on the left column and the bottom row."""
@@ -113,13 +117,13 @@ def matrices_grid(matrices: list[np.ndarray], titles: list[str], rows: list[list
         row, col = divmod(index, per_row)
         fig.add_trace(trace, row=row + 1, col=col + 1)
         # labels once per row and column of the grid when the matrices share their tokens, else on each
-        fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, showticklabels=col == 0 or not same_rows,
+        fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, showticklabels=col == 0 or not same_rows, type="category",
                          title={"text": row_title if col == 0 else "", "font": {"size": 11}},
                          row=row + 1, col=col + 1, **every_label(len(rows[index]), 24))
         bottom = index + per_row >= count
-        fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, showticklabels=bottom or not same_columns,
+        fig.update_xaxes(tickfont={"size": 9}, tickangle=-60, showticklabels=bottom or not same_columns, type="category",
                          title={"text": column_title if bottom else "", "font": {"size": 11}},
-                         row=row + 1, col=col + 1, **every_label(len(columns[index]), 24))
+                         row=row + 1, col=col + 1, **every_label(len(columns[index]), label_up_to))
     if shared:
         scale = ({"colorscale": SIGNED, "cmin": -high, "cmax": high, "cmid": 0.0} if signed
                  else {"colorscale": COLORSCALE, "cmin": 0.0, "cmax": high})
@@ -153,7 +157,7 @@ def softmax_row_figure(steps: Steps, focus: int) -> go.Figure:
     fig.update_yaxes(title_text="scaled score", zeroline=True, zerolinecolor="#444", zerolinewidth=1.5, row=1, col=1)
     top = max(float(np.max(steps.weights[focus])) * 1.15, 0.05)
     fig.update_yaxes(title_text="weight", range=[0, top], tickformat=".2f", dtick=_nice_step(top), row=2, col=1)
-    fig.update_xaxes(tickangle=-60, automargin=True, **every_label(len(keys), 48))
+    fig.update_xaxes(tickangle=-60, automargin=True, type="category", **every_label(len(keys), 48))
     fig.update_xaxes(title_text="key", row=2, col=1)
     return fig
 

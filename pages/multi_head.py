@@ -56,7 +56,7 @@ with right:
                " Some find patterns of their own; many are redundant — whole heads can often be removed with little loss "
                "(Michel et al., 2019; Voita et al., 2019). The similarity panel below shows which heads here look alike.")
     st.plotly_chart(matrices_grid(list(heads.weights), [f"head {h}" for h in range(result.n_heads)], [tokens] * result.n_heads,
-                                  [tokens] * result.n_heads, per_row=4, height_each=230, shared=shared,
+                                  [tokens] * result.n_heads, per_row=4, height_each=230, shared=shared, label_up_to=8,
                                   scale_title="weight" if shared else "weight ÷ the head's<br>largest weight"),
                     width="stretch", key="all_heads", theme=None)
 

@@ -46,7 +46,7 @@ def assert_text_stayed_text(page, dialogs: list[str]) -> None:
     assert page.locator("[data-testid=stException]").count() == 0
 
 
-def test_step_by_step_from_a_share_link(page, app_url, artifacts):
+def test_step_by_step_from_a_share_link(page, app_url, artifacts, trained_gpt_mini):
     dialogs = open_link(page, app_url, "step_by_step", text=HOSTILE, model="scratch", layer="1", head="2", query="3", causal="1")
     wait_for_title(page, "Attention weights · layer 1 · head 2")
     weights = plot_titled(page, "Attention weights · layer 1 · head 2")
@@ -54,6 +54,8 @@ def test_step_by_step_from_a_share_link(page, app_url, artifacts):
     assert "birds" in labels and any("<" in label for label in labels)     # the tag is shown as text
     assert page.get_by_text("Softmax: scores become weights").count() == 2   # your sentence and the toy
     assert page.get_by_text("Causal: nothing after the query may be seen.").count() >= 1
+    assert page.get_by_text("Causal mode runs", exact=False).count() == 1      # a trained decoder, gpt-mini
+    assert page.get_by_text("d_k for the experiment").count() == 1
     assert page.locator(".js-plotly-plot").count() >= 10
     assert url_params(page)["causal"] == "1"
     assert_text_stayed_text(page, dialogs)
@@ -88,8 +90,9 @@ def test_positions_from_a_share_link(page, app_url, artifacts):
     page.screenshot(path=str(artifacts / "learn-positions.png"), full_page=True)
 
 
-def test_masks_from_a_share_link(page, app_url, artifacts):
-    dialogs = open_link(page, app_url, "masks", text=HOSTILE, model="scratch", target="Vögel singen.", second="Hi.")
+def test_masks_from_a_share_link(page, app_url, artifacts, trained_masks_models):
+    dialogs = open_link(page, app_url, "masks", text=HOSTILE, model="scratch", seq2seq="scratch", source=HOSTILE,
+                        target="Vögel singen.", second="Hi.")
     wait_for_title(page, "Cross-attention · decoder layer 0 · head 0")
     wait_for_title(page, "Causal mask: only earlier tokens")
     wait_for_title(page, "Path from token 1 to token 12")
@@ -99,4 +102,18 @@ def test_masks_from_a_share_link(page, app_url, artifacts):
     assert page.get_by_text("causal", exact=False).count() >= 2
     assert_text_stayed_text(page, dialogs)
     assert url_params(page)["target"] == "Vögel singen."
+
+
+def test_masks_opens_on_the_trained_translator_and_decoder(page, app_url, artifacts, trained_masks_models):
+    from attention.domains import translate_mini
+
+    open_link(page, app_url, "masks")
+    title = "Cross-attention · translate-mini · last decoder layer (0), mean over its heads"
+    wait_for_title(page, title)
+    report = translate_mini.alignment_report()
+    page.locator("[data-testid=stMetricValue]", has_text=f"{report['trained']['score']:.0%}").first.wait_for(timeout=60_000)
+    cross = plot_titled(page, title)
+    assert "-" in ticks(cross, "y") and "february" in ticks(cross)                # ISO digits ask, the date's words answer
+    page.get_by_text("A trained decoder: gpt-mini").first.wait_for(timeout=60_000)
+    assert page.locator("[data-testid=stException]").count() == 0
     page.screenshot(path=str(artifacts / "learn-masks.png"), full_page=True)
