@@ -139,6 +139,9 @@ def choose(page, label: str, option: str) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     box = page.get_by_label(label, exact=True).last
+    if box.evaluate("node => node.tagName") == "SELECT":   # a component's own native box (the heatmap's Layer, Head)
+        box.select_option(label=option)
+        return
     for _ in range(3):
         box.click()
         try:
