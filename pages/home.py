@@ -14,7 +14,7 @@ STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.In
                      ui.Flag("fixed"))
 STATE.load()
 
-HELD = {"home_inputs": 96, "home_pickers": 68}    # the widgets' heights: places held while a new text is drawn first
+HELD = {"home_inputs": 96, "home_pickers": 40}    # the widgets' heights: places held while a new text is drawn first
 st.title("Attention Lens")
 st.caption(
     "Type a sentence and watch every attention head of a real transformer decide which tokens to look at. "
@@ -85,16 +85,16 @@ def _open(layer: int, head: int) -> None:
 
 @st.fragment
 def head_panel(result) -> None:
-    """The chosen head and its pickers. A fragment: a layer, head or scale change (or a grid click) reruns only this,
-    and the browser draws a head it already holds without the weights being sent again (components.heatmap.head_view)."""
+    """The chosen head, its Layer and Head boxes (drawn by the heatmap component itself) and the scale toggle. A
+    fragment: a change reruns only this. A layer or head chosen in the boxes, or a grid click, is drawn by the browser
+    at once from the heads it holds (components.heatmap.head_view), then this view follows on the server."""
+    pickers.container(key="home_pickers").toggle(
+        "Colour scale 0–1", key="home_fixed",
+        help="Off: each head is coloured from 0 to its own largest weight, so faint heads still show their pattern. "
+             "On: every head on the same 0–1 scale, so strengths compare across heads.")
     with head_slot:
-        head_view(result, STATE["layer"], STATE["head"], key="head_map", on_open=_open, fixed=STATE["fixed"])
-    c1, c2, c3 = pickers.container(key="home_pickers").columns([2, 2, 3], vertical_alignment="bottom")
-    c1.selectbox("Layer", range(result.n_layers), key="home_layer", help="Layers count from 0 (nearest the input).")
-    c2.selectbox("Head", range(result.n_heads), key="home_head", help="Heads count from 0; each has its own query/key/value projections.")
-    c3.toggle("Colour scale 0–1", key="home_fixed",
-              help="Off: each head is coloured from 0 to its own largest weight, so faint heads still show their pattern. "
-                   "On: every head on the same 0–1 scale, so strengths compare across heads.")
+        head_view(result, STATE["layer"], STATE["head"], key="head_map", on_open=_open, fixed=STATE["fixed"],
+                  pickers=(result.n_layers, result.n_heads))
     if st.session_state.get("_home_fragment_run"):   # a rerun of this view alone: the URL follows it here
         STATE.link(text=STATE["text"], model=STATE["model"], layer=STATE["layer"], head=STATE["head"],
                    compare=",".join(STATE["compare"] or []) or None, fixed=STATE["fixed"])

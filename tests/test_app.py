@@ -46,7 +46,16 @@ def head_weights(app: AppTest) -> np.ndarray:
 
 
 def selected(app: AppTest, label: str):
+    """A selectbox's value; Layer and Head are the heatmap component's own boxes (issue 19): the values it was given."""
+    if label in ("Layer", "Head"):
+        return component(app, "head_heatmap")[label.lower()]
     return next(box.value for box in app.selectbox if box.label == label)
+
+
+def choose_head(app: AppTest, head: int) -> AppTest:
+    """What the heatmap's Head box does on the server: the chosen head in the page state, then a rerun."""
+    app.session_state["home_head"] = head
+    return app.run()
 
 
 def messages(app: AppTest) -> str:
@@ -72,6 +81,8 @@ def test_share_url_reproduces_the_view():
     app = run_app(text="A bird sang at dawn.", model="scratch:minilm", layer="4", head="7")
     assert app.text_area[0].value == "A bird sang at dawn."
     assert (selected(app, "Layer"), selected(app, "Head")) == (4, 7)
+    assert component(app, "head_heatmap")["pickers"] == {"layers": 6, "heads": 12}   # the boxes offer MiniLM's 6 × 12
+    assert not [box for box in app.selectbox if box.label in ("Layer", "Head")]       # drawn by the component, not Streamlit
     assert head_title(app) == "Layer 4 · Head 7"
     assert "dawn" in component(app, "head_heatmap")["tokens"]
     assert component(app, "head_grid")["selected"] == [4, 7]
@@ -80,7 +91,7 @@ def test_share_url_reproduces_the_view():
 
 def test_changing_the_head_updates_the_url():
     app = run_app(text="Cats chase mice.", model="scratch")
-    next(box for box in app.selectbox if box.label == "Head").select(3).run()
+    choose_head(app, 3)
     assert dict(app.query_params)["head"] == "3"
     assert head_title(app) == "Layer 0 · Head 3"
 
@@ -205,7 +216,7 @@ def test_a_new_text_draws_the_views_first_then_replaces_the_placeholders(monkeyp
     assert head_title(app) == "Layer 1 · Head 3" and component(app, "head_grid")["selected"] == [1, 3]
     np.testing.assert_allclose(head_weights(app), attend(text, "scratch").head(1, 3), atol=2e-5)
     assert (selected(app, "Layer"), selected(app, "Head")) == (1, 3)
-    next(box for box in app.selectbox if box.label == "Head").select(0).run()   # a later change: the same views
+    choose_head(app, 0)   # a later change: the same views
     assert head_title(app) == "Layer 1 · Head 0" and calls == [(text, "scratch")] * 2
 
 

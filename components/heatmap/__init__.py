@@ -19,7 +19,7 @@ import streamlit as st
 
 from attention import Attention
 from components import DOM_JS
-from components.payloads import head_view_payload, neighbours, prefetch, view_id
+from components.payloads import PREFETCH_BYTES, head_view_payload, neighbours, prefetch, view_id
 
 _HERE = Path(__file__).resolve().parent
 _COMMON = DOM_JS + (_HERE / "common.js").read_text(encoding="utf-8")  # element(), colours, base64 decoding, the tooltip
@@ -61,16 +61,34 @@ def held_by_browser(result: Attention) -> dict[str, Any]:
 
 
 def head_view(result: Attention, layer: int, head: int, key: str, on_open: Callable[[int, int], None],
-              fixed: bool = False) -> None:
+              fixed: bool = False, pickers: tuple[int, int] | None = None, pair: dict[str, Any] | None = None) -> None:
     """The app's heatmap of one head: sends the weights only when the browser lacks them, prefetches the heads beside
-    it once it is drawn, and draws a grid click at once; `on_open(layer, head)` keeps the page's state in step."""
+    it once it is drawn, and draws a grid click or a picker change at once; `on_open(layer, head)` keeps the page's
+    state in step. `pickers` = (layers, heads): the component draws its own Layer and Head boxes (a change is drawn in
+    the browser, then the server follows). `pair` = {"result": B, "alignment": Alignment, "title_a", "title_b"}: B's
+    head beside A's on one colour scale, and A − B over the aligned tokens, computed in the browser (Compare)."""
     layer, head = result.clamp(layer, head)
-    record = held_by_browser(result)
+    results = [result] + ([pair["result"]] if pair else [])
+    records = [held_by_browser(each) for each in results]
     wanted = st.session_state.pop(f"_{key}_prefetch", False)
-    candidates = [pair for pair in neighbours(result, layer, head) if pair not in record["heads"]]
-    packed = prefetch(result, candidates) if wanted and candidates else []
-    data = head_view_payload(result, layer, head, record["heads"], record["tokens"], fixed, packed,
-                             more=bool(candidates) and not packed)
+    near = neighbours(result, layer, head)
+    todo = [[pair_ for pair_ in near if pair_ not in record["heads"]] for record in records]
+    packed: list[dict[str, Any]] = []
+    if wanted and any(todo):   # with a pair, each side's missing heads within half the budget
+        budget = PREFETCH_BYTES // len(results)
+        packed = [{**item, "view": view_id(each)} for each, missing_ in zip(results, todo) if missing_
+                  for item in prefetch(each, missing_, budget)]
+    data = head_view_payload(result, layer, head, records[0]["heads"], records[0]["tokens"], fixed, packed,
+                             more=any(todo) and not packed)
+    if pickers:
+        data["pickers"] = {"layers": int(pickers[0]), "heads": int(pickers[1])}
+    if pair:
+        other = head_view_payload(pair["result"], layer, head, records[1]["heads"], records[1]["tokens"])
+        alignment = pair["alignment"]
+        data["pair"] = {"view": other["view"], "title_a": pair["title_a"], "title_b": pair["title_b"],
+                        "a": [int(i) for i in alignment.a], "b": [int(i) for i in alignment.b],
+                        "labels": [str(label) for label in alignment.labels],
+                        **{k: other[k] for k in ("tokens", "weights", "scale") if k in other}}
 
     def opened() -> None:
         chosen = st.session_state[key].get("open") or {}
@@ -78,11 +96,13 @@ def head_view(result: Attention, layer: int, head: int, key: str, on_open: Calla
             on_open(*result.clamp(int(chosen["layer"]), int(chosen["head"])))
 
     def missing() -> None:   # the browser let a head go that this record still counted: send everything again
-        record["tokens"] = False
-        record["heads"].clear()
+        for record in records:
+            record["tokens"] = False
+            record["heads"].clear()
 
     _MOUNT(key=key, data=data, on_open_change=opened, on_missing_change=missing,
            on_prefetch_change=lambda: st.session_state.__setitem__(f"_{key}_prefetch", True))
-    record["tokens"] = True
-    record["heads"].add((layer, head))
-    record["heads"].update((item["layer"], item["head"]) for item in packed)
+    for each, record in zip(results, records):
+        record["tokens"] = True
+        record["heads"].add((layer, head))
+        record["heads"].update((item["layer"], item["head"]) for item in packed if item["view"] == view_id(each))

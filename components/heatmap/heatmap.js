@@ -17,6 +17,19 @@ const PALETTE32 = (() => {   // 256 colours packed as RGBA words in the machine'
   return words;
 })();
 
+const DIVERGING32 = (() => {   // blue (B more, -) through white (0) to red (A more, +), as the plotly difference map
+  const words = new Uint32Array(256), bytes = new Uint8Array(words.buffer);
+  for (let v = 0; v < 256; v++) { const [r, g, b] = diverging(v / 255); bytes.set([r, g, b, 255], 4 * v); }
+  return words;
+})();
+
+function diverging(t) {
+  // t in [0, 1]: 0 = most negative (blue), 0.5 = zero (white), 1 = most positive (red)
+  const blue = [33, 102, 172], white = [247, 247, 247], red = [178, 24, 43];
+  const [from, to, f] = t < 0.5 ? [blue, white, t / 0.5] : [white, red, (t - 0.5) / 0.5];
+  return from.map((c, k) => Math.round(c + Math.min(Math.max(f, 0), 1) * (to[k] - c)));
+}
+
 function keep(view, layer, head, entry) {
   const id = `${view}|${layer}|${head}`;
   const old = STORE.heads.get(id);
@@ -48,11 +61,13 @@ async function inflateLevels(b64, bits) {
 }
 
 function drawHead(parentElement, view) {
-  // view: {title, tokens, levels (Uint16Array, row-major [query, key]), scale, error, fixed}
+  // view: {title, tokens, levels (Uint16Array, row-major [query, key]), scale, error, fixed, top, diverging}
+  // top: the colour bar's top when several heads share one scale; diverging: levels code -scale..+scale (A − B)
   const { tokens, levels, scale } = view;
   const n = tokens.length;
-  const top1 = view.fixed ? 1 : scale;                     // the colour bar's top: 1, or this head's largest weight
-  const weight = (q, k) => (levels[q * n + k] / 65535) * scale;
+  const top1 = view.fixed ? 1 : (view.top || scale);      // the colour bar's top: 1, a shared top, or this head's max
+  const weight = view.diverging ? (q, k) => (levels[q * n + k] / 65535 * 2 - 1) * scale
+                                : (q, k) => (levels[q * n + k] / 65535) * scale;
   // coarser levels (8 bits) say how far the shown weight may be from the true one
   const digits = view.error ? Math.max(3, Math.ceil(-Math.log10(view.error))) : 4;
   const shown = (w) => view.error ? `${w.toFixed(digits)} ± ${view.error.toPrecision(1)}` : w.toFixed(4);
@@ -68,8 +83,10 @@ function drawHead(parentElement, view) {
   save.type = "button";
   header.appendChild(save);
   root.appendChild(header);
-  root.appendChild(element("div", "hm-scale", view.fixed
-    ? "Colour: the weight α, on a fixed 0–1 scale (every head comparable)."
+  root.appendChild(element("div", "hm-scale", view.diverging
+    ? `Colour: ${view.names || "A − B"} of the weights; red: the first attends more, blue: the second, white: the same (± ${scale.toFixed(3)}).`
+    : view.fixed ? "Colour: the weight α, on a fixed 0–1 scale (every head comparable)."
+    : view.top ? `Colour: the weight α, from 0 to ${top1.toFixed(3)}, one scale shared with the panel beside it.`
     : `Colour: the weight α, from 0 to this head's largest weight (${scale.toFixed(3)}); darkest = that maximum, not 1.`));
   const stage = element("div", "hm-stage");
   const canvas = document.createElement("canvas");
@@ -100,8 +117,9 @@ function drawHead(parentElement, view) {
   // cells, drawn as one image so 512 × 512 costs one putImageData; a level becomes one of 256 colours
   const image = ctx.createImageData(n, n);
   const pixels = new Uint32Array(image.data.buffer);
-  const factor = view.fixed ? (scale * 255) / 65535 : 255 / 65535;
-  for (let i = 0; i < n * n; i++) pixels[i] = PALETTE32[Math.min(255, (levels[i] * factor + 0.5) | 0)];
+  const palette = view.diverging ? DIVERGING32 : PALETTE32;
+  const factor = view.diverging ? 255 / 65535 : (scale * 255) / (65535 * top1);
+  for (let i = 0; i < n * n; i++) pixels[i] = palette[Math.min(255, (levels[i] * factor + 0.5) | 0)];
   const off = document.createElement("canvas");
   off.width = n; off.height = n;
   off.getContext("2d").putImageData(image, 0, 0);
@@ -127,15 +145,21 @@ function drawHead(parentElement, view) {
   // colour bar, titled: it is the weight α, and its top is 1 or this head's maximum
   const barX = left + n * cell + 14, barH = Math.min(n * cell, 240), barTop = top + 14;
   for (let y = 0; y < barH; y++) {
-    const [r, g, b] = colour(1 - y / barH);
+    const [r, g, b] = view.diverging ? diverging(1 - y / barH) : colour(1 - y / barH);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
     ctx.fillRect(barX, barTop + y, 10, 1);
   }
   ctx.fillStyle = "#31333f";
   ctx.textAlign = "left";
-  ctx.fillText("weight α", barX - 4, top + 2);
-  ctx.fillText(view.fixed ? "1" : `${top1.toFixed(2)} max`, barX + 13, barTop + 4);
-  ctx.fillText("0", barX + 13, barTop + barH - 4);
+  ctx.fillText(view.diverging ? (view.names || "A − B") : "weight α", barX - 4, top + 2);
+  if (view.diverging) {
+    ctx.fillText(`+${scale.toFixed(2)}`, barX + 13, barTop + 4);
+    ctx.fillText("0", barX + 13, barTop + barH / 2);
+    ctx.fillText(`−${scale.toFixed(2)}`, barX + 13, barTop + barH - 4);
+  } else {
+    ctx.fillText(view.fixed ? "1" : `${top1.toFixed(2)} ${view.top ? "" : "max"}`.trim(), barX + 13, barTop + 4);
+    ctx.fillText("0", barX + 13, barTop + barH - 4);
+  }
 
   // hover: which query, which key, what weight
   canvas.addEventListener("mousemove", (event) => {
@@ -143,7 +167,8 @@ function drawHead(parentElement, view) {
     const k = Math.floor((event.clientX - box.left - left) / cell);
     const q = Math.floor((event.clientY - box.top - top) / cell);
     if (q < 0 || k < 0 || q >= n || k >= n) { tip.hidden = true; return; }
-    showTip(tip, canvas, event, `query: ${tokens[q]} (#${q})\nkey: ${tokens[k]} (#${k})\nweight: ${shown(weight(q, k))}`);
+    const what = view.diverging ? (view.names || "A − B") : "weight", w = weight(q, k);
+    showTip(tip, canvas, event, `query: ${tokens[q]} (#${q})\nkey: ${tokens[k]} (#${k})\n${what}: ${view.diverging && w > 0 ? "+" : ""}${shown(w)}`);
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
   save.addEventListener("click", () => {
@@ -154,6 +179,56 @@ function drawHead(parentElement, view) {
   });
   root.dataset.ready = "true";
   return root;
+}
+
+function pickerBar(parentElement, state) {
+  // Layer and Head boxes drawn by the component itself (issue 19): a change draws a held head in this frame and then
+  // tells the server, instead of waiting for a Streamlit widget round trip. Native <select>s with their <label>s.
+  let bar = parentElement.querySelector(".hm-pickers");
+  if (bar) return bar;
+  bar = element("div", "hm-pickers");
+  const uid = Math.random().toString(36).slice(2, 8);
+  for (const name of ["Layer", "Head"]) {
+    const field = element("div", "hm-field");
+    const label = element("label", "hm-label", name);
+    const select = document.createElement("select");
+    select.className = `hm-select hm-${name.toLowerCase()}`;
+    select.id = `hm-${name.toLowerCase()}-${uid}`;
+    label.htmlFor = select.id;
+    select.title = name === "Layer" ? "Layers count from 0 (nearest the input)." : "Heads count from 0; each has its own query/key/value projections.";
+    select.addEventListener("change", () => {
+      const layer = Number(bar.querySelector(".hm-layer").value), head = Number(bar.querySelector(".hm-head").value);
+      state.choose(layer, head);
+    });
+    field.append(label, select);
+    bar.appendChild(field);
+  }
+  parentElement.insertBefore(bar, parentElement.firstChild);
+  return bar;
+}
+
+function setOptions(select, count, value) {
+  if (select.options.length !== count) {
+    select.replaceChildren(...Array.from({ length: count }, (_, i) => { const o = document.createElement("option"); o.value = String(i); o.textContent = String(i); return o; }));
+  }
+  if (select.value !== String(value)) select.value = String(value);
+}
+
+function difference(a, b, pair) {
+  // A − B over the aligned tokens (pair.a, pair.b: their positions in A and B), as levels of ± its largest |value|
+  const ia = pair.a, ib = pair.b, m = ia.length, na = a.tokens, nb = b.tokens;
+  const diff = new Float32Array(m * m);
+  let span = 0.02;   // at least ±0.02, so equal heads stay white instead of showing rounding noise
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < m; j++) {
+      const d = a.levels[ia[i] * na + ia[j]] / 65535 * a.scale - b.levels[ib[i] * nb + ib[j]] / 65535 * b.scale;
+      diff[i * m + j] = d;
+      span = Math.max(span, Math.abs(d));
+    }
+  }
+  const levels = new Uint16Array(m * m);
+  for (let i = 0; i < m * m; i++) levels[i] = Math.round((diff[i] / span + 1) / 2 * 65535);
+  return { levels, scale: span };
 }
 
 export default function headHeatmap(component) {
@@ -172,38 +247,101 @@ export default function headHeatmap(component) {
   if (typeof data.weights === "string") {
     keep(data.view, data.layer, data.head, { levels: new Uint16Array(decodeBytes(data.weights).buffer), scale: data.scale, error: null });
   }
+  const pair = data.pair || null;   // Compare: B's head beside A's, and A − B over the aligned tokens
+  if (pair) {
+    if (Array.isArray(pair.tokens)) STORE.tokens.set(pair.view, pair.tokens.map(String));
+    if (typeof pair.weights === "string") {
+      keep(pair.view, data.layer, data.head, { levels: new Uint16Array(decodeBytes(pair.weights).buffer), scale: pair.scale, error: null });
+    }
+  }
+  for (const stray of parentElement.querySelectorAll(":scope > .hm-root")) stray.remove();   // a placeholder drawn before
   const state = parentElement.__attentionLens || (parentElement.__attentionLens = {});
   state.data = data;
   state.trigger = setTriggerValue;
+  const panels = (() => {   // one body per drawn head: [A] or [A, B, A − B]
+    let holder = parentElement.querySelector(".hm-panels");
+    const count = pair ? 3 : 1;
+    if (!holder || holder.children.length !== count) {
+      if (holder) holder.remove();
+      holder = element("div", pair ? "hm-panels hm-triple" : "hm-panels");
+      for (let i = 0; i < count; i++) holder.appendChild(element("div", "hm-panel"));
+      parentElement.appendChild(holder);
+    }
+    return [...holder.children];
+  })();
 
   const show = (layer, head) => {
-    const tokens = STORE.tokens.get(state.data.view), entry = held(state.data.view, layer, head);
+    const d = state.data, tokens = STORE.tokens.get(d.view), entry = held(d.view, layer, head);
     if (!tokens || !entry) return false;
-    const root = drawHead(parentElement, { title: `Layer ${layer} · Head ${head}`, tokens, levels: entry.levels,
-                                           scale: entry.scale, error: entry.error, fixed: Boolean(state.data.fixed) });
-    root.dataset.layer = String(layer);
-    root.dataset.head = String(head);
-    root.dataset.source = entry.error === null ? "exact" : "prefetched";
-    state.drawn = `${state.data.view}|${layer}|${head}|${Boolean(state.data.fixed)}`;
-    window.dispatchEvent(new CustomEvent("attention-lens:shown", { detail: { view: state.data.view, layer, head } }));
+    const fixed = Boolean(d.fixed);
+    if (!d.pair) {
+      const root = drawHead(panels[0], { title: `Layer ${layer} · Head ${head}`, tokens, levels: entry.levels,
+                                         scale: entry.scale, error: entry.error, fixed });
+      root.dataset.source = entry.error === null ? "exact" : "prefetched";
+      mark(root, layer, head);
+    } else {
+      const p = d.pair, tokensB = STORE.tokens.get(p.view), other = held(p.view, layer, head);
+      if (!tokensB || !other) return false;
+      const top = Math.max(entry.scale, other.scale);   // one colour scale for A and B, so strengths compare
+      const a = drawHead(panels[0], { title: `${p.title_a} · L${layer} H${head}`, tokens, levels: entry.levels,
+                                      scale: entry.scale, error: entry.error, fixed, top });
+      const b = drawHead(panels[1], { title: `${p.title_b} · L${layer} H${head}`, tokens: tokensB, levels: other.levels,
+                                      scale: other.scale, error: other.error, fixed, top });
+      const error = entry.error === null && other.error === null ? null : (entry.error || 0) + (other.error || 0);
+      let c = null;
+      if (p.labels.length) {
+        const diff = difference({ ...entry, tokens: tokens.length }, { ...other, tokens: tokensB.length }, p);
+        c = drawHead(panels[2], { title: `A − B · Layer ${layer} · Head ${head}`, tokens: p.labels.map(String),
+                                  levels: diff.levels, scale: diff.scale, error, diverging: true, names: "A − B" });
+      } else {
+        showPending(panels[2], "hm-root", "A and B share no tokens: no difference to show.");
+      }
+      for (const root of [a, b, c].filter(Boolean)) {
+        root.dataset.source = error === null ? "exact" : "prefetched";
+        mark(root, layer, head);
+      }
+    }
+    state.drawn = `${d.view}|${layer}|${head}|${Boolean(d.fixed)}`;
+    window.dispatchEvent(new CustomEvent("attention-lens:shown", { detail: { view: d.view, layer, head } }));
     return true;
   };
+  const mark = (root, layer, head) => { root.dataset.layer = String(layer); root.dataset.head = String(head); };
 
-  if (!state.listening) {   // a grid click in this tab: draw a held head now, then let the server follow
+  // a new layer or head, from the pickers or a grid click: draw it now when held, then let the server follow
+  state.choose = (layer, head) => {
+    if (state.bar) {
+      setOptions(state.bar.querySelector(".hm-layer"), state.data.pickers.layers, layer);
+      setOptions(state.bar.querySelector(".hm-head"), state.data.pickers.heads, head);
+    }
+    if (!show(layer, head)) {
+      for (const panel of panels) showPending(panel, "hm-root", "Loading this head…");
+      state.drawn = null;
+    }
+    state.trigger("open", { layer, head });
+  };
+  if (data.pickers) {
+    state.bar = pickerBar(parentElement, state);
+    setOptions(state.bar.querySelector(".hm-layer"), data.pickers.layers, data.layer);
+    setOptions(state.bar.querySelector(".hm-head"), data.pickers.heads, data.head);
+  } else if (state.bar) {
+    state.bar.remove();
+    state.bar = null;
+  }
+
+  if (!state.listening) {   // a grid click in this tab
     state.listening = (event) => {
       const { view, layer, head } = event.detail || {};
       if (!state.data || view !== state.data.view) return;
       event.preventDefault();
-      show(layer, head);
-      state.trigger("open", { layer, head });
+      state.choose(layer, head);
     };
     window.addEventListener("attention-lens:open", state.listening);
   }
 
   const wanted = `${data.view}|${data.layer}|${data.head}|${Boolean(data.fixed)}`;
-  if (state.drawn !== wanted || !parentElement.querySelector(".hm-root[data-ready]")) {
+  if (state.drawn !== wanted || !panels[0].querySelector(".hm-root[data-ready]")) {
     if (!show(data.layer, data.head)) {   // the server thought this head was here (e.g. the store let it go): ask again
-      showPending(parentElement, "hm-root", "Loading this head…");
+      for (const panel of panels) showPending(panel, "hm-root", "Loading this head…");
       state.drawn = null;
       setTriggerValue("missing", { layer: data.layer, head: data.head });
     }
@@ -211,7 +349,7 @@ export default function headHeatmap(component) {
   if (Array.isArray(data.prefetch) && state.unpacked !== data) {
     state.unpacked = data;
     for (const packed of data.prefetch) {
-      inflateLevels(packed.data, packed.bits).then((levels) => keep(data.view, packed.layer, packed.head, {
+      inflateLevels(packed.data, packed.bits).then((levels) => keep(packed.view || data.view, packed.layer, packed.head, {
         levels, scale: packed.scale, error: packed.bits === 16 ? null : packed.scale / 510,   // half a level of 255
       }));
     }
