@@ -162,13 +162,14 @@ with head_col:
                          help="Opens on the head whose excess is largest (or, without controls, that moves most).")
     head = c2.selectbox("Head", range(scores.shape[1]), key="bias_head", help="Heads count from 0.")
     if controlled:
-        h1, h2, h3 = st.columns(3)
-        h1.metric("Shift", f"{scores[layer, head]:.1%}")
+        h1, h2, h3, h4 = st.columns(4)
+        h1.metric("Shift", f"{scores[layer, head]:.1%}", help="Share of the term's attention that moves under the gender swap.")
         h2.metric("Excess", f"{100 * report.excess[layer, head]:+.1f} pts",
                   help="Gender swap's shift minus the control swaps' shift, in percentage points of the term's attention.")
-        h3.metric("p (adjusted)", f"{report.p_values[layer, head]:.3f} ({report.adjusted_p[layer, head]:.3f})",
-                  help="Two-sided sign-flip permutation test over the sentence pairs; in brackets after "
-                       "Benjamini–Hochberg correction over every head.")
+        h3.metric("p", f"{report.p_values[layer, head]:.3f}",
+                  help="Two-sided sign-flip permutation test over the sentence pairs (uncorrected).")
+        h4.metric("Adjusted p", f"{report.adjusted_p[layer, head]:.3f}",
+                  help="After Benjamini–Hochberg correction over every head; the head survives at ≤ 0.05.")
     st.plotly_chart(key_shift_bars(report.key_shifts(layer, head)[:20], f"Layer {layer} · Head {head}: where the term looks",
                                    (side_a, side_b)), width="stretch", key="bias_keys")
     st.caption("Mean change of attention from the term to each word (A − B), the 20 largest. ‘(itself)’ is the term's "

@@ -78,7 +78,7 @@ if patterned is not None and full is not None:
     left, right = st.columns([2, 3])
     with left:
         st.subheader("The pattern")
-        title = (f"Active queries of layer {layer} · head {head} (pale rows: mean value)" if pattern == "probsparse"
+        title = (f"Active queries · layer {layer} · head {head}" if pattern == "probsparse"
                  else f"{pattern}: who may look at whom")
         st.plotly_chart(mask_figure(allowed_pairs(patterned, layer, head), result.tokens, title), width="stretch", key="mask",
                         theme=None)
@@ -90,7 +90,8 @@ if patterned is not None and full is not None:
                     f"sampled dot products to choose them. The other {n - c['u']} queries are given the mean of the "
                     "values (uniform weights, drawn in the heatmap).")
             if min(default_u, n) >= 0.5 * n:
-                note += " At this length ⌈5·ln n⌉ keeps nearly every query, so ProbSparse saves little here."
+                note += (" At this length Informer's ⌈5·ln n⌉ would keep nearly every query, so ProbSparse would save "
+                         "little" + ("." if c["u"] >= 0.5 * n else f"; here u = {c['u']} is set by hand."))
             st.caption(note)
         else:
             st.caption(f"{n} tokens: this head scores {kept_share(patterned, layer, head):.0%} of the {n * n:,} pairs full "

@@ -46,7 +46,10 @@ def test_probsparse_with_u_equal_to_the_length_matches_full_attention():
     found = figures(app)
     kl = array(found["KL(pattern ‖ full), mean per row"]["data"][0]["y"])
     assert np.all(np.abs(kl) < 1e-5)
-    assert any(title.startswith("Active queries of layer 0") for title in found)
+    assert any(title.startswith("Active queries · layer 0") for title in found)
+    caption = " ".join(str(c.value) for c in app.caption)
+    assert f"only u = {n} of {n} queries attend" in caption                 # ProbSparse's share is u of n, not 100%
+    assert "keeps nearly every query" in caption or "would keep nearly every query" in caption
 
 
 def test_bad_links_become_notices_and_errors_not_exceptions():
