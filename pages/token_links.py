@@ -26,7 +26,7 @@ text, model, result = ui.inputs_and_result()
 
 STATE.clamp("layer", result.n_layers)
 # the "Show" radio needs ~350 px to stay on one line, so the toggle has its own line below, as on the Compare page
-c1, c2, c3 = st.columns([1, 3, 2], vertical_alignment="bottom")
+c2, c3 = st.columns([3, 2], vertical_alignment="bottom")   # the Layer box is drawn by the links component
 mode = c2.radio("Show", list(MODES), format_func=MODES.get, key="links_mode", horizontal=True,
                 help="Mean: the average of the layer's heads as one set of links. Each head in its colour: toggle heads "
                      "with the squares (double-click one to show it alone; All shows every head).")
@@ -51,6 +51,13 @@ def _remember_view() -> None:
     st.session_state["links_pin"] = state.get("pin")
 
 
+def _chosen_layer() -> None:
+    """The component's Layer box changed (it has drawn a held layer already): this view follows."""
+    chosen = st.session_state["links_view"].get("layer")
+    if chosen is not None:
+        STATE["layer"] = min(max(int(chosen), 0), result.n_layers - 1)
+
+
 def _slot(layer: int) -> str:
     return f"{layer}|{threshold:g}|{mode}"
 
@@ -64,8 +71,7 @@ def _payload(layer: int, heads: list[int], pin: str | None) -> tuple[dict, objec
 def links_panel() -> None:
     """The layer picker and the links. A fragment: a layer change or a head toggle reruns only this, and a layer the
     browser already holds (seen, or prefetched after the first view) is not sent again."""
-    layer = c1.selectbox("Layer", range(result.n_layers), key="links_layer",
-                         help="Layers count from 0 (nearest the input). All heads of this layer are available.")
+    layer = int(STATE["layer"])   # the component's own Layer box sets it (_chosen_layer): a held layer is drawn at once
     heads, notice = parse_heads(st.session_state.get("links_heads"), view.n_heads)
     pin, pin_notice = parse_pin(st.session_state.get("links_pin"), view.n_tokens)
     for message in (notice, pin_notice):
@@ -89,8 +95,9 @@ def links_panel() -> None:
     def missing() -> None:
         record.clear()
 
-    token_links(links_view(view_id(view), _slot(layer), full, record, packed, more=bool(others) and not packed),
-                key="links_view", on_change=_remember_view, on_missing=missing,
+    token_links(links_view(view_id(view), _slot(layer), full, record, packed, more=bool(others) and not packed,
+                           layer=layer, slots=[_slot(each) for each in range(view.n_layers)]),
+                key="links_view", on_change=_remember_view, on_missing=missing, on_layer=_chosen_layer,
                 on_prefetch=lambda: st.session_state.__setitem__("_links_prefetch", True))
     record.update([_slot(layer), *(item["slot"] for item in packed)])
     level = "words" if view is not result else "tokens"

@@ -57,7 +57,8 @@ def test_links_share_url_reproduces_layer_heads_threshold_and_pin():
         queries = np.frombuffer(base64.b64decode(sent["q"]), "<u2")
         keys = np.frombuffer(base64.b64decode(sent["k"]), "<u2")
         assert sorted(zip(queries.tolist(), keys.tolist())) == sorted(map(tuple, expected.tolist()))
-    assert (app.selectbox[-1].value, app.slider[0].value) == (3, 0.3)
+    assert (data["layer"], data["layers"], app.slider[0].value) == (3, 6, 0.3)   # the component's own Layer box
+    assert data["slots"][3] == data["slot"] and len(set(data["slots"])) == 6
     assert dict(app.query_params)["pin"] == "q2"
 
 
@@ -97,7 +98,7 @@ def test_links_state_survives_a_visit_to_another_page():
     app.switch_page("pages/home.py").run()
     app.switch_page("pages/token_links.py").run()
     assert not app.exception
-    assert app.slider[0].value == 0.4 and app.selectbox[-1].value == 1
+    assert app.slider[0].value == 0.4 and links_data(app)["layer"] == 1
     assert links_data(app)["tokens"][1] == "birds"
 
 

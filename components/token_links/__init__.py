@@ -21,22 +21,28 @@ _MOUNT = st.components.v2.component(
 
 
 def token_links(data: dict[str, Any], key: str, on_change: Callable[[], None] = lambda: None,
-                on_prefetch: Callable[[], None] = lambda: None, on_missing: Callable[[], None] = lambda: None) -> Any:
+                on_prefetch: Callable[[], None] = lambda: None, on_missing: Callable[[], None] = lambda: None,
+                on_layer: Callable[[], None] = lambda: None) -> Any:
     """Draw the links; returns the component's state: `heads` (indices switched on) and `pin` ("q3", "k5" or None).
     With `view` and `slot` in `data` (see links_view) the browser keeps what it received: `on_prefetch` when it asks for
-    the other layers, `on_missing` when a referenced layer is not in its store."""
+    the other layers, `on_missing` when a referenced layer is not in its store, `on_layer` when its own Layer box
+    changed (`st.session_state[key].layer`; a held layer is already drawn)."""
     return _MOUNT(
         key=key, data=data, default={"heads": data["shown"], "pin": data["pin"]},
         on_heads_change=on_change, on_pin_change=on_change, on_prefetch_change=on_prefetch, on_missing_change=on_missing,
+        on_layer_change=on_layer,
     )
 
 
 def links_view(view: str, slot: str, full: dict[str, Any], held: set, prefetched: list[dict[str, Any]] | None = None,
-               more: bool = False) -> dict[str, Any]:
+               more: bool = False, layer: int | None = None, slots: list[str] | None = None) -> dict[str, Any]:
     """The payload for the app: the links of `slot` (layer|threshold|mode) only when the browser does not hold them
-    (`held`: slots it holds for this result `view`), the tokens only with the first, plus `prefetched` slots."""
+    (`held`: slots it holds for this result `view`), the tokens only with the first, plus `prefetched` slots. With
+    `layer` and `slots` (every layer's slot, in order) the component draws its own Layer box."""
     data = {"view": view, "slot": slot, "shown": full["shown"], "pin": full["pin"], "threshold": full["threshold"],
             "more": more}
+    if layer is not None and slots:
+        data.update(layer=int(layer), layers=len(slots), slots=list(slots))
     if slot not in held:
         data.update(full)
     if not held:

@@ -40,13 +40,15 @@ function resolve(data, parentElement, setTriggerValue) {
     parentElement.__tlAsked = data;
     requestAnimationFrame(() => setTimeout(() => setTriggerValue("prefetch", data.slot), 0));
   }
-  return { ...stored, tokens, shown: data.shown, pin: data.pin, threshold: data.threshold, view: data.view, slot: data.slot };
+  return { ...stored, tokens, shown: data.shown, pin: data.pin, threshold: data.threshold, view: data.view, slot: data.slot,
+           layer: data.layer, layers: data.layers, slots: data.slots };
 }
 
 export default function tokenLinks(component) {
   const { setStateValue, setTriggerValue } = component;
   const parentElement = component.parentElement;
   if (!component.data) return;
+  if (component.data.view && !component.local) parentElement.__tlComponent = component;   // Streamlit's, not a local redraw
   const data = resolve(component.data, parentElement, setTriggerValue || (() => {}));
   if (!data || !Array.isArray(data.tokens)) return;
   // the same layer with the heads and pin the view already shows (the server following a toggle): nothing to redraw
@@ -63,6 +65,40 @@ export default function tokenLinks(component) {
     weight: decode(head.w, Uint8Array),
   }));
   const shown = new Set(data.shown);
+
+  function layerBox() {
+    // the Layer box, drawn here (issue 19): a held layer is drawn in this frame with the heads and pin shown now,
+    // then the server follows ("layer"); one not held yet waits for it
+    const field = element("span", "tl-layer-field");
+    const select = document.createElement("select");
+    select.className = "tl-layer";
+    select.id = `tl-layer-${Math.random().toString(36).slice(2, 8)}`;
+    const label = element("label", "tl-layer-label", "Layer");
+    label.htmlFor = select.id;
+    select.title = "Layers count from 0 (nearest the input). All heads of this layer are available.";
+    for (let i = 0; i < data.layers; i++) {
+      const option = document.createElement("option");
+      option.value = String(i);
+      option.textContent = String(i);
+      select.appendChild(option);
+    }
+    select.value = String(data.layer);
+    select.addEventListener("change", () => {
+      const layer = Number(select.value), latest = parentElement.__tlComponent || component;
+      const next = { ...latest.data, layer, slot: data.slots[layer], shown: [...shown], pin,
+                     heads: undefined, tokens: undefined, prefetch: undefined, more: false };
+      if (LINKS.slots.has(`${data.view}|${next.slot}`)) {
+        tokenLinks({ ...latest, data: next, local: true });
+      } else {
+        const root = parentElement.querySelector(".tl-root");
+        if (root) { root.dataset.drawn = ""; root.classList.add("tl-loading"); }
+        status.textContent = `Loading layer ${layer}…`;
+      }
+      latest.setTriggerValue("layer", layer);
+    });
+    field.append(label, select);
+    return field;
+  }
   let pin = typeof data.pin === "string" ? data.pin : null;   // "q3" or "k5"
   let hover = null;
 
@@ -101,6 +137,7 @@ export default function tokenLinks(component) {
       bar.appendChild(button);
     }
   }
+  if (data.view && Number.isInteger(data.layers) && Array.isArray(data.slots)) bar.insertBefore(layerBox(), bar.firstChild);
   const status = element("span", "tl-status");
   bar.appendChild(status);
   root.appendChild(bar);
