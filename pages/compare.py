@@ -3,7 +3,8 @@ import streamlit as st
 
 import ui
 from attention.analyses.compare import align, common_shape, difference, head_differences
-from figures.inspect import Panel, difference_heatmap, layer_head_map, panel_grid
+from figures.inspect import Panel, layer_head_map, panel_grid
+from components.heatmap import head_view
 from attention.analyses.links import MERGE_RULE
 
 MODES = {"sentences": "Two sentences, one model", "models": "One sentence, two models"}
@@ -82,31 +83,40 @@ STATE.clamp("layer", layers)
 STATE.clamp("head", heads)
 
 
-c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
-layer = c1.selectbox("Layer", range(layers), key="compare_layer", help="Layers count from 0 (nearest the input).")
-head = c2.selectbox("Head", range(heads), key="compare_head",
-                    help="The same layer and head of A and B are compared. Or click a cell of the overview below.")
-found = difference(result_a, result_b, alignment, layer, head)
-query, key, largest = found.largest
-c3.markdown(
-    f"**{len(alignment)}** aligned tokens ({len(alignment) - alignment.shared} swapped) · mean |A − B| "
-    f"**{found.mean_abs:.4f}** · largest: query ‘{ui.md_escape(query)}’ → key ‘{ui.md_escape(key)}’ **{largest:+.3f}**"
-)
-
 label_a = "A" if mode == "models" else "Sentence A"
 label_b = "B" if mode == "models" else "Sentence B"
 title_a = f"{label_a} ({model})" if mode == "models" else label_a
 title_b = f"{label_b} ({model_b})" if mode == "models" else label_b
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.plotly_chart(panel_grid([
-        Panel(f"{title_a} · L{layer} H{head}", result_a.head(layer, head), result_a.tokens, result_a.tokens),
-        Panel(f"{title_b} · L{layer} H{head}", result_b.head(layer, head), result_b.tokens, result_b.tokens),
-    ], title="Side by side, one colour scale"), width="stretch", key="compare_pair")
-with right:
-    st.plotly_chart(difference_heatmap(found.diff, found.labels, f"A − B · Layer {layer} · Head {head}", names),
-                    width="stretch", key="compare_diff")
-    st.caption("Red: A attends more; blue: B attends more; white: the same (the scale spans at least ±0.02).")
+
+
+def _open(layer: int, head: int) -> None:
+    STATE["layer"], STATE["head"] = min(layer, layers - 1), min(head, heads - 1)
+
+
+@st.fragment
+def head_panel() -> None:
+    """A's and B's head side by side and A − B, with their Layer and Head boxes (drawn by the heatmap component). A
+    fragment: a change is drawn by the browser at once from the heads it holds (A − B computed there), then only
+    this view reruns on the server (the numbers above it, the URL)."""
+    layer, head = STATE["layer"], STATE["head"]
+    found = difference(result_a, result_b, alignment, layer, head)
+    query, key, largest = found.largest
+    st.markdown(
+        f"Layer {layer} · Head {head}: **{len(alignment)}** aligned tokens ({len(alignment) - alignment.shared} swapped) · "
+        f"mean |A − B| **{found.mean_abs:.4f}** · largest: query ‘{ui.md_escape(query)}’ → key ‘{ui.md_escape(key)}’ "
+        f"**{largest:+.3f}**"
+    )
+    head_view(result_a, layer, head, key="compare_view", on_open=_open, pickers=(layers, heads),
+              pair={"result": result_b, "alignment": alignment, "title_a": title_a, "title_b": title_b})
+    st.caption("A and B share one colour scale. A − B: red where A attends more, blue where B does, white where they "
+               "agree (the scale spans at least ±0.02).")
+    if st.session_state.get("_compare_fragment_run"):   # a rerun of this view alone: the URL follows it here
+        STATE.link(**params, layer=layer, head=head, heads=STATE["heads"] or None, words=words)
+    st.session_state["_compare_fragment_run"] = True
+
+
+st.session_state["_compare_fragment_run"] = False
+head_panel()
 
 st.subheader("Where A and B differ, head by head")
 st.caption("Mean |A − B| over aligned tokens for every head both have. Click a cell to open that head above.")
@@ -127,4 +137,4 @@ if chosen:
     bottom = [Panel(f"{label_b} · {name}", result_b.head(*pairs[name]), result_b.tokens, result_b.tokens) for name in chosen]
     st.plotly_chart(panel_grid(top + bottom, columns=len(chosen)), width="stretch", key="compare_more")
 
-STATE.share(text, **params, layer=layer, head=head, heads=",".join(chosen) or None, words=words)
+STATE.share(text, **params, layer=STATE["layer"], head=STATE["head"], heads=",".join(chosen) or None, words=words)

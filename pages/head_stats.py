@@ -10,6 +10,7 @@ from figures.export import view_html
 from figures import head_heatmap
 from figures.inspect import Panel, panel_grid
 from figures.stats import similarity_heatmap, stat_grid, stat_spread
+from components.heatmap import head_view
 from attention.analyses.stats import FLOW_MAX_TOKENS, PATTERN_RULE, PATTERNS, STATS, flow, result_stats, rollout, similarity_order
 
 MODES = {"sentence": "One sentence", "corpus": "A corpus"}
@@ -100,15 +101,34 @@ if table is None:
     values, pattern = sentence_stats.values, sentence_stats.pattern
 STATE.clamp("layer", result.n_layers)
 STATE.clamp("head", result.n_heads)
-c1, c2, c3 = st.columns([2, 1, 1])
+c1, _ = st.columns([2, 2])   # the Layer and Head boxes are the head view's own (drawn by the heatmap component)
 # options show their short names (long ones were cut off in the box); what each one means is in the help
 stat = c1.selectbox("Colour the heads by", CHOICES, key="stats_stat",
                     help="  \n".join([*(f"**{name}**: {ui.md_escape(meaning)}" for name, (meaning, _) in STATS.items()),
                                       "**pattern**: the head's pattern type (see the rule below)"]))
-layer = c2.selectbox("Layer", range(result.n_layers), key="stats_layer", help="Layers count from 0 (nearest the input).")
-head = c3.selectbox("Head", range(result.n_heads), key="stats_head", help="Or click a cell of the grid.")
-params.update(stat=stat, layer=layer, head=head)
+layer, head = STATE["layer"], STATE["head"]
+params.update(stat=stat)
 figures = {}
+
+
+def _open(chosen_layer: int, chosen_head: int) -> None:
+    STATE["layer"], STATE["head"] = chosen_layer, chosen_head
+
+
+@st.fragment
+def head_panel() -> None:
+    """The chosen head (canvas heatmap with its own Layer and Head boxes), its numbers and its exports. A fragment: a
+    change is drawn by the browser at once from the heads it holds, then only this view reruns (numbers, URL)."""
+    layer, head = STATE["layer"], STATE["head"]
+    head_view(result, layer, head, key="stats_view", on_open=_open, pickers=(result.n_layers, result.n_heads))
+    numbers = " · ".join(f"{name} **{values[name][layer, head]:.{'1%' if STATS[name][1] else '2f'}}**" for name in STATS)
+    st.caption(f"Layer {layer} · Head {head} ({'corpus mean' if table is not None else 'this sentence'}): {numbers} · "
+               f"pattern **{pattern[layer, head]}**")
+    ui.figure_exports(head_heatmap(result, layer, head, height=520), f"head-L{layer}-H{head}", "export_head")
+    if st.session_state.get("_stats_fragment_run"):   # a rerun of this view alone: the URL follows it here
+        STATE.link(**params, layer=layer, head=head)
+    st.session_state["_stats_fragment_run"] = True
+
 
 grid_col, head_col = st.columns([1, 1], gap="large")
 with grid_col:
@@ -118,12 +138,8 @@ with grid_col:
                     on_select=ui.open_clicked_head("stats_grid", "stats_layer", "stats_head"), config={"displayModeBar": False})
     ui.figure_exports(figures["grid"], "head-stats-grid", "export_grid")
 with head_col:
-    figures["head"] = head_heatmap(result, layer, head, height=520)
-    st.plotly_chart(figures["head"], width="stretch", key="stats_head_map")
-    numbers = " · ".join(f"{name} **{values[name][layer, head]:.{'1%' if STATS[name][1] else '2f'}}**" for name in STATS)
-    st.caption(f"Layer {layer} · Head {head} ({'corpus mean' if table is not None else 'this sentence'}): {numbers} · "
-               f"pattern **{pattern[layer, head]}**")
-    ui.figure_exports(figures["head"], f"head-L{layer}-H{head}", "export_head")
+    st.session_state["_stats_fragment_run"] = False
+    head_panel()
 
 if table is not None:
     figures["spread"] = stat_spread(table, stat if stat in STATS else "entropy", layer, head)
@@ -157,6 +173,11 @@ figures["similarity"] = similarity_heatmap(distances, order, result.n_heads)
 st.plotly_chart(figures["similarity"], width="stretch", key="stats_similarity")
 ui.figure_exports(figures["similarity"], "head-similarity", "export_similarity")
 
+def view_figures() -> list:
+    """Every figure of the page as it is now, the open head included (built when the file is asked for)."""
+    return [*figures.values(), head_heatmap(result, STATE["layer"], STATE["head"], height=520)]
+
+
 st.subheader("Export")
 ui.result_exports(result, "export_result")
 with st.container(horizontal=True, gap="small"):
@@ -166,7 +187,7 @@ with st.container(horizontal=True, gap="small"):
     if table is not None:
         st.download_button("Statistics Parquet", lambda: table.to_parquet(index=False), "head-stats.parquet",
                            key="export_parquet", on_click="ignore", icon=":material/download:")
-    st.download_button("This view (HTML)", lambda: view_html(list(figures.values()), f"Head stats · {model}", [text]),
+    st.download_button("This view (HTML)", lambda: view_html(view_figures(), f"Head stats · {model}", [text]),
                        "head-stats-view.html", "text/html", key="export_view", on_click="ignore",
                        icon=":material/download:", help="Every figure of this page in one file that opens offline.")
-STATE.share(text if mode == "sentence" else "", **params)
+STATE.share(text if mode == "sentence" else "", **params, layer=STATE["layer"], head=STATE["head"])

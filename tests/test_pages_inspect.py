@@ -111,11 +111,30 @@ def test_links_hostile_text_travels_as_plain_strings():
 
 # ---------------------------------------------------------------- Compare
 
+def compare_view(app: AppTest) -> dict:
+    """The data of Compare's head view: A's head, with B's and the alignment in `pair` (A − B is drawn from them)."""
+    return json.loads(next(e for e in app.get("bidi_component") if e.proto.component_name == "head_heatmap").proto.json)
+
+
+def levels(data: dict) -> np.ndarray:
+    n = len(data["tokens"])
+    return np.frombuffer(base64.b64decode(data["weights"]), "<u2").reshape(n, n) / 65535 * data["scale"]
+
+
 def test_compare_opens_with_two_default_sentences_and_their_difference():
     app = open_page("compare", model="scratch")
-    pair, diff, overview = charts(app)
-    assert len(pair["data"]) == 2 and {t["coloraxis"] for t in pair["data"]} == {"coloraxis"}  # one colour scale
-    assert "tired/wide" in diff["data"][0]["x"] and diff["data"][0]["zmid"] == 0
+    data = compare_view(app)
+    pair = data["pair"]
+    assert "tired/wide" in pair["labels"]                       # the swapped word is paired, A − B shows what it changed
+    a, b = levels(data), levels(pair)
+    ia, ib = np.array(pair["a"]), np.array(pair["b"])
+    for i, j, label in zip(ia, ib, pair["labels"]):             # aligned positions hold the labelled tokens
+        assert label in (data["tokens"][i], f"{data['tokens'][i]}/{pair['tokens'][j]}")
+    diff = a[np.ix_(ia, ia)] - b[np.ix_(ib, ib)]               # what the browser draws as A − B
+    result = attend(ui.DEFAULT_TEXT, "scratch")
+    np.testing.assert_allclose(a, result.head(0, 0), atol=2e-5)
+    assert diff.shape == (len(pair["labels"]),) * 2 and np.abs(diff).max() > 0
+    (overview,) = charts(app)
     assert z_values(overview["data"][0]).shape == (2, 4)  # mean |A − B| per layer × head
     params = dict(app.query_params)
     assert params["mode"] == "sentences" and params["text_b"].endswith("too wide.")
@@ -124,8 +143,11 @@ def test_compare_opens_with_two_default_sentences_and_their_difference():
 def test_compare_two_models_on_the_same_head():
     app = open_page("compare", mode="models", text="Cats chase mice.", model="minilm", model_b="scratch", layer="1", head="3")
     assert "only the 2 × 4 both have" in messages(app)
-    titles = [a["text"] for a in charts(app)[0]["layout"]["annotations"]]
-    assert titles == ["A (minilm) · L1 H3", "B (scratch) · L1 H3"]
+    data = compare_view(app)
+    assert (data["layer"], data["head"], data["pickers"]) == (1, 3, {"layers": 2, "heads": 4})   # the common shape
+    assert (data["pair"]["title_a"], data["pair"]["title_b"]) == ("A (minilm)", "B (scratch)")
+    np.testing.assert_allclose(levels(data), attend("Cats chase mice.", "minilm").head(1, 3), atol=2e-5)
+    np.testing.assert_allclose(levels(data["pair"]), attend("Cats chase mice.", "scratch").head(1, 3), atol=2e-5)
     assert dict(app.query_params)["model_b"] == "scratch"
 
 
@@ -138,9 +160,11 @@ def test_compare_more_heads_from_the_url_share_one_scale_and_head_choice_updates
     app = open_page("compare", model="scratch", heads="L0·H1,L1·H2,bogus")
     more = charts(app)[-1]
     assert len(more["data"]) == 4 and {t["coloraxis"] for t in more["data"]} == {"coloraxis"}
-    next(box for box in app.selectbox if box.label == "Head").select(3).run()
+    app.session_state["compare_head"] = 3   # what the head view's own Head box sets (the browser drew it already)
+    app.run()
     params = dict(app.query_params)
     assert params["head"] == "3" and params["heads"] == "L0·H1,L1·H2"
+    assert compare_view(app)["head"] == 3
 
 
 def test_compare_an_unloadable_model_b_gives_a_message_not_a_traceback():
@@ -151,6 +175,8 @@ def test_compare_an_unloadable_model_b_gives_a_message_not_a_traceback():
 
 def test_compare_hostile_text_is_escaped_in_every_figure():
     app = open_page("compare", model="scratch", text=HOSTILE, text_b=HOSTILE + " x")
+    data = compare_view(app)   # tokens travel as plain strings (drawn with fillText), never as markup
+    assert "<" in data["tokens"] and "<" in data["pair"]["tokens"] and "<" in data["pair"]["labels"]
     for chart in charts(app):
         for trace in chart["data"]:
             assert not any("<" in str(label) for label in trace.get("x", []) if isinstance(label, str))

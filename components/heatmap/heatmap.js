@@ -181,6 +181,11 @@ function drawHead(parentElement, view) {
   return root;
 }
 
+function afterPaint(task) {
+  // run `task` once the frame that shows the new view has been painted
+  requestAnimationFrame(() => setTimeout(task, 0));
+}
+
 function pickerBar(parentElement, state) {
   // Layer and Head boxes drawn by the component itself (issue 19): a change draws a held head in this frame and then
   // tells the server, instead of waiting for a Streamlit widget round trip. Native <select>s with their <label>s.
@@ -317,7 +322,7 @@ export default function headHeatmap(component) {
       for (const panel of panels) showPending(panel, "hm-root", "Loading this head…");
       state.drawn = null;
     }
-    state.trigger("open", { layer, head });
+    afterPaint(() => state.trigger("open", { layer, head }));   // Streamlit's work on the trigger waits for the paint
   };
   if (data.pickers) {
     state.bar = pickerBar(parentElement, state);

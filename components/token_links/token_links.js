@@ -94,7 +94,7 @@ export default function tokenLinks(component) {
         if (root) { root.dataset.drawn = ""; root.classList.add("tl-loading"); }
         status.textContent = `Loading layer ${layer}…`;
       }
-      latest.setTriggerValue("layer", layer);
+      requestAnimationFrame(() => setTimeout(() => latest.setTriggerValue("layer", layer), 0));   // after the paint
     });
     field.append(label, select);
     return field;
@@ -247,7 +247,8 @@ export default function tokenLinks(component) {
 
   function changedHeads() {
     draw();
-    setStateValue("heads", [...shown].sort((a, b) => a - b));
+    const heads = [...shown].sort((a, b) => a - b);
+    requestAnimationFrame(() => setTimeout(() => setStateValue("heads", heads), 0));   // after the paint
   }
 
   // Hover changes are drawn once per frame: moving across tokens fires leave+enter pairs.
