@@ -26,7 +26,8 @@ def test_efficient_attention_from_a_share_link(page, app_url, artifacts):
     page.wait_for_function("() => new URLSearchParams(location.search).get('window') === '4'", timeout=60_000)
     page.locator("[data-testid=stSelectbox]", has_text="Pattern").click()
     page.get_by_role("option", name="probsparse").click()
-    wait_for_title(page, "Active queries of layer 1 · head 3 (pale rows: mean value)")
+    wait_for_title(page, "Active queries · layer 1 · head 3")
+    page.get_by_text("not attending: takes the mean of the values").first.wait_for(timeout=30_000)   # the legend
     page.wait_for_function("() => new URLSearchParams(location.search).get('pattern') === 'probsparse'", timeout=60_000)
     params = url_params(page)
     assert params["pattern"] == "probsparse" and "window" not in params and params["u"] == "4"

@@ -25,8 +25,8 @@ def test_time_series_from_a_share_link(page, app_url, artifacts, trained_co2):
     heatmap = plot_titled(page, "Attention over time, layer 1 (head 1)")
     assert heatmap.locator(".hm, image").count() >= 1
     page.get_by_text("Seasonal naive").first.wait_for(state="attached")   # a cell of the baselines table (drawn on canvas)
-    page.get_by_text("Full vs ProbSparse on this window").first.wait_for()
-    assert page.get_by_text("Full vs ProbSparse on this window").count() == 1
+    page.get_by_text("Full vs ProbSparse on all").first.wait_for()
+    assert page.get_by_text("Full vs ProbSparse on all").count() == 1
     assert page.locator("[data-testid=stException]").count() == 0 and dialogs == []
     page.screenshot(path=str(artifacts / "time_series.png"), full_page=True)
 
