@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from attention.run.export import write_whole
+
 
 @dataclass(frozen=True)
 class Command:
@@ -61,22 +63,6 @@ def _writable(out: str) -> Path:
     if not os.access(target.parent, os.W_OK):
         raise ValueError(f"Cannot write {out}: the folder {target.parent} is not writable.")
     return target
-
-
-def _write_whole(target: Path, data: bytes) -> None:
-    """`data` to `target` whole or not at all: a temporary file in the same folder, then renamed over it."""
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as error:
-        raise ValueError(f"Cannot write {target}: {error.strerror or error}.") from error
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _add_text_and_model(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +124,7 @@ def _attend_command(args: argparse.Namespace) -> int:
     result = _attend(args)
     data = {"npz": export.to_npz, "json": lambda r: export.to_json(r).encode("utf-8"),
             "csv": lambda r: export.to_csv(r).encode("utf-8")}[kind](result)
-    _write_whole(target, data)
+    write_whole(target, data)
     for notice in result.notices:
         print(f"note: {notice}", file=sys.stderr)
     print(f"{target} ({len(data) / 1e6:.2f} MB, {kind}): {result.n_tokens} tokens, "

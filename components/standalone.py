@@ -18,7 +18,6 @@ import html
 import json
 import os
 import re
-import tempfile
 import uuid
 import zlib
 from functools import lru_cache
@@ -28,6 +27,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from attention.analyses.links import layer_links
+from attention.run.export import write_whole
 from attention.run.result import Attention
 from components import DOM_JS
 from components.payloads import grid_payload, payload
@@ -196,19 +196,7 @@ def write_file(result: Attention, path: str | os.PathLike, **options: Any) -> Pa
         raise ValueError(f"{target} is a folder; give a file name such as {target / 'view.html'}.")
     if not folder.is_dir():
         raise ValueError(f"Cannot write {target}: the folder {folder} does not exist.")
-    document = page(result, **options).encode("utf-8")
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    except OSError as error:
-        raise ValueError(f"Cannot write {target}: {error.strerror or error}.") from error
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(document)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_whole(target, page(result, **options).encode("utf-8"))
     return target
 
 

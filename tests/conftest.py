@@ -14,6 +14,39 @@ from serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop  # tests
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the hub
 
 
+def save_with_tokenizer(model, folder) -> str:
+    """Save a transformers model with MiniLM's tokenizer beside it: a model folder any loader here can open."""
+    from transformers import AutoTokenizer
+
+    from attention.engine.backends import _bundled_path
+
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(_bundled_path()).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def offline_page(browser):
+    """A page where any request that is not the file itself (file:, data:, blob:) is refused and recorded in
+    `page.requested`; script errors are kept in `page.errors`."""
+    import re
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    requested: list[str] = []
+
+    def refuse(route):
+        requested.append(route.request.url)
+        route.abort()
+
+    context.route(re.compile(r"^(?!file:|data:|blob:)"), refuse)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.requested, page.errors = requested, errors
+    yield page
+    context.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     """A 2-layer, 4-head BERT with random weights and MiniLM's tokenizer, saved as a model folder."""

@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import save_with_tokenizer
 import torch
 
 from attention import attend, load_model
-from attention.engine.backends import _bundled_path
 from attention.engine import from_gpt2, from_transformers
 
 ATOL = 1e-5
 SOURCE = "The little robot read every book in the library, then it wrote one of its own."
 TARGET = "Le petit robot a lu tous les livres."
-
-
-def save(model, folder) -> str:
-    from transformers import AutoTokenizer
-
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(_bundled_path()).save_pretrained(folder)
-    return str(folder)
 
 
 def eager(folder: str):
@@ -61,12 +53,12 @@ def bart(**overrides):
 
 @pytest.fixture(scope="module")
 def gpt2_folder(tmp_path_factory) -> str:
-    return save(gpt2(), tmp_path_factory.mktemp("gpt2"))
+    return save_with_tokenizer(gpt2(), tmp_path_factory.mktemp("gpt2"))
 
 
 @pytest.fixture(scope="module")
 def bart_folder(tmp_path_factory) -> str:
-    return save(bart(), tmp_path_factory.mktemp("bart"))
+    return save_with_tokenizer(bart(), tmp_path_factory.mktemp("bart"))
 
 
 # --- GPT-2 -----------------------------------------------------------------------------------------------------
@@ -229,7 +221,7 @@ def test_encoder_only_weights_have_no_target():
 def test_other_families_are_refused_by_the_scratch_engine(tmp_path):
     from transformers import T5Config, T5Model
 
-    folder = save(T5Model(T5Config(vocab_size=30522, d_model=16, d_kv=4, num_heads=4, num_layers=1, d_ff=32)), tmp_path / "t5")
+    folder = save_with_tokenizer(T5Model(T5Config(vocab_size=30522, d_model=16, d_kv=4, num_heads=4, num_layers=1, d_ff=32)), tmp_path / "t5")
     with pytest.raises(ValueError, match="BERT-family, GPT-2 or BART.*'t5'"):
         attend(SOURCE, f"scratch:{folder}")
 

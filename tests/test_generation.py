@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import save_with_tokenizer
 import torch
 
 from attention import generate, load_model
 from attention.analyses.generation import kv_groups, model_kv_groups, score_weights
-from attention.engine.backends import _bundled_path
 
 PROMPT = "The little robot read every book in the library"
-
-
-def save(model, folder) -> str:
-    from transformers import AutoTokenizer
-
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(_bundled_path()).save_pretrained(folder)
-    return str(folder)
 
 
 def tiny(kind: str):
@@ -43,7 +35,7 @@ def tiny(kind: str):
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, str]:
-    return {kind: save(tiny(kind), tmp_path_factory.mktemp(kind)) for kind in ("gpt2", "llama", "qwen2", "mistral")}
+    return {kind: save_with_tokenizer(tiny(kind), tmp_path_factory.mktemp(kind)) for kind in ("gpt2", "llama", "qwen2", "mistral")}
 
 
 def names(folders) -> list[str]:

@@ -50,24 +50,6 @@ def test_the_notebook_runs_and_every_view_is_self_contained(executed):
     assert re.search(r"the head that moves most: layer \d, head \d+", printed)
 
 
-@pytest.fixture
-def offline_page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    requested: list[str] = []
-
-    def refuse(route):
-        requested.append(route.request.url)
-        route.abort()
-
-    context.route(re.compile(r"^(?!file:|data:|blob:)"), refuse)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.requested, page.errors = requested, errors
-    yield page
-    context.close()
-
-
 def test_the_converted_notebook_draws_every_view_offline(executed, offline_page, artifacts):
     notebook, path, exporter = executed
     page = offline_page

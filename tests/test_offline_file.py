@@ -175,25 +175,6 @@ def test_notebook_views_import_neither_streamlit_nor_plotly():
 OTHER_HOSTS = ("file:", "data:", "blob:", "about:")
 
 
-@pytest.fixture
-def offline(browser):
-    """A page where any request that is not the file itself is refused and recorded."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    requested: list[str] = []
-
-    def refuse(route):
-        requested.append(route.request.url)
-        route.abort()
-
-    context.route(re.compile(r"^(?!file:|data:|blob:)"), refuse)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.requested, page.errors = requested, errors
-    yield page
-    context.close()
-
-
 IN_SHADOWS = """([host, selector]) => {
     const root = document.getElementById(host).shadowRoot;
     return root ? [...root.querySelectorAll(selector)].map(e => e.textContent) : null;
@@ -245,9 +226,9 @@ def hover_weight(page, host: str, fraction: tuple[float, float]) -> tuple[int, i
     return int(found[1]), int(found[2]), float(found[3]), float(found[4]) if found[4] else None
 
 
-def test_the_file_offline_draws_opens_any_head_and_hovers_weights(offline, minilm, tmp_path, artifacts):
+def test_the_file_offline_draws_opens_any_head_and_hovers_weights(offline_page, minilm, tmp_path, artifacts):
     path = export.view_file(minilm, tmp_path / "view.html", text="The doctor told the nurse…", bits=8)
-    page = offline
+    page = offline_page
     page.goto(path.as_uri())
     host = page.evaluate("document.querySelector('.attention-lens').id")
     wait_drawn(page, host, "Layer 0 · Head 0")
@@ -276,10 +257,10 @@ def test_the_file_offline_draws_opens_any_head_and_hovers_weights(offline, minil
     assert page.requested == [] and page.errors == []
 
 
-def test_hostile_text_is_shown_as_text_in_the_file(offline, tmp_path, artifacts):
+def test_hostile_text_is_shown_as_text_in_the_file(offline_page, tmp_path, artifacts):
     result = toy(HOSTILE, layers=2, heads=3)
     path = standalone.write_file(result, tmp_path / "hostile.html", text="</script><script>window.__pwned = 3</script>")
-    page = offline
+    page = offline_page
     page.goto(path.as_uri())
     host = page.evaluate("document.querySelector('.attention-lens').id")
     wait_drawn(page, host, "Layer 0 · Head 0")
@@ -292,12 +273,12 @@ def test_hostile_text_is_shown_as_text_in_the_file(offline, tmp_path, artifacts)
     assert page.requested == [] and page.errors == []
 
 
-def test_several_views_on_one_page_are_independent(offline, tmp_path):
+def test_several_views_on_one_page_are_independent(offline_page, tmp_path):
     a, b = toy(["x", "y", "z"], seed=1), toy(["p", "q", "r", "s"], seed=2)
     body = "\n".join([a._repr_html_(), b._repr_html_(), a.show("links", layer=1)._repr_html_()])
     path = tmp_path / "cells.html"
     path.write_text(f"<!doctype html><meta charset='utf-8'><body>{body}</body>", encoding="utf-8")
-    page = offline
+    page = offline_page
     page.goto(path.as_uri())
     hosts = page.evaluate("[...document.querySelectorAll('.attention-lens')].map(e => e.id)")
     assert len(set(hosts)) == 3

@@ -12,20 +12,11 @@ from apptest_pages import open_page
 import ui
 from attention import explain
 from attention.analyses.contributions import METHODS, target_tokens
+from test_pages_learn import figures
 
 TEXT_B = "The animal didn't cross the street because it was too wide."
 
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
-
-
-def figures(app: AppTest) -> dict[str, dict]:
-    found = {}
-    for chart in app.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        layout = spec["layout"]
-        title = (layout.get("title") or {}).get("text") or next((a["text"] for a in layout.get("annotations", [])), "")
-        found[title] = spec
-    return found
 
 
 def messages(app: AppTest) -> str:

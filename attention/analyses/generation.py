@@ -25,6 +25,7 @@ from attention.engine.backends import (COMPUTE_LOCK, Backend, _family, _from_pre
                                        model_source)
 from attention.run import limits
 from attention.run.api import clean_text
+from attention.run.result import LayersAndHeads
 
 TOP_CANDIDATES = 10
 MAX_STEPS = 256
@@ -32,7 +33,7 @@ SCORE_KINDS = ("previous", "induction", "sink")
 
 
 @dataclass(frozen=True)
-class Generation:
+class Generation(LayersAndHeads):
     """A prompt and what the model wrote after it, with the attention of every step.
 
     tokens/ids: prompt + generated; generated_from: index of the first generated token; weights [layer, head, query,
@@ -58,14 +59,6 @@ class Generation:
     @property
     def n_generated(self) -> int:
         return len(self.ids) - self.generated_from
-
-    @property
-    def n_layers(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def n_heads(self) -> int:
-        return self.weights.shape[1]
 
     def row(self, layer: int, head: int, query: int) -> np.ndarray:
         """What token `query` attended to when it was the newest: [key] (keys after it are 0)."""

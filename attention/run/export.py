@@ -114,6 +114,27 @@ def table_csv(rows: Any) -> str:
     return table.to_csv(index=False)
 
 
+# ---------------------------------------------------------------- files
+
+def write_whole(target: Path, data: bytes) -> None:
+    """`data` to `target` whole or not at all: a temporary file in the same folder, then renamed over it (a failed write
+    leaves any older file as it was). ValueError, for people, when the folder cannot be written."""
+    import tempfile
+
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as error:
+        raise ValueError(f"Cannot write {target}: {error.strerror or error}.") from error
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 # ---------------------------------------------------------------- views
 
 def view_file(result: Attention, path: str | os.PathLike, text: str | None = None, layer: int = 0, head: int = 0,

@@ -21,8 +21,22 @@ def _frozen(array: np.ndarray | None) -> np.ndarray | None:
     return array
 
 
+class LayersAndHeads:
+    """n_layers and n_heads of anything holding `weights` [layer, head, query, key]."""
+
+    weights: np.ndarray
+
+    @property
+    def n_layers(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.weights.shape[1]
+
+
 @dataclass(frozen=True, eq=False)
-class Attention:
+class Attention(LayersAndHeads):
     """Per-head attention of one input.
 
     tokens   -- what each query/key position is: word pieces (special tokens included),
@@ -60,14 +74,6 @@ class Attention:
             raise ValueError(f"cross {self.cross.shape} does not match [layer, head, {n_target}, {len(self.tokens)}]")
         if self.target_weights is not None and (self.target_weights.ndim != 4 or self.target_weights.shape[2:] != (n_target, n_target)):
             raise ValueError(f"target_weights {self.target_weights.shape} do not match [layer, head, {n_target}, {n_target}]")
-
-    @property
-    def n_layers(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def n_heads(self) -> int:
-        return self.weights.shape[1]
 
     @property
     def n_tokens(self) -> int:

@@ -28,7 +28,7 @@ from attention.engine.maths import causal_mask
 from attention.engine.transformer import Pass, ScratchTransformer
 from attention.run.api import RESULTS, Prepared, _result_key, build_result, prepare, with_target
 from attention.run.cache import ByteLRU
-from attention.run.result import Attention
+from attention.run.result import Attention, LayersAndHeads
 
 TRACES = ByteLRU(int(os.environ.get("ATTENTION_LENS_TRACE_CACHE_MB", "256")) * 2**20, lambda found: found.nbytes)
 Gates = dict[tuple[int, int], float]
@@ -48,7 +48,7 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class StackTrace:
+class StackTrace(LayersAndHeads):
     """The recorded intermediates of one attention kind in one stack (the encoder's or a decoder's self-attention, or a
     decoder's cross-attention). For cross-attention, key and value run over the source tokens and there is no residual."""
 
@@ -67,14 +67,6 @@ class StackTrace:
         for name in ("weights", "query", "key", "value", "head_outputs", "attention_input", "attention_output",
                      "output_weights", "output_bias", "residual"):
             _frozen(getattr(self, name))
-
-    @property
-    def n_layers(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def n_heads(self) -> int:
-        return self.weights.shape[1]
 
     @cached_property
     def head_writes(self) -> np.ndarray:
