@@ -13,6 +13,12 @@ for 1.5 s (the prefetch, when there is one, has arrived), each interaction is do
   home grid     a click on a grid tile (a head beside the open one) -> that head painted
   links layer   Token links' Layer box -> the link view of the new layer painted
   links head    a click on a head square (toggle) -> the view painted with that head switched
+  compare head  Compare's Head box (two sentences, MiniLM) -> the A − B heatmap of the new head painted
+  stats head    Head stats' Head box -> the new head's heatmap painted
+
+A Streamlit selectbox (before) is opened and moved with the arrow keys first; the action is the Enter that picks. A
+component's own <select> (after) is focused first; the action is the arrow key that picks (a closed native select
+changes on it).
 
 Times come from the page's own clock (performance.now): the action's start, every websocket frame sent and received
 (a wrapper installed before Streamlit's scripts), and the first animation frame in which the new view is in the DOM.
@@ -65,6 +71,9 @@ WATCH_JS = """([kind, wanted]) => new Promise((done) => {
           const title = view.querySelector('.hm-title');
           if (title && title.textContent === wanted) return true;
         }
+        for (const title of root.querySelectorAll('.gtitle')) {   // a plotly figure's title (the pages before)
+          if (title.textContent === wanted) return true;
+        }
       } else {
         for (const view of root.querySelectorAll('.tl-root')) {
           if (wanted.layer !== null) { if (view !== window.__oldLinks && view.dataset.drawn !== undefined) return true; }
@@ -104,10 +113,12 @@ def worktree(ref: str) -> Path:
 
 
 def quiet(page, seconds: float = 1.5, limit: float = 20) -> None:
-    """Wait until no websocket frame has arrived for `seconds`."""
+    """Wait until no websocket frame has arrived for `seconds`, counted from this call at the earliest (a view drawn
+    by the browser before the server answers must not end the wait before the answer came)."""
     deadline = time.time() + limit
+    start = page.evaluate("() => performance.now()")
     while time.time() < deadline:
-        last = page.evaluate("() => { const f = window.__frames.filter(x => x[0] === 'in'); return f.length ? performance.now() - f[f.length - 1][1] : 1e9; }")
+        last = page.evaluate("(start) => { const f = window.__frames.filter(x => x[0] === 'in'); return performance.now() - Math.max(start, f.length ? f[f.length - 1][1] : 0); }", start)
         if last > seconds * 1000:
             return
         page.wait_for_timeout(100)
@@ -134,8 +145,24 @@ def measure(page, act, kind: str, wanted) -> dict:
     return {"ms": painted - t0, "bytes": sum(f[2] for f in received), "server": server, "wire": wire, "draw": draw}
 
 
+def native(page, label: str, key: str, steps: int) -> bool:
+    """A component's own <select> (after): focus it, then the key press that picks the next option is the action."""
+    box = page.get_by_label(label, exact=True).first
+    if box.evaluate("node => node.tagName") != "SELECT":
+        return False
+    box.focus()
+    page.wait_for_timeout(150)
+    page.evaluate("() => { window.__t0 = performance.now(); }")
+    for _ in range(steps):
+        page.keyboard.press(key)
+    return True
+
+
 def pick(page, label: str, steps: int) -> None:
-    """Open the selectbox `label`, move `steps` options down, then press Enter: the action, timed from here."""
+    """Open the selectbox `label`, move `steps` options down, then press Enter: the action, timed from here (a native
+    <select> changes on the arrow key itself: the action is that key press)."""
+    if native(page, label, "ArrowDown", steps):
+        return
     box = page.get_by_label(label, exact=True).first
     box.click()
     page.wait_for_timeout(250)
@@ -170,6 +197,8 @@ def home(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
 
 
 def pick_up(page, label: str, steps: int) -> None:
+    if native(page, label, "ArrowUp", steps):
+        return
     box = page.get_by_label(label, exact=True).first
     box.click()
     page.wait_for_timeout(250)
@@ -226,11 +255,43 @@ def links(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
     return rows
 
 
+def compare(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
+    """Compare (two sentences, one model): the Head box -> A − B of the new head painted."""
+    variant = text.rsplit(" ", 1)[0] + " again."
+    page.goto(f"{base}/compare?{urlencode({'text': text, 'text_b': variant, 'model': 'minilm', 'mode': 'sentences', 'layer': 0, 'head': 0})}")
+    page.wait_for_function(f"({WATCH_JS})(['head', 'A − B · Layer 0 · Head 0']).then(() => true)", timeout=180_000)
+    quiet(page)
+    rows: dict[str, list[dict]] = {"compare head": []}
+    for head in range(1, reps + 1):
+        rows["compare head"].append(measure(page, lambda: pick(page, "Head", 1), "head", f"A − B · Layer 0 · Head {head}"))
+        quiet(page)
+    return rows
+
+
+def stats(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
+    """Head stats (one sentence): the Head box -> the new head's heatmap painted."""
+    page.goto(f"{base}/head_stats?{urlencode({'text': text, 'model': 'minilm', 'mode': 'sentence', 'layer': 0, 'head': 0})}")
+    page.wait_for_function(f"({WATCH_JS})(['head', 'Layer 0 · Head 0']).then(() => true)", timeout=180_000)
+    quiet(page)
+    rows: dict[str, list[dict]] = {"stats head": []}
+    for head in range(1, reps + 1):
+        rows["stats head"].append(measure(page, lambda: pick(page, "Head", 1), "head", f"Layer 0 · Head {head}"))
+        quiet(page)
+    return rows
+
+
+VIEWS = (home, links, compare, stats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--before", default=BEFORE)
+    parser.add_argument("--views", default=",".join(view.__name__ for view in VIEWS), help="e.g. home,links")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="token counts, e.g. 128,512")
     args = parser.parse_args()
+    views = [view for view in VIEWS if view.__name__ in args.views.split(",")]
+    sizes = [int(size) for size in args.sizes.split(",")]
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
@@ -247,9 +308,9 @@ def main() -> None:
                 page.goto(f"http://127.0.0.1:{ports[name]}/?text=warm+up&model=minilm")
                 page.wait_for_timeout(8000)
                 page.close()
-            for size in SIZES:
+            for size in sizes:
                 for name in apps:
-                    for view in (home, links):
+                    for view in views:
                         context = browser.new_context(viewport={"width": 1400, "height": 1000})
                         context.add_init_script(RECORDER)
                         page = context.new_page()
@@ -269,7 +330,7 @@ def main() -> None:
     med = lambda values: statistics.median(values) if values else float("nan")
     fmt = lambda value: "-" if value is None or value != value else f"{value:.0f}"
     rows = []
-    for interaction in ("home head", "home layer", "home grid", "links layer", "links head"):
+    for interaction in ("home head", "home layer", "home grid", "links layer", "links head", "compare head", "stats head"):
         for size in SIZES:
             before, after = results.get((interaction, size, "before"), []), results.get((interaction, size, "after"), [])
             if not (before or after):

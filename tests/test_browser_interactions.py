@@ -117,3 +117,39 @@ def test_token_links_layer_and_head_toggle_follow_the_url_without_resending_link
     assert "link" in status
     assert "Layer 2 ·" in page.locator("[data-testid='stCaptionContainer']").all_inner_texts()[-1] or any(
         "Layer 2 ·" in text for text in page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
+
+
+def test_compare_head_change_draws_a_b_and_their_difference_in_the_browser_and_follows_the_url(page, app_url):
+    frames = record_frames(page)
+    page.goto(f"{app_url}/compare?{urlencode({'model': 'minilm', 'mode': 'sentences', 'layer': 0, 'head': 0})}")
+    heatmap(page, "A − B · Layer 0 · Head 0").wait_for(timeout=90_000)
+    settle(page, frames)   # the first view, then the prefetched neighbours of A and B
+    frames.clear()
+    choose_index(page, "Head", 1)
+    heatmap(page, "A − B · Layer 0 · Head 1").wait_for(timeout=30_000)
+    heatmap(page, r"Sentence A · L0 H1").wait_for()
+    heatmap(page, r"Sentence B · L0 H1").wait_for()
+    settle(page, frames)
+    assert params(page)["head"] == "1" and params(page)["layer"] == "0"
+    assert "head=1" in page.locator(".sl-link").input_value()
+    assert not any(b'"layout"' in frame for frame in frames), "a plotly figure (the overview) was sent again"
+    assert not any(b'"weights"' in frame for frame in frames), "a held head was sent again"
+    diff = page.locator(".hm-root[data-ready='true']", has=page.locator(".hm-title", has_text="A − B"))
+    assert diff.get_attribute("data-source") == "prefetched" and diff.get_attribute("data-head") == "1"
+    assert "mean |A − B|" in page.get_by_text("Layer 0 · Head 1:").first.inner_text()   # the numbers followed
+
+
+def test_head_stats_head_change_draws_in_the_browser_and_follows_the_url(page, app_url):
+    frames = record_frames(page)
+    page.goto(f"{app_url}/head_stats?{urlencode({'text': TEXT, 'model': 'minilm', 'layer': 0, 'head': 0})}")
+    heatmap(page, "Layer 0 · Head 0").wait_for(timeout=90_000)
+    settle(page, frames)
+    frames.clear()
+    choose_index(page, "Head", 2)
+    heatmap(page, "Layer 0 · Head 2").wait_for(timeout=30_000)
+    settle(page, frames)
+    assert params(page)["head"] == "2" and params(page)["stat"] == "entropy"
+    assert "head=2" in page.locator(".sl-link").input_value()
+    assert not any(b'"layout"' in frame for frame in frames), "a plotly figure (grid, flow, similarity) was sent again"
+    assert not any(b'"weights"' in frame for frame in frames), "a held head was sent again"
+    assert page.get_by_text("Layer 0 · Head 2 (this sentence)").count() == 1   # the head's numbers followed

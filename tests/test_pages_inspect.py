@@ -286,3 +286,19 @@ def test_bias_hostile_template_is_data():
     for chart in charts(app):
         assert not any("<" in str(label) for trace in chart["data"] for label in (trace.get("y") or [])
                        if isinstance(label, str))
+
+
+def test_compare_minilm_beside_gpt_mini_shows_both_ways_against_only_the_past(trained_gpt_mini):
+    """The one-click pair: MiniLM (bidirectional) as A, the trained gpt-mini (causal) as B, on the same sentence."""
+    app = open_page("compare", mode="models", text="Cats chase mice in the barn.", model="scratch", layer="0", head="1")
+    app.button(key="compare_bert_gpt").click().run()
+    assert not app.exception
+    params = dict(app.query_params)
+    assert (params["model"], params["model_b"]) == ("minilm", "gpt-mini")
+    data = compare_view(app)
+    assert (data["pair"]["title_a"], data["pair"]["title_b"]) == ("A (minilm)", "B (gpt-mini)")
+    a, b = levels(data), levels(data["pair"])
+    above = np.triu_indices(len(data["pair"]["tokens"]), k=1)
+    assert np.all(b[above] == 0)                      # causal: no token attends to a later one
+    assert a[np.triu_indices(len(data["tokens"]), k=1)].max() > 0.01   # bidirectional: A does
+    assert data["pair"]["a"] == data["pair"]["b"]     # same word pieces: the tokens align one to one
