@@ -109,6 +109,7 @@ stat = c1.selectbox("Colour the heads by", CHOICES, key="stats_stat",
 layer, head = STATE["layer"], STATE["head"]
 params.update(stat=stat)
 figures = {}
+opened = {"head": (layer, head)}   # the head on screen, kept by the head view's fragment for the HTML export below
 
 
 def _open(chosen_layer: int, chosen_head: int) -> None:
@@ -120,6 +121,7 @@ def head_panel() -> None:
     """The chosen head (canvas heatmap with its own Layer and Head boxes), its numbers and its exports. A fragment: a
     change is drawn by the browser at once from the heads it holds, then only this view reruns (numbers, URL)."""
     layer, head = STATE["layer"], STATE["head"]
+    opened["head"] = (layer, head)
     head_view(result, layer, head, key="stats_view", on_open=_open, pickers=(result.n_layers, result.n_heads))
     numbers = " · ".join(f"{name} **{values[name][layer, head]:.{'1%' if STATS[name][1] else '2f'}}**" for name in STATS)
     st.caption(f"Layer {layer} · Head {head} ({'corpus mean' if table is not None else 'this sentence'}): {numbers} · "
@@ -175,7 +177,7 @@ ui.figure_exports(figures["similarity"], "head-similarity", "export_similarity")
 
 def view_figures() -> list:
     """Every figure of the page as it is now, the open head included (built when the file is asked for)."""
-    return [*figures.values(), head_heatmap(result, STATE["layer"], STATE["head"], height=520)]
+    return [*figures.values(), head_heatmap(result, *opened["head"], height=520)]   # no session here: the export runs later
 
 
 st.subheader("Export")

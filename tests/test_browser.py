@@ -77,8 +77,8 @@ def test_hovering_a_cell_shows_query_key_and_weight(page, app_url):
     n = len(tokens)
     weights = attend(text, "scratch").head(1, 2)
     # hover the bottom-right cell (the last query and the last key): the canvas ends with an 8 px bottom margin
-    # and a 64 px colour-bar strip on the right (components/heatmap/heatmap.js)
-    x = box["x"] + box["width"] - 64 - 3
+    # and an 84 px colour-bar strip on the right (components/heatmap/heatmap.js: `bar`)
+    x = box["x"] + box["width"] - 84 - 3
     y = box["y"] + box["height"] - 8 - 3
     page.mouse.move(x, y)
     tip = page.locator(".hm-stage .hm-tip").first

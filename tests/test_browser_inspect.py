@@ -64,7 +64,7 @@ def painted_pixels(page) -> int:
 def test_token_links_open_from_a_share_url_and_react_to_heads_hover_and_pin(page, app_url, artifacts):
     text = "The cat sat on the mat because it was warm."
     open_page(page, app_url, "token_links", ".tl-root[data-shown='0,3']",
-              text=text, model="minilm", layer="2", heads="0,3", threshold="0.05")
+              text=text, model="minilm", layer="2", mode="heads", heads="0,3", threshold="0.05")
     root = links_root(page)
     assert int(root.get_attribute("data-drawn")) == expected_links(text, 2, [0, 3], 0.05)
     assert painted_pixels(page) > 500
@@ -138,22 +138,30 @@ def click_cell(page, plot, layer: int, head: int, layers: int, heads: int) -> No
 
 
 def test_compare_opens_from_a_share_url_and_a_click_on_the_overview_opens_that_head(page, app_url, artifacts):
-    open_page(page, app_url, "compare", ".js-plotly-plot .gtitle", model="minilm", layer="2", head="5",
+    open_page(page, app_url, "compare", ".hm-root[data-ready='true']", model="minilm", layer="2", head="5",
               text="The animal didn't cross the street because it was too tired.",
               text_b="The animal didn't cross the street because it was too wide.")
-    diff = plot_with_title(page, r"A − B · Layer 2 · Head 5")
+    diff = canvas_head(page, "A − B · Layer 2 · Head 5")   # drawn by the heatmap component from A's and B's heads
     diff.wait_for(timeout=60_000)
-    assert "tired/wide" in diff.locator(".xtick text").all_text_contents()
-    click_cell(page, page.locator(".js-plotly-plot").nth(2), layer=4, head=7, layers=6, heads=12)
-    plot_with_title(page, r"A − B · Layer 4 · Head 7").wait_for(timeout=60_000)
+    assert "tired/wide" in diff.locator(".hm-tokens li").all_text_contents()
+    click_cell(page, page.locator(".js-plotly-plot").first, layer=4, head=7, layers=6, heads=12)   # the overview
+    canvas_head(page, "A − B · Layer 4 · Head 7").wait_for(timeout=60_000)
     wait_for_param(page, "head", "7")
     assert url_params(page)["layer"] == "4" and url_params(page)["mode"] == "sentences"
+    assert page.get_by_label("Head", exact=True).input_value() == "7"   # the head view's own boxes follow
     page.screenshot(path=str(artifacts / "compare.png"), full_page=True)
 
 
+def canvas_head(page, title: str):
+    """A head drawn by the canvas heatmap component, by its exact title."""
+    return page.locator(".hm-root[data-ready='true']", has=page.locator(".hm-title", has_text=re.compile(f"^{re.escape(title)}$"))).first
+
+
 def test_compare_shows_hostile_text_as_text(page, app_url):
-    dialogs = open_page(page, app_url, "compare", ".js-plotly-plot .gtitle", model="scratch", text=HOSTILE, text_b=HOSTILE + " x")
-    ticks = plot_with_title(page, "A − B").locator(".xtick text").all_text_contents()
+    dialogs = open_page(page, app_url, "compare", ".hm-root[data-ready='true']", model="scratch", text=HOSTILE, text_b=HOSTILE + " x")
+    diff = canvas_head(page, "A − B · Layer 0 · Head 0")
+    diff.wait_for(timeout=60_000)
+    ticks = diff.locator(".hm-tokens li").all_text_contents()   # written with textContent: characters, not markup
     assert "<" in ticks and "script" in ticks
     assert page.locator("textarea").nth(1).input_value() == HOSTILE + " x"
     assert_no_injection(page, dialogs)

@@ -18,6 +18,16 @@ pytestmark = pytest.mark.browser
 TEXT = "The cat sat on the mat because it was warm."
 
 
+def heat(page, title: str):
+    """The canvas head view (issue 19: the heatmap component with its own Layer and Head boxes) titled `title`."""
+    return page.locator(".hm-root[data-ready='true']", has=page.locator(".hm-title", has_text=re.compile(f"^{title}$"))).first
+
+
+def head_tokens(page, title: str) -> list[str]:
+    """The tokens the head view drew (its list for screen readers: the canvas is pixels)."""
+    return heat(page, title).locator(".hm-tokens li").all_text_contents()
+
+
 def download(page, name: str) -> str:
     with page.expect_download(timeout=60_000) as started:
         page.get_by_role("button", name=name, exact=True).click()
@@ -26,10 +36,10 @@ def download(page, name: str) -> str:
 
 def test_share_link_grid_click_and_exports(page, browser, app_url, artifacts):
     open_page(page, app_url, "head_stats", ".js-plotly-plot .gtitle", text=TEXT, model="minilm", stat="next", layer="2", head="5")
-    plot_with_title(page, r"^Layer 2 · Head 5$").wait_for(timeout=60_000)
+    heat(page, "Layer 2 · Head 5").wait_for(timeout=60_000)
     assert page.get_by_text("entropy", exact=False).count() >= 1
     click_cell(page, plot_with_title(page, r"Every head of this sentence: next"), layer=4, head=7, layers=6, heads=12)
-    plot_with_title(page, r"^Layer 4 · Head 7$").wait_for(timeout=60_000)
+    heat(page, "Layer 4 · Head 7").wait_for(timeout=60_000)
     wait_for_param(page, "head", "7")
     assert url_params(page)["layer"] == "4" and url_params(page)["stat"] == "next"
     page.screenshot(path=str(artifacts / "head-stats.png"), full_page=True)
@@ -68,7 +78,7 @@ def test_corpus_upload_with_a_csv_column(page, app_url, artifacts):
     # the 'id' column also had 3 rows: wait for the rerun that reads the 'sentence' column to be drawn
     wanted = {"birds", "sing", "dogs", "bark"}
     deadline = time.time() + 60
-    while not wanted <= set(ticks := plot_with_title(page, r"^Layer 0 · Head 0$").locator(".xtick text").all_text_contents()):
+    while not wanted <= set(ticks := head_tokens(page, "Layer 0 · Head 0")):
         assert time.time() < deadline, f"the first sentence of the 'sentence' column was never drawn: {ticks}"
         time.sleep(0.25)                                                   # the heads open on the first sentence
     page.screenshot(path=str(artifacts / "head-stats-corpus.png"), full_page=True)
@@ -76,7 +86,8 @@ def test_corpus_upload_with_a_csv_column(page, app_url, artifacts):
 
 def test_hostile_text_is_shown_as_text(page, app_url):
     dialogs = open_page(page, app_url, "head_stats", ".js-plotly-plot .gtitle", text=HOSTILE, model="scratch")
-    ticks = plot_with_title(page, r"^Layer 0 · Head 0$").locator(".xtick text").all_text_contents()
+    heat(page, "Layer 0 · Head 0").wait_for(timeout=60_000)
+    ticks = head_tokens(page, "Layer 0 · Head 0")
     assert any("<" in tick or ">" in tick for tick in ticks)             # the angle brackets are drawn as characters
     assert page.locator("textarea").first.input_value() == HOSTILE
     assert_no_injection(page, dialogs)

@@ -102,8 +102,7 @@ export default function tokenLinks(component) {
   let pin = typeof data.pin === "string" ? data.pin : null;   // "q3" or "k5"
   let hover = null;
 
-  const previous = parentElement.querySelector(".tl-root");
-  if (previous) previous.remove();
+  const previous = parentElement.querySelector(".tl-root");   // replaced in place below: the page never sees it gone
   const root = element("div", "tl-root");
   root.setAttribute("role", "figure");
   root.setAttribute("aria-label", "Links from query tokens to key tokens");
@@ -169,7 +168,12 @@ export default function tokenLinks(component) {
     return cell;
   });
   const cells = { q: makeColumn(left, "q"), k: makeColumn(right, "k") };
-  parentElement.appendChild(root);
+  if (previous) {
+    if (previous.__pause) previous.__pause();
+    previous.replaceWith(root);
+  } else {
+    parentElement.appendChild(root);
+  }
 
   function focusOf() {
     const active = hover || pin;
@@ -306,6 +310,7 @@ export default function tokenLinks(component) {
     cancelAnimationFrame(frame);
     resize.disconnect();
   };
+  root.__pause = pause;
   root.__resume = () => {
     resize.observe(lines);
     resize.observe(scroller);
