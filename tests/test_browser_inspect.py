@@ -91,7 +91,7 @@ def test_token_links_open_from_a_share_url_and_react_to_heads_hover_and_pin(page
 
 def test_token_links_threshold_slider_sends_fewer_links(page, app_url):
     text = "Birds fly south in winter when the days grow short."
-    open_page(page, app_url, "token_links", ".tl-root", text=text, model="minilm", layer="1", threshold="0.1")
+    open_page(page, app_url, "token_links", ".tl-root", text=text, model="minilm", layer="1", mode="heads", threshold="0.1")
     before = int(links_root(page).get_attribute("data-total"))
     assert before == expected_links(text, 1, list(range(12)), 0.1)
     slider = page.get_by_role("slider").first

@@ -152,7 +152,7 @@ def test_alti_contributions_are_non_negative_and_rows_sum_to_one(model, gpt2_fol
 
 
 def test_integrated_gradients_completeness_on_minilm_default_pair():
-    found = explain(A, "minilm", text_b=B)
+    found = explain(A, "minilm", text_b=B, methods=["integrated_gradients"])   # the default steps
     assert found.completeness_gap < 0.01
     assert found.scores["integrated_gradients"].sum() == pytest.approx(found.target_value - found.f_baseline,
                                                                       rel=0.01, abs=1e-6)
