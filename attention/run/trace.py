@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -201,6 +202,26 @@ def _numpy_heads(tensors: list[torch.Tensor]) -> np.ndarray:
     return _frozen(stacked.transpose(0, 2, 1, 3))
 
 
+_PROJECTIONS: dict[tuple, tuple[tuple, np.ndarray, np.ndarray]] = {}
+
+
+def _output_projections(modules: list) -> tuple[np.ndarray, np.ndarray]:
+    """Each layer's W_O cut by heads [layer, head, d_head, d_model] and its bias [layer, d_model], as read-only numpy,
+    made once per set of weights (keyed by the tensors and their version counters, so training makes them anew)."""
+    key = tuple((id(m.output.weight), m.output.weight._version) for m in modules)
+    found = _PROJECTIONS.get(key)
+    if found is None or any(ref() is not m.output.weight for ref, m in zip(found[0], modules)):   # the very tensors, alive
+        with torch.no_grad():
+            weights = torch.stack([m.output.weight.T.reshape(m.n_heads, -1, m.output.weight.shape[0]) for m in modules])
+            biases = torch.stack([m.output.bias if m.output.bias is not None else torch.zeros(m.output.weight.shape[0])
+                                  for m in modules])
+        if len(_PROJECTIONS) > 32:
+            _PROJECTIONS.clear()
+        refs = tuple(weakref.ref(m.output.weight) for m in modules)
+        found = _PROJECTIONS[key] = (refs, _frozen(weights.float().numpy().copy()), _frozen(biases.float().numpy().copy()))
+    return found[1], found[2]
+
+
 def stack_trace(passed: Pass, layers: Any, side: str = "self", residual: bool = True) -> dict[str, np.ndarray]:
     """The fields of a StackTrace from a recorded pass: `side` "self" or "cross" picks the attention."""
     records = [entry[side] for entry in passed.records]
@@ -209,11 +230,7 @@ def stack_trace(passed: Pass, layers: Any, side: str = "self", residual: bool = 
     fields["weights"] = _numpy([r["weights"] for r in records])
     fields["head_outputs"] = _numpy([r["head_outputs"] for r in records])
     fields["attention_output"] = _numpy([r["output"] for r in records])
-    with torch.no_grad():
-        fields["output_weights"] = _frozen(torch.stack([m.output.weight.T.reshape(m.n_heads, -1, m.output.weight.shape[0])
-                                                        for m in modules]).float().numpy())
-        fields["output_bias"] = _frozen(torch.stack([m.output.bias if m.output.bias is not None else torch.zeros(m.output.weight.shape[0])
-                                                     for m in modules]).float().numpy())
+    fields["output_weights"], fields["output_bias"] = _output_projections(modules)
     if residual:
         fields["residual"] = _numpy([entry["input"] for entry in passed.records] + [passed.hidden])
     if residual and side == "self" and all(r["input"] is entry["input"] for r, entry in zip(records, passed.records)):
