@@ -34,13 +34,11 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
-from common import CHROMIUM, CHROMIUM_ARGS, ROOT, fresh_text, free_port, stop, table, verdict
+from common import CHROMIUM, CHROMIUM_ARGS, ROOT, fresh_text, free_port, start_app, stop, table, verdict
 
 SIZES = (128, 512)
 GOAL_MS = {128: 100, 512: 150}
@@ -90,18 +88,7 @@ WATCH_JS = """([kind, wanted]) => new Promise((done) => {
 
 def start(root: Path, port: int) -> subprocess.Popen:
     """The app of `root` (this tree or a worktree) through its scripts/serve, once its health check answers."""
-    env = {**os.environ, "PORT": str(port), "ADDRESS": "127.0.0.1", "PYTHON": sys.executable}
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_interactions_{port}.log", "wb")
-    process = subprocess.Popen([str(root / "scripts" / "serve"), "--browser.gatherUsageStats", "false"], cwd=root,
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
-                if answer.read().strip() == b"ok":
-                    return process
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"the app of {root} did not start")
+    return start_app(port, log_path=Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_interactions_{port}.log", root=root)
 
 
 def worktree(ref: str) -> Path:
@@ -161,13 +148,14 @@ def native(page, label: str, key: str, steps: int) -> bool:
 def pick(page, label: str, steps: int) -> None:
     """Open the selectbox `label`, move `steps` options down, then press Enter: the action, timed from here (a native
     <select> changes on the arrow key itself: the action is that key press)."""
-    if native(page, label, "ArrowDown", steps):
+    key = "ArrowDown" if steps > 0 else "ArrowUp"
+    if native(page, label, key, abs(steps)):
         return
     box = page.get_by_label(label, exact=True).first
     box.click()
     page.wait_for_timeout(250)
-    for _ in range(steps):
-        page.keyboard.press("ArrowDown")
+    for _ in range(abs(steps)):
+        page.keyboard.press(key)
     page.wait_for_timeout(150)
     page.evaluate("() => { window.__t0 = performance.now(); }")
     page.keyboard.press("Enter")
@@ -197,16 +185,8 @@ def home(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
 
 
 def pick_up(page, label: str, steps: int) -> None:
-    if native(page, label, "ArrowUp", steps):
-        return
-    box = page.get_by_label(label, exact=True).first
-    box.click()
-    page.wait_for_timeout(250)
-    for _ in range(steps):
-        page.keyboard.press("ArrowUp")
-    page.wait_for_timeout(150)
-    page.evaluate("() => { window.__t0 = performance.now(); }")
-    page.keyboard.press("Enter")
+    """pick() upwards: `steps` options up."""
+    pick(page, label, -steps)
 
 
 def click_grid(page, layer: int, head: int) -> None:

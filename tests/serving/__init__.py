@@ -26,14 +26,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(port: int, env: dict | None = None, log_path: Path | None = None) -> subprocess.Popen:
-    """The app through the deployment entry script (scripts/serve) on 127.0.0.1:port; returns once its
-    health check answers ok. Its output goes to `log_path` (a temporary file when not given)."""
+def start_app(port: int, env: dict | None = None, log_path: Path | None = None, root: Path = ROOT) -> subprocess.Popen:
+    """The app of `root` (this repository, or e.g. a worktree of an older commit for a before/after bench) through its
+    deployment entry script (scripts/serve) on 127.0.0.1:port; returns once its health check answers ok. Its output goes
+    to `log_path` (a temporary file when not given)."""
     log_path = log_path or Path(tempfile.mkstemp(prefix="attention-lens-", suffix=".log")[1])
     settings = {**os.environ, "PORT": str(port), "ADDRESS": "127.0.0.1", "PYTHON": sys.executable, **(env or {})}
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(ROOT / "scripts" / "serve"), "--browser.gatherUsageStats", "false"],
-                                   cwd=ROOT, env=settings, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([str(root / "scripts" / "serve"), "--browser.gatherUsageStats", "false"],
+                                   cwd=root, env=settings, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 90
     while time.time() < deadline and process.poll() is None:
         try:
