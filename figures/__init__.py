@@ -19,6 +19,16 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060"  # zero-width space, non-joiner, joiner,
 _BARE = go.layout.Template(layout={"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "font": {"family": "sans-serif"}})
 
 
+def click_cells(layers: int, heads: int, customdata: np.ndarray, hover: str, size: int = 18) -> go.Scatter:
+    """An invisible square marker on each cell of a layers × heads map: plotly cannot select heatmap cells, so markers
+    carry the clicks and the hover. `customdata` is [layer, head] or [layer, head, field]."""
+    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
+    data = np.asarray(customdata)
+    return go.Scatter(x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=data.reshape(layers * heads, *data.shape[2:]),
+                      mode="markers", showlegend=False, hovertemplate=hover,
+                      marker={"symbol": "square", "size": size, "color": "rgba(0,0,0,0)"})
+
+
 def token_labels(tokens: list[str]) -> list[str]:
     """Tokens as safe, unique axis labels: HTML-like text is escaped (plotly reads a little HTML),
     repeated tokens get a short invisible suffix (the repeat count in base 4, written in zero-width

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from figures import _BARE, every_label, safe_text, token_labels
+from figures import _BARE, click_cells, every_label, safe_text, token_labels
 
 DIVERGING = "RdBu_r"
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -62,12 +62,8 @@ def head_effect_map(values: np.ndarray, title: str, colorbar: str) -> go.Figure:
         z=values, x=list(range(heads)), y=list(range(layers)), colorscale=DIVERGING, zmin=-span, zmax=span, xgap=2, ygap=2,
         hoverinfo="skip", colorbar={"title": {"text": safe_text(colorbar)}, "thickness": 12},
     ))
-    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
-    fig.add_trace(go.Scatter(
-        x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=values.ravel(), mode="markers", showlegend=False,
-        marker={"symbol": "square", "size": 16, "color": "rgba(0,0,0,0)"},
-        hovertemplate=f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: %{{customdata:+.5f}}<br>click to open<extra></extra>",
-    ))
+    fig.add_trace(click_cells(layers, heads, values, f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: "
+                              "%{customdata:+.5f}<br>click to open<extra></extra>", 16))
     fig.update_layout(
         template=_BARE, title=_title(title), height=int(min(600, max(240, 110 + 44 * layers))),
         # head numbers under the map: on top they would run into the title of a narrow figure

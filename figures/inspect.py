@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from figures import _BARE, COLORSCALE, every_label, safe_text, token_labels
+from figures import _BARE, COLORSCALE, click_cells, every_label, safe_text, token_labels
 
 DIVERGING = "RdBu_r"   # A − B: red where A attends more, blue where B does, white where they agree
 
@@ -98,12 +98,8 @@ def layer_head_map(scores: np.ndarray, title: str, colorbar: str, percent: bool 
         zmax=float(max(scores.max(), 1e-6)), xgap=2, ygap=2, hoverinfo="skip",
         colorbar={"title": {"text": colorbar}, "thickness": 12, "tickformat": ".0%" if percent else ".3f"},
     ))
-    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
-    fig.add_trace(go.Scatter(
-        x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=scores.ravel(), mode="markers", showlegend=False,
-        marker={"symbol": "square", "size": 16, "color": "rgba(0,0,0,0)"},
-        hovertemplate=f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: {value}<br>click to open<extra></extra>",
-    ))
+    fig.add_trace(click_cells(layers, heads, scores,
+                              f"Layer %{{y}} · Head %{{x}}<br>{safe_text(colorbar)}: {value}<br>click to open<extra></extra>", 16))
     fig.update_layout(
         template=_BARE, title=_title(safe_text(title)), height=int(min(600, max(240, 110 + 48 * layers))),
         # fixed ranges: the click markers would otherwise widen autorange to phantom heads/layers (−1, n)
@@ -144,14 +140,9 @@ def excess_map(excess: np.ndarray, p_values: np.ndarray, adjusted: np.ndarray, a
         xgap=2, ygap=2, hoverinfo="skip",
         colorbar={"title": {"text": "excess shift<br>(gender − control)"}, "thickness": 12, "tickformat": "+.1%"},
     ))
-    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
-    data = np.stack([excess.ravel(), np.asarray(p_values).ravel(), np.asarray(adjusted).ravel()], axis=-1)
-    fig.add_trace(go.Scatter(
-        x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=data, mode="markers", showlegend=False,
-        marker={"symbol": "square", "size": 16, "color": "rgba(0,0,0,0)"},
-        hovertemplate="Layer %{y} · Head %{x}<br>excess: %{customdata[0]:+.2%}<br>p = %{customdata[1]:.4f} "
-                      "(adjusted %{customdata[2]:.4f})<br>click to open<extra></extra>",
-    ))
+    data = np.stack([excess, np.asarray(p_values), np.asarray(adjusted)], axis=-1)      # [layer, head, field]
+    fig.add_trace(click_cells(layers, heads, data, "Layer %{y} · Head %{x}<br>excess: %{customdata[0]:+.2%}<br>p = "
+                              "%{customdata[1]:.4f} (adjusted %{customdata[2]:.4f})<br>click to open<extra></extra>", 16))
     survive = np.argwhere(np.asarray(adjusted) <= alpha)
     fig.add_trace(go.Scatter(
         x=survive[:, 1].tolist(), y=survive[:, 0].tolist(), mode="markers", hoverinfo="skip",

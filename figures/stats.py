@@ -4,20 +4,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from figures import _BARE, safe_text
+from figures import _BARE, click_cells, safe_text
 from figures.inspect import _title
 from attention.analyses.stats import PATTERNS, STATS
 
 PATTERN_COLOURS = ("#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#bdbdbd")   # in the order of PATTERNS
 SIMILARITY_TICKS = 24   # head labels per axis of the similarity heatmap: more would be too small to read
-
-
-def _cells(layers: int, heads: int, customdata: np.ndarray, hover: str) -> go.Scatter:
-    """An invisible square marker on each cell (trace 1): plotly cannot select heatmap cells, markers carry clicks."""
-    grid_heads, grid_layers = np.meshgrid(np.arange(heads), np.arange(layers))
-    return go.Scatter(x=grid_heads.ravel(), y=grid_layers.ravel(), customdata=customdata.reshape(layers * heads, -1),
-                      mode="markers", showlegend=False, hovertemplate=hover,
-                      marker={"symbol": "square", "size": 18, "color": "rgba(0,0,0,0)"})
 
 
 def stat_grid(values: dict[str, np.ndarray], pattern: np.ndarray, stat: str, title: str,
@@ -40,7 +32,7 @@ def stat_grid(values: dict[str, np.ndarray], pattern: np.ndarray, stat: str, tit
     lines = "<br>".join(f"{n}: %{{customdata[{i}]:{'.1%' if STATS[n][1] else '.2f'}}}" for i, n in enumerate(names))
     hover = f"Layer %{{y}} · Head %{{x}}<br>pattern: %{{customdata[{len(names)}]}}<br>{lines}<br>click to open<extra></extra>"
     fig = go.Figure([heat.update(x=list(range(heads)), y=list(range(layers)), xgap=2, ygap=2, hoverinfo="skip"),
-                     _cells(layers, heads, data, hover)])
+                     click_cells(layers, heads, data, hover)])
     if selected is not None:
         fig.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5, y1=selected[0] + 0.5,
                       line={"color": "#f97316", "width": 3})

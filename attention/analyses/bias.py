@@ -335,9 +335,7 @@ class BiasReport:
         if self.has_controls:
             return lines + self._controlled_summary(count)
         for layer, head, score in self.top_heads(count):
-            shifts = self.key_shifts(layer, head)
-            gain_a = max(shifts, key=lambda item: item[1])
-            gain_b = min(shifts, key=lambda item: item[1])
+            gain_a, gain_b = self._largest_gains(layer, head)
             lines.append(
                 f"Layer {layer} · Head {head} moves {100 * score:.1f}%: with {side_a} it looks more at {_named(gain_a[0])} "
                 f"(+{gain_a[1]:.3f}); with {side_b} more at {_named(gain_b[0])} (+{-gain_b[1]:.3f})."
@@ -345,6 +343,11 @@ class BiasReport:
         if scores.max() < 0.02:
             lines.append("No head moves more than 2% of its attention: by this measure the model attends to both terms alike.")
         return lines
+
+    def _largest_gains(self, layer: int, head: int) -> tuple[tuple[str, float], tuple[str, float]]:
+        """The key gaining most attention under term A and the one gaining most under term B: (key, shift) each."""
+        shifts = self.key_shifts(layer, head)
+        return max(shifts, key=lambda item: item[1]), min(shifts, key=lambda item: item[1])
 
     def _controlled_summary(self, count: int) -> list[str]:
         side_a, side_b = self.sides()
@@ -365,9 +368,7 @@ class BiasReport:
         lines.append(f"The excess survives the test ({test}) in {len(found)} of {heads} heads: {more} move more of the "
                      f"term's attention under the gender swap than under the controls, {len(found) - more} move less.")
         for layer, head, excess, adjusted in found[:count]:
-            shifts = self.key_shifts(layer, head)
-            gain_a = max(shifts, key=lambda item: item[1])
-            gain_b = min(shifts, key=lambda item: item[1])
+            gain_a, gain_b = self._largest_gains(layer, head)
             lines.append(
                 f"Layer {layer} · Head {head}: {100 * abs(excess):.1f} points {'more' if excess > 0 else 'less'} than the "
                 f"controls (adjusted p = {adjusted:.3f}); "
