@@ -139,8 +139,7 @@ if pair is not None and pair.cross is not None:
     e_layer, e_head = pair.clamp(layer, head)
     x_layer, x_head = pair.clamp_target(layer, head)
     if translator:
-        mean = pair.cross[-1].mean(axis=0)
-        last = pair.cross.shape[0] - 1
+        last, mean = pair.last_cross_mean()
         chart(cross_peaks_figure(mean, pair.target_tokens, pair.tokens,
                                  f"Cross-attention · {seq2seq_name} · last decoder layer ({last}), mean over its heads"),
               "cross_mean")

@@ -150,3 +150,15 @@ def test_the_decoder_side_is_read_through_methods():
         make(source).clamp_target(0, 0)
     with pytest.raises(ValueError, match="no decoder side"):
         make(source).target_head(0, 0)
+
+
+def test_last_cross_mean_is_the_decoders_last_layer_averaged_over_heads():
+    from attention import attend
+
+    pair = attend("The cat sat.", "scratch", target="Le chat")
+    layer, mean = pair.last_cross_mean()
+    assert layer == pair.cross.shape[0] - 1
+    np.testing.assert_allclose(mean, pair.cross[layer].mean(axis=0), atol=1e-7)
+    np.testing.assert_allclose(mean.sum(-1), 1.0, atol=1e-5)      # every target row still sums to 1
+    with pytest.raises(ValueError, match="no decoder side"):
+        attend("The cat sat.", "scratch").last_cross_mean()

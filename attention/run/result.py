@@ -100,6 +100,12 @@ class Attention(LayersAndHeads):
             raise ValueError("This result has no decoder side; give a target text to an encoder–decoder.")
         return self.target_weights[layer, head]
 
+    def last_cross_mean(self) -> tuple[int, np.ndarray]:
+        """The decoder's last layer and its cross-attention averaged over heads: (layer, [target, source])."""
+        if self.cross is None:
+            raise ValueError("This result has no decoder side; give a target text to an encoder–decoder.")
+        return self.cross.shape[0] - 1, self.cross[-1].mean(axis=0)
+
     def head(self, layer: int, head: int) -> np.ndarray:
         """One head's matrix: [query, key]."""
         return self.weights[layer, head]
