@@ -235,29 +235,29 @@ def links(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
     return rows
 
 
+def _head_box(page, url: str, name: str, title: str, reps: int) -> dict[str, list[dict]]:
+    """Open `url` on head 0, then pick heads 1 … reps in its Head box: each the time to `title` of that head painted."""
+    page.goto(url)
+    page.wait_for_function(f"({WATCH_JS})(['head', '{title.format(head=0)}']).then(() => true)", timeout=180_000)
+    quiet(page)
+    rows: dict[str, list[dict]] = {name: []}
+    for head in range(1, reps + 1):
+        rows[name].append(measure(page, lambda: pick(page, "Head", 1), "head", title.format(head=head)))
+        quiet(page)
+    return rows
+
+
 def compare(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
     """Compare (two sentences, one model): the Head box -> A − B of the new head painted."""
     variant = text.rsplit(" ", 1)[0] + " again."
-    page.goto(f"{base}/compare?{urlencode({'text': text, 'text_b': variant, 'model': 'minilm', 'mode': 'sentences', 'layer': 0, 'head': 0})}")
-    page.wait_for_function(f"({WATCH_JS})(['head', 'A − B · Layer 0 · Head 0']).then(() => true)", timeout=180_000)
-    quiet(page)
-    rows: dict[str, list[dict]] = {"compare head": []}
-    for head in range(1, reps + 1):
-        rows["compare head"].append(measure(page, lambda: pick(page, "Head", 1), "head", f"A − B · Layer 0 · Head {head}"))
-        quiet(page)
-    return rows
+    query = urlencode({'text': text, 'text_b': variant, 'model': 'minilm', 'mode': 'sentences', 'layer': 0, 'head': 0})
+    return _head_box(page, f"{base}/compare?{query}", "compare head", "A − B · Layer 0 · Head {head}", reps)
 
 
 def stats(page, base: str, text: str, reps: int) -> dict[str, list[dict]]:
     """Head stats (one sentence): the Head box -> the new head's heatmap painted."""
-    page.goto(f"{base}/head_stats?{urlencode({'text': text, 'model': 'minilm', 'mode': 'sentence', 'layer': 0, 'head': 0})}")
-    page.wait_for_function(f"({WATCH_JS})(['head', 'Layer 0 · Head 0']).then(() => true)", timeout=180_000)
-    quiet(page)
-    rows: dict[str, list[dict]] = {"stats head": []}
-    for head in range(1, reps + 1):
-        rows["stats head"].append(measure(page, lambda: pick(page, "Head", 1), "head", f"Layer 0 · Head {head}"))
-        quiet(page)
-    return rows
+    query = urlencode({'text': text, 'model': 'minilm', 'mode': 'sentence', 'layer': 0, 'head': 0})
+    return _head_box(page, f"{base}/head_stats?{query}", "stats head", "Layer 0 · Head {head}", reps)
 
 
 VIEWS = (home, links, compare, stats)
