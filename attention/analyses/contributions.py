@@ -428,8 +428,7 @@ def _ablation_hook(mode: str) -> Callable:
         heads = weights @ split_heads(module.value(x), n_heads)              # [batch, head, query, d_head]
         own = heads[torch.arange(n_heads), torch.arange(n_heads)]           # [head, query, d_head]: copy b's head b
         wanted = torch.zeros_like(own) if mode == "remove" else own.mean(1, keepdim=True).expand_as(own)
-        per_head = module.output.weight.T.reshape(n_heads, -1, module.output.weight.shape[0])   # [head, d_head, d_model]
-        change = torch.einsum("bqd,bdm->bqm", wanted - own, per_head)      # [head, query, d_model]
+        change = module.head_writes(wanted - own)                           # [head, query, d_model]: each through its W_O slice
         return output[0] + change, weights
     return hook
 

@@ -294,9 +294,7 @@ def rerun_layer(run: Trace, layer: int, gate: dict[int, float]) -> np.ndarray:
     run.check_layer(layer)
     network: ScratchTransformer = load_model(run.model).network
     block = network.layers[layer]
-    factors = torch.ones(run.n_heads)
-    for head, factor in gate.items():
-        factors[head] = factor
+    factors = gate_tensors({(layer, head): factor for head, factor in gate.items()}, run.n_heads).get(layer)
     mask = causal_mask(run.n_tokens) if run.meta.get("causal") else None
     with COMPUTE_LOCK, torch.inference_mode():
         hidden = block(torch.from_numpy(np.array(run.residual[layer]))[None], mask, head_gate=factors)[0]
