@@ -301,14 +301,3 @@ def rerun_layer(run: Trace, layer: int, gate: dict[int, float]) -> np.ndarray:
         if layer == run.n_layers - 1 and network.final_norm is not None:
             hidden = network.final_norm(hidden)       # the last residual row is after the final norm (pre-norm models)
     return hidden[0].numpy()
-
-
-def is_traced(text: str, model: str = "scratch:minilm", **options: Any) -> bool:
-    """True when trace(text, model, **options) would answer from the cache."""
-    try:
-        name, _ = engine_model(model)
-    except ValueError:
-        return False
-    return isinstance(text, str) and (*_result_key(text, name, options), ()) in TRACES
-
-
