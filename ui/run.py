@@ -3,7 +3,7 @@ message on the page instead of a traceback."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import streamlit as st
 
@@ -13,6 +13,7 @@ from ui.messages import md_escape, warn
 from ui.state import sync_url
 from ui.widgets import engine_picker, share_box, text_and_model
 
+R = TypeVar("R")
 LEARN_TOKENS = 128  # the Learn pages read this many tokens: every step stays legible and the page light (~1 MB)
 
 
@@ -44,14 +45,46 @@ def run_trace(text: str, model: str, **options: Any) -> Trace | None:
     return run
 
 
-def run_core(label: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any | None:
-    """A core computation with a spinner; a user error becomes a message on the page and None."""
+def run_core(label: str | None, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any | None:
+    """A core computation with a spinner (none when `label` is None: a quick check); a user error becomes a message on
+    the page and None."""
     try:
-        with st.spinner(label):
+        with st.spinner(label) if label is not None else contextlib.nullcontext():
             return function(*args, **kwargs)
     except ValueError as error:
         st.error(md_escape(str(error)))
         return None
+
+
+def run_with_progress(text: str, function: Callable[..., R], *args: Any, step: Callable[[int, int], str],
+                      **kwargs: Any) -> R | None:
+    """function(*args, progress=(done, total) -> None, **kwargs) under a progress bar (`text` first, then `step(done,
+    total)`), removed when it ends; a user error becomes a message on the page and None."""
+    bar = st.progress(0.0, text=text)
+    try:
+        return function(*args, progress=lambda done, total: bar.progress(done / total, text=step(done, total)), **kwargs)
+    except ValueError as error:
+        st.error(md_escape(str(error)))
+        return None
+    finally:
+        bar.empty()
+
+
+def load_demo(load_or_train: Callable[..., R], cached: bool, training: str, step: Callable[[str], str] = str,
+              spinner: str | None = None) -> R | None:
+    """A demo model trained here once per machine (gpt-mini, translate-mini, the ViT, the time-series models): loaded
+    when `cached`, else trained now under a progress bar (`training` its first text, `step(message)` each report),
+    with a spinner when `spinner` is given. Its notices (a damaged cache trained again) are shown."""
+    if cached:
+        trained = load_or_train()
+    else:
+        bar = st.progress(0.0, text=training)
+        report = lambda fraction, message="": bar.progress(min(max(float(fraction), 0.0), 1.0), text=step(message))  # noqa: E731
+        trained = run_core(spinner, load_or_train, progress=report)
+        bar.empty()
+    for notice in getattr(trained, "notices", ()):
+        warn(notice)
+    return trained
 
 
 def stop_with_share(params: dict[str, Any], text: str) -> None:

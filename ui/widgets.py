@@ -39,6 +39,12 @@ def preset_models() -> list[str]:
     return list(allowed) if allowed is not None else list(MODELS)
 
 
+def hosted_allows(name: str) -> bool:
+    """False only on a hosted demo whose allow-list leaves the model `name` out."""
+    allowed = limits.current().models
+    return allowed is None or name in allowed
+
+
 def model_picker(key: str = "model", label: str = "Model") -> str:
     """Preset models plus a field for any id or folder; the chosen name is kept in st.session_state[key]."""
     current = st.session_state.get(key, MODELS[0])
