@@ -2,12 +2,10 @@
 import streamlit as st
 
 import ui
-from attention import attend
-from attention.analyses.batch import attend_padded
-from attention.analyses.masks import mask_kinds
+from attention.analyses.batch import attend_padded, gap_alone
 from attention.domains import gpt_mini, translate_mini
-from attention.run import limits
-from figures.learn import cross_figure, cross_peaks_figure, matrices_grid, matrix_figure, recurrence_figure
+from figures.learn import recurrence_figure
+from figures.masks import causal_pair_figure, cross_mean_figure, decoder_figure, mask_pair_figure, padding_figure, seq2seq_figures
 
 DEFAULT_DECODER = gpt_mini.MODEL_NAME          # a decoder trained here: its causal patterns are learned ones
 DEFAULT_SEQ2SEQ = translate_mini.MODEL_NAME    # an encoder–decoder trained here: its cross-attention aligns
@@ -24,23 +22,10 @@ STATE.load()
 
 
 def trained_once(module, label: str) -> None:
-    """Train a demo model on first use (then it is on disk), with a progress bar; a no-op once cached."""
-    if module.is_cached():
-        return
-    bar = st.progress(0.0, text=f"Training {label} once on this machine (a few minutes; then kept on disk)…")
-    ui.run_core(f"Training {label}…", module.load_or_train,
-                progress=lambda fraction, message="": bar.progress(min(max(float(fraction), 0.0), 1.0),
-                                                                   text=f"Training {label}: {message}"))
-    bar.empty()
-
-
-def hosted_allows(name: str) -> bool:
-    allowed = limits.current().models
-    return allowed is None or name in allowed
-
-
-def chart(fig, key: str) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, theme=None)
+    """Train a demo model on first use (then it is on disk), with a progress bar."""
+    ui.load_demo(module.load_or_train, module.is_cached(),
+                 f"Training {label} once on this machine (a few minutes; then kept on disk)…",
+                 lambda message: f"Training {label}: {message}", spinner=f"Training {label}…")
 
 
 st.title("Masks & attention kinds")
@@ -51,7 +36,6 @@ text, model, run = ui.learn_trace()   # the sentence's one run; the other sectio
 result = run.result
 c1, c2, _ = st.columns([1, 1, 2])
 layer, head = ui.layer_and_head("masks", result, [c1, c2], head_help="The head drawn in the comparisons below.")
-tokens, n = result.tokens, result.n_tokens
 
 st.header("Bidirectional (BERT) vs causal (GPT)")
 st.caption(
@@ -61,17 +45,14 @@ st.caption(
     "lower triangle (itself and earlier tokens) is allowed (Radford et al., 2018). Writing one token after another is "
     "how it *generates* text, not how it is trained."
 )
-chart(matrices_grid(list(mask_kinds(n).values()), ["Bidirectional mask: all allowed", "Causal mask: only earlier tokens"], [tokens] * 2,
-                    [tokens] * 2, per_row=2, height_each=360, scale_title="allowed (1)<br>or hidden (0)"), "mask_pair")
+ui.chart(mask_pair_figure(result.tokens), "mask_pair")
 causal = ui.run_trace(text, model, causal=True, max_tokens=ui.LEARN_TOKENS)
 if causal is not None:
     st.caption("What the mask does, on the same weights run both ways: under the causal mask the upper triangle is "
                "exactly 0 and each row shares its weight among fewer keys; the first token can only attend to itself. "
                "This encoder was never trained with the mask, so its causal pattern is mechanics, not something "
                "learned — a trained decoder follows below.")
-    pair = [result.head(layer, head), causal.head(layer, head)]
-    titles = [f"{'Causal' if result.meta.get('causal') else 'Bidirectional'}: layer {layer} · head {head}", "Causal mask applied"]
-    chart(matrices_grid(pair, titles, [tokens] * 2, [tokens] * 2, per_row=2, height_each=380), "causal_pair")
+    ui.chart(causal_pair_figure(result, causal, layer, head), "causal_pair")
 
 st.subheader("A trained decoder: gpt-mini")
 decoder = st.text_input("Decoder model", key="masks_decoder", placeholder="gpt-mini, gpt2 or /models/gpt2",
@@ -87,9 +68,7 @@ if decoder.strip():
     if decoded is not None:
         if decoded.meta.get("family") != "decoder":
             ui.warn(f"This is an {decoded.meta.get('family', 'unknown')} model, not a decoder; its attention is shown as it is.")
-        d_layer, d_head = decoded.clamp(layer, head)
-        chart(matrix_figure(decoded.head(d_layer, d_head), decoded.tokens, decoded.tokens, f"Layer {d_layer} · Head {d_head}",
-                            signed=False, row_title="query", column_title="key", scale_title="weight"), "decoder_head")
+        ui.chart(decoder_figure(decoded, layer, head), "decoder_head")
         trained_here = (" gpt-mini was trained with the causal mask to predict each next token, so this pattern is "
                         "learned: look for heads on the previous token or on the first token." if decoder_name ==
                         gpt_mini.MODEL_NAME else "")
@@ -118,31 +97,25 @@ seq2seq = t2.text_input("Encoder–decoder", key="masks_seq2seq",
                              "same network untrained), scratch (random weights, a small random decoder), "
                              "scratch:<BART folder>, or a T5/BART id or folder run by transformers.")
 seq2seq_name = seq2seq.strip() or DEFAULT_SEQ2SEQ
-if not hosted_allows(seq2seq_name):
+if not ui.hosted_allows(seq2seq_name):
     ui.warn(f"This public demo does not run {seq2seq_name[:60]}; the cross-attention below uses scratch (random weights), "
             "which shows stripes, not alignments.")
     seq2seq_name = "scratch"
 translator = seq2seq_name in TRANSLATORS
 if translator:
     trained_once(translate_mini, "translate-mini")
-wanted_target = target.strip()
-if not wanted_target and translator:
-    wanted_target = ui.run_core("Translating…", translate_mini.translate, source, translate_mini.MODEL_NAME) or ""
-    if wanted_target:
-        st.caption(f"translate-mini writes: **{ui.md_escape(wanted_target)}** (the target rows below).")
-if not wanted_target:
-    wanted_target = source   # another encoder–decoder with no target typed: read the source back as the target
-pair = ui.run_attend(source, seq2seq_name, target=wanted_target, max_tokens=ui.LEARN_TOKENS) if source.strip() else None
+written = (ui.run_core("Translating…", translate_mini.translate, source, translate_mini.MODEL_NAME) or ""
+           if translator and not target.strip() else "")
+if written:
+    st.caption(f"translate-mini writes: **{ui.md_escape(written)}** (the target rows below).")
+# with no target typed: the translator's own output, else (another encoder–decoder) the source read back as the target
+pair = ui.run_attend(source, seq2seq_name, target=target.strip() or written or source, max_tokens=ui.LEARN_TOKENS) if source.strip() else None
 if not source.strip():
     st.info("Type a source text to see cross-attention.", icon=":material/info:")
 if pair is not None and pair.cross is not None:
-    e_layer, e_head = pair.clamp(layer, head)
-    x_layer, x_head = pair.clamp_target(layer, head)
+    encoder_self, decoder_self, cross = seq2seq_figures(pair, layer, head)
     if translator:
-        last, mean = pair.last_cross_mean()
-        chart(cross_peaks_figure(mean, pair.target_tokens, pair.tokens,
-                                 f"Cross-attention · {seq2seq_name} · last decoder layer ({last}), mean over its heads"),
-              "cross_mean")
+        ui.chart(cross_mean_figure(pair, seq2seq_name), "cross_mean")
         report = ui.run_core("Reading translate-mini's held-out figures…", translate_mini.alignment_report)
         if report is not None:
             m1, m2, m3 = st.columns(3)
@@ -166,15 +139,9 @@ if pair is not None and pair.cross is not None:
         st.caption("scratch has random weights: its cross-attention shows stripes, not alignments. translate-mini is "
                    "trained and aligns.")
     left, middle = st.columns(2)
-    with left:
-        chart(matrix_figure(pair.head(e_layer, e_head), pair.tokens, pair.tokens, f"Encoder self-attention · layer {e_layer} · head {e_head}",
-                            signed=False, row_title="source token", column_title="source token", scale_title="weight"),
-              "encoder_self")
-    with middle:
-        chart(matrix_figure(pair.target_head(x_layer, x_head), pair.target_tokens, pair.target_tokens,
-                            f"Decoder self-attention (causal) · layer {x_layer} · head {x_head}", signed=False,
-                            row_title="target token", column_title="target token", scale_title="weight"), "decoder_self")
-    chart(cross_figure(pair, x_layer, x_head), "cross")
+    ui.chart(encoder_self, "encoder_self", slot=left)
+    ui.chart(decoder_self, "decoder_self", slot=middle)
+    ui.chart(cross, "cross")
     st.caption(f"Cross-attention is not square: {len(pair.target_tokens)} target tokens × {pair.n_tokens} source tokens. "
                "Every target token may look at the whole source, but at its own text only causally.")
 
@@ -183,14 +150,8 @@ second = st.text_input("A second sentence for the batch", key="masks_second",
                        help="Models run several texts at once as one rectangle, so shorter ones are filled up with [PAD] tokens.")
 batch = ui.run_core("Running both sentences as one batch…", attend_padded, [text, second], model, ui.LEARN_TOKENS)
 if batch is not None:
-    b_layer, b_head = batch.clamp(layer, head)
-    padded = [batch.head(i, b_layer, b_head) for i in range(2)]
-    masks = [batch.key_mask(i) for i in range(2)]
-    names = [f"Sentence {i + 1} ({batch.lengths[i]} tokens{', padded' if batch.is_padded(i) else ''})" for i in range(2)]
-    chart(matrices_grid([*masks, *padded], [f"Padding mask · {name}" for name in names] + [f"Attention · {name}" for name in names],
-                        batch.tokens * 2, batch.tokens * 2, per_row=2, height_each=340,
-                        scale_title="weight (masks:<br>1 allowed, 0 hidden)"), "padding")
-    gap = max(batch.gap_to(i, attend(sentence, model, max_tokens=ui.LEARN_TOKENS).weights) for i, sentence in enumerate([text, second]))
+    ui.chart(padding_figure(batch, layer, head), "padding")
+    gap = gap_alone(batch, [text, second], ui.LEARN_TOKENS)
     st.caption("The padding mask hides the [PAD] columns, so no real token attends to padding (weight exactly 0) and every "
                f"sentence gets the same numbers as when it runs alone (largest difference here {gap:.1e}). "
                "The [PAD] rows are computed too, and simply thrown away.")
@@ -202,7 +163,7 @@ st.caption(
     "Self-attention links every pair of tokens directly — one hop, whatever the distance — and computes all pairs at once. "
     "The price: n × n scores instead of n steps."
 )
-chart(recurrence_figure(min(max(n, 4), 12)), "recurrence")
+ui.chart(recurrence_figure(min(max(result.n_tokens, 4), 12)), "recurrence")
 
 STATE.share(text, text=text, model=model, layer=layer, head=head, decoder=decoder.strip(), seq2seq=seq2seq.strip(),
             source=source, target=target, second=second)

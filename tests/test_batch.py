@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from attention import attend
-from attention.analyses.batch import attend_padded
+from attention.analyses.batch import attend_padded, gap_alone
 
 TEXTS = ["The cat sat on the mat because it was warm.", "Dogs bark."]
 
@@ -51,3 +51,13 @@ def test_view_methods_of_a_padded_batch():
     assert (batch.head(short, 1, 2)[:n, n:] == 0).all()     # no real query looks at padding
     assert batch.gap_to(short, attend(texts[short], "scratch").weights) < 1e-5
     assert batch.gap_to(short, np.zeros_like(batch.sentence(short))) == pytest.approx(float(batch.sentence(short).max()))
+
+
+def test_gap_alone_is_the_largest_gap_of_any_sentence_and_sees_a_wrong_text():
+    """gap_alone runs each text alone: ~0 for the batch's own texts; a different text in its place shows a real gap."""
+    texts = ["The cat sat on the mat today.", "It sat."]
+    batch = attend_padded(texts, "scratch", max_tokens=128)
+    assert gap_alone(batch, texts, 128) < 1e-5
+    expected = max(batch.gap_to(i, attend(text, "scratch").weights) for i, text in enumerate(texts))
+    assert gap_alone(batch, texts) == pytest.approx(expected)
+    assert gap_alone(batch, [texts[0], "It ran."]) > 1e-3          # same length, other token: the attention differs

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention.run.api import prepare
+from attention.run.api import attend, prepare
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,10 @@ def attend_padded(texts: list[str], model: str = "scratch:minilm", max_tokens: i
         model=model.strip(), tokens=[p.tokens + [pad] * (width - len(p.tokens)) for p in prepared], lengths=lengths,
         mask=np.arange(width)[None, :] < np.array(lengths)[:, None], weights=weights, notices=notices,
     )
+
+
+def gap_alone(batch: PaddedBatch, texts: list[str], max_tokens: int | None = None) -> float:
+    """Largest |batched − alone| attention over the batch's `texts`, each also run on its own by the same model: 0 (or
+    rounding) when the padding mask does its job."""
+    options = {} if max_tokens is None else {"max_tokens": max_tokens}
+    return max(batch.gap_to(index, attend(text, batch.model, **options).weights) for index, text in enumerate(texts))
