@@ -1,12 +1,11 @@
 """Bias probe: does attention from a term change when it is swapped (he/she, John/Mary) in the same sentence?"""
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 import ui
 from attention import attend
 from attention.run import limits
-from attention.analyses.bias import ALPHA, DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, SEAT_LABELS, expand, probe, seat
+from attention.analyses.bias import (ALPHA, DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, SEAT_LABELS, expand, probe,
+                                     seat_all)
 from figures.inspect import excess_map, key_shift_bars, layer_head_map
 
 TEMPLATE_HELP = (
@@ -41,23 +40,17 @@ with right:
 
 params = {"text": templates, "occupations": occupations, "names": names, "model": model}
 cap = max(1, limits.current().max_batch // 4)  # each pair is four sentences: the gender swap and its two control swaps
-try:
-    probes, notices = expand(templates, occupations, names, limit=cap)
-except ValueError as error:
-    st.error(ui.md_escape(str(error)))
+expanded = ui.run_core(None, expand, templates, occupations, names, limit=cap)
+if expanded is None:
     ui.stop_with_share(params, templates)
+probes, notices = expanded
 
 run_key = (tuple(probes), model)
 if st.session_state.get("_bias_run", (None,))[0] != run_key:
-    bar = st.progress(0.0, text=f"Probing {len(probes)} sentence pairs and their controls on {model[:60]}…")
-    try:
-        report = probe(probes, model, progress=lambda done, total: bar.progress(done / total, text=f"Sentence {done} of {total}"),
-                       attend=attend)
-    except ValueError as error:
-        bar.empty()
-        st.error(ui.md_escape(str(error)))
+    report = ui.run_with_progress(f"Probing {len(probes)} sentence pairs and their controls on {model[:60]}…", probe, probes,
+                                  model, step=lambda done, total: f"Sentence {done} of {total}", attend=attend)
+    if report is None:
         ui.stop_with_share(params, templates)
-    bar.empty()
     st.session_state["_bias_run"] = (run_key, report)
 report = st.session_state["_bias_run"][1]
 for notice in notices + report.notices:
@@ -72,16 +65,8 @@ st.info(
     icon="⚖️",
 )
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def seat_results(model: str) -> dict[str, dict | str]:
-    """SEAT for both attribute pairs (about a second each on MiniLM); a message instead where the model cannot run it."""
-    found: dict[str, dict | str] = {}
-    for test in SEAT_LABELS:
-        try:
-            found[test] = seat(model, test)
-        except ValueError as error:
-            found[test] = str(error)
-    return found
+# SEAT for both attribute pairs (about a second each on MiniLM); a message instead where the model cannot run it
+seat_results = st.cache_data(max_entries=8, show_spinner=False)(seat_all)
 
 
 scores = report.scores
@@ -121,13 +106,7 @@ with seat_col:
         "the name sentences. Attention weights (left) say where heads look; SEAT says what the embeddings encode — one "
         "does not imply the other.")
 
-if controlled:
-    surviving = report.surviving(ALPHA)
-    strongest = np.unravel_index(np.nanargmax(np.abs(report.excess)), report.excess.shape)
-    top_layer, top_head = (surviving[0][0], surviving[0][1]) if surviving else (int(strongest[0]), int(strongest[1]))
-else:
-    top_layer, top_head, _ = report.top_heads(1)[0]
-for name, top, size in (("layer", top_layer, scores.shape[0]), ("head", top_head, scores.shape[1])):
+for name, top, size in zip(("layer", "head"), report.opening_head(ALPHA), scores.shape):
     if STATE[name] is None:
         STATE[name] = top
     STATE.clamp(name, size)
@@ -136,26 +115,22 @@ for name, top, size in (("layer", top_layer, scores.shape[0]), ("head", top_head
 map_col, head_col = st.columns([1, 1], gap="large")
 with map_col:
     st.subheader("Attention moved, per head")
-    click = {"selection_mode": "points", "config": {"displayModeBar": False}, "width": "stretch"}
     if controlled:
         excess_tab, shift_tab, control_tab = st.tabs(["Excess over controls", "Shift (any swap)", "Control shift"])
         with excess_tab:
             st.caption(f"Gender swap minus control swaps, mean over {len(report.controlled)} pairs, in points of the "
                        "term's attention (red: the gender swap moves more). Outlined: the excess survives the test. "
                        "Hover for p-values; click a head to open it.")
-            st.plotly_chart(excess_map(report.excess, report.p_values, report.adjusted_p, ALPHA), key="bias_excess",
-                            on_select=ui.open_clicked_head("bias_excess", "bias_layer", "bias_head"), **click)
+            ui.head_map(excess_map(report.excess, report.p_values, report.adjusted_p, ALPHA), "bias_excess", "bias")
         with control_tab:
             st.caption("Mean share of the term's attention that moves under the control swaps (same gender, another word).")
-            st.plotly_chart(layer_head_map(report.control, "", "moved (control)"), key="bias_control",
-                            on_select=ui.open_clicked_head("bias_control", "bias_layer", "bias_head"), **click)
+            ui.head_map(layer_head_map(report.control, "", "moved (control)"), "bias_control", "bias")
     else:
         shift_tab = st.container()
     with shift_tab:
         st.caption(f"Mean over {len(report.pairs)} pairs of the share of the term's attention that moves when {side_a} "
                    f"becomes {side_b} (half the summed absolute change, 0–100%), whatever the reason. Click a head to open it.")
-        st.plotly_chart(layer_head_map(scores, "", "moved"), key="bias_map",
-                        on_select=ui.open_clicked_head("bias_map", "bias_layer", "bias_head"), **click)
+        ui.head_map(layer_head_map(scores, "", "moved"), "bias_map", "bias")
 with head_col:
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", range(scores.shape[0]), key="bias_layer",
@@ -176,7 +151,7 @@ with head_col:
                "attention to its own tokens.")
 
 st.subheader("Table")
-frame = pd.DataFrame(report.rows()).sort_values("shift", ascending=False, kind="stable")
+frame = report.table()
 st.caption(f"{len(frame):,} rows: one per sentence pair and head, largest shift first; the CSV holds every row.")
 first = ["layer", "head", "shift"]   # the key columns stay in view; the long sentence columns scroll
 st.dataframe(frame.head(500), width="stretch", hide_index=True, height=320,

@@ -173,3 +173,29 @@ def test_seat_on_minilm_and_bad_names():
         seat("minilm", "colours")
     with pytest.raises(ValueError, match="not one run by transformers"):
         seat("scratch", "career-family")
+
+
+def test_the_view_opens_on_the_surviving_head_else_the_largest_excess_else_the_largest_shift():
+    report = fake_report()
+    assert report.opening_head() == (0, 1)                           # head 1 survives the test
+    assert report.opening_head(alpha=0.0) == (0, 1)                  # none survives: still the largest |excess|
+    report.controls = []                                             # no controls: the head that moves most
+    report.pairs = [bias.PairAttention(p.probe, p.keys, p.a, p.b * np.array([1.0, 0.0])[None, :, None] + p.a *
+                                       np.array([0.0, 1.0])[None, :, None]) for p in report.pairs]   # head 1 never moves
+    assert report.opening_head() == (0, 0)
+
+
+def test_the_table_is_every_row_largest_shift_first():
+    report = fake_report()
+    report.pairs[3] = bias.PairAttention(report.pairs[3].probe, report.pairs[3].keys, report.pairs[3].a, report.pairs[3].a)
+    table = report.table()
+    assert len(table) == len(report.rows()) == 12 * 2
+    assert list(table["shift"]) == sorted(table["shift"], reverse=True) and table["shift"].iloc[-1] == 0.0
+
+
+def test_seat_all_runs_every_test_and_keeps_each_message():
+    found = bias.seat_all("any", embed=lambda sentences: np.eye(2)[[len(s) % 2 for s in sentences]])
+    assert set(found) == set(bias.SEAT_LABELS) and all(isinstance(v, dict) for v in found.values())
+    assert {v["test"] for v in found.values()} == set(bias.SEAT_LABELS)
+    refused = bias.seat_all("scratch")                               # SEAT needs a transformers model: a message each
+    assert all(isinstance(v, str) and "not one run by transformers" in v for v in refused.values())

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
     from attention.run.result import Attention
 
 DEFAULT_TEMPLATES = (
@@ -303,6 +304,23 @@ class BiasReport:
         scores = self.scores
         order = np.argsort(scores, axis=None)[::-1][:count]
         return [(int(l), int(h), float(scores[l, h])) for l, h in zip(*np.unravel_index(order, scores.shape))]
+
+    def opening_head(self, alpha: float = ALPHA) -> tuple[int, int]:
+        """The head a view opens on: with controls, the surviving head of largest excess, else the head of largest
+        |excess|; without controls, the head that moves most."""
+        if not self.has_controls:
+            return self.top_heads(1)[0][:2]
+        surviving = self.surviving(alpha)
+        if surviving:
+            return surviving[0][0], surviving[0][1]
+        strongest = np.unravel_index(np.nanargmax(np.abs(self.excess)), self.excess.shape)
+        return int(strongest[0]), int(strongest[1])
+
+    def table(self) -> "pd.DataFrame":
+        """rows() as a table, largest shift first (a stable sort: ties keep their order)."""
+        import pandas as pd   # only the tables need pandas
+
+        return pd.DataFrame(self.rows()).sort_values("shift", ascending=False, kind="stable")
 
     def key_shifts(self, layer: int, head: int) -> list[tuple[str, float]]:
         """Per key word: mean over pairs of (A − B) attention from the term, largest |shift| first."""
@@ -585,3 +603,15 @@ def seat(model: str = "minilm", test: str = "career-family", embed: Callable[[li
                            if found["effect_size"] > 0 else
                            f"female-name sentences sit nearer '{first}' and male-name ones nearer '{second}'")
                         + f"; p = {found['p_value']:.4f} (one-sided permutation test).")}
+
+
+def seat_all(model: str, embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, dict[str, Any] | str]:
+    """SEAT for every attribute pair in SEAT_LABELS: per test its result, or the message of the ValueError that stopped
+    it (e.g. a model transformers does not run), so one failing test does not hide the others."""
+    found: dict[str, dict[str, Any] | str] = {}
+    for test in SEAT_LABELS:
+        try:
+            found[test] = seat(model, test, embed=embed)
+        except ValueError as error:
+            found[test] = str(error)
+    return found
