@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from figures import _BARE, click_cells, safe_text
-from figures.inspect import _title
+from figures.inspect import Panel, _title, panel_grid
 from attention.analyses.stats import PATTERNS, STATS
 
 PATTERN_COLOURS = ("#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#bdbdbd")   # in the order of PATTERNS
@@ -75,3 +75,12 @@ def stat_spread(table, stat: str, layer: int, head: int) -> go.Figure:
                       height=300, xaxis={"title": stat, "tickformat": ".0%" if STATS[stat][1] else ""},
                       yaxis={"title": "sentences"}, bargap=0.05)
     return fig
+
+
+def rollout_flow_figure(tokens: list[str], rolled: np.ndarray, flows: np.ndarray | None) -> go.Figure:
+    """Rollout after the last layer ([layer, query, input token]: its last layer drawn) beside attention flow
+    ([query, input token], when computed): rows are positions after the last layer, columns input tokens."""
+    panels = [Panel(f"Rollout after layer {len(rolled) - 1}", rolled[-1], tokens, tokens)]
+    if flows is not None:
+        panels.append(Panel("Attention flow", flows, tokens, tokens))
+    return panel_grid(panels, title="Rows: positions after the last layer · columns: input tokens")

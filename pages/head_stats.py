@@ -8,10 +8,9 @@ from attention.run import limits
 from attention.run.export import table_csv
 from figures.export import view_html
 from figures import head_heatmap
-from figures.inspect import Panel, panel_grid
-from figures.stats import similarity_heatmap, stat_grid, stat_spread
+from figures.stats import rollout_flow_figure, similarity_heatmap, stat_grid, stat_spread
 from components.heatmap import head_view
-from attention.analyses.stats import FLOW_MAX_TOKENS, PATTERN_RULE, PATTERNS, STATS, flow, result_stats, rollout, similarity_order
+from attention.analyses.stats import FLOW_MAX_TOKENS, PATTERN_RULE, STATS, Overview, overview, pattern_counts
 
 MODES = {"sentence": "One sentence", "corpus": "A corpus"}
 SOURCES = {"sample": "The sample corpus", "upload": "Upload a .txt or .csv file"}
@@ -35,12 +34,9 @@ params = {"mode": mode}
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def sentence_views(text: str, model: str, deployment: limits.Limits) -> tuple:
+def sentence_views(text: str, model: str, deployment: limits.Limits) -> Overview:
     """Statistics, rollout and head distances of one sentence (flow only up to FLOW_MAX_TOKENS tokens)."""
-    result = attend(text, model)
-    distances, order = similarity_order(result.weights)
-    flows = flow(result.weights) if result.n_tokens <= FLOW_MAX_TOKENS else None
-    return result_stats(result), rollout(result.weights), flows, distances, order
+    return overview(attend(text, model))
 
 
 table = None
@@ -72,18 +68,13 @@ else:
     except ValueError as error:
         st.error(ui.md_escape(str(error)))
         ui.stop_with_share(params, "")
-    cap = limits.current().max_batch
-    if len(sentences) > cap:
-        ui.warn(f"The corpus has {len(sentences):,} sentences; this deployment reads the first {cap:,}. "
-                "For more, run `python -m attention.analyses.corpus FILE` (locally or on Ray).")
-        sentences = sentences[:cap]
-    bar = st.progress(0.0, text=f"Reading {len(sentences)} sentences…")
-    try:
-        table = corpus.run(sentences, model, progress=lambda done, total: bar.progress(done / total, f"{done}/{total} sentences"))
-    except ValueError as error:
-        st.error(ui.md_escape(str(error)))
+    sentences, notice = corpus.first(sentences, limits.current().max_batch)
+    if notice:
+        ui.warn(notice)
+    table = ui.run_with_progress(f"Reading {len(sentences)} sentences…", corpus.run, sentences, model,
+                                 step=lambda done, total: f"{done}/{total} sentences")
+    if table is None:
         ui.stop_with_share(params, "")
-    bar.empty()
     values, pattern = corpus.summary(table)
     STATE.clamp("sentence", len(sentences))
     pick = st.selectbox("Sentence to open heads on", range(len(sentences)), key="stats_sentence",
@@ -96,9 +87,9 @@ else:
     st.caption(f"Means over **{table['sentence'].nunique():,}** sentences · {model} · "
                f"{result.n_layers} layers × {result.n_heads} heads; the pattern is each head's most frequent type.")
 
-sentence_stats, rolled, flows, distances, order = sentence_views(text, model, limits.current())
+views = sentence_views(text, model, limits.current())
 if table is None:
-    values, pattern = sentence_stats.values, sentence_stats.pattern
+    values, pattern = views.stats.values, views.stats.pattern
 STATE.clamp("layer", result.n_layers)
 STATE.clamp("head", result.n_heads)
 c1, _ = st.columns([2, 2])   # the Layer and Head boxes are the head view's own (drawn by the heatmap component)
@@ -136,8 +127,7 @@ grid_col, head_col = st.columns([1, 1], gap="large")
 with grid_col:
     where = "over the corpus" if table is not None else "of this sentence"
     figures["grid"] = stat_grid(values, pattern, stat, f"Every head {where}: {stat}", (layer, head))
-    st.plotly_chart(figures["grid"], width="stretch", key="stats_grid", selection_mode="points",
-                    on_select=ui.open_clicked_head("stats_grid", "stats_layer", "stats_head"), config={"displayModeBar": False})
+    ui.head_map(figures["grid"], "stats_grid", "stats")
     ui.figure_exports(figures["grid"], "head-stats-grid", "export_grid")
 with head_col:
     st.session_state["_stats_fragment_run"] = False
@@ -145,13 +135,11 @@ with head_col:
 
 if table is not None:
     figures["spread"] = stat_spread(table, stat if stat in STATS else "entropy", layer, head)
-    st.plotly_chart(figures["spread"], width="stretch", key="stats_spread")
-    ui.figure_exports(figures["spread"], f"spread-L{layer}-H{head}", "export_spread")
+    ui.chart_with_exports(figures["spread"], "stats_spread", f"spread-L{layer}-H{head}", "export_spread")
 
 with st.expander("Pattern types: the rule", expanded=False):
     st.markdown(PATTERN_RULE)
-    counts = {name: int((pattern == name).sum()) for name in PATTERNS}
-    st.markdown(" · ".join(f"{name}: **{count}**" for name, count in counts.items()))
+    st.markdown(" · ".join(f"{name}: **{count}**" for name, count in pattern_counts(pattern).items()))
 
 st.subheader("Rollout and flow: which input tokens reach each position")
 st.caption(
@@ -159,21 +147,16 @@ st.caption(
     "oneself. **Rollout** multiplies these layer by layer; **flow** is the maximum flow from each top position to each "
     f"input token through the layers, with the weights as capacities (computed up to {FLOW_MAX_TOKENS} tokens)."
 )
-panels = [Panel(f"Rollout after layer {result.n_layers - 1}", rolled[-1], result.tokens, result.tokens)]
-if flows is not None:
-    panels.append(Panel("Attention flow", flows, result.tokens, result.tokens))
-else:
+if views.flow is None:
     ui.warn(f"This text has {result.n_tokens} tokens; attention flow is computed up to {FLOW_MAX_TOKENS}.")
-figures["flow"] = panel_grid(panels, title="Rows: positions after the last layer · columns: input tokens")
-st.plotly_chart(figures["flow"], width="stretch", key="stats_flow")
-ui.figure_exports(figures["flow"], "rollout-flow", "export_flow")
+figures["flow"] = rollout_flow_figure(result.tokens, views.rollout, views.flow)
+ui.chart_with_exports(figures["flow"], "stats_flow", "rollout-flow", "export_flow")
 
 st.subheader("Head similarity")
 st.caption("Jensen–Shannon distance between every pair of heads (0: they attend alike; 1: to disjoint tokens), "
            "mean over query tokens, ordered by hierarchical clustering so alike heads form dark blocks.")
-figures["similarity"] = similarity_heatmap(distances, order, result.n_heads)
-st.plotly_chart(figures["similarity"], width="stretch", key="stats_similarity")
-ui.figure_exports(figures["similarity"], "head-similarity", "export_similarity")
+figures["similarity"] = similarity_heatmap(views.distances, views.order, result.n_heads)
+ui.chart_with_exports(figures["similarity"], "stats_similarity", "head-similarity", "export_similarity")
 
 def view_figures() -> list:
     """Every figure of the page as it is now, the open head included (built when the file is asked for)."""
@@ -183,13 +166,10 @@ def view_figures() -> list:
 st.subheader("Export")
 ui.result_exports(result, "export_result")
 with st.container(horizontal=True, gap="small"):
-    rows = table if table is not None else sentence_stats.rows()
-    st.download_button("Statistics CSV", lambda: table_csv(rows), "head-stats.csv", "text/csv",
-                       key="export_stats_csv", on_click="ignore", icon=":material/download:")
+    rows = table if table is not None else views.stats.rows()
+    ui.download("Statistics CSV", lambda: table_csv(rows), "head-stats.csv", "text/csv", key="export_stats_csv")
     if table is not None:
-        st.download_button("Statistics Parquet", lambda: table.to_parquet(index=False), "head-stats.parquet",
-                           key="export_parquet", on_click="ignore", icon=":material/download:")
-    st.download_button("This view (HTML)", lambda: view_html(view_figures(), f"Head stats · {model}", [text]),
-                       "head-stats-view.html", "text/html", key="export_view", on_click="ignore",
-                       icon=":material/download:", help="Every figure of this page in one file that opens offline.")
+        ui.download("Statistics Parquet", lambda: table.to_parquet(index=False), "head-stats.parquet", key="export_parquet")
+    ui.download("This view (HTML)", lambda: view_html(view_figures(), f"Head stats · {model}", [text]), "head-stats-view.html",
+                "text/html", key="export_view", help="Every figure of this page in one file that opens offline.")
 STATE.share(text if mode == "sentence" else "", **params, layer=STATE["layer"], head=STATE["head"])

@@ -138,3 +138,10 @@ def test_ray_address_that_answers_nothing_is_a_clear_error(tmp_path):
         port = sock.getsockname()[1]
     done = cli(str(source), "--model", "scratch", "--out", str(tmp_path / "x.parquet"), "--ray", f"127.0.0.1:{port}", timeout=150)
     assert done.returncode == 2 and "Could not reach a Ray cluster" in done.stderr
+
+
+def test_first_keeps_the_deployments_share_and_says_so():
+    sentences = [f"Sentence {i}." for i in range(5)]
+    assert corpus.first(sentences, 5) == (sentences, None)
+    kept, notice = corpus.first(sentences, 2)
+    assert kept == sentences[:2] and "has 5 sentences" in notice and "reads the first 2" in notice

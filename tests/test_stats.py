@@ -6,7 +6,8 @@ import pytest
 
 from attention import attend
 from figures.stats import SIMILARITY_TICKS, similarity_heatmap
-from attention.analyses.stats import FLOW_MAX_TOKENS, classify, flow, head_stats, is_punctuation, result_stats, rollout, similarity_order
+from attention.analyses.stats import (FLOW_MAX_TOKENS, classify, flow, head_stats, is_punctuation, overview, pattern_counts,
+                                      result_stats, rollout, similarity_order)
 
 TOKENS = ["[CLS]", "the", "cat", "sat", "on", "a", "warm", "mat", "today", "[SEP]"]   # no punctuation, one sentence
 N = len(TOKENS)
@@ -194,3 +195,32 @@ def test_flow_equals_an_exact_floating_point_max_flow():
         capacity[level * n:(level + 1) * n, (level - 1) * n:level * n] = layers[level - 1]
     expected = np.array([[_exact_max_flow(capacity, top * n + query, key) for key in range(n)] for query in range(n)])
     np.testing.assert_allclose(flow(weights), expected, atol=1e-7)
+
+
+def test_overview_gathers_one_sentences_views_and_leaves_flow_out_of_long_texts():
+    short = attend("The cat sat.", "scratch")
+    found = overview(short)
+    np.testing.assert_array_equal(found.rollout, rollout(short.weights))
+    np.testing.assert_array_equal(found.flow, flow(short.weights))
+    np.testing.assert_array_equal(found.stats.pattern, result_stats(short).pattern)
+    distances, order = similarity_order(short.weights)
+    np.testing.assert_array_equal(found.distances, distances)
+    np.testing.assert_array_equal(found.order, order)
+    long = attend(" ".join(["word"] * (FLOW_MAX_TOKENS + 5)), "scratch")
+    assert long.n_tokens > FLOW_MAX_TOKENS and overview(long).flow is None
+
+
+def test_pattern_counts_count_every_type_in_order():
+    pattern = np.array([["vertical", "block"], ["vertical", "diagonal"]])
+    assert pattern_counts(pattern) == {"vertical": 2, "diagonal": 1, "vertical + diagonal": 0, "block": 1, "heterogeneous": 0}
+
+
+def test_rollout_flow_figure_draws_the_last_layer_and_flow_when_there_is_one():
+    from figures.stats import rollout_flow_figure
+
+    rolled, flows = np.random.default_rng(0).random((3, 4, 4)), np.eye(4)
+    tokens = list("abcd")
+    fig = rollout_flow_figure(tokens, rolled, flows)
+    assert [a.text for a in fig.layout.annotations][:2] == ["Rollout after layer 2", "Attention flow"]
+    np.testing.assert_allclose(np.asarray(fig.data[0].z, dtype=float), rolled[-1])
+    assert len(rollout_flow_figure(tokens, rolled, None).data) == 1

@@ -63,6 +63,14 @@ def read_sentences(data: bytes | str | Path, name: str = "", column: str | None 
     return sentences
 
 
+def first(sentences: list[str], cap: int) -> tuple[list[str], str | None]:
+    """The first `cap` sentences, with a notice when the corpus had more (a deployment's batch limit)."""
+    if len(sentences) <= cap:
+        return sentences, None
+    return sentences[:cap], (f"The corpus has {len(sentences):,} sentences; this deployment reads the first {cap:,}. "
+                             "For more, run `python -m attention.analyses.corpus FILE` (locally or on Ray).")
+
+
 def csv_columns(data: bytes) -> list[str]:
     """The header of a CSV file (for picking the sentence column)."""
     first = data.decode("utf-8-sig", errors="replace").splitlines()[:1]

@@ -200,3 +200,27 @@ def similarity_order(weights: np.ndarray, max_queries: int = 96) -> tuple[np.nda
         return distances, np.arange(layers * heads)
     tree = linkage(squareform(distances.astype(np.float64), checks=False), method="average", optimal_ordering=True)
     return distances, leaves_list(tree)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What Head stats shows of one sentence: its statistics, rollout [layer, query, input token], flow [query, input
+    token] (None above FLOW_MAX_TOKENS tokens), the heads' distances [layer·head, layer·head] and their clustered order."""
+
+    stats: HeadStats
+    rollout: np.ndarray
+    flow: np.ndarray | None
+    distances: np.ndarray
+    order: np.ndarray
+
+
+def overview(result: Attention) -> Overview:
+    """Statistics, rollout, flow (up to FLOW_MAX_TOKENS tokens) and head similarity of one attend() result."""
+    distances, order = similarity_order(result.weights)
+    flows = flow(result.weights) if result.n_tokens <= FLOW_MAX_TOKENS else None
+    return Overview(result_stats(result), rollout(result.weights), flows, distances, order)
+
+
+def pattern_counts(pattern: np.ndarray) -> dict[str, int]:
+    """How many heads ([layer, head] pattern names) have each pattern type, in PATTERNS' order (0 included)."""
+    return {name: int((np.asarray(pattern) == name).sum()) for name in PATTERNS}
