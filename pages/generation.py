@@ -36,22 +36,8 @@ st.caption(
     "kept (the **key/value cache**) and each step only computes the newest token's query, key and value."
 )
 ui.show_url_notices()
-
-
-def ensure_trained() -> None:
-    """gpt-mini is trained once per machine (a few minutes); show progress the first time."""
-    if gpt_mini.is_cached():
-        gpt_mini.load_or_train()
-        return
-    bar = st.progress(0.0, text="Training gpt-mini once on this machine (it is saved for every later visit)…")
-    gpt_mini.load_or_train(progress=lambda done, message: bar.progress(done, text=message))
-    bar.empty()
-
-
-ensure_trained()
-trained = gpt_mini.load_or_train()
-for notice in trained.notices:
-    ui.warn(notice)
+trained = ui.load_demo(gpt_mini.load_or_train, gpt_mini.is_cached(),   # once per machine (a few minutes), then on disk
+                       "Training gpt-mini once on this machine (it is saved for every later visit)…")
 
 st.text_area("Prompt", key=STATE.key("prompt"), height=70, help="gpt-mini writes lowercase: MiniLM's tokenizer lowercases.")
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
@@ -64,7 +50,6 @@ c3.number_input("Temperature", 0.0, 2.0, step=0.1, key=STATE.key("temperature"),
 c4.number_input("Seed", 0, 2**31 - 1, key=STATE.key("seed"), help="The same seed draws the same tokens.")
 top_k = c5.number_input("Top-k (0: all)", 0, 1000, value=STATE["top_k"] or 0, help="Draw only among the k likeliest tokens.")
 STATE["top_k"] = int(top_k) or None
-
 
 
 def show_all() -> None:
@@ -98,9 +83,9 @@ if run is None:
     ui.stop_with_share(share, prompt)
 for notice in run.notices:
     ui.warn(notice)
-if STATE["step"] is not None and not 1 <= STATE["step"] <= run.n_generated:
-    ui.warn(f"The link asked for step {STATE['step']}; this run wrote {run.n_generated} tokens, so step {run.n_generated} is shown.")
-step = STATE["step"] if STATE["step"] is not None and 1 <= STATE["step"] <= run.n_generated else run.n_generated
+step, notice = run.shown_step(STATE["step"])
+if notice:
+    ui.warn(notice)
 STATE.clamp("layer", run.n_layers)
 STATE.clamp("head", run.n_heads)
 layer, head = STATE["layer"], STATE["head"]
@@ -108,27 +93,22 @@ layer, head = STATE["layer"], STATE["head"]
 st.header("The text, token by token")
 st.markdown(f"**Prompt:** {ui.md_escape(prompt)}")
 st.markdown(f"**Written ({step} of {run.n_generated} tokens):** {ui.md_escape(run.written[step - 1]) or '∅'}")
-st.dataframe(
-    {"step": list(range(1, step + 1)),
-     "token": run.tokens[run.generated_from:run.generated_from + step],
-     "probability": [round(p, 4) for p in run.chosen[:step]],
-     "runners-up": [", ".join(f"{t} {p:.0%}" for t, p in c[1:4]) for c in run.candidates[:step]]},
-    hide_index=True, width="stretch")
-st.plotly_chart(candidates_figure(run, step - 1), width="stretch", key="generation_candidates", theme=None)
+st.dataframe(run.steps_table(step), hide_index=True, width="stretch")
+ui.chart(candidates_figure(run, step - 1), "generation_candidates")
 
 st.header("The newest token's attention, and the cache")
 l1, l2, _ = st.columns([1, 1, 3])
 l1.number_input("Layer", 0, run.n_layers - 1, key=STATE.key("layer"))
 l2.number_input("Head", 0, run.n_heads - 1, key=STATE.key("head"))
 layer, head = STATE["layer"], STATE["head"]
-query = run.generated_from - 1 + step
+query = run.newest(step)
 st.caption(
     f"To write token {query + 1}, the model runs only token {query} ({run.tokens[query]!r}) through every layer: its "
     f"query meets the {query + 1} keys (the {query} in the cache and its own), and its value joins the cache. Rows above "
     "were computed at earlier steps and are never computed again: causal attention means no earlier row can change."
 )
-st.plotly_chart(cache_figure(run, layer, head, step), width="stretch", key="generation_cache", theme=None)
-st.plotly_chart(latest_heads_figure(run, layer, step), width="stretch", key="generation_heads", theme=None)
+ui.chart(cache_figure(run, layer, head, step), "generation_cache")
+ui.chart(latest_heads_figure(run, layer, step), "generation_heads")
 groups = run.kv_groups
 if any(len(group) > 1 for group in groups):
     st.caption("Grouped-query attention (Ainslie et al., 2023): query heads in one group read the same keys and values, "
@@ -148,7 +128,7 @@ st.caption(
 kind = st.segmented_control("Score", ("induction", "previous", "sink"), default="induction", key="generation_kind") or "induction"
 maps = ui.run_core("Measuring heads…", lambda: {name: head_scores(name, kind) for name in DECODERS})
 if maps is not None:
-    st.plotly_chart(score_maps(maps, f"{kind} score per head (0–1)"), width="stretch", key="generation_scores", theme=None)
+    ui.chart(score_maps(maps, f"{kind} score per head (0–1)"), "generation_scores")
     best = {name: float(values.max()) for name, values in maps.items()}
     st.caption(f"Best head: gpt-mini {best[DECODERS[0]]:.2f}, untrained {best[DECODERS[1]]:.2f}.")
 
@@ -165,7 +145,7 @@ st.caption(
     f"({', '.join(trained.corpus.held_out_topics)}). Perplexity is e to the mean negative log-probability of each true "
     "next token: lower is better; a model guessing evenly among N tokens scores N."
 )
-st.plotly_chart(perplexity_figure(scores), width="stretch", key="generation_perplexity", theme=None)
+ui.chart(perplexity_figure(scores), "generation_perplexity")
 samples = ui.run_core("Writing continuations…", gpt_mini.held_out_continuations)
 if samples:
     st.caption("Openings of held-out topics, continued for 20 tokens as the model writes them (shown as they come), "

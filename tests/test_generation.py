@@ -155,3 +155,18 @@ def test_score_weights_on_hand_built_patterns():
     assert score_weights(weights, length, "sink").tolist() == [[pytest.approx(0.1), pytest.approx(0.5), 1.0]]
     with pytest.raises(ValueError, match="kind"):
         score_weights(weights, length, "copying")
+
+
+def test_shown_step_newest_and_steps_table_follow_the_run(folders):
+    run = generate(PROMPT, folders["gpt2"], steps=4)
+    assert run.shown_step(None) == (4, None) and run.shown_step(2) == (2, None)
+    step, notice = run.shown_step(9)
+    assert step == 4 and "step 9" in notice and "wrote 4 tokens" in notice
+    assert run.shown_step(0)[1] is not None
+    assert run.newest(0) == run.generated_from - 1 and run.newest(1) == run.generated_from   # the prompt's last, the first written
+    np.testing.assert_array_equal(run.latest(0, 2), run.weights[0, :, run.newest(2)])
+    table = run.steps_table(3)
+    assert table["step"] == [1, 2, 3] and table["token"] == run.tokens[run.generated_from:run.generated_from + 3]
+    assert table["probability"] == [round(p, 4) for p in run.chosen[:3]]
+    top = run.candidates[0]
+    assert table["runners-up"][0] == ", ".join(f"{t} {p:.0%}" for t, p in top[1:4])

@@ -64,6 +64,24 @@ class Generation(LayersAndHeads):
         """What token `query` attended to when it was the newest: [key] (keys after it are 0)."""
         return self.weights[layer, head, query]
 
+    def shown_step(self, asked: int | None) -> tuple[int, str | None]:
+        """The step a view shows for `asked` (1..n_generated; None: the last), with a notice when there is no such step."""
+        if asked is None or 1 <= asked <= self.n_generated:
+            return (self.n_generated if asked is None else asked), None
+        return self.n_generated, (f"The link asked for step {asked}; this run wrote {self.n_generated} tokens, so step "
+                                  f"{self.n_generated} is shown.")
+
+    def newest(self, step: int) -> int:
+        """The position of the newest token once `step` tokens are written: the one run through the layers to write the next."""
+        return self.generated_from - 1 + step
+
+    def steps_table(self, step: int) -> dict[str, list]:
+        """The first `step` generated tokens as table columns: step, token, its probability, the next three candidates."""
+        return {"step": list(range(1, step + 1)),
+                "token": self.tokens[self.generated_from:self.generated_from + step],
+                "probability": [round(p, 4) for p in self.chosen[:step]],
+                "runners-up": [", ".join(f"{t} {p:.0%}" for t, p in c[1:4]) for c in self.candidates[:step]]}
+
     def latest(self, layer: int, step: int | None = None) -> np.ndarray:
         """Every head's row for the token that was newest after `step` generated tokens (default: all): [head, key]."""
         query = self.generated_from - 1 + (self.n_generated if step is None else step)
