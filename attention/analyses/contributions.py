@@ -15,14 +15,24 @@ Targets:
                   1_Pooling config sets mean tokens only; its final L2 normalisation does not change a cosine)
     "token"       token `token`'s output vector: its norm (token=i), or its cosine similarity to token j's (token=(i, j))
     "next_token"  decoders: the logit of the next token after the last position, read with the token embedding
-                  matrix as the output layer (tied, as GPT-2 does); the predicted token unless `token` names one
+                  matrix as the output layer (tied, as GPT-2 does); the predicted token unless `token` names one.
+                  Encoder–decoders (translate-mini, scratch:<BART>): `text` is the source, `text_b` the output so far
+                  (the decoder reads its start token, then text_b's tokens; empty: the first output token); the target
+                  is the logit of the next output token, through the model's own read-out (translate-mini) or the
+                  decoder's token embeddings (BART, tied; its final_logits_bias is not part of the encoder–decoder
+                  weights the engine loads). Scores cover the source tokens, then the decoder's.
+
+Models with no engine equivalent (e.g. a Llama folder) run through transformers itself: attention and rollout from
+output_attentions, grad_input, integrated_gradients (through inputs_embeds) and attention_gradient (through the
+returned attention weights), head removal and mean ablation by a hook on each layer's attention output projection;
+value_norm and alti need the engine's value vectors and are named as not available.
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -33,8 +43,8 @@ from attention.engine.backends import COMPUTE_LOCK, load_model
 from attention.engine.layers import run_layers
 from attention.engine.maths import causal_mask, split_heads
 from attention.engine.transformer import ScratchTransformer
-from attention.run.api import Prepared, prepare
-from attention.run.trace import Trace, engine_model, forward, trace
+from attention.run.api import Prepared, clean_text, prepare
+from attention.run.trace import StackTrace, Trace, engine_model, forward, trace
 
 METHODS = ("attention", "rollout", "value_norm", "alti", "grad_input", "integrated_gradients", "attention_gradient")
 TARGETS = ("similarity", "token", "next_token")
@@ -89,6 +99,10 @@ class Explanation:
     baseline: str = ""                                 # integrated gradients' baseline, in words
     replacement: str = ""                              # what deleted tokens are replaced by, in words
     f_baseline: float = float("nan")                   # the target at the integrated-gradients baseline
+    head_layers: list[str] = field(default_factory=list)   # what each row of the [layer, head] maps is: "layer 0", …;
+                                                           # encoder–decoders: "encoder 0", …, "decoder self 0", …,
+                                                           # "decoder cross 0", … (NaN where a stack has fewer heads)
+    unavailable: list[str] = field(default_factory=list)   # methods asked for that this model cannot give (named in notices)
 
     @property
     def methods(self) -> list[str]:
@@ -96,14 +110,17 @@ class Explanation:
 
     def rows(self) -> list[dict]:
         """One dict per token: position, sentence, token and every method's score (for tables and CSV)."""
-        return [{"position": i, "sentence": "AB"[int(self.segments[i])] if self.segments is not None else "A",
+        sides = ("source", "decoder") if self.target == "next_token" and self.segments is not None and \
+            int(self.segments.max(initial=0)) == 1 else ("A", "B")
+        return [{"position": i, "sentence": sides[int(self.segments[i])] if self.segments is not None else "A",
                  "token": token, **{name: float(values[i]) for name, values in self.scores.items()}}
                 for i, token in enumerate(self.tokens)]
 
     def head_rows(self) -> list[dict]:
         """One dict per head: layer, head, removal and mean-ablation changes, per-head method scores."""
         layers, heads = self.head_importance.shape
-        return [{"layer": l, "head": h, "removed": float(self.head_importance[l, h]),
+        names = self.head_layers or [f"layer {l}" for l in range(layers)]
+        return [{"layer": l, "stack": names[l], "head": h, "removed": float(self.head_importance[l, h]),
                  "mean_ablated": float(self.head_mean_ablation[l, h]),
                  **{name: float(v[l, h]) for name, v in self.head_scores.items()}}
                 for l in range(layers) for h in range(heads)]
@@ -119,39 +136,54 @@ class Explanation:
                 "scores": {k: v.tolist() for k, v in self.scores.items()},
                 "head_importance": self.head_importance.tolist(), "head_mean_ablation": self.head_mean_ablation.tolist(),
                 "head_scores": {k: v.tolist() for k, v in self.head_scores.items()},
-                "faithfulness": self.faithfulness,
+                "faithfulness": self.faithfulness, "head_layers": self.head_layers, "unavailable": self.unavailable,
                 "curves": {k: {n: v.tolist() for n, v in c.items()} for k, c in self.curves.items()},
                 "notices": self.notices}
 
 
 # --- the target ---------------------------------------------------------------------------------------------------
 
+ENGINE, ENCODER_DECODER, TRANSFORMERS = "engine", "encoder-decoder", "transformers"   # how a setup runs its model
+_ENGINE_ONLY = ("value_norm", "alti")      # need the engine's value vectors and W_O (transformers-only models lack them)
+
+
 @dataclass
 class _Setup:
-    """Everything one explain() call shares: the engine, the prepared sentences, their traces and the target."""
+    """Everything one explain() call shares: the model, the prepared inputs, their traces and the target.
 
-    network: ScratchTransformer
+    Segments are the token sequences that get scores: [text] or [text, text_b] read independently (mode "engine" and
+    "transformers"), or [source, decoder prefix] read together (mode "encoder-decoder")."""
+
+    network: nn.Module
     prepared: list[Prepared]
     runs: list[Trace]
     target: str
     positions: list[int]          # "token": [i] or [i, j]; "next_token": [last]; "similarity": all
     target_id: int | None
-    special: list[np.ndarray]     # per sentence, bool [token]
+    special: list[np.ndarray]     # per segment, bool [token]
     dtype: torch.dtype
+    mode: str = ENGINE
+    segment_ids: list[list[int]] = field(default_factory=list)
+    stacks: dict[str, StackTrace] = field(default_factory=dict)   # encoder–decoders: "encoder", "decoder", "cross"
+    output_row: torch.Tensor | None = None                        # next_token: the output layer's row [d_model]
+    output_bias: float = 0.0
+    model: str = ""
+    inputs: list[torch.Tensor] = field(default_factory=list)      # transformers: each segment's output [1, token, d_model]
+    attentions: list[np.ndarray] = field(default_factory=list)    # transformers: each segment's weights [layer, head, q, k]
 
     def ids(self, index: int) -> torch.Tensor:
-        return torch.tensor([self.prepared[index].ids])
+        return torch.tensor([self.segment_ids[index]])
 
     def readout(self, hidden: torch.Tensor) -> torch.Tensor:
-        """What the target reads from one sentence's output hidden [batch, token, d_model]: [batch, ...]."""
+        """What the target reads from one segment's output hidden [batch, token, d_model]: [batch, ...]."""
         if self.target == "similarity":
             return hidden.mean(1)                                            # mean pooling over every token
         if self.target == "token":
             return hidden[:, self.positions]                                 # [batch, 1 or 2, d_model]
-        return hidden[:, -1] @ self.network.token_embedding.weight[self.target_id]   # tied output layer: [batch]
+        return hidden[:, -1] @ self.output_row + self.output_bias           # one logit: [batch]
 
     def combine(self, reads: list[torch.Tensor]) -> torch.Tensor:
-        """The target from each sentence's readout (batches broadcast): [batch]."""
+        """The target from each segment's readout (batches broadcast): [batch]."""
         if self.target == "similarity":
             return torch.cosine_similarity(reads[0], reads[1], dim=-1)
         if self.target == "token":
@@ -161,16 +193,42 @@ class _Setup:
             return torch.cosine_similarity(vectors[:, 0], vectors[:, 1], dim=-1)
         return reads[0]
 
+    def value(self, hiddens: list[torch.Tensor]) -> torch.Tensor:
+        """The target from every segment's output hidden [batch, token, d_model] (an encoder–decoder: the decoder's): [batch]."""
+        if self.mode == ENCODER_DECODER:
+            return self.readout(hiddens[-1])
+        return self.combine([self.readout(h) for h in hiddens])
+
+    def outputs(self) -> list[torch.Tensor]:
+        """Each segment's output at the input as given: [1, token, d_model]."""
+        if self.mode == TRANSFORMERS:
+            return self.inputs
+        if self.mode == ENCODER_DECODER:
+            return [torch.from_numpy(self.stacks[s].residual[-1].copy())[None].to(self.dtype) for s in ("encoder", "decoder")]
+        return [torch.from_numpy(run.output.copy())[None].to(self.dtype) for run in self.runs]
+
+    def embedding(self, index: int) -> nn.Module:
+        """The token embedding table segment `index` reads."""
+        if self.mode == TRANSFORMERS:
+            return self.network.get_input_embeddings()
+        if self.mode == ENCODER_DECODER and index == 1:
+            return self.network.decoder.token_embedding
+        return self.network.token_embedding
+
     def query_rows(self, index: int) -> np.ndarray:
-        """The query positions whose attention rows stand for the target in sentence `index`."""
-        n = len(self.prepared[index].ids)
+        """The query positions whose attention rows stand for the target in segment `index`."""
+        n = len(self.segment_ids[index])
         return np.arange(n) if self.target == "similarity" else np.asarray(self.positions)
 
+    @property
+    def tokens(self) -> list[str]:
+        tokenizer = self.prepared[0].backend.tokenizer
+        return [t for ids in self.segment_ids for t in tokenizer.convert_ids_to_tokens(ids)]
 
-def _special_mask(prepared: Prepared) -> np.ndarray:
-    tokenizer = prepared.backend.tokenizer
+
+def _special_mask(tokenizer: Any, ids: list[int]) -> np.ndarray:
     structural = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    return np.array([i in structural for i in prepared.ids], dtype=bool)
+    return np.array([i in structural for i in ids], dtype=bool)
 
 
 def _check_int(value: Any, name: str) -> int:
@@ -179,13 +237,9 @@ def _check_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def _next_token_id(prepared: Prepared, token: Any, hidden: torch.Tensor, network: ScratchTransformer) -> int:
-    """The vocabulary id the next_token target scores: the predicted one, or the one `token` names (id or text)."""
-    vocab = network.token_embedding.weight.shape[0]
-    if token is None:
-        return int((hidden[0, -1] @ network.token_embedding.weight.T).argmax())
+def _named_token(tokenizer: Any, token: Any, vocab: int) -> int:
+    """The vocabulary id `token` names: a token of the vocabulary, a text that is one token, or an id."""
     if isinstance(token, str):
-        tokenizer = prepared.backend.tokenizer
         found = tokenizer.convert_tokens_to_ids(token) if token in tokenizer.get_vocab() else None
         if found is None:
             pieces = tokenizer(token, add_special_tokens=False)["input_ids"]
@@ -200,13 +254,91 @@ def _next_token_id(prepared: Prepared, token: Any, hidden: torch.Tensor, network
     return value
 
 
+def _output_layer(network: nn.Module, mode: str) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """The next-token output layer (weight [vocab, d_model], bias [vocab] or None) and its description."""
+    if mode == ENCODER_DECODER:
+        read_out = getattr(network, "read_out", None)
+        if isinstance(read_out, nn.Linear):
+            return read_out.weight.detach(), read_out.bias.detach(), "the model's read-out layer"
+        return network.decoder.token_embedding.weight.detach(), None, "the decoder's token embeddings as the output layer (tied)"
+    if mode == TRANSFORMERS:
+        return network.get_input_embeddings().weight.detach(), None, "the input token embeddings as the output layer (tied)"
+    return network.token_embedding.weight.detach(), None, "token embeddings as the output layer"
+
+
+def _choose_next(setup: _Setup, token: Any, hidden: torch.Tensor, tokenizer: Any) -> str:
+    """Set the next_token target's id and output row: the predicted token (the engine's own next-token scores where
+    it has them, e.g. gpt-mini's restricted vocabulary), or the one `token` names. Returns the label."""
+    weight, bias, words = _output_layer(setup.network, setup.mode)
+    last = hidden[0, -1].to(weight.dtype)
+    if token is None:
+        if setup.mode == ENGINE and hasattr(setup.network, "next_token_logits"):
+            logits = setup.network.next_token_logits(last[None, None])[0, 0]
+        else:
+            logits = weight @ last + (0 if bias is None else bias)
+        setup.target_id = int(logits.argmax())
+    else:
+        setup.target_id = _named_token(tokenizer, token, weight.shape[0])
+    setup.output_row = weight[setup.target_id].to(setup.dtype)
+    setup.output_bias = 0.0 if bias is None else float(bias[setup.target_id])
+    word = tokenizer.convert_ids_to_tokens([setup.target_id])[0]
+    where = "after the decoder's last token" if setup.mode == ENCODER_DECODER else "after the last token"
+    return f"logit of ‘{word}’ (id {setup.target_id}) {where}, {words}"
+
+
+def _decoder_prefix(tokenizer: Any, text_b: str | None, limit: int) -> tuple[list[int], list[str]]:
+    """The decoder's input for an encoder–decoder: its start token, then text_b's tokens (the output so far), without
+    the end token the tokenizer appends; truncated to `limit` with a notice."""
+    cleaned = clean_text(text_b)[0] if text_b and text_b.strip() else ""
+    ids = list(tokenizer(cleaned)["input_ids"])
+    ends = {tokenizer.eos_token_id, tokenizer.sep_token_id} - {None}
+    if len(ids) > 1 and ids[-1] in ends:
+        ids = ids[:-1]
+    notices = []
+    if len(ids) > limit:
+        notices.append(f"The output so far has {len(ids)} tokens; the decoder reads the first {limit}.")
+        ids = ids[:limit]
+    return ids, notices
+
+
+def _prefix_side(side: StackTrace, n: int, cross: bool = False) -> StackTrace:
+    """A decoder-side StackTrace cut to its first n queries: a causal decoder's first n positions never see later ones,
+    so this equals the trace of the decoder over those n tokens alone."""
+    cut = {"weights": side.weights[:, :, :n], "query": side.query[:, :, :n], "head_outputs": side.head_outputs[:, :, :n],
+           "attention_input": side.attention_input[:, :n], "attention_output": side.attention_output[:, :n],
+           "output_weights": side.output_weights, "output_bias": side.output_bias}
+    if cross:
+        return StackTrace(**cut, key=side.key, value=side.value)
+    cut["weights"] = cut["weights"][..., :n]
+    return StackTrace(**cut, key=side.key[:, :, :n], value=side.value[:, :, :n], residual=side.residual[:, :n])
+
+
+def _transformers_only(model: Any) -> bool:
+    """True when `model` names a transformers model whose weights the engine cannot hold (e.g. a Llama folder)."""
+    from attention.engine.loaders import FAMILIES
+
+    name = model.strip() if isinstance(model, str) else ""
+    if name in ("", "minilm", "scratch") or name.startswith("scratch:"):
+        return False
+    backend = load_model(name)
+    return backend.kind == "transformers" and backend.meta.get("model_type") not in FAMILIES
+
+
 def _setup(text: str, model: str, target: str, text_b: str | None, token: Any,
            max_tokens: int | None = None) -> tuple[_Setup, list[str], str]:
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}; got {str(target)[:40]!r}.")
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError("Pick a model: minilm, scratch, scratch:minilm, or a Hugging Face id / local folder.")
+    limit = {} if max_tokens is None else {"max_tokens": max_tokens}
+    if _transformers_only(model):
+        return _transformers_setup(text, model.strip(), target, text_b, token, limit)
     name, notices = engine_model(model)
     if model.strip() == "minilm":
         notices = [f"Computed on the project's own engine with MiniLM's weights ({name}), whose outputs equal transformers'."]
+    backend = load_model(name)
+    if backend.family == "encoder-decoder":
+        return _encoder_decoder_setup(text, name, target, text_b, token, limit, notices)
     texts = [text]
     if target == "similarity":
         if text_b is None or (isinstance(text_b, str) and not text_b.strip()):
@@ -214,22 +346,26 @@ def _setup(text: str, model: str, target: str, text_b: str | None, token: Any,
         texts.append(text_b)
     elif text_b is not None and str(text_b).strip():
         notices.append(f"The {target} target reads one text, so the second sentence is not used.")
-    limit = {} if max_tokens is None else {"max_tokens": max_tokens}
     prepared = [prepare(t, name, **limit) for t in texts]
-    backend = prepared[0].backend
     if backend.kind != "scratch" or not isinstance(backend.network, ScratchTransformer):
         raise ValueError(f"Contributions run on the project's engine; '{name[:80]}' is not one.")
     network: ScratchTransformer = backend.network
-    if backend.family == "encoder-decoder":
-        raise ValueError("Contributions for encoder–decoders (a target token's logit) are not available yet; "
-                         "pick an encoder (similarity, token) or a decoder (next_token).")
     runs = [trace(t, name, **limit) for t in texts]
     for p in prepared:
         notices += [n for n in p.notices if n not in notices]
-    n_tokens = len(prepared[0].ids)
-    positions: list[int] = []
-    target_id = None
-    if target == "token":
+    setup = _Setup(network, prepared, runs, target, [], None, [_special_mask(backend.tokenizer, p.ids) for p in prepared],
+                   network.token_embedding.weight.dtype, ENGINE, [list(p.ids) for p in prepared], model=runs[0].model)
+    if target == "next_token" and not network.config.causal:
+        raise ValueError(f"next_token needs a decoder (each token sees only earlier ones); '{name[:80]}' is an encoder: "
+                         "use the similarity or token target.")
+    label = _single_target(setup, token, backend.tokenizer)
+    return setup, notices, label
+
+
+def _single_target(setup: _Setup, token: Any, tokenizer: Any) -> str:
+    """Fill in the target of a one- or two-text setup (engine or transformers) and return its label."""
+    n_tokens = len(setup.segment_ids[0])
+    if setup.target == "token":
         if token is None:
             raise ValueError("The token target needs a token index: token=i (its output's norm) or token=(i, j).")
         chosen = list(token) if isinstance(token, (tuple, list)) else [token]
@@ -239,38 +375,98 @@ def _setup(text: str, model: str, target: str, text_b: str | None, token: Any,
             value = _check_int(index, "token")
             if not 0 <= value < n_tokens:
                 raise ValueError(f"The text has tokens 0–{n_tokens - 1}; token {value} does not exist.")
-            positions.append(value)
-        label = (f"norm of the output vector of token {positions[0]} ‘{prepared[0].tokens[positions[0]]}’" if len(positions) == 1
-                 else f"cosine similarity of the outputs of tokens {positions[0]} and {positions[1]}")
-    elif target == "next_token":
-        if not network.config.causal:
-            raise ValueError(f"next_token needs a decoder (each token sees only earlier ones); '{name[:80]}' is an encoder: "
-                             "use the similarity or token target.")
-        positions = [n_tokens - 1]
-        hidden = torch.from_numpy(runs[0].output.copy())[None].to(network.token_embedding.weight.dtype)
-        target_id = _next_token_id(prepared[0], token, hidden, network)
-        word = backend.tokenizer.convert_ids_to_tokens([target_id])[0]
-        label = f"logit of ‘{word}’ (id {target_id}) after the last token, token embeddings as the output layer"
-    else:
-        label = "cosine similarity of the two mean-pooled sentence embeddings"
-    setup = _Setup(network, prepared, runs, target, positions, target_id, [_special_mask(p) for p in prepared],
-                   network.token_embedding.weight.dtype)
+            setup.positions.append(value)
+        first = setup.tokens[setup.positions[0]]
+        return (f"norm of the output vector of token {setup.positions[0]} ‘{first}’" if len(setup.positions) == 1
+                else f"cosine similarity of the outputs of tokens {setup.positions[0]} and {setup.positions[1]}")
+    if setup.target == "next_token":
+        setup.positions = [n_tokens - 1]
+        return _choose_next(setup, token, setup.outputs()[0], tokenizer)
+    return "cosine similarity of the two mean-pooled sentence embeddings"
+
+
+def _encoder_decoder_setup(text: str, name: str, target: str, text_b: str | None, token: Any, limit: dict,
+                           notices: list[str]) -> tuple[_Setup, list[str], str]:
+    """An encoder–decoder: source `text`, decoder prefix from `text_b`, target the next output token's logit."""
+    if target != "next_token":
+        raise ValueError(f"'{name[:80]}' is an encoder–decoder: its target is the logit of the next output token "
+                         "(target next_token, with text_b the output so far).")
+    prepared = prepare(text, name, **limit)
+    backend = prepared.backend
+    network: ScratchTransformer = backend.network
+    prefix, prefix_notices = _decoder_prefix(backend.tokenizer, text_b, network.decoder.config.max_positions)
+    run = trace(text, name, target=text_b if text_b and text_b.strip() else text, **limit)
+    traced_ids = backend.tokenizer.convert_tokens_to_ids(run.target_tokens)
+    if traced_ids[:len(prefix)] != prefix:                                  # the trace's decoder starts with our prefix
+        raise ValueError("The output so far could not be read as the start of the decoder's input.")
+    n = len(prefix)
+    stacks = {"encoder": run, "decoder": _prefix_side(run.decoder, n), "cross": _prefix_side(run.cross, n, cross=True)}
+    notices = notices + [n_ for n_ in prepared.notices if n_ not in notices] + prefix_notices
+    tokenizer = backend.tokenizer
+    setup = _Setup(network, [prepared], [run], target, [n - 1], None,
+                   [_special_mask(tokenizer, prepared.ids), _special_mask(tokenizer, prefix)],
+                   network.token_embedding.weight.dtype, ENCODER_DECODER, [list(prepared.ids), prefix], stacks,
+                   model=run.model)
+    label = _choose_next(setup, token, setup.outputs()[1], tokenizer)
     return setup, notices, label
 
 
+def _transformers_setup(text: str, name: str, target: str, text_b: str | None, token: Any,
+                        limit: dict) -> tuple[_Setup, list[str], str]:
+    """A model the engine cannot hold, run through transformers: outputs and attention weights of each text."""
+    backend = load_model(name)
+    if backend.family == "encoder-decoder":
+        raise ValueError(f"'{name[:80]}' is an encoder–decoder the project's engine cannot hold; contributions for "
+                         "encoder–decoders run on the engine (translate-mini, scratch:<BART id or folder>).")
+    texts = [text]
+    notices = []
+    if target == "similarity":
+        if text_b is None or (isinstance(text_b, str) and not text_b.strip()):
+            raise ValueError("The similarity target compares two sentences: give a second sentence (text_b).")
+        texts.append(text_b)
+    elif text_b is not None and str(text_b).strip():
+        notices.append(f"The {target} target reads one text, so the second sentence is not used.")
+    if target == "next_token" and backend.family != "decoder":
+        raise ValueError(f"next_token needs a decoder (each token sees only earlier ones); '{name[:80]}' is an encoder: "
+                         "use the similarity or token target.")
+    prepared = [prepare(t, name, **limit) for t in texts]
+    for p in prepared:
+        notices += [n for n in p.notices if n not in notices]
+    network = backend.network
+    dtype = network.get_input_embeddings().weight.dtype
+    setup = _Setup(network, prepared, [], target, [], None, [_special_mask(backend.tokenizer, p.ids) for p in prepared],
+                   dtype, TRANSFORMERS, [list(p.ids) for p in prepared], model=name)
+    with COMPUTE_LOCK, torch.inference_mode():
+        for index in range(len(prepared)):
+            out = _hf_run(setup, setup.ids(index), None, True)
+            setup.inputs.append(out.last_hidden_state.detach().clone())
+            setup.attentions.append(torch.cat(list(out.attentions)).double().numpy())
+    label = _single_target(setup, token, backend.tokenizer)
+    return setup, notices, label
+
+
+def _hf_run(setup: _Setup, ids: torch.Tensor | None, vectors: torch.Tensor | None, attentions: bool) -> Any:
+    """One transformers forward over token ids or token vectors (inputs_embeds): the model's output object."""
+    kwargs = {"use_cache": False} if setup.prepared[0].backend.family == "decoder" else {}
+    if vectors is not None:
+        return setup.network(inputs_embeds=vectors, output_attentions=attentions, **kwargs)
+    return setup.network(input_ids=ids, output_attentions=attentions, **kwargs)
+
+
 def _value(setup: _Setup, hiddens: list[torch.Tensor]) -> torch.Tensor:
-    return setup.combine([setup.readout(h) for h in hiddens])
+    return setup.value(hiddens)
 
 
 # --- attention-based methods, read from the trace -------------------------------------------------------------------
 
-def value_norms(run: Trace, layer: int) -> np.ndarray:
-    """‖α·f(x)‖ per head (Kobayashi et al., 2020): float32 [head, query, key] for one layer of a trace."""
+def value_norms(run: StackTrace, layer: int) -> np.ndarray:
+    """‖α·f(x)‖ per head (Kobayashi et al., 2020): float32 [head, query, key] for one layer of a trace (or a decoder's
+    self- or cross-attention side)."""
     writes = run.value_writes(layer)                                        # [head, key, d_model] f(x_key)
     return (run.weights[layer] * np.linalg.norm(writes, axis=-1)[:, None, :]).astype(np.float32)
 
 
-def layer_value_norms(run: Trace, layer: int) -> np.ndarray:
+def layer_value_norms(run: StackTrace, layer: int) -> np.ndarray:
     """‖Σ_head α·f(x)‖, the whole layer's write from each key to each query: float32 [query, key]."""
     parts = np.einsum("hqk,hkd->qkd", run.weights[layer], run.value_writes(layer), optimize=True)   # [query, key, d_model]
     return np.linalg.norm(parts, axis=-1).astype(np.float32)
@@ -280,36 +476,46 @@ def _layer_norm(module: nn.Module) -> tuple[np.ndarray, float] | None:
     return (module.weight.detach().double().numpy(), float(module.eps)) if isinstance(module, nn.LayerNorm) else None
 
 
-def alti_layers(run: Trace, network: ScratchTransformer) -> np.ndarray:
+def _alti_rows(parts: np.ndarray, total: np.ndarray | None, norm: tuple[np.ndarray, float] | None) -> np.ndarray:
+    """ALTI's scores of one block: parts [query, part, d_model] summing to the block's output (biases left out);
+    with `total` [query, d_model] and a post-norm layer norm, each part goes through the norm's linear map at this
+    input. contribution = max(0, ‖y‖₁ − ‖y − part‖₁), rows normalised to 1: [query, part]."""
+    if total is not None and norm is not None:
+        gain, eps = norm
+        scale = np.sqrt(total.var(-1) + eps)                                # [query]: the norm's divisor on the real sum
+        parts = gain * (parts - parts.mean(-1, keepdims=True)) / scale[:, None, None]
+    whole = parts.sum(1)                                                    # [query, d_model]
+    distance = np.abs(whole[:, None, :] - parts).sum(-1)                    # [query, part] Manhattan
+    contribution = np.maximum(0.0, np.abs(whole).sum(-1)[:, None] - distance)
+    totals = contribution.sum(-1, keepdims=True)
+    fallback = np.zeros_like(contribution)
+    fallback[:, :min(contribution.shape)] = np.eye(contribution.shape[0], min(contribution.shape))
+    return np.where(totals > 0, contribution / np.where(totals > 0, totals, 1), fallback)
+
+
+def alti_layers(run: StackTrace, network: ScratchTransformer) -> np.ndarray:
     """ALTI's per-layer contributions (Ferrando et al., 2022): float32 [layer, query, key], non-negative, rows summing to 1.
 
     Each layer's attention-block output y_query (residual and, for post-norm models, layer norm included) is split
     exactly into one part per key token, T(x_key) = Σ_head α·f(x_key) (+ x_query for the query itself), passed
     through the layer norm's linear map at this input; contribution = max(0, ‖y‖₁ − ‖y − T(x_key)‖₁), normalised per
-    row. Biases (the output projection's and the norm's) belong to no token and are left out of y."""
+    row. Biases (the output projection's and the norm's) belong to no token and are left out of y. `network` is the
+    stack that ran (a model, or an encoder–decoder's `.decoder`: its self-attention blocks)."""
     layers = []
+    n_tokens = run.weights.shape[-1]
     for layer in range(run.n_layers):
         parts = np.einsum("hqk,hkd->qkd", run.weights[layer], run.value_writes(layer), optimize=True).astype(np.float64)
         stream = run.residual[layer].astype(np.float64)                     # [token, d_model] what enters the layer
-        index = np.arange(run.n_tokens)
+        index = np.arange(n_tokens)
         parts[index, index] += stream                                       # the residual: the query's own vector
         block = network.layers[layer]
-        norm = _layer_norm(block.attention_norm)
-        if not block.norm_first and norm is not None:                       # post-norm: LN(x + attention(x)), linear at this input
-            gain, eps = norm
-            total = stream + run.attention_output[layer].astype(np.float64)
-            scale = np.sqrt(total.var(-1) + eps)                            # [query]: the norm's divisor on the real sum
-            parts = gain * (parts - parts.mean(-1, keepdims=True)) / scale[:, None, None]
-        whole = parts.sum(1)                                                # [query, d_model]
-        distance = np.abs(whole[:, None, :] - parts).sum(-1)                # [query, key] Manhattan
-        contribution = np.maximum(0.0, np.abs(whole).sum(-1)[:, None] - distance)
-        totals = contribution.sum(-1, keepdims=True)
-        contribution = np.where(totals > 0, contribution / np.where(totals > 0, totals, 1), np.eye(run.n_tokens))
-        layers.append(contribution)
+        post = not block.norm_first
+        total = stream + run.attention_output[layer].astype(np.float64) if post else None
+        layers.append(_alti_rows(parts, total, _layer_norm(block.attention_norm) if post else None))
     return np.asarray(layers, dtype=np.float32)
 
 
-def alti(run: Trace, network: ScratchTransformer) -> np.ndarray:
+def alti(run: StackTrace, network: ScratchTransformer) -> np.ndarray:
     """ALTI aggregated through the layers by matrix products: float32 [layer, query, input token], rows summing to 1."""
     per_layer = alti_layers(run, network).astype(np.float64)
     out = np.empty_like(per_layer)
@@ -319,9 +525,87 @@ def alti(run: Trace, network: ScratchTransformer) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _cross_block(decoder: StackTrace, cross: StackTrace, network: ScratchTransformer, layer: int) -> np.ndarray:
+    """ALTI of one decoder layer's cross-attention block: [target token, 1 + source token], part 0 the residual (the
+    stream after self-attention), then each source token's write Σ_head α·f(encoder output); rows sum to 1."""
+    block = network.decoder.layers[layer]
+    writes = np.einsum("hqk,hkd->qkd", cross.weights[layer], cross.value_writes(layer), optimize=True).astype(np.float64)
+    if block.norm_first:                                                    # x after self-attention = stream + its output
+        stream = decoder.residual[layer].astype(np.float64) + decoder.attention_output[layer].astype(np.float64)
+    else:                                                                   # post-norm: the cross block reads that stream
+        stream = cross.attention_input[layer].astype(np.float64)
+    parts = np.concatenate([stream[:, None], writes], axis=1)               # [target, 1 + source, d_model]
+    post = not block.norm_first
+    total = stream + cross.attention_output[layer].astype(np.float64) if post else None
+    return _alti_rows(parts, total, _layer_norm(block.cross_norm) if post else None)
+
+
+def alti_encoder_decoder(stacks: dict[str, StackTrace], network: ScratchTransformer) -> np.ndarray:
+    """ALTI through an encoder–decoder (the structure of ALTI+, Ferrando et al., 2022, "Towards opening the black box of
+    neural machine translation"): each decoder position's output split over [source tokens, decoder tokens], float32
+    [target, source + target], non-negative, rows summing to 1. Per decoder layer: the self-attention block mixes
+    decoder rows (ALTI); the cross-attention block keeps its residual's share of the row and hands each source token's
+    share to that token's aggregated encoder row."""
+    encoder = alti(stacks["encoder"], network)[-1].astype(np.float64)      # [source, source]
+    decoder, cross = stacks["decoder"], stacks["cross"]
+    n_source, n_target = encoder.shape[0], decoder.weights.shape[-1]
+    rows = np.concatenate([np.zeros((n_target, n_source)), np.eye(n_target)], axis=1)   # [target, source + target]
+    self_blocks = alti_layers(decoder, network.decoder).astype(np.float64)
+    from_source = np.concatenate([encoder, np.zeros((n_source, n_target))], axis=1)     # source rows, over all tokens
+    for layer in range(decoder.n_layers):
+        rows = self_blocks[layer] @ rows                                    # self-attention: among decoder positions
+        shares = _cross_block(decoder, cross, network, layer)               # [target, 1 + source]
+        rows = shares[:, :1] * rows + shares[:, 1:] @ from_source
+    return rows.astype(np.float32)
+
+
+def rollout_encoder_decoder(stacks: dict[str, StackTrace]) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020) carried through cross-attention: float32 [target, source + target],
+    rows summing to 1. Each sub-layer is 0.5·(heads' mean) + 0.5·I, as rollout does for self-attention; a
+    cross-attention sub-layer keeps half of each row and hands the other half to the source tokens through the
+    encoder's rolled-out rows."""
+    encoder = rollout(stacks["encoder"].weights)[-1].astype(np.float64)   # [source, source]
+    decoder, cross = stacks["decoder"], stacks["cross"]
+    n_source, n_target = encoder.shape[0], decoder.weights.shape[-1]
+    rows = np.concatenate([np.zeros((n_target, n_source)), np.eye(n_target)], axis=1)
+    from_source = np.concatenate([encoder, np.zeros((n_source, n_target))], axis=1)
+    for layer in range(decoder.n_layers):
+        mixed = 0.5 * decoder.weights[layer].astype(np.float64).mean(0) + 0.5 * np.eye(n_target)
+        rows = mixed @ rows
+        rows = 0.5 * rows + 0.5 * cross.weights[layer].astype(np.float64).mean(0) @ from_source
+    return rows.astype(np.float32)
+
+
+def _head_grid(blocks: list[np.ndarray]) -> np.ndarray:
+    """Stack [layer, head] blocks with possibly different head counts into one float32 map, NaN where a head is absent."""
+    width = max(b.shape[1] for b in blocks)
+    rows = [np.pad(b.astype(np.float64), ((0, 0), (0, width - b.shape[1])), constant_values=np.nan) for b in blocks]
+    return np.concatenate(rows).astype(np.float32)
+
+
+def head_layer_names(setup: _Setup) -> list[str]:
+    """What each row of the setup's [layer, head] maps is."""
+    if setup.mode == ENCODER_DECODER:
+        encoder, decoder = len(setup.network.layers), len(setup.network.decoder.layers)
+        return ([f"encoder {l}" for l in range(encoder)] + [f"decoder self {l}" for l in range(decoder)]
+                + [f"decoder cross {l}" for l in range(decoder)])
+    layers = len(setup.attentions[0]) if setup.mode == TRANSFORMERS else setup.runs[0].n_layers
+    return [f"layer {l}" for l in range(layers)]
+
+
 def _attention_scores(setup: _Setup, methods: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """attention, rollout, value_norm and alti: one score per token of every sentence, and [layer, head] maps."""
+    """attention, rollout, value_norm and alti: one score per token of every segment, and [layer, head] maps."""
+    if setup.mode == ENCODER_DECODER:
+        return _encoder_decoder_attention_scores(setup, methods)
     scores: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    if setup.mode == TRANSFORMERS:
+        for index, weights in enumerate(setup.attentions):
+            rows = setup.query_rows(index)
+            if "attention" in methods:
+                scores["attention"].append(weights[-1].mean(0)[rows].mean(0))
+            if "rollout" in methods:
+                scores["rollout"].append(rollout(weights)[-1][rows].mean(0))
+        return {m: np.concatenate(v).astype(np.float32) for m, v in scores.items()}, {}
     head_value = np.zeros((setup.runs[0].n_layers, setup.runs[0].n_heads))
     for index, run in enumerate(setup.runs):
         rows = setup.query_rows(index)
@@ -338,21 +622,43 @@ def _attention_scores(setup: _Setup, methods: list[str]) -> tuple[dict[str, np.n
     return {m: np.concatenate(v).astype(np.float32) for m, v in scores.items()}, maps
 
 
+def _encoder_decoder_attention_scores(setup: _Setup, methods: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The last decoder layer from the target's query row: cross-attention over the source tokens, self-attention over
+    the decoder's; rollout and ALTI carried through the encoder and the cross-attention."""
+    encoder, decoder, cross = (setup.stacks[s] for s in ("encoder", "decoder", "cross"))
+    row = setup.positions[0]
+    last = decoder.n_layers - 1
+    scores, maps = {}, {}
+    if "attention" in methods:
+        scores["attention"] = np.concatenate([cross.weights[last].mean(0)[row], decoder.weights[last].mean(0)[row]])
+    if "rollout" in methods:
+        scores["rollout"] = rollout_encoder_decoder(setup.stacks)[row]
+    if "value_norm" in methods:
+        scores["value_norm"] = np.concatenate([layer_value_norms(cross, last)[row], layer_value_norms(decoder, last)[row]])
+        maps["value_norm"] = _head_grid([
+            np.stack([value_norms(encoder, l).sum(-1).mean(-1) for l in range(encoder.n_layers)]),   # every source row
+            np.stack([value_norms(decoder, l)[:, row].sum(-1) for l in range(decoder.n_layers)]),
+            np.stack([value_norms(cross, l)[:, row].sum(-1) for l in range(cross.n_layers)])])
+    if "alti" in methods:
+        scores["alti"] = alti_encoder_decoder(setup.stacks, setup.network)[row]
+    return {m: np.asarray(v, dtype=np.float32) for m, v in scores.items()}, maps
+
+
 # --- gradient methods, through the engine's forward with autograd ---------------------------------------------------
 
 def _embeddings(setup: _Setup, index: int) -> torch.Tensor:
-    return setup.network.token_embedding.weight[setup.ids(index)].detach()          # [1, token, d_model]
+    return setup.embedding(index).weight[setup.ids(index)].detach()          # [1, token, d_model]
 
 
 def _baseline(setup: _Setup, index: int) -> tuple[torch.Tensor, str]:
     """Integrated gradients' baseline: [PAD]'s embedding at every non-special position (special tokens kept), or zero
     vectors when the tokenizer has no padding token."""
-    tokenizer = setup.prepared[index].backend.tokenizer
+    tokenizer = setup.prepared[0].backend.tokenizer
     vectors = _embeddings(setup, index).clone()
     keep = torch.from_numpy(setup.special[index])
     pad = tokenizer.pad_token_id
-    if pad is not None:
-        filler = setup.network.token_embedding.weight[pad].detach()
+    if pad is not None and pad < setup.embedding(index).weight.shape[0]:
+        filler = setup.embedding(index).weight[pad].detach()
         words = f"the {tokenizer.pad_token} token's embedding"
     else:
         filler = torch.zeros(vectors.shape[-1], dtype=vectors.dtype)
@@ -361,37 +667,64 @@ def _baseline(setup: _Setup, index: int) -> tuple[torch.Tensor, str]:
     return vectors, f"{words} at every position but the special tokens (kept); positions unchanged"
 
 
+def _run(setup: _Setup, vectors: list[torch.Tensor], record: bool = False
+         ) -> tuple[list[torch.Tensor], list[tuple[list[torch.Tensor], int, int]]]:
+    """Every segment's output hidden [batch, token, d_model] with its token embeddings replaced by `vectors` (each
+    [batch, token, d_model]; batches of interpolation points run at once), under the caller's grad mode. With
+    `record`, also each attention kind's per-layer weights [batch, head, query, key], the segment of its keys and
+    its first row in the [layer, head] maps."""
+    if setup.mode == TRANSFORMERS:
+        outs = [_hf_run(setup, None, v, record) for v in vectors]
+        return [o.last_hidden_state for o in outs], [(list(o.attentions), i, 0) for i, o in enumerate(outs)] if record else []
+    if setup.mode == ENCODER_DECODER:
+        # the engine's own encoder then decoder, both sides' token vectors replaced (trace.forward replaces the encoder's)
+        network = setup.network
+        encoded = network.run(setup.ids(0), record=record, token_vectors=vectors[0])
+        decoded = network.decoder.run(setup.ids(1), memory=encoded.hidden, record=record, token_vectors=vectors[1])
+        if not record:
+            return [encoded.hidden, decoded.hidden], []
+        n_encoder, n_decoder = len(network.layers), len(network.decoder.layers)
+        return [encoded.hidden, decoded.hidden], [([r["self"]["weights"] for r in encoded.records], 0, 0),
+                                                  ([r["self"]["weights"] for r in decoded.records], 1, n_encoder),
+                                                  ([r["cross"]["weights"] for r in decoded.records], 0, n_encoder + n_decoder)]
+    passes = [forward(p, None, record, v)[0] for p, v in zip(setup.prepared, vectors)]
+    return [p.hidden for p in passes], [([r["self"]["weights"] for r in p.records], i, 0) for i, p in enumerate(passes)] if record else []
+
+
 def _gradient_scores(setup: _Setup, methods: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """grad_input and attention_gradient from one forward+backward at the input."""
     with torch.enable_grad():
-        vectors = [_embeddings(setup, i).clone().requires_grad_(True) for i in range(len(setup.prepared))]
-        passes = [forward(p, None, True, v)[0] for p, v in zip(setup.prepared, vectors)]
-        weights = [r["self"]["weights"] for p in passes for r in p.records]
-        value = _value(setup, [p.hidden for p in passes])[0]
-        grads = torch.autograd.grad(value, vectors + weights)
+        vectors = [_embeddings(setup, i).clone().requires_grad_(True) for i in range(len(setup.segment_ids))]
+        hiddens, kinds = _run(setup, vectors, record=True)
+        weights = [w for layer_weights, _, _ in kinds for w in layer_weights]
+        value = setup.value(hiddens)[0]
+        grads = torch.autograd.grad(value, vectors + weights, allow_unused=True)
     scores, maps = {}, {}
     if "grad_input" in methods:
         scores["grad_input"] = np.concatenate([(g * v).sum(-1)[0].detach().double().numpy()
                                                for g, v in zip(grads[:len(vectors)], vectors)]).astype(np.float32)
     if "attention_gradient" in methods:
-        n_layers = len(passes[0].records)
-        per_key, head_map = [], 0.0
-        for index in range(len(vectors)):
-            start = len(vectors) + index * n_layers
-            products = torch.stack([(w * g)[0] for w, g in zip(weights[index * n_layers:(index + 1) * n_layers],
-                                                              grads[start:start + n_layers])]).detach().double()  # [layer, head, q, k]
-            per_key.append(products.sum((0, 1, 2)).numpy())
-            head_map = head_map + products.sum((2, 3)).numpy()
+        per_key = [np.zeros(len(ids)) for ids in setup.segment_ids]
+        blocks: dict[int, np.ndarray] = {}
+        position = len(vectors)
+        for layer_weights, segment, first_row in kinds:
+            for layer, w in enumerate(layer_weights):
+                g = grads[position]
+                position += 1
+                product = (w * g)[0].detach().double() if g is not None else torch.zeros(w.shape[1:], dtype=torch.float64)
+                per_key[segment] += product.sum((0, 1)).numpy()                      # [key]
+                row = blocks.setdefault(first_row + layer, np.zeros(w.shape[1]))
+                blocks[first_row + layer] = row + product.sum((1, 2)).numpy()         # [head]
         scores["attention_gradient"] = np.concatenate(per_key).astype(np.float32)
-        maps["attention_gradient"] = np.asarray(head_map, dtype=np.float32)
+        maps["attention_gradient"] = _head_grid([blocks[r][None] for r in sorted(blocks)])
     return scores, maps
 
 
 def _integrated_gradients(setup: _Setup, steps: int, progress: Callable[[float, str], None] | None
                           ) -> tuple[np.ndarray, float, float, float, str]:
     """Integrated gradients with the trapezoid rule over steps + 1 points, batched: (scores, f(x), f(baseline), gap, baseline)."""
-    inputs = [_embeddings(setup, i) for i in range(len(setup.prepared))]
-    baselines, words = zip(*[_baseline(setup, i) for i in range(len(setup.prepared))])
+    inputs = [_embeddings(setup, i) for i in range(len(setup.segment_ids))]
+    baselines, words = zip(*[_baseline(setup, i) for i in range(len(setup.segment_ids))])
     alphas = torch.linspace(0, 1, steps + 1, dtype=setup.dtype)
     rule = torch.ones(steps + 1, dtype=torch.float64) / steps
     rule[0] = rule[-1] = 0.5 / steps                                         # trapezoid weights, summing to 1
@@ -401,8 +734,7 @@ def _integrated_gradients(setup: _Setup, steps: int, progress: Callable[[float, 
         chunk = alphas[start:start + _IG_CHUNK]
         with torch.enable_grad():
             paths = [(b + chunk[:, None, None] * (x - b)).requires_grad_(True) for x, b in zip(inputs, baselines)]
-            hidden = [forward(p, None, False, v)[0].hidden for p, v in zip(setup.prepared, paths)]
-            out = _value(setup, hidden)                                     # [chunk]
+            out = setup.value(_run(setup, paths)[0])                       # [chunk]
             grads = torch.autograd.grad(out.sum(), paths)                   # each point's gradient (points are independent)
         values[start:start + len(chunk)] = out.detach().double()
         weights = rule[start:start + len(chunk)]
@@ -420,12 +752,14 @@ def _integrated_gradients(setup: _Setup, steps: int, progress: Callable[[float, 
 # --- heads removed or mean-ablated ----------------------------------------------------------------------------------
 
 def _ablation_hook(mode: str) -> Callable:
-    """A forward hook on one layer's self-attention over a batch of `head` copies: copy b has head b's output set to 0
-    ("remove", what a gate of 0 does) or to its mean over tokens ("mean"), the change written through W_O."""
-    def hook(module: nn.Module, args: tuple, output: tuple) -> tuple:
+    """A forward hook (with kwargs) on one self- or cross-attention over a batch of `head` copies: copy b has head b's
+    output set to 0 ("remove", what a gate of 0 does) or to its mean over tokens ("mean"), the change written through
+    W_O."""
+    def hook(module: nn.Module, args: tuple, kwargs: dict, output: tuple) -> tuple:
         x, weights = args[0], output[1]                                      # [batch, token, d_model], [batch, head, q, k]
+        context = kwargs.get("context")
         n_heads = module.n_heads
-        heads = weights @ split_heads(module.value(x), n_heads)              # [batch, head, query, d_head]
+        heads = weights @ split_heads(module.value(x if context is None else context), n_heads)   # [batch, head, query, d_head]
         own = heads[torch.arange(n_heads), torch.arange(n_heads)]           # [head, query, d_head]: copy b's head b
         wanted = torch.zeros_like(own) if mode == "remove" else own.mean(1, keepdim=True).expand_as(own)
         change = module.head_writes(wanted - own)                           # [head, query, d_model]: each through its W_O slice
@@ -434,32 +768,117 @@ def _ablation_hook(mode: str) -> Callable:
 
 
 def head_effects(setup: _Setup, mode: str = "remove") -> np.ndarray:
-    """Target − target with each head removed (mode "remove") or mean-ablated ("mean"): float64 [layer, head].
-    Each layer's heads run as one batch from the traced stream entering that layer, through the layers above."""
+    """Target − target with each head removed (mode "remove") or mean-ablated ("mean"): float64 [layer, head] (rows as
+    head_layer_names). Each layer's heads run as one batch from the traced stream entering that layer, through the
+    layers above (an encoder–decoder's encoder layers then through its decoder)."""
+    if setup.mode == TRANSFORMERS:
+        return _hf_head_effects(setup, mode)
+    if setup.mode == ENCODER_DECODER:
+        return _encoder_decoder_head_effects(setup, mode)
     network = setup.network
     n_layers, n_heads = len(network.layers), network.config.n_heads
-    full = _value(setup, [torch.from_numpy(run.output.copy())[None].to(setup.dtype) for run in setup.runs])[0]
+    full = setup.value(setup.outputs())[0]
     out = np.zeros((n_layers, n_heads))
     mask = causal_mask(setup.runs[0].n_tokens) if network.config.causal else None   # run_layers takes the mask the model adds
     for layer in range(n_layers):
-        handle = network.layers[layer].self_attention.register_forward_hook(_ablation_hook(mode))
+        handle = network.layers[layer].self_attention.register_forward_hook(_ablation_hook(mode), with_kwargs=True)
         try:
-            reads = []
+            hiddens = []
             for run in setup.runs:
                 stream = torch.from_numpy(run.residual[layer].copy()).to(setup.dtype)[None].expand(n_heads, -1, -1)
                 hidden = run_layers(network.layers[layer:], stream, mask).hidden
-                if network.final_norm is not None:
-                    hidden = network.final_norm(hidden)
-                reads.append(setup.readout(hidden))
+                hiddens.append(hidden if network.final_norm is None else network.final_norm(hidden))
         finally:
             handle.remove()
-        out[layer] = (full - setup.combine(reads)).double().numpy()
+        out[layer] = (full - setup.value(hiddens)).double().numpy()
+    return out
+
+
+def _finish(stack: ScratchTransformer, hidden: torch.Tensor) -> torch.Tensor:
+    return hidden if stack.final_norm is None else stack.final_norm(hidden)
+
+
+def _encoder_decoder_head_effects(setup: _Setup, mode: str) -> np.ndarray:
+    """head_effects for an encoder–decoder: rows encoder layers, decoder self-attention layers, decoder cross-attention
+    layers (head_layer_names); NaN where a stack has fewer heads than the widest."""
+    network = setup.network
+    decoder = network.decoder
+    encoder_run, decoder_run = setup.stacks["encoder"], setup.stacks["decoder"]
+    full = setup.value(setup.outputs())[0]
+    memory = setup.outputs()[0]                                             # [1, source, d_model] the encoder's output
+    n_target = len(setup.segment_ids[1])
+    target_mask = causal_mask(n_target)
+    blocks = []
+    n_heads = network.config.n_heads
+    rows = np.zeros((len(network.layers), n_heads))
+    for layer in range(len(network.layers)):
+        handle = network.layers[layer].self_attention.register_forward_hook(_ablation_hook(mode), with_kwargs=True)
+        try:
+            stream = torch.from_numpy(encoder_run.residual[layer].copy()).to(setup.dtype)[None].expand(n_heads, -1, -1)
+            encoded = _finish(network, run_layers(network.layers[layer:], stream).hidden)
+        finally:
+            handle.remove()
+        decoded = decoder.run(setup.ids(1).expand(n_heads, -1), memory=encoded).hidden
+        rows[layer] = (full - setup.value([encoded, decoded])).double().numpy()
+    blocks.append(rows)
+    n_heads = decoder.config.n_heads
+    for side in ("self_attention", "cross_attention"):
+        rows = np.zeros((len(decoder.layers), n_heads))
+        for layer in range(len(decoder.layers)):
+            module = getattr(decoder.layers[layer], side)
+            handle = module.register_forward_hook(_ablation_hook(mode), with_kwargs=True)
+            try:
+                stream = torch.from_numpy(decoder_run.residual[layer].copy()).to(setup.dtype)[None].expand(n_heads, -1, -1)
+                hidden = run_layers(decoder.layers[layer:], stream, target_mask, memory.expand(n_heads, -1, -1)).hidden
+            finally:
+                handle.remove()
+            rows[layer] = (full - setup.value([memory, _finish(decoder, hidden)])).double().numpy()
+        blocks.append(rows)
+    return _head_grid(blocks).astype(np.float64)
+
+
+_OUTPUT_PROJECTIONS = (".self_attn.o_proj", ".attn.c_proj", ".attention.output.dense", ".self_attn.out_proj",
+                       ".attention.dense", ".attn.out_proj", ".self_attention.dense")
+
+
+def _hf_output_projections(network: nn.Module) -> list[nn.Module]:
+    """Each layer's attention output projection in a transformers model (its input is the heads concatenated), in
+    layer order; [] when this architecture's names are not known here."""
+    found = [module for name, module in network.named_modules() if name.endswith(_OUTPUT_PROJECTIONS)]
+    layers = getattr(network.config, "num_hidden_layers", None)
+    return found if layers and len(found) == layers else []
+
+
+def _hf_head_effects(setup: _Setup, mode: str) -> np.ndarray:
+    """head_effects through transformers: a pre-hook on one layer's output projection sets head b's slice of its input
+    (the heads concatenated, [batch, token, heads × d_head]) to 0 or to its mean over tokens in batch copy b."""
+    projections = _hf_output_projections(setup.network)
+    n_heads = setup.network.config.num_attention_heads
+    full = setup.value(setup.outputs())[0]
+    out = np.full((len(projections), n_heads), np.nan)
+
+    def hook(module: nn.Module, args: tuple) -> tuple:
+        heads = args[0].unflatten(-1, (n_heads, -1)).clone()                 # [batch, token, head, d_head]
+        index = torch.arange(n_heads)
+        own = heads[index, :, index]                                        # [head, token, d_head]: copy b's head b
+        heads[index, :, index] = torch.zeros_like(own) if mode == "remove" else own.mean(1, keepdim=True).expand_as(own)
+        return (heads.flatten(-2), *args[1:])
+
+    for layer, projection in enumerate(projections):
+        handle = projection.register_forward_pre_hook(hook)
+        try:
+            hiddens = [_hf_run(setup, setup.ids(i).expand(n_heads, -1), None, False).last_hidden_state
+                       for i in range(len(setup.segment_ids))]
+        finally:
+            handle.remove()
+        out[layer] = (full - setup.value(hiddens)).double().numpy()
     return out
 
 
 # --- faithfulness: deletion and insertion ---------------------------------------------------------------------------
 
 def _replacement(setup: _Setup) -> tuple[int, str]:
+    """What deleted tokens become: [MASK], else the padding, unknown or end token."""
     tokenizer = setup.prepared[0].backend.tokenizer
     for name in ("mask", "pad", "unk", "eos"):
         found = getattr(tokenizer, f"{name}_token_id", None)
@@ -469,18 +888,34 @@ def _replacement(setup: _Setup) -> tuple[int, str]:
 
 
 def _evaluate(setup: _Setup, masks: list[np.ndarray], replace_id: int) -> np.ndarray:
-    """The target with the tokens of each boolean mask (over all sentences' tokens) replaced: [mask]. Each sentence's
-    distinct variants run once, batched."""
-    bounds = np.cumsum([0] + [len(p.ids) for p in setup.prepared])
+    """The target with the tokens of each boolean mask (over all segments' tokens) replaced: [mask]. Distinct variants
+    run once, batched (each segment on its own; an encoder–decoder's source and decoder prefix together)."""
+    bounds = np.cumsum([0] + [len(ids) for ids in setup.segment_ids])
+    if setup.mode == ENCODER_DECODER:
+        distinct, where = np.unique(np.asarray(masks), axis=0, return_inverse=True)
+        values = []
+        for start in range(0, len(distinct), _EVAL_BATCH):
+            chunk = distinct[start:start + _EVAL_BATCH]
+            ids = []
+            for index in range(2):
+                variant = np.tile(np.asarray(setup.segment_ids[index]), (len(chunk), 1))
+                variant[chunk[:, bounds[index]:bounds[index + 1]]] = replace_id
+                ids.append(torch.from_numpy(variant))
+            memory = setup.network.run(ids[0]).hidden
+            values.append(setup.readout(setup.network.decoder.run(ids[1], memory=memory).hidden))
+        return torch.cat(values)[torch.from_numpy(where.reshape(-1))].double().numpy()
     reads = []
-    for index, p in enumerate(setup.prepared):
+    for index, segment in enumerate(setup.segment_ids):
         pieces = [m[bounds[index]:bounds[index + 1]] for m in masks]
         distinct, where = np.unique(np.asarray(pieces), axis=0, return_inverse=True)
-        ids = np.tile(np.asarray(p.ids), (len(distinct), 1))
+        ids = np.tile(np.asarray(segment), (len(distinct), 1))
         ids[distinct] = replace_id
         outputs = []
         for start in range(0, len(ids), _EVAL_BATCH):
-            outputs.append(setup.readout(setup.network.run(torch.from_numpy(ids[start:start + _EVAL_BATCH])).hidden))
+            batch = torch.from_numpy(ids[start:start + _EVAL_BATCH])
+            hidden = (_hf_run(setup, batch, None, False).last_hidden_state if setup.mode == TRANSFORMERS
+                      else setup.network.run(batch).hidden)
+            outputs.append(setup.readout(hidden))
         reads.append(torch.cat(outputs)[torch.from_numpy(where.reshape(-1))])
     return setup.combine(reads).double().numpy()
 
@@ -584,6 +1019,25 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
             _CACHE.move_to_end(key)
             return _CACHE[key]
     setup, notices, label = _setup(text, model, target, text_b, token, max_tokens)
+    unavailable = []
+    if setup.mode == TRANSFORMERS:
+        unavailable = [m for m in chosen if m in _ENGINE_ONLY]
+        chosen = [m for m in chosen if m not in _ENGINE_ONLY]
+        notices = notices + [f"'{model.strip()[:80]}' runs through transformers (the project's engine cannot hold its "
+                             "weights): " + (f"{' and '.join(unavailable)} need the engine's value vectors and output "
+                                              "projection per head, so they are not available here; " if unavailable else "")
+                             + "attention, rollout, gradients and head removal are computed through transformers."]
+        if not chosen:
+            raise ValueError(f"{', '.join(unavailable)} need the project's engine, which cannot hold "
+                             f"'{model.strip()[:80]}': pick attention, rollout, grad_input, integrated_gradients or "
+                             "attention_gradient.")
+        if not _hf_output_projections(setup.network):
+            notices.append("Head removal is not available for this architecture (its attention output projections "
+                           "are not known here): the head maps are empty.")
+    elif setup.mode == ENCODER_DECODER:
+        notices = notices + ["Encoder–decoder: scores cover the source tokens, then the decoder's (its start token and "
+                             "the output so far); the head maps' rows are the encoder's layers, then the decoder's "
+                             "self-attention layers, then its cross-attention layers."]
     replace_id, replacement = _replacement(setup)
     with COMPUTE_LOCK, torch.no_grad():
         if progress is not None:
@@ -598,7 +1052,7 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
         gap, f_base, baseline = float("nan"), float("nan"), ""
         if "integrated_gradients" in chosen:
             scores["integrated_gradients"], _, f_base, gap, baseline = _integrated_gradients(setup, steps, progress)
-        full = float(_value(setup, [torch.from_numpy(r.output.copy())[None].to(setup.dtype) for r in setup.runs])[0])
+        full = float(setup.value(setup.outputs())[0])
         if progress is not None:
             progress(1.0, "Heads removed and mean-ablated; deletion and insertion curves")
         removed, mean_ablated = head_effects(setup, "remove"), head_effects(setup, "mean")
@@ -608,14 +1062,14 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
         orders["random"] = [np.random.default_rng(seed + i).permutation(candidates) for i in range(RANDOM_SEEDS)]
         faithful, curves = faithfulness(setup, orders, full, replace_id)
     scores = {name: scores[name] for name in chosen}                        # the order asked for
-    tokens = [t for p in setup.prepared for t in p.tokens]
     result = Explanation(
-        tokens=tokens, target_value=full, scores=scores, head_importance=removed.astype(np.float32),
+        tokens=setup.tokens, target_value=full, scores=scores, head_importance=removed.astype(np.float32),
         completeness_gap=gap, faithfulness=faithful, notices=notices, head_mean_ablation=mean_ablated.astype(np.float32),
         head_scores=head_scores, curves=curves,
-        segments=np.concatenate([np.full(len(p.ids), i) for i, p in enumerate(setup.prepared)]), special=special,
-        model=setup.runs[0].model, target=target, target_label=label, baseline=baseline,
-        replacement=f"{replacement} (special tokens are never removed)", f_baseline=f_base)
+        segments=np.concatenate([np.full(len(ids), i) for i, ids in enumerate(setup.segment_ids)]), special=special,
+        model=setup.model, target=target, target_label=label, baseline=baseline,
+        replacement=f"{replacement} (special tokens are never removed)", f_baseline=f_base,
+        head_layers=head_layer_names(setup), unavailable=unavailable)
     with _CACHE_LOCK:
         _CACHE[key] = result
         while len(_CACHE) > _CACHE_SIZE:
@@ -623,17 +1077,66 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
     return result
 
 
-def head_views(text: str, model: str, layer: int, head: int,
-               max_tokens: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """One head of one sentence: (tokens, attention weights [query, key], value-weighted norms ‖α·f(x)‖ [query, key])."""
-    name, _ = engine_model(model)
-    run = trace(text, name, **({} if max_tokens is None else {"max_tokens": max_tokens}))
+class HeadView(NamedTuple):
+    """One head of one run, for the page: where it looks and what it moves."""
+
+    query_tokens: list[str]
+    key_tokens: list[str]
+    weights: np.ndarray            # [query, key]
+    norms: np.ndarray | None       # ‖α·f(x)‖ [query, key]; None where the engine's value vectors are not available
+    title: str                     # e.g. "L1 H2", "decoder cross 0 · H3"
+
+
+def head_views(text: str, model: str, layer: int, head: int, max_tokens: int | None = None,
+               text_b: str | None = None) -> HeadView:
+    """One head: its attention weights [query, key] and value-weighted norms ‖α·f(x)‖ [query, key]. `layer` is a row of
+    the head maps (head_layer_names: for an encoder–decoder, encoder rows, then decoder self, then decoder cross;
+    `text_b` is then the output so far)."""
     layer, head = _check_int(layer, "layer"), _check_int(head, "head")
-    run.check_layer(layer, head)
-    return run.tokens, run.weights[layer, head], value_norms(run, layer)[head]
+    limit = {} if max_tokens is None else {"max_tokens": max_tokens}
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError("Pick a model: minilm, scratch, scratch:minilm, or a Hugging Face id / local folder.")
+    name = model.strip()
+    if _transformers_only(name):
+        from attention.run.api import attend
+
+        result = attend(text, name, **limit)
+        if not (0 <= layer < result.n_layers and 0 <= head < result.n_heads):
+            raise ValueError(f"{name[:80]} has layers 0–{result.n_layers - 1} and heads 0–{result.n_heads - 1}.")
+        return HeadView(result.tokens, result.tokens, result.weights[layer, head], None, f"L{layer} H{head}")
+    engine, _ = engine_model(name)
+    if load_model(engine).family != "encoder-decoder":
+        run = trace(text, engine, **limit)
+        run.check_layer(layer, head)
+        return HeadView(run.tokens, run.tokens, run.weights[layer, head], value_norms(run, layer)[head], f"L{layer} H{head}")
+    setup, _, _ = _setup(text, engine, "next_token", text_b, None, max_tokens)
+    rows = head_layer_names(setup)
+    if not 0 <= layer < len(rows):
+        raise ValueError(f"{engine[:80]} has head-map rows 0–{len(rows) - 1} ({rows[0]} … {rows[-1]}); row {layer} does not exist.")
+    n_encoder, n_decoder = len(setup.network.layers), len(setup.network.decoder.layers)
+    side = "encoder" if layer < n_encoder else "decoder" if layer < n_encoder + n_decoder else "cross"
+    stack = setup.stacks[side]
+    index = layer - {"encoder": 0, "decoder": n_encoder, "cross": n_encoder + n_decoder}[side]
+    if not 0 <= head < stack.n_heads:
+        raise ValueError(f"{rows[layer]} has heads 0–{stack.n_heads - 1}; head {head} does not exist.")
+    tokenizer = setup.prepared[0].backend.tokenizer
+    source, target = (tokenizer.convert_ids_to_tokens(ids) for ids in setup.segment_ids)
+    queries, keys = {"encoder": (source, source), "decoder": (target, target), "cross": (target, source)}[side]
+    return HeadView(queries, keys, stack.weights[index, head], value_norms(stack, index)[head], f"{rows[layer]} · H{head}")
 
 
 def target_tokens(text: str, model: str, max_tokens: int | None = None) -> list[str]:
-    """The tokens of `text` as the engine running `model` reads them (for picking the token target)."""
-    name, _ = engine_model(model)
-    return trace(text, name, **({} if max_tokens is None else {"max_tokens": max_tokens})).tokens
+    """The tokens of `text` as the model reads them (for picking the token target)."""
+    limit = {} if max_tokens is None else {"max_tokens": max_tokens}
+    if _transformers_only(model):
+        return prepare(text, model.strip(), **limit).tokens
+    engine, _ = engine_model(model)
+    return trace(text, engine, **limit).tokens
+
+
+def targets_for(model: str) -> tuple[str, ...]:
+    """The targets a model takes: an encoder–decoder only next_token (its next output token's logit), others all."""
+    if _transformers_only(model):
+        return TARGETS
+    engine, _ = engine_model(model)
+    return ("next_token",) if load_model(engine).family == "encoder-decoder" else TARGETS
