@@ -1,4 +1,6 @@
 """Time series: self-attention over time steps — forecasting a series, and the remaining useful life of machines."""
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -48,14 +50,8 @@ pattern = c3.selectbox("Attention pattern", PATTERNS, key="ts_pattern",
                        "whose scores stand out attend; the rest take the average. Same trained weights.")
 
 config = ts.make_config(dataset, window)
-if not ts.is_cached(config):
-    bar = st.progress(0.0, text=f"Training the {dataset} model once (a fixed seed, on the CPU; it is then kept on disk)…")
-    trained = ts.load_or_train(config, lambda done, message: bar.progress(done, text=message))
-    bar.empty()
-else:
-    trained = ts.load_or_train(config)
-for notice in trained.notices:
-    ui.warn(notice)
+trained = ui.load_demo(partial(ts.load_or_train, config), ts.is_cached(config),
+                       f"Training the {dataset} model once (a fixed seed, on the CPU; it is then kept on disk)…")
 
 if dataset == "rul":
     st.info("**Simulated data.** No real engine was measured: each of 160 machines gets a random life (130–330 cycles) and "
@@ -89,9 +85,7 @@ d1, d2, d3, d4 = st.columns(4)
 sample = d1.number_input("Held-out window", 0, n - 1, key="ts_sample", step=1)
 if config.forecasting:
     STATE.clamp("output", config.n_outputs)
-    patch = config.patch
-    output = d2.selectbox("Forecast for steps", range(config.n_outputs), key="ts_output",
-                          format_func=lambda i: f"t+{i * patch + 1}…t+{(i + 1) * patch}")
+    output = d2.selectbox("Forecast for steps", range(config.n_outputs), key="ts_output", format_func=config.output_name)
 else:
     output = st.session_state["ts_output"] = 0
 STATE.clamp("layer", config.n_layers)
@@ -100,31 +94,23 @@ heads = [AVERAGE, *map(str, range(config.all_heads))]
 if st.session_state["ts_head"] not in heads:
     ui.warn(f"This model has {config.all_heads} heads (0–{config.all_heads - 1}); the average is shown.")
     st.session_state["ts_head"] = AVERAGE
-
-
-def head_name(choice: str) -> str:
-    if choice == AVERAGE:
-        return "all heads, averaged"
-    member = f" (member {int(choice) // config.n_heads + 1})" if config.members > 1 else ""
-    return f"head {choice}{member}"
-
-
-head_choice = d4.selectbox("Head", heads, key="ts_head", format_func=head_name)
+head_choice = d4.selectbox("Head", heads, key="ts_head",
+                          format_func=lambda choice: config.head_name(None if choice == AVERAGE else int(choice)))
 head = None if head_choice == AVERAGE else int(head_choice)
 
 result = ui.run_core("Running the window…", ts.explain, trained, int(sample), pattern)
 if result is not None:
     if config.forecasting:
-        st.plotly_chart(forecast_figure(result, output, layer, head), width="stretch", key="ts_forecast", theme=None)
+        ui.chart(forecast_figure(result, output, layer, head), "ts_forecast")
         st.caption("Red shading under the blue curve: how much the chosen forecast (orange band) draws on each past step. "
                    "Look for peaks one season back — the matching moment of the last cycle, however far away — and on "
                    "the latest steps, which show how the current cycle is going.")
     else:
-        st.plotly_chart(sensors_figure(result, list(ts.SENSOR_NAMES), layer, head), width="stretch", key="ts_sensors", theme=None)
+        ui.chart(sensors_figure(result, list(ts.SENSOR_NAMES), layer, head), "ts_sensors")
         machine = int(result.meta["end"][0])
         cycles, true, predicted = ts.machine_life(trained, machine)
-        st.plotly_chart(rul_trace_figure(true, predicted, cycles), width="stretch", key="ts_life", theme=None)
-    st.plotly_chart(time_heatmap(result, layer, head), width="stretch", key="ts_heatmap", theme=None)
+        ui.chart(rul_trace_figure(true, predicted, cycles), "ts_life")
+    ui.chart(time_heatmap(result, layer, head), "ts_heatmap")
     st.caption("Rows are the tokens that look (the last rows are the forecast or RUL tokens), columns the tokens looked at. "
                "Switch between single heads and their average: heads often split the work (recent steps, one season back).")
 

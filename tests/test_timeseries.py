@@ -143,3 +143,14 @@ def test_time_heatmap_labels_its_axes_with_the_steps_each_token_covers(trained_s
     np.testing.assert_allclose(averaged.data[0].z, result.weights[1].mean(0))
     np.testing.assert_allclose(one.data[0].z, result.head(0, 2))
     assert "heads averaged" in averaged.layout.title.text and "head 2" in one.layout.title.text
+
+
+def test_head_and_output_names_say_which_member_and_which_steps():
+    import dataclasses
+
+    config = ts.make_config("synthetic")
+    single, pair = dataclasses.replace(config, members=1), dataclasses.replace(config, members=2)
+    assert single.head_name(None) == "all heads, averaged" and single.head_name(3) == "head 3"
+    assert pair.head_name(pair.n_heads - 1) == f"head {pair.n_heads - 1} (member 1)"
+    assert pair.head_name(pair.n_heads) == f"head {pair.n_heads} (member 2)"
+    assert config.output_name(0) == f"t+1…t+{config.patch}" and config.output_name(2) == f"t+{2 * config.patch + 1}…t+{3 * config.patch}"

@@ -167,6 +167,16 @@ class Config:
         """Heads per layer over all members (the attention weights list them member after member)."""
         return self.n_heads * self.members
 
+    def head_name(self, head: int | None) -> str:
+        """A head as a picker shows it (None: the average); with several members, whose head it is."""
+        if head is None:
+            return "all heads, averaged"
+        return f"head {head}" + (f" (member {head // self.n_heads + 1})" if self.members > 1 else "")
+
+    def output_name(self, output: int) -> str:
+        """The future steps forecast token `output` covers, e.g. "t+1…t+8" (forecasting only)."""
+        return f"t+{output * self.patch + 1}…t+{(output + 1) * self.patch}"
+
     @property
     def n_past(self) -> int:
         """Tokens for the window: one per patch of `patch` steps."""
