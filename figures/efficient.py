@@ -5,7 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from attention.analyses.efficient import Quality
+from attention.analyses.efficient import Quality, allowed_pairs
+from attention.run.trace import Trace
 from figures import safe_text
 from figures.learn import _BARE, matrices_grid, matrix_figure
 
@@ -81,3 +82,15 @@ def cost_figure(costs: dict) -> go.Figure:
     fig.update_yaxes(title_text="MB (log)", row=1, col=2)
     fig.update_layout(template=_BARE, height=420, margin={"t": 60}, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def pattern_figure(patterned: Trace, layer: int, head: int, pattern: str) -> go.Figure:
+    """Who may look at whom under `pattern` in this head (for ProbSparse: which queries attend)."""
+    title = f"Active queries · layer {layer} · head {head}" if pattern == "probsparse" else f"{pattern}: who may look at whom"
+    return mask_figure(allowed_pairs(patterned, layer, head), patterned.result.tokens, title)
+
+
+def head_pair_figure(patterned: Trace, full: Trace, layer: int, head: int, pattern: str) -> go.Figure:
+    """One head under `pattern` beside the same head under full attention (the same text and weights)."""
+    return side_by_side(patterned.result.head(layer, head), full.head(layer, head), patterned.result.tokens,
+                        (f"{pattern} · layer {layer} · head {head}", f"full · layer {layer} · head {head}"))

@@ -2,18 +2,25 @@
 import streamlit as st
 
 import ui
-import math
-
-from attention.analyses.efficient import allowed_pairs, compare, kept_share, load_costs, probsparse_counts
-from figures.efficient import cost_figure, mask_figure, quality_figure, side_by_side
+from attention.analyses.efficient import at_longest, compare, global_positions, informer_u, kept_share, load_costs, probsparse_counts
+from figures.efficient import cost_figure, head_pair_figure, pattern_figure, quality_figure
 from attention.engine.patterns import PATTERN_OPTIONS, PATTERNS
 from attention.run.trace import trace
 
 MAX_TOKENS = 512   # this page reads up to 512 tokens: long texts are where patterns matter
 LIMITS = {"window": (1, MAX_TOKENS, 3), "dilation": (1, 16, 2), "block": (1, 64, 4), "random": (0, 8, 1), "seed": (0, 9999, 0),
           "u": (1, MAX_TOKENS, 4)}                                       # URL name: (lowest, highest, default)
-OPTION_OF = {"window": "window", "dilation": "dilation", "block": "block", "random_blocks": "random", "seed": "seed", "u": "u",
-             "global_tokens": "globals"}                                 # attend() option -> URL / widget name
+FIELDS = {   # attend() option -> (URL / widget name, label, help); each pattern shows the fields of its options
+    "window": ("window", "Window (each side)", "A query sees the keys at most this many positions away."),
+    "dilation": ("dilation", "Dilation", "Keep every d-th key inside the window: the same reach as the sliding window with "
+                                         "about 1/d of its keys."),
+    "global_tokens": ("globals", "Global tokens", "Positions (from 0; -1 is the last) that see every token and are seen by every token."),
+    "block": ("block", "Block size", "BigBird works in blocks of this many tokens."),
+    "random_blocks": ("random", "Random blocks", "Key blocks each query block also sees, picked at random."),
+    "seed": ("seed", "Seed", "Seed of the random picks."),
+    "u": ("u", "Active queries u", "ProbSparse: how many queries get full attention; the rest take the mean value. "
+                                   "Informer's default is ⌈5·ln n⌉ for n tokens."),
+}
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def quality(text: str, model: str, options: dict):
@@ -39,33 +46,15 @@ c1, c2, c3, c4, c5, c6 = st.columns(6, vertical_alignment="bottom")
 pattern = c1.selectbox("Pattern", PATTERNS[2:] + PATTERNS[:2], key="efficient_pattern",
                        help="sliding: a band around each token · dilated: every few tokens inside the band · longformer: band + "
                             "global tokens · bigbird: band + global + random blocks · probsparse: Informer's busy queries only")
-widgets = {
-    "window": lambda col: col.number_input("Window (each side)", *LIMITS["window"][:2], key="efficient_window",
-                                           help="A query sees the keys at most this many positions away."),
-    "dilation": lambda col: col.number_input("Dilation", *LIMITS["dilation"][:2], key="efficient_dilation",
-                                             help="Keep every d-th key inside the window: the same reach as the sliding "
-                                                  "window with about 1/d of its keys."),
-    "global_tokens": lambda col: col.text_input("Global tokens", key="efficient_globals",
-                                                help="Positions (from 0; -1 is the last) that see every token and are seen by every token."),
-    "block": lambda col: col.number_input("Block size", *LIMITS["block"][:2], key="efficient_block",
-                                          help="BigBird works in blocks of this many tokens."),
-    "random_blocks": lambda col: col.number_input("Random blocks", *LIMITS["random"][:2], key="efficient_random",
-                                                  help="Key blocks each query block also sees, picked at random."),
-    "seed": lambda col: col.number_input("Seed", *LIMITS["seed"][:2], key="efficient_seed", help="Seed of the random picks."),
-    "u": lambda col: col.number_input("Active queries u", *LIMITS["u"][:2], key="efficient_u",
-                                      help="ProbSparse: how many queries get full attention; the rest take the mean value. "
-                                           "Informer's default is ⌈5·ln n⌉ for n tokens."),
-}
 options = {}
 for option, column in zip(PATTERN_OPTIONS[pattern], [c2, c3, c4, c5, c6]):
-    value = widgets[option](column)
+    name, label, help_text = FIELDS[option]
     if option == "global_tokens":
-        try:
-            value = [int(part) for part in str(value).replace(";", ",").split(",") if part.strip()]
-        except ValueError:
-            st.error("Global tokens must be whole numbers separated by commas, e.g. 0, -1; using 0.")
-            value = [0]
-    options[option] = value
+        options[option], message = global_positions(column.text_input(label, key=f"efficient_{name}", help=help_text))
+        if message:
+            st.error(message)
+    else:
+        options[option] = column.number_input(label, *LIMITS[name][:2], key=f"efficient_{name}", help=help_text)
 
 patterned = ui.run_trace(text, model, max_tokens=MAX_TOKENS, pattern=pattern, **options)   # the pattern in every layer
 full = (ui.run_core("Running full attention on the same text…", trace, text, model, max_tokens=MAX_TOKENS)
@@ -78,18 +67,14 @@ if patterned is not None and full is not None:
     left, right = st.columns([2, 3])
     with left:
         st.subheader("The pattern")
-        title = (f"Active queries · layer {layer} · head {head}" if pattern == "probsparse"
-                 else f"{pattern}: who may look at whom")
-        st.plotly_chart(mask_figure(allowed_pairs(patterned, layer, head), result.tokens, title), width="stretch", key="mask",
-                        theme=None)
+        ui.chart(pattern_figure(patterned, layer, head, pattern), "mask")
         if pattern == "probsparse":
             c = probsparse_counts(n, u=options.get("u"))
-            default_u = math.ceil(5 * math.log(max(n, 2)))
             note = (f"{n} tokens: only u = {c['u']} of {n} queries attend (Informer's default ⌈5·ln n⌉ would be "
-                    f"{min(default_u, n)}); they score {c['attended']:,} of the {c['full']:,} pairs, plus {c['measured']:,} "
+                    f"{informer_u(n)}); they score {c['attended']:,} of the {c['full']:,} pairs, plus {c['measured']:,} "
                     f"sampled dot products to choose them. The other {n - c['u']} queries are given the mean of the "
                     "values (uniform weights, drawn in the heatmap).")
-            if min(default_u, n) >= 0.5 * n:
+            if informer_u(n) >= 0.5 * n:
                 note += (" At this length Informer's ⌈5·ln n⌉ would keep nearly every query, so ProbSparse would save "
                          "little" + ("." if c["u"] >= 0.5 * n else f"; here u = {c['u']} is set by hand."))
             st.caption(note)
@@ -98,13 +83,11 @@ if patterned is not None and full is not None:
                        "attention scores.")
     with right:
         st.subheader("This head, pattern beside full attention")
-        st.plotly_chart(side_by_side(result.head(layer, head), full.head(layer, head), result.tokens,
-                                     (f"{pattern} · layer {layer} · head {head}", f"full · layer {layer} · head {head}")),
-                        width="stretch", key="pair", theme=None)
+        ui.chart(head_pair_figure(patterned, full, layer, head, pattern), "pair")
     st.subheader("How far from full attention, layer by layer")
     found = ui.run_core("Comparing every layer with full attention…", quality, text, model, {"pattern": pattern, **options})
     if found is not None:
-        st.plotly_chart(quality_figure(found, pattern), width="stretch", key="quality", theme=None)
+        ui.chart(quality_figure(found, pattern), "quality")
         st.caption("The pattern runs in every layer, so differences build up towards the top. KL(pattern ‖ full): how far "
                    "each of the pattern's rows is from full attention's row, in nats (0 = the same). Output error: how much the layer's output vectors moved. "
                    f"Top-{found.top_k}: of the keys full attention weighs most, the share the pattern keeps among its own top.")
@@ -114,9 +97,8 @@ costs = load_costs()
 if costs is None:
     st.info("No measurements yet: run `.venv/bin/python bench/bench_patterns.py --save` to draw them here.")
 else:
-    meta, longest = costs["meta"], max(row["length"] for row in costs["rows"])
-    at = {row["pattern"]: row for row in costs["rows"] if row["length"] == longest}
-    st.plotly_chart(cost_figure(costs), width="stretch", key="cost", theme=None)
+    meta, (longest, at) = costs["meta"], at_longest(costs)
+    ui.chart(cost_figure(costs), "cost")
     st.caption(
         f"Saved output of bench/bench_patterns.py (shipped in the repo, measured on {meta['date']}, {meta['cpus']} CPUs, "
         f"{meta['engine']}): one forward pass per length, CPU time on {meta['threads']} thread(s), fastest of {meta['reps']} runs; "
@@ -153,4 +135,4 @@ appears on long inputs. *Use it* for long time series (forecasting), where a few
 """)
 
 STATE.share(text, text=text, model=model, pattern=pattern, layer=STATE["layer"], head=STATE["head"],
-            **{OPTION_OF[name]: ",".join(map(str, value)) if name == "global_tokens" else value for name, value in options.items()})
+            **{FIELDS[name][0]: ",".join(map(str, value)) if name == "global_tokens" else value for name, value in options.items()})

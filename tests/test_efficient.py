@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention.analyses.efficient import allowed_pairs, kept_share
+from attention.analyses.efficient import allowed_pairs, at_longest, global_positions, informer_u, kept_share, probsparse_counts
 from attention.analyses.masks import mask_kinds
 from attention.run.trace import trace
 
@@ -36,3 +36,35 @@ def test_mask_kinds_for_four_tokens():
     kinds = mask_kinds(4)
     np.testing.assert_array_equal(kinds["bidirectional"], np.ones((4, 4)))
     np.testing.assert_array_equal(kinds["causal"], [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]])
+
+
+def test_informer_u_is_five_ln_n_rounded_up_and_at_most_n():
+    assert informer_u(282) == 29 == probsparse_counts(282)["u"]            # the engine's own default agrees
+    assert informer_u(10) == 10 and informer_u(1) == 1                     # 5·ln 10 ≥ 10: every query
+
+
+def test_global_positions_read_commas_and_semicolons_and_refuse_words():
+    assert global_positions("0, -1") == ([0, -1], None)
+    assert global_positions("1;2, 3 ,") == ([1, 2, 3], None) and global_positions("") == ([], None)
+    positions, message = global_positions("0, last")
+    assert positions == [0] and "whole numbers" in message
+
+
+def test_at_longest_picks_each_patterns_row_at_the_longest_length():
+    costs = {"rows": [{"length": 64, "pattern": "full", "ms": 1}, {"length": 512, "pattern": "full", "ms": 9},
+                      {"length": 512, "pattern": "sliding", "ms": 2}, {"length": 64, "pattern": "sliding", "ms": 1}]}
+    assert at_longest(costs) == (512, {"full": costs["rows"][1], "sliding": costs["rows"][2]})
+
+
+def test_pattern_figures_draw_the_mask_and_both_heads():
+    from figures.efficient import head_pair_figure, pattern_figure
+
+    patterned, full = trace(TEXT, "scratch", pattern="sliding", window=1), trace(TEXT, "scratch")
+    mask = pattern_figure(patterned, 0, 1, "sliding")
+    assert mask.layout.title.text == "sliding: who may look at whom"
+    np.testing.assert_array_equal(np.asarray(mask.data[0].z), allowed_pairs(patterned, 0, 1))
+    assert pattern_figure(trace(TEXT, "scratch", pattern="probsparse"), 1, 0, "probsparse").layout.title.text == \
+        "Active queries · layer 1 · head 0"
+    pair = head_pair_figure(patterned, full, 0, 1, "sliding")
+    np.testing.assert_allclose(np.asarray(pair.data[0].z, dtype=float), patterned.head(0, 1))
+    np.testing.assert_allclose(np.asarray(pair.data[1].z, dtype=float), full.head(0, 1))

@@ -108,3 +108,23 @@ def probsparse_counts(n: int, u: int | None = None) -> dict[str, int]:
     sample = min(n, math.ceil(SAMPLE_FACTOR * math.log(max(n, 2))))
     return {"n": n, "u": active, "sample": sample, "attended": active * n,
             "measured": n * n if sample >= n else n * sample, "full": n * n}
+
+
+def informer_u(n: int) -> int:
+    """Informer's default number of attending queries for n tokens, ⌈5·ln n⌉, at most n (Zhou et al., 2021)."""
+    return min(math.ceil(5 * math.log(max(n, 2))), n)
+
+
+def global_positions(text: str) -> tuple[list[int], str | None]:
+    """Global token positions typed as "0, -1" (commas or semicolons; -1 is the last): (positions, None), or ([0], a
+    message for people) when a part is not a whole number."""
+    try:
+        return [int(part) for part in str(text).replace(";", ",").split(",") if part.strip()], None
+    except ValueError:
+        return [0], "Global tokens must be whole numbers separated by commas, e.g. 0, -1; using 0."
+
+
+def at_longest(costs: dict) -> tuple[int, dict[str, dict]]:
+    """From load_costs(): the longest length measured and, per pattern, its row (ms, mb, …) at that length."""
+    longest = max(row["length"] for row in costs["rows"])
+    return longest, {row["pattern"]: row for row in costs["rows"] if row["length"] == longest}
