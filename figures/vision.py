@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from figures import safe_text
+from attention.run.result import Attention
 
 INK = [[0.0, "#ffffff"], [1.0, "#111111"]]                       # pixel value 0 white, 1 black
 ATTENTION = [[0.0, "rgba(220,30,30,0)"], [1.0, "rgba(220,30,30,0.85)"]]  # no attention: see-through
@@ -101,3 +102,17 @@ def overlay_panels(images: list[np.ndarray], maps: list[np.ndarray], titles: lis
                       coloraxis={"colorscale": ATTENTION, "cmin": 0.0, "cmax": top, "colorbar": {"thickness": 10, "title": {"text": "weight"}}})
     fig.update_annotations(font={"size": 12})
     return fig
+
+
+def heads_overlay(image: np.ndarray, result: Attention, query: int, patch_size: int, patch: int | None = None) -> go.Figure:
+    """Where token `query` looks in every layer (rows) and head (columns), over the picture; `patch` outlined."""
+    maps = result.over_patches(query)                                   # [layer, head, patch row, patch column]
+    titles = [f"layer {layer} · head {head}" for layer in range(result.n_layers) for head in range(result.n_heads)]
+    return overlay_panels([image] * len(titles), list(maps.reshape(-1, *maps.shape[2:])), titles, result.n_heads, patch_size,
+                          patch=patch)
+
+
+def mistakes_figure(images: np.ndarray, found: list[tuple[int, int, int, np.ndarray]], patch_size: int) -> go.Figure:
+    """Misread held-out digits (vision.mistake_rollouts: index, true, said, rollout map), each under its rollout."""
+    return overlay_panels([images[i] for i, _, _, _ in found], [rolled for *_, rolled in found],
+                          [f"#{i}: a {true} read as {said}" for i, true, said, _ in found], 6, patch_size, panel_height=170)

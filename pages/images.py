@@ -1,10 +1,12 @@
 """Images: a small vision transformer reads a handwritten digit as 16 patch tokens; see where its attention goes."""
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
 import ui
 from attention.domains import vision
-from figures.vision import digit_figure, overlay_panels, probability_figure
+from figures.vision import digit_figure, heads_overlay, mistakes_figure, overlay_panels, probability_figure
 from components.draw_digit import draw_digit
 
 SOURCES = ("test", "draw")
@@ -38,14 +40,8 @@ st.caption(
 ui.show_url_notices()
 
 config = vision.VisionConfig()
-if vision.is_cached(config):
-    trained = vision.load_or_train(config)
-else:
-    bar = st.progress(0.0, text="Training the vision transformer once on this machine (it is saved for every later visit)…")
-    trained = vision.load_or_train(config, progress=lambda done, message: bar.progress(done, text=message))
-    bar.empty()
-for notice in trained.notices:
-    ui.warn(notice)
+trained = ui.load_demo(partial(vision.load_or_train, config), vision.is_cached(config),
+                       "Training the vision transformer once on this machine (it is saved for every later visit)…")
 data = trained.data
 
 m1, m2, m3, m4 = st.columns(4)
@@ -65,8 +61,7 @@ def open_mistake() -> None:
 def pick_patch() -> None:
     points = [p for p in st.session_state["images_picture"].selection.points if p.get("curve_number") == 1]
     if points:
-        size = config.patch_size
-        st.session_state["images_patch"] = int(points[0]["y"]) // size * config.grid + int(points[0]["x"]) // size
+        st.session_state["images_patch"] = config.patch_at(points[0]["y"], points[0]["x"])
 
 
 def take_drawing() -> None:
@@ -100,7 +95,7 @@ patch = int(st.session_state["images_patch"])
 left, right = st.columns(2)
 left.plotly_chart(digit_figure(image, config.patch_size, "The picture and its 16 patches (click one)", patch), width="stretch",
                   key="images_picture", selection_mode="points", on_select=pick_patch, config={"displayModeBar": False}, theme=None)
-right.plotly_chart(probability_figure(probabilities, label), width="stretch", key="images_probabilities", theme=None)
+ui.chart(probability_figure(probabilities, label), "images_probabilities", slot=right)
 verdict = f"The model reads a **{predicted}** ({probabilities[predicted]:.0%} sure)"
 right.markdown(verdict + ("." if label is None else f"; the digit is a **{label}**" + (" ✓." if label == predicted else " ✗ — a mistake.")))
 
@@ -108,14 +103,11 @@ st.subheader("[CLS] → patches: what the class token gathers")
 st.caption("Each square is one head: red where [CLS] puts its attention weight, on top of the picture. Rows are layers "
            "(0 nearest the pixels), columns heads. What [CLS] keeps for itself is not drawn, so a square's red sums to "
            "less than 1.")
-heads = result.over_patches(0)
-titles = [f"layer {layer} · head {head}" for layer in range(result.n_layers) for head in range(result.n_heads)]
-st.plotly_chart(overlay_panels([image] * len(titles), list(heads.reshape(-1, config.grid, config.grid)), titles, result.n_heads,
-                               config.patch_size), width="stretch", key="images_cls", theme=None)
+ui.chart(heads_overlay(image, result, 0, config.patch_size), "images_cls")
 
 left, right = st.columns([1, 2])
-left.plotly_chart(overlay_panels([image], [vision.rollout_map(result)], ["rollout: [CLS] ← patches"], 1, config.patch_size,
-                                 panel_height=320), width="stretch", key="images_rollout", theme=None)
+ui.chart(overlay_panels([image], [vision.rollout_map(result)], ["rollout: [CLS] ← patches"], 1, config.patch_size,
+                        panel_height=320), "images_rollout", slot=left)
 right.markdown(
     "**Attention rollout** (Abnar & Zuidema, 2020) follows attention through all layers at once. A single head only "
     "says where [CLS] looks in one layer, but by layer 2 each token already holds a mix of others. Rollout averages "
@@ -126,8 +118,7 @@ right.markdown(
 st.subheader("Where does a patch look?")
 st.selectbox("Patch", range(config.n_patches), key="images_patch", format_func=lambda p: f"{p} · row {p // config.grid}, column {p % config.grid}",
              help="Click a patch on the picture above, or pick it here; patches count row by row from the top left.")
-st.plotly_chart(overlay_panels([image] * len(titles), list(result.over_patches(1 + patch).reshape(-1, config.grid, config.grid)),
-                               titles, result.n_heads, config.patch_size, patch=patch), width="stretch", key="images_patch_view", theme=None)
+ui.chart(heads_overlay(image, result, 1 + patch, config.patch_size, patch=patch), "images_patch_view")
 st.caption("The blue square is the chosen patch (the query); red shows which patches it takes its new vector from, per layer and head.")
 
 st.subheader("Mistakes, and what the model looked at")
@@ -136,10 +127,7 @@ st.caption(f"The ViT gets {len(wrong)} of the {len(data.test_labels)} held-out d
            "the patches whose pixels reached [CLS].")
 if wrong:
     shown = wrong[:MISTAKES_SHOWN]
-    maps = [vision.rollout_map(vision.attend_image(trained.model, data.test_images[i])) for i, _, _ in shown]
-    st.plotly_chart(overlay_panels([data.test_images[i] for i, _, _ in shown], maps,
-                                   [f"#{i}: a {true} read as {said}" for i, true, said in shown], 6, config.patch_size,
-                                   panel_height=170), width="stretch", key="images_mistakes", theme=None)
+    ui.chart(mistakes_figure(data.test_images, vision.mistake_rollouts(trained, shown), config.patch_size), "images_mistakes")
     st.pills("Open a mistake", [i for i, _, _ in shown], key="images_mistake_pick", on_change=open_mistake,
              format_func=lambda i: f"#{i}")
 

@@ -137,3 +137,31 @@ def test_figures_draw_the_picture_under_the_attention():
     assert "<b>" not in "".join(a.text for a in panels.layout.annotations)
     bars = probability_figure(np.eye(10)[3] * 0.9 + 0.01, label=4)
     assert bars.data[0].marker.color[3] == "#dc1e1e" and bars.data[0].marker.line.width[4] == 3
+
+
+def test_patch_at_counts_patches_row_by_row():
+    config = vision.VisionConfig()                                       # 8×8 pixels, 2×2 patches: a 4×4 grid
+    assert config.patch_at(0, 0) == 0 and config.patch_at(1.4, 1.9) == 0
+    assert config.patch_at(2, 3) == 5 and config.patch_at(7, 7) == 15
+    for patch in range(config.n_patches):                                # every patch's pixels lead back to it
+        rows, columns = vision.patch_pixels(patch, config.patch_size, config.image_size)
+        assert config.patch_at(rows.start, columns.stop - 1) == patch
+
+
+def test_mistakes_with_their_rollouts_and_the_heads_overlay(trained_vit):
+    from figures.vision import heads_overlay, mistakes_figure
+
+    wrong = vision.mistakes(trained_vit)[:3]
+    found = vision.mistake_rollouts(trained_vit, wrong)
+    assert [item[:3] for item in found] == wrong
+    for index, _, said, rolled in found:
+        result = vision.attend_image(trained_vit.model, trained_vit.data.test_images[index])
+        assert result.meta["prediction"] == said
+        np.testing.assert_allclose(rolled, vision.rollout_map(result))
+    fig = mistakes_figure(trained_vit.data.test_images, found, 2)
+    assert [a.text for a in fig.layout.annotations] == [f"#{i}: a {true} read as {said}" for i, true, said in wrong]
+    image = trained_vit.data.test_images[0]
+    result = vision.attend_image(trained_vit.model, image)
+    heads = heads_overlay(image, result, 1 + 5, 2, patch=5)
+    assert len(heads.layout.annotations) == 12 and heads.layout.annotations[6].text == "layer 1 · head 2"
+    np.testing.assert_allclose(np.asarray(heads.data[2 * 6 + 1].z, dtype=float), result.over_patches(6)[1, 2])

@@ -59,6 +59,10 @@ class VisionConfig:
     def n_patches(self) -> int:
         return self.grid**2
 
+    def patch_at(self, row: float, column: float) -> int:
+        """The patch (counted row by row from the top left) holding the pixel at (row, column)."""
+        return int(row) // self.patch_size * self.grid + int(column) // self.patch_size
+
 
 # --- patches as tokens ------------------------------------------------------------------------------------------
 
@@ -276,6 +280,11 @@ def mistakes(trained: Trained) -> list[tuple[int, int, int]]:
     predicted = probabilities.argmax(-1)
     wrong = np.flatnonzero(predicted != trained.data.test_labels)
     return [(int(i), int(trained.data.test_labels[i]), int(predicted[i])) for i in wrong]
+
+
+def mistake_rollouts(trained: Trained, wrong: list[tuple[int, int, int]]) -> list[tuple[int, int, int, np.ndarray]]:
+    """Mistakes (from mistakes()) with the rollout map of each: (test index, true digit, predicted, [row, column])."""
+    return [(i, true, said, rollout_map(attend_image(trained.model, trained.data.test_images[i]))) for i, true, said in wrong]
 
 
 # --- drawn images in share links: 64 hex digits, one per pixel, row by row ----------------------------------------
