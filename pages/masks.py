@@ -21,13 +21,6 @@ STATE = ui.PageState("masks", ui.Sentence(), ui.Engine(), ui.Index("layer"), ui.
 STATE.load()
 
 
-def trained_once(module, label: str) -> None:
-    """Train a demo model on first use (then it is on disk), with a progress bar."""
-    ui.load_demo(module.load_or_train, module.is_cached(),
-                 f"Training {label} once on this machine (a few minutes; then kept on disk)…",
-                 lambda message: f"Training {label}: {message}", spinner=f"Training {label}…")
-
-
 st.title("Masks & attention kinds")
 st.caption("A mask decides which tokens each query may look at; whether queries and keys come from the same text decides "
            "between self- and cross-attention. Same maths every time — softmax over scaled scores — with different rules.")
@@ -63,7 +56,7 @@ decoder = st.text_input("Decoder model", key="masks_decoder", placeholder="gpt-m
 if decoder.strip():
     decoder_name = decoder.strip()
     if decoder_name == gpt_mini.MODEL_NAME:
-        trained_once(gpt_mini, "gpt-mini")
+        ui.train_once(gpt_mini, "gpt-mini")
     decoded = ui.run_attend(text, decoder_name, max_tokens=ui.LEARN_TOKENS)
     if decoded is not None:
         if decoded.meta.get("family") != "decoder":
@@ -103,7 +96,7 @@ if not ui.hosted_allows(seq2seq_name):
     seq2seq_name = "scratch"
 translator = seq2seq_name in TRANSLATORS
 if translator:
-    trained_once(translate_mini, "translate-mini")
+    ui.train_once(translate_mini, "translate-mini")
 written = (ui.run_core("Translating…", translate_mini.translate, source, translate_mini.MODEL_NAME) or ""
            if translator and not target.strip() else "")
 if written:

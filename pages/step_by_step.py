@@ -26,12 +26,7 @@ engine = model
 if STATE["causal"]:
     # causal mode runs a trained decoder, not an encoder with a mask bolted on (its causal patterns would mean nothing)
     engine = gpt_mini.MODEL_NAME
-    if not gpt_mini.is_cached():
-        bar = st.progress(0.0, text="Training gpt-mini once on this machine (a few minutes; then kept on disk)…")
-        ui.run_core("Training gpt-mini…", gpt_mini.load_or_train,
-                    progress=lambda fraction, message="": bar.progress(min(max(float(fraction), 0.0), 1.0),
-                                                                       text=f"Training gpt-mini: {message}"))
-        bar.empty()
+    ui.train_once(gpt_mini, "gpt-mini")
     st.info("Causal mode runs **gpt-mini**, a small GPT-style decoder (causal, pre-norm, learned positions) trained here "
             "on Python's documentation, so the causal patterns below are learned ones. The engine picker's model is an "
             "encoder, trained to look both ways; switch the mask off to open it up again.", icon=":material/info:")
@@ -53,7 +48,7 @@ def show_scaling(prefix: str) -> None:
         st.session_state["steps_dk"] = 64
     d_k = st.select_slider("d_k for the experiment", DK_CHOICES, key="steps_dk",
                            help="Random queries and keys whose parts have mean 0 and variance 1, as Vaswani et al. assume.")
-    st.plotly_chart(scaling_figure(int(d_k)), width="stretch", key=f"{prefix}_scaling", theme=None)
+    ui.chart(scaling_figure(int(d_k)), f"{prefix}_scaling")
     st.caption(f"Without the scaling (red) the scores spread with √d_k = {np.sqrt(d_k):.3g}, and as d_k grows the row's "
                "largest weight climbs towards 1: the softmax saturates. With it (blue) the spread, and the largest "
                "weight, stay the same at every d_k. This is the experiment, not the model above: a trained head's "
@@ -63,7 +58,7 @@ def show_scaling(prefix: str) -> None:
 def show_steps(steps, numbers: bool, prefix: str, query: int) -> None:
     """Draw every step of `steps` following token `query`; `numbers` writes each value in its cell (the toy)."""
     tokens, d_k = steps.tokens, steps.d_k
-    chart = lambda fig, name: st.plotly_chart(fig, width="stretch", key=f"{prefix}_{name}", theme=None)  # noqa: E731
+    chart = lambda fig, name: ui.chart(fig, f"{prefix}_{name}")  # noqa: E731
     st.subheader("1 · Embeddings: what the layer reads")
     st.caption("One row per token. In layer 0 this is the token's embedding plus its position embedding — and, in "
                "BERT-family models such as MiniLM, plus a segment (token type) embedding, the sum then layer-normalised: "
@@ -136,9 +131,8 @@ with toy_tab:
     for column, (name, plural) in zip(st.columns(3), (("query", "queries"), ("key", "keys"), ("value", "values"))):
         with column:
             dims = [f"in {i}" for i in range(4)]
-            st.plotly_chart(matrix_figure(toy.projections[name], dims, None, f"W for {plural}", numbers=True, height=240,
-                                          row_title="input dimension", column_title="dimension"),
-                            width="stretch", key=f"toy_w_{name}", theme=None)
+            ui.chart(matrix_figure(toy.projections[name], dims, None, f"W for {plural}", numbers=True, height=240,
+                                   row_title="input dimension", column_title="dimension"), f"toy_w_{name}")
     show_steps(toy, numbers=True, prefix="toy", query=toy_query)
 
 STATE.share(text, text=text, model=model, layer=layer, head=head, query=focus, causal=causal)

@@ -16,7 +16,7 @@ from attention.run import limits
 from ui.exports import figure_exports, result_exports
 from ui.messages import md_escape, warn
 from ui.run import (LEARN_TOKENS, engine_result, inputs_and_result, learn_trace, load_demo, run_attend, run_core, run_trace,
-                    run_with_progress, stop_with_share)
+                    run_with_progress, stop_with_share, train_once)
 from ui.state import (DEFAULT_TEXT, SCRATCH_ENGINES, URL_TEXT_CAP, Choice, Custom, Engine, Flag, Fraction, Index, Integer,
                       Model, OneOf, PageState, Param, Sentence, Text, clamp_index, first_value, load_page_state, parse_index,
                       read_choice, read_engine, read_flag, read_fraction, read_model, read_text, read_token,
@@ -36,7 +36,7 @@ __all__ = [
     "show_url_notices", "sync_url", "ENGINE_HELP", "MODEL_HELP", "OTHER_MODEL", "TEXT_HELP", "deployment_note",
     "draw_first", "engine_picker", "held_heights", "layer_and_head", "model_picker", "open_clicked_head",
     "preset_models", "share_box", "spacer", "text_and_model", "token_picker",
-    "hosted_allows", "load_demo", "run_with_progress", "chart", "chart_with_exports", "download", "head_map",
+    "hosted_allows", "load_demo", "run_with_progress", "train_once", "chart", "chart_with_exports", "download", "head_map",
 ]
 
 _leave_pages_directory_mode()   # on import, as before the split: the first thing any page run does (see streamlit_patch)

@@ -87,6 +87,14 @@ def load_demo(load_or_train: Callable[..., R], cached: bool, training: str, step
     return trained
 
 
+def train_once(module: Any, label: str) -> Any:
+    """A demo module's model (gpt_mini, translate_mini: is_cached() and load_or_train(progress=...)), trained on first
+    use with a progress bar naming `label`, then kept on disk."""
+    return load_demo(module.load_or_train, module.is_cached(),
+                     f"Training {label} once on this machine (a few minutes; then kept on disk)…",
+                     lambda message: f"Training {label}: {message}", spinner=f"Training {label}…")
+
+
 def stop_with_share(params: dict[str, Any], text: str) -> None:
     """End this page run after a message (bad text, model or template), still offering the link to what was asked."""
     share_box(sync_url(params), text)
