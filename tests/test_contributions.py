@@ -76,6 +76,13 @@ def gpt2_folder(tmp_path_factory) -> str:
     return f"scratch:{folder}"
 
 
+@pytest.fixture(scope="module")
+def default_pair():
+    """One full explain() of MiniLM's default pair (every method, the default steps), shared by the tests that read it:
+    the costliest call in this file, made once."""
+    return explain(A, "minilm", text_b=B)
+
+
 def _cat_position(name: str) -> int:
     return trace(TOY_TEXT, name).tokens.index("cat")
 
@@ -151,8 +158,8 @@ def test_alti_contributions_are_non_negative_and_rows_sum_to_one(model, gpt2_fol
         np.testing.assert_allclose(found.sum(-1), 1.0, atol=1e-5)
 
 
-def test_integrated_gradients_completeness_on_minilm_default_pair():
-    found = explain(A, "minilm", text_b=B, methods=["integrated_gradients"])   # the default steps
+def test_integrated_gradients_completeness_on_minilm_default_pair(default_pair):
+    found = default_pair                                                       # the default steps
     assert found.completeness_gap < 0.01
     assert found.scores["integrated_gradients"].sum() == pytest.approx(found.target_value - found.f_baseline,
                                                                       rel=0.01, abs=1e-6)
@@ -164,7 +171,7 @@ def test_integrated_gradients_completeness_on_a_decoder(gpt2_folder):
     assert found.completeness_gap < 0.01
 
 
-def test_similarity_is_the_cosine_of_transformers_mean_pooled_embeddings():
+def test_similarity_is_the_cosine_of_transformers_mean_pooled_embeddings(default_pair):
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(_bundled_path(), local_files_only=True).eval()
@@ -172,7 +179,7 @@ def test_similarity_is_the_cosine_of_transformers_mean_pooled_embeddings():
     with torch.inference_mode():
         pooled = [model(**tokenizer(t, return_tensors="pt")).last_hidden_state[0].mean(0) for t in (A, B)]
     expected = float(torch.cosine_similarity(pooled[0], pooled[1], dim=0))
-    found = explain(A, "minilm", text_b=B, methods=["attention"])
+    found = default_pair
     assert found.target_value == pytest.approx(expected, abs=1e-5)
     assert found.tokens == tokenizer.convert_ids_to_tokens(tokenizer(A)["input_ids"]) + \
         tokenizer.convert_ids_to_tokens(tokenizer(B)["input_ids"])
@@ -214,8 +221,8 @@ def test_gradients_through_the_engine_equal_finite_differences():
 
 # --- faithfulness, agreement, the decoder target -------------------------------------------------------------------
 
-def test_faithfulness_numbers_are_in_range_and_curves_end_where_they_must():
-    found = explain("The cat sat on the mat.", "minilm", text_b="A dog slept on the rug.")
+def test_faithfulness_numbers_are_in_range_and_curves_end_where_they_must(default_pair):
+    found = default_pair
     assert set(found.faithfulness) == set(C.METHODS) | {"random"}
     for name, values in found.faithfulness.items():
         assert set(values) == {"comprehensiveness", "sufficiency"}
