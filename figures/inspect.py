@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from attention.run.result import Attention
 from figures import _BARE, COLORSCALE, click_cells, every_label, safe_text, token_labels
 
 DIVERGING = "RdBu_r"   # A − B: red where A attends more, blue where B does, white where they agree
@@ -157,3 +158,11 @@ def excess_map(excess: np.ndarray, p_values: np.ndarray, adjusted: np.ndarray, a
         clickmode="event+select", dragmode=False,
     )
     return fig
+
+
+def paired_heads_figure(result_a: Attention, result_b: Attention, heads: dict[str, tuple[int, int]],
+                        labels: tuple[str, str]) -> go.Figure:
+    """The chosen heads (name -> (layer, head)) of A (top row) and B (bottom row), all on one colour scale."""
+    rows = [Panel(f"{label} · {name}", result.head(*where), result.tokens, result.tokens)
+            for label, result in zip(labels, (result_a, result_b)) for name, where in heads.items()]
+    return panel_grid(rows, columns=len(heads))

@@ -2,8 +2,8 @@
 import streamlit as st
 
 import ui
-from attention.analyses.compare import align, common_shape, difference, head_differences
-from figures.inspect import Panel, layer_head_map, panel_grid
+from attention.analyses.compare import align, common_shape, difference, head_differences, head_names, notices
+from figures.inspect import layer_head_map, paired_heads_figure
 from components.heatmap import head_view
 from attention.analyses.links import MERGE_RULE
 
@@ -74,11 +74,8 @@ if words:
 names = ("A", "B")
 alignment = align(result_a.tokens, result_b.tokens)
 layers, heads = common_shape(result_a, result_b)
-if (result_a.n_layers, result_a.n_heads) != (result_b.n_layers, result_b.n_heads):
-    ui.warn(f"Model A has {result_a.n_layers} layers × {result_a.n_heads} heads and model B {result_b.n_layers} × "
-            f"{result_b.n_heads}; only the {layers} × {heads} both have are compared.")
-if not len(alignment):
-    ui.warn("A and B share no tokens, so there is nothing to align and no difference to show.")
+for notice in notices(result_a, result_b, alignment):
+    ui.warn(notice)
 STATE.clamp("layer", layers)
 STATE.clamp("head", heads)
 
@@ -120,21 +117,18 @@ head_panel()
 
 st.subheader("Where A and B differ, head by head")
 st.caption("Mean |A − B| over aligned tokens for every head both have. Click a cell to open that head above.")
-st.plotly_chart(layer_head_map(head_differences(result_a, result_b, alignment), "", "mean |A − B|", percent=False),
-                width="stretch", key="compare_map", selection_mode="points",
-                on_select=ui.open_clicked_head("compare_map", "compare_layer", "compare_head"),
-                config={"displayModeBar": False})
+ui.head_map(layer_head_map(head_differences(result_a, result_b, alignment), "", "mean |A − B|", percent=False),
+            "compare_map", "compare")
 
 st.subheader("More heads side by side")
-pairs = {f"L{lay}·H{hd}": (lay, hd) for lay in range(layers) for hd in range(heads)}
+pairs = head_names(layers, heads)
 if "compare_heads_pick" not in st.session_state:
     st.session_state["compare_heads_pick"] = [p for p in str(STATE["heads"] or "").split(",") if p in pairs]
 chosen = st.multiselect("Heads", list(pairs), key="compare_heads_pick", max_selections=4, placeholder="Pick heads to draw for A and B",
                         help="Each chosen head is drawn for A (top row) and B (bottom row), all on one colour scale.")
 STATE["heads"] = ",".join(chosen)
 if chosen:
-    top = [Panel(f"{label_a} · {name}", result_a.head(*pairs[name]), result_a.tokens, result_a.tokens) for name in chosen]
-    bottom = [Panel(f"{label_b} · {name}", result_b.head(*pairs[name]), result_b.tokens, result_b.tokens) for name in chosen]
-    st.plotly_chart(panel_grid(top + bottom, columns=len(chosen)), width="stretch", key="compare_more")
+    st.plotly_chart(paired_heads_figure(result_a, result_b, {name: pairs[name] for name in chosen}, (label_a, label_b)),
+                    width="stretch", key="compare_more")
 
 STATE.share(text, **params, layer=STATE["layer"], head=STATE["head"], heads=",".join(chosen) or None, words=words)

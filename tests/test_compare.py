@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from attention import attend
-from attention.analyses.compare import align, common_shape, difference, head_differences
+from attention.analyses.compare import align, common_shape, difference, head_differences, head_names, notices
 from attention.run.result import Attention
 
 
@@ -89,3 +89,22 @@ def test_two_real_sentences_pair_the_swapped_word():
     found = difference(a, b, alignment, 1, 2)
     swapped = alignment.labels.index("tired/wide")
     assert np.abs(found.diff[swapped]).sum() > 0  # the swapped word attends differently
+
+
+def test_notices_name_a_shape_mismatch_and_an_empty_alignment():
+    result_a, result_b = two_results()
+    assert notices(result_a, result_b, align(result_a.tokens, result_b.tokens)) == []
+    wider = Attention(tokens=result_b.tokens, weights=np.repeat(result_b.weights, 2, axis=1), model="hand")   # 1 × 2 heads
+    found = notices(result_a, wider, align(result_a.tokens, ["x", "y"]))
+    assert len(found) == 2 and "model B 1 × 2; only the 1 × 1 both have" in found[0] and "share no tokens" in found[1]
+
+
+def test_head_names_and_the_paired_heads_figure():
+    from figures.inspect import paired_heads_figure
+
+    assert head_names(2, 2) == {"L0·H0": (0, 0), "L0·H1": (0, 1), "L1·H0": (1, 0), "L1·H1": (1, 1)}
+    result_a, result_b = two_results()
+    fig = paired_heads_figure(result_a, result_b, {"L0·H0": (0, 0)}, ("A", "B"))
+    assert [a.text for a in fig.layout.annotations] == ["A · L0·H0", "B · L0·H0"]
+    np.testing.assert_allclose(np.asarray(fig.data[0].z, dtype=float), result_a.head(0, 0))
+    np.testing.assert_allclose(np.asarray(fig.data[1].z, dtype=float), result_b.head(0, 0))

@@ -96,3 +96,21 @@ def head_differences(result_a: Attention, result_b: Attention, alignment: Alignm
     if not len(alignment):
         return np.zeros((layers, heads), dtype=np.float32)
     return np.abs(a - b).mean(axis=(2, 3)).astype(np.float32)
+
+
+def notices(result_a: Attention, result_b: Attention, alignment: Alignment) -> list[str]:
+    """What a reader should know before comparing A and B: models of different shapes (only the layers × heads both
+    have are compared), or no shared tokens (nothing to align)."""
+    found = []
+    layers, heads = common_shape(result_a, result_b)
+    if (result_a.n_layers, result_a.n_heads) != (result_b.n_layers, result_b.n_heads):
+        found.append(f"Model A has {result_a.n_layers} layers × {result_a.n_heads} heads and model B {result_b.n_layers} × "
+                     f"{result_b.n_heads}; only the {layers} × {heads} both have are compared.")
+    if not len(alignment):
+        found.append("A and B share no tokens, so there is nothing to align and no difference to show.")
+    return found
+
+
+def head_names(layers: int, heads: int) -> dict[str, tuple[int, int]]:
+    """Every (layer, head) by its short name, "L1·H2", layer by layer."""
+    return {f"L{layer}·H{head}": (layer, head) for layer in range(layers) for head in range(heads)}
