@@ -3,7 +3,7 @@ import streamlit as st
 
 import ui
 from figures.learn import ablation_figure, concat_figure, distance_figure, matrices_grid, matrix_figure
-from attention.analyses.multihead import trace_ablation, trace_layer_heads
+from attention.analyses.multihead import heads_removed, listed_heads, trace_ablation, trace_layer_heads
 
 
 DEFAULT_REMOVED = "0"   # the opening view already shows an ablation's effect
@@ -43,9 +43,8 @@ st.subheader("One head, or all of them")
 left, right = st.columns([2, 3], gap="large")
 with left:
     st.caption("A single head can only spread one set of weights over the sentence.")
-    st.plotly_chart(matrix_figure(heads.head(head), tokens, tokens, f"Layer {layer} · head {head}", signed=False,
-                                  row_title="query attends to key", column_title="key"), width="stretch", key="one_head",
-                    theme=None)
+    ui.chart(matrix_figure(heads.head(head), tokens, tokens, f"Layer {layer} · head {head}", signed=False,
+                           row_title="query attends to key", column_title="key"), "one_head")
 with right:
     shared = st.toggle("One colour scale for all heads", key="heads_shared",
                        help="Off (default): each head is coloured up to its own largest weight, so weak patterns show. "
@@ -55,28 +54,26 @@ with right:
                   "the weights).") +
                " Some find patterns of their own; many are redundant — whole heads can often be removed with little loss "
                "(Michel et al., 2019; Voita et al., 2019). The similarity panel below shows which heads here look alike.")
-    st.plotly_chart(matrices_grid(list(heads.weights), [f"head {h}" for h in range(result.n_heads)], [tokens] * result.n_heads,
-                                  [tokens] * result.n_heads, per_row=4, height_each=230, shared=shared, label_up_to=8,
-                                  scale_title="weight" if shared else "weight ÷ the head's<br>largest weight"),
-                    width="stretch", key="all_heads", theme=None)
+    ui.chart(matrices_grid(list(heads.weights), [f"head {h}" for h in range(result.n_heads)], [tokens] * result.n_heads,
+                           [tokens] * result.n_heads, per_row=4, height_each=230, shared=shared, label_up_to=8,
+                           scale_title="weight" if shared else "weight ÷ the head's<br>largest weight"), "all_heads")
 
 st.subheader("Concatenate, then project")
 st.caption(f"Each head hands back {heads.d_head} numbers per token (its weighted sum of values). The {result.n_heads} pieces "
            f"are placed end to end ({result.n_heads} × {heads.d_head} = {result.n_heads * heads.d_head}) and one learned matrix mixes "
            "them, so what one head found can inform every dimension of the result.")
-st.plotly_chart(concat_figure(heads, focus), width="stretch", key="concat", theme=None)
+ui.chart(concat_figure(heads, focus), "concat")
 
 st.subheader("Remove heads and measure")
 st.caption("A removed head hands zeros to the concatenation; everything else runs unchanged. The numbers say how far the "
            "outputs move: 0 % means no change, 100 % means a change as large as the output itself.")
-wanted = [int(h) for h in str(STATE["removed"] or "").split(",") if h.isdigit() and int(h) < result.n_heads]
 if "heads_removed_pick" not in st.session_state:
-    st.session_state["heads_removed_pick"] = wanted
+    st.session_state["heads_removed_pick"] = listed_heads(STATE["removed"], result.n_heads)
 a1, a2 = st.columns([3, 1], vertical_alignment="bottom")
 picked = a1.multiselect("Heads", list(range(result.n_heads)), key="heads_removed_pick", placeholder="Pick heads",
                         help="The heads to remove — or, with the switch on, the only heads to keep.")
 keep = a2.toggle("Keep only these", key="heads_keep", help="On: remove every head except the picked ones (all but one, …).")
-removed = [h for h in range(result.n_heads) if (h in picked) != keep]
+removed = heads_removed(picked, keep, result.n_heads)
 ablation = ui.run_core("Removing heads and re-running the model…", trace_ablation, run, layer, removed)   # a gated trace
 if ablation is not None:
     m1, m2, m3, m4 = st.columns(4)
@@ -84,7 +81,7 @@ if ablation is not None:
     m2.metric("Attention output moves", f"{ablation.attention_change:.1%}", help="The layer's attention block, after projection.")
     m3.metric("Layer output moves", f"{ablation.layer_change:.1%}", help="After the residual connection, norm and feed-forward.")
     m4.metric("Model output moves", f"{ablation.final_change:.1%}", help="The last layer's hidden states.")
-    st.plotly_chart(ablation_figure(ablation), width="stretch", key="ablation", theme=None)
+    ui.chart(ablation_figure(ablation), "ablation")
     (most, most_change), (least, least_change) = ablation.most_and_least()
     st.caption(f"Removing head {most} alone moves this layer's output vectors the most, for this sentence: by "
                f"{most_change:.1%}; the least, head {least}, by {least_change:.1%}. This measures the change of hidden "
@@ -99,7 +96,7 @@ if diversity is not None:
     st.caption(f"For each pair of heads, how differently they spread their weights (Jensen–Shannon distance averaged over "
                f"the query tokens: 0 identical, 1 never the same tokens). Mean {mean:.2f}; most "
                f"alike: heads {low[1]} and {low[2]} ({low[0]:.2f}); most different: heads {high[1]} and {high[2]} ({high[0]:.2f}).")
-st.plotly_chart(distance_figure(heads.distances), width="stretch", key="diversity", theme=None)
+ui.chart(distance_figure(heads.distances), "diversity")
 
 STATE.share(text, text=text, model=model, layer=layer, head=head, query=focus,
             removed=None if picked == [int(DEFAULT_REMOVED)] else ",".join(map(str, picked)), keep=keep, shared=shared)

@@ -44,12 +44,10 @@ st.caption(
     f"with d = {SINE_DIMENSIONS}."
 )
 left, right = st.columns(2)
-left.plotly_chart(matrix_figure(codes, None, None, "Position code (rows: positions, columns: dimensions)",
-                                row_title="position", column_title="dimension", scale_title="value"),
-                  width="stretch", key="sine_codes", theme=None)
-right.plotly_chart(matrix_figure(similarity(codes), None, None, "How alike two positions' codes are (cosine)",
-                                 row_title="position", column_title="position", scale_title="cosine"),
-                   width="stretch", key="sine_similarity", theme=None)
+ui.chart(matrix_figure(codes, None, None, "Position code (rows: positions, columns: dimensions)", row_title="position",
+                       column_title="dimension", scale_title="value"), "sine_codes", slot=left)
+ui.chart(matrix_figure(similarity(codes), None, None, "How alike two positions' codes are (cosine)", row_title="position",
+                       column_title="position", scale_title="cosine"), "sine_similarity", slot=right)
 st.caption("Left: red is positive, blue negative; the stripes widen from left to right as the dimensions slow down. "
            "Right: the dark red diagonal is each position against itself (cosine 1); the red fades with distance, so a "
            "position's code is most like its neighbours', and the likeness depends only on the distance, wherever in "
@@ -63,12 +61,10 @@ if table is not None:
                "The colours of the vectors end at the 99th percentile of their sizes, so a few very large numbers (position "
                "0 has some) do not wash out the rest; hover shows every exact value.")
     left, right = st.columns(2)
-    left.plotly_chart(matrix_figure(table, None, None, "Learned position vectors",
-                                    row_title="position", column_title="dimension", clip=0.99, scale_title="value"),
-                      width="stretch", key="learned_codes", theme=None)
-    right.plotly_chart(matrix_figure(similarity(table), None, None, "How alike two learned positions are (cosine)",
-                                     row_title="position", column_title="position", scale_title="cosine"),
-                       width="stretch", key="learned_similarity", theme=None)
+    ui.chart(matrix_figure(table, None, None, "Learned position vectors", row_title="position", column_title="dimension",
+                           clip=0.99, scale_title="value"), "learned_codes", slot=left)
+    ui.chart(matrix_figure(similarity(table), None, None, "How alike two learned positions are (cosine)", row_title="position",
+                           column_title="position", scale_title="cosine"), "learned_similarity", slot=right)
     st.caption("Right: red along the diagonal — neighbouring positions have similar vectors (blue: opposite directions). "
                "Position 0's vector, with its few large numbers, stands apart from the rest.")
 
@@ -92,7 +88,7 @@ if experiment is not None:
               help="Between the shuffled sentence's pattern and the original pattern moved with its tokens. Zero up to rounding.")
     m2.metric("With positions: largest difference", f"{experiment.gap_with:.3f}",
               help="The same comparison with position codes added: the order now changes the weights themselves.")
-    st.plotly_chart(permutation_figure(experiment), width="stretch", key="permutation", theme=None)
+    ui.chart(permutation_figure(experiment), "permutation")
     st.caption("Top row: the two pictures are identical — without positions the head cannot tell the orders apart. "
                "Bottom row: they differ — the position codes let the model see that the words moved.")
 

@@ -79,3 +79,12 @@ def test_view_methods_read_the_layer_and_the_ablation():
     (most, most_change), (least, least_change) = ablation.most_and_least()
     assert most_change == ablation.single_head.max() and least_change == ablation.single_head.min()
     assert ablation.single_head[most] == most_change and ablation.single_head[least] == least_change
+
+
+def test_listed_heads_keep_the_models_heads_and_heads_removed_can_keep_instead():
+    from attention.analyses.multihead import heads_removed, listed_heads
+
+    assert listed_heads("0,3,12,x,-1, 2", 12) == [0, 3] and listed_heads("", 4) == [] and listed_heads(None, 4) == []
+    assert heads_removed([1, 3], False, 4) == [1, 3]
+    assert heads_removed([1, 3], True, 4) == [0, 2]
+    assert heads_removed([], True, 3) == [0, 1, 2] and heads_removed([], False, 3) == []

@@ -119,3 +119,13 @@ def ablate(text: str, model: str = "scratch:minilm", layer: int = 0, removed: li
 
 def _change(changed: np.ndarray, reference: np.ndarray) -> float:
     return float(np.linalg.norm(changed - reference) / max(float(np.linalg.norm(reference)), 1e-12))
+
+
+def listed_heads(text: str, n_heads: int) -> list[int]:
+    """Head numbers written as "0,3" (a link's list), keeping only those the model has (0..n_heads-1)."""
+    return [int(part) for part in str(text or "").split(",") if part.isdigit() and int(part) < n_heads]
+
+
+def heads_removed(picked: list[int], keep: bool, n_heads: int) -> list[int]:
+    """The heads an ablation removes: the picked ones, or (`keep`) every head but the picked ones."""
+    return [head for head in range(n_heads) if (head in picked) != keep]
