@@ -3,7 +3,8 @@
     token_rows        one row per method, the tokens as columns, one diverging colour scale (each row divided by its
                       largest |score|), exact numbers on hover
     head_effect_map   a signed [layer, head] map with a clickable marker per head (trace 1, as layer_head_map)
-    head_pair         one head's attention weights and value-weighted norms ‖α·f(x)‖ side by side
+    head_pair         one head's attention weights and value-weighted norms ‖α·f(x)‖ side by side (a cross-attention
+                      head: decoder queries × source keys)
     agreement_map     rank agreement between methods
     curves_figure     deletion and insertion curves per method, random order dashed
 """
@@ -23,21 +24,22 @@ def _title(text: str) -> dict:
     return {"text": safe_text(text), "x": 0.0, "xref": "paper", "y": 0.995, "yref": "container", "yanchor": "top"}
 
 
-def _labels_with_sentence(tokens: list[str], segments: np.ndarray | None) -> list[str]:
-    """Token labels, prefixed 'A·'/'B·' for a pair so the two sentences' tokens stay apart on one axis."""
+def _labels_with_sentence(tokens: list[str], segments: np.ndarray | None, sides: tuple[str, str] = ("A", "B")) -> list[str]:
+    """Token labels, prefixed 'A·'/'B·' (or an encoder–decoder's 'src·'/'dec·') for two segments so their tokens stay
+    apart on one axis."""
     if segments is None or int(np.max(segments, initial=0)) == 0:
         return token_labels(tokens)
-    return token_labels([f"{'AB'[int(s)]}·{t}" for t, s in zip(tokens, segments)])
+    return token_labels([f"{sides[int(s)]}·{t}" for t, s in zip(tokens, segments)])
 
 
 def token_rows(tokens: list[str], scores: dict[str, np.ndarray], segments: np.ndarray | None = None,
-               title: str = "Each method's score per token") -> go.Figure:
+               title: str = "Each method's score per token", sides: tuple[str, str] = ("A", "B")) -> go.Figure:
     """Methods × tokens on one diverging scale: each row divided by its largest |score| (−1 … 1), the exact score on hover."""
     names = list(scores)
     raw = np.array([np.asarray(scores[name], dtype=np.float64) for name in names]).reshape(len(names), len(tokens))
     largest = np.abs(raw).max(1, keepdims=True)
     scaled = np.divide(raw, largest, out=np.zeros_like(raw), where=largest > 0)
-    labels = _labels_with_sentence(tokens, segments)
+    labels = _labels_with_sentence(tokens, segments, sides)
     fig = go.Figure(go.Heatmap(
         z=scaled, x=labels, y=names, customdata=raw, colorscale=DIVERGING, zmin=-1, zmax=1, xgap=1, ygap=2,
         colorbar={"title": {"text": "score ÷ row's largest |score|"}, "thickness": 12},
@@ -52,12 +54,14 @@ def token_rows(tokens: list[str], scores: dict[str, np.ndarray], segments: np.nd
     return fig
 
 
-def head_effect_map(values: np.ndarray, title: str, colorbar: str) -> go.Figure:
+def head_effect_map(values: np.ndarray, title: str, colorbar: str, rows: list[str] | None = None) -> go.Figure:
     """A signed [layer, head] map on a diverging scale centred at 0; an invisible marker per head (trace 1) carries the
-    exact number on hover and the click that opens the head."""
+    exact number on hover and the click that opens the head. `rows` names the rows (an encoder–decoder's "encoder 0",
+    "decoder self 0", "decoder cross 0", …); NaN cells (heads a stack lacks) stay blank."""
     values = np.asarray(values, dtype=np.float64)
     layers, heads = values.shape
-    span = float(max(np.abs(values).max(initial=0.0), 1e-6))
+    named = rows is not None and any(not r.startswith("layer ") for r in rows)
+    span = float(max(np.nanmax(np.abs(values), initial=0.0), 1e-6))
     fig = go.Figure(go.Heatmap(
         z=values, x=list(range(heads)), y=list(range(layers)), colorscale=DIVERGING, zmin=-span, zmax=span, xgap=2, ygap=2,
         hoverinfo="skip", colorbar={"title": {"text": safe_text(colorbar)}, "thickness": 12},
@@ -68,28 +72,33 @@ def head_effect_map(values: np.ndarray, title: str, colorbar: str) -> go.Figure:
         template=_BARE, title=_title(title), height=int(min(600, max(240, 110 + 44 * layers))),
         # head numbers under the map: on top they would run into the title of a narrow figure
         xaxis={"title": "head", "dtick": 1, "side": "bottom", "showgrid": False, "zeroline": False, "range": [-0.5, heads - 0.5]},
-        yaxis={"title": "layer", "dtick": 1, "range": [layers - 0.5, -0.5], "showgrid": False, "zeroline": False},
+        yaxis={"title": "layer", "dtick": 1, "range": [layers - 0.5, -0.5], "showgrid": False, "zeroline": False,
+               **({"tickmode": "array", "tickvals": list(range(layers)), "ticktext": [safe_text(r) for r in rows],
+                   "title": "stack · layer", "automargin": True} if named else {})},
         clickmode="event+select", dragmode=False,
     )
     return fig
 
 
-def head_pair(tokens: list[str], weights: np.ndarray, norms: np.ndarray, layer: int, head: int) -> go.Figure:
-    """One head: where it looks (weights [query, key]) beside what it moves (‖α·f(x)‖ [query, key]), each its own scale."""
-    labels = token_labels(tokens)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
-                        subplot_titles=(f"L{layer} H{head} · attention weights α", f"L{layer} H{head} · ‖α·f(x)‖ (value-weighted)"))
-    for column, (z, name, fmt) in enumerate([(weights, "weight", ".3f"), (norms, "‖α·f(x)‖", ".4f")], start=1):
+def head_pair(query_tokens: list[str], key_tokens: list[str], weights: np.ndarray, norms: np.ndarray | None,
+              title: str) -> go.Figure:
+    """One head: where it looks (weights [query, key]) beside what it moves (‖α·f(x)‖ [query, key]), each its own scale;
+    weights alone when the value-weighted norms are not available (transformers-only models)."""
+    queries, keys = token_labels(query_tokens), token_labels(key_tokens)
+    panels = [(weights, "weight", ".3f")] + ([(norms, "‖α·f(x)‖", ".4f")] if norms is not None else [])
+    names = [f"{title} · attention weights α", f"{title} · ‖α·f(x)‖ (value-weighted)"][:len(panels)]
+    fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.14, subplot_titles=[safe_text(n) for n in names])
+    for column, (z, name, fmt) in enumerate(panels, start=1):
         fig.add_trace(go.Heatmap(
-            z=np.asarray(z, dtype=np.float32), x=labels, y=labels, colorscale="Blues", zmin=0,
-            colorbar={"x": 0.43 if column == 1 else 1.0, "thickness": 10, "title": {"text": name}},
+            z=np.asarray(z, dtype=np.float32), x=keys, y=queries, colorscale="Blues", zmin=0,
+            colorbar={"x": (0.43 if column == 1 else 1.0) if len(panels) == 2 else 1.0, "thickness": 10, "title": {"text": name}},
             hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{name} %{{z:{fmt}}}<extra></extra>",
         ), row=1, col=column)
-    axis = {"type": "category", **every_label(len(tokens), 48)}
-    fig.update_xaxes(side="bottom", tickangle=-60, title_text="key", **axis)
-    fig.update_yaxes(autorange="reversed", **axis)
+    fig.update_xaxes(side="bottom", tickangle=-60, title_text="key", type="category", **every_label(len(key_tokens), 48))
+    fig.update_yaxes(autorange="reversed", type="category", **every_label(len(query_tokens), 48))
     fig.update_yaxes(title_text="query", row=1, col=1)
-    fig.update_layout(template=_BARE, height=int(min(760, max(360, 160 + 16 * len(tokens)))), margin={"t": 50})
+    fig.update_layout(template=_BARE, height=int(min(760, max(360, 160 + 16 * max(len(query_tokens), len(key_tokens))))),
+                      margin={"t": 50})
     return fig
 
 

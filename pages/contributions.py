@@ -2,16 +2,20 @@
 agreement and a faithfulness test on the same input."""
 import json
 
+import numpy as np
 import streamlit as st
 
 import ui
-from attention.analyses.contributions import METHOD_NOTES, METHODS, TARGETS, agreement, explain, head_views, target_tokens
+from attention.analyses.contributions import (METHOD_NOTES, METHODS, TARGETS, agreement, explain, head_views, target_tokens,
+                                             targets_for)
 from attention.run.export import table_csv
 from figures.contributions import agreement_map, curves_figure, head_effect_map, head_pair, token_rows
 
 TEXT_B = "The animal didn't cross the street because it was too wide."
 TARGET_NAMES = {"similarity": "Similarity of two sentences", "token": "One token's output",
-                "next_token": "Next-token logit (decoders)"}
+                "next_token": "Next-token logit (decoders, encoder–decoders)"}
+TRAINED = ("gpt-mini", "translate-mini")          # demo models trained here, offered by name
+DATE_SOURCE, DATE_PREFIX = "the third of march, twenty twenty-one", "2021-03-0"   # translate-mini's example
 DEFAULT_STEPS, MIN_STEPS, MAX_STEPS = 32, 4, 128
 
 
@@ -41,17 +45,60 @@ st.caption(
 )
 ui.show_url_notices()
 
-text, model = ui.text_and_model("Sentence A")
+
+
+def picker() -> str:
+    """The model picker, with the demo models trained here (gpt-mini, translate-mini) offered by name."""
+    hosted = ui.limits.current().models is not None                       # a hosted demo's allow-list is the whole choice
+    presets = ui.preset_models() if hosted else [*ui.preset_models(), *TRAINED]
+    current = st.session_state.get("model") or presets[0]
+    if st.session_state.get("_contrib_model_seen") != current:            # set from outside: a link or another page
+        st.session_state["_contrib_model_choice"] = current if current in presets or hosted else ui.OTHER_MODEL
+        st.session_state["_contrib_model_custom"] = "" if current in presets else current
+    if st.session_state["_contrib_model_choice"] not in presets + [ui.OTHER_MODEL]:
+        ui.warn(f"The link asked for the model '{current[:80]}', which this public demo does not run; showing {presets[0]}.")
+        st.session_state["_contrib_model_choice"] = presets[0]
+    options = presets if hosted else presets + [ui.OTHER_MODEL]
+    choice = st.selectbox("Model", options, key="_contrib_model_choice", help=ui.MODEL_HELP)
+    chosen = choice
+    if choice == ui.OTHER_MODEL:
+        chosen = st.text_input("Model id or folder", key="_contrib_model_custom",
+                               placeholder="e.g. bert-base-uncased or /models/my-bert").strip() or presets[0]
+    st.session_state["model"] = st.session_state["_contrib_model_seen"] = chosen
+    return chosen
+
+
+def use_date_example() -> None:
+    st.session_state["text"], st.session_state["contrib_text_b"] = DATE_SOURCE, DATE_PREFIX
+
+
+text, model = ui.text_and_model("Sentence A (or an encoder–decoder's source)", picker=picker)
+allowed = ui.run_core("Reading the model…", targets_for, model)
+if allowed is None:
+    ui.stop_with_share({"text": text, "model": model}, text)
+encoder_decoder = allowed == ("next_token",)
+if st.session_state.get("contrib_target") not in allowed:
+    ui.warn(f"{model[:80]} is an encoder–decoder: its target is the logit of the next output token, shown instead.")
+    st.session_state["contrib_target"] = allowed[0]
 c1, c2, c3 = st.columns([2, 2, 1])
-target = c1.radio("Target", TARGETS, format_func=TARGET_NAMES.get, key="contrib_target", horizontal=False,
+target = c1.radio("Target", allowed, format_func=TARGET_NAMES.get, key="contrib_target", horizontal=False,
                   help="Similarity: the cosine similarity of the two sentences' mean-pooled embeddings (how "
                        "sentence-transformers pools all-MiniLM-L6-v2). One token's output: the norm of its output vector. "
-                       "Next-token logit: for decoders, the logit of the predicted next token.")
+                       "Next-token logit: for decoders, the logit of the predicted next token; for encoder–decoders "
+                       "(translate-mini), the logit of the predicted next output token given the source and the output so far.")
 text_b = None
 token = None
 if target == "similarity":
     text_b = c2.text_area("Sentence B", key="contrib_text_b", height=90,
                           help="The second sentence; both sentences' tokens get scores.")
+elif encoder_decoder:
+    if st.session_state.get("contrib_text_b") == TEXT_B:                  # the similarity default is no output of this model
+        st.session_state["contrib_text_b"] = ""
+    text_b = c2.text_input("Output so far", key="contrib_text_b",
+                           help="What the decoder has written: it reads its start token, then these tokens, and the "
+                                "target is the logit of the token it predicts next. Empty: the first output token.")
+    c2.button("Date example", on_click=use_date_example, key="contrib_date_example",
+              help=f"Source ‘{DATE_SOURCE}’, output so far ‘{DATE_PREFIX}’ (translate-mini turns dates in words into ISO dates).")
 elif target == "token":
     tokens_a = ui.run_core("Reading the tokens…", target_tokens, text, model, CONTRIB_TOKENS)
     if tokens_a:
@@ -70,7 +117,7 @@ def show_progress(fraction: float, message: str) -> None:
     bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
 
-found = ui.run_core("Computing contributions (first run: gradients, 33 interpolation points, head removals)…",
+found = ui.run_core(f"Computing contributions (first run: gradients, {int(steps) + 1} interpolation points, head removals)…",
                     explain, text, model, target=target, text_b=text_b, token=token, steps=int(steps), progress=show_progress,
                     max_tokens=CONTRIB_TOKENS)
 bar.empty()
@@ -92,10 +139,18 @@ st.subheader("Tokens, by every method")
 st.caption("One row per method. Each row is divided by its largest |score| so all rows share one diverging scale "
            "(red: pushes the target up or contributes most; blue: pushes it down); hover for the exact score. "
            "Attention, rollout and ALTI sum to 1 per sentence; the others are in their own units.")
-st.plotly_chart(token_rows(found.tokens, found.scores, found.segments), width="stretch", key="contrib_rows")
+if encoder_decoder:
+    st.caption("Encoder–decoder: the source's tokens (src·) then the decoder's (dec·: its start token and the output so "
+               "far). Attention and value norms read the last decoder layer from the target's row: cross-attention over "
+               "the source, self-attention over the decoder's tokens; rollout and ALTI are carried through the "
+               "cross-attention (each row sums to 1 over both).")
+st.plotly_chart(token_rows(found.tokens, found.scores, found.segments, sides=("src", "dec") if encoder_decoder else ("A", "B")),
+                width="stretch", key="contrib_rows")
 
 method = st.selectbox("Method in focus", METHODS, key="contrib_method", help="Its note, and its line in the tables below.")
 st.info(METHOD_NOTES[method])
+if method in found.unavailable:
+    ui.warn(f"{method} is not available for this model (it needs the project's engine); its note is shown, without scores.")
 rows = found.rows()
 with st.container(horizontal=True, gap="small"):
     st.download_button("Scores CSV", lambda: table_csv(rows), "contributions.csv", "text/csv", key="contrib_csv",
@@ -108,27 +163,38 @@ with st.container(horizontal=True, gap="small"):
 st.subheader("Heads: what the target loses without each")
 st.caption("Left: target − target with the head removed (its output set to 0). Right: target − target with the head's "
            "output replaced by its mean over tokens (it still writes, but no longer depends on which token asks). "
-           "Red: the head raised the target. Click a head to open it below.")
+           "Red: the head raised the target. Click a head to open it below."
+           + (" Rows: the encoder's layers, then the decoder's self-attention layers, then its cross-attention layers "
+              "(blank where a stack has fewer heads)." if encoder_decoder else ""))
 layers, heads = found.head_importance.shape
+rows = found.head_layers or [f"layer {l}" for l in range(layers)]
 STATE.clamp("layer", layers)
 STATE.clamp("head", heads)
 left, right = st.columns(2)
-left.plotly_chart(head_effect_map(found.head_importance, "Head removed", "change of target"), width="stretch",
+left.plotly_chart(head_effect_map(found.head_importance, "Head removed", "change of target", rows), width="stretch",
                   key="contrib_removed", selection_mode="points", config={"displayModeBar": False},
                   on_select=ui.open_clicked_head("contrib_removed", "contrib_layer", "contrib_head"))
-right.plotly_chart(head_effect_map(found.head_mean_ablation, "Head mean-ablated", "change of target"), width="stretch",
+right.plotly_chart(head_effect_map(found.head_mean_ablation, "Head mean-ablated", "change of target", rows), width="stretch",
                    key="contrib_mean", selection_mode="points", config={"displayModeBar": False},
                    on_select=ui.open_clicked_head("contrib_mean", "contrib_layer", "contrib_head"))
 h1, h2, h3 = st.columns([1, 1, 4], vertical_alignment="bottom")
-layer = h1.selectbox("Layer", range(layers), key="contrib_layer")
+layer = h1.selectbox("Layer", range(layers), key="contrib_layer", format_func=lambda l: str(l) if rows[l] == f"layer {l}"
+                     else f"{l} · {rows[l]}")
 head = h2.selectbox("Head", range(heads), key="contrib_head")
-h3.markdown(f"Removing L{layer} H{head} changes the target by **{-found.head_importance[layer, head]:+.5f}**; "
-            f"mean-ablating it by **{-found.head_mean_ablation[layer, head]:+.5f}**.")
-view = ui.run_core("Reading the head…", head_views, text, model, layer, head, CONTRIB_TOKENS)
+name = f"L{layer} H{head}" if rows[layer] == f"layer {layer}" else f"{rows[layer]} · H{head}"
+if np.isfinite(found.head_importance[layer, head]):
+    h3.markdown(f"Removing {name} changes the target by **{-found.head_importance[layer, head]:+.5f}**; "
+                f"mean-ablating it by **{-found.head_mean_ablation[layer, head]:+.5f}**.")
+else:
+    h3.markdown(f"{ui.md_escape(name)}: no such head, or head removal is not available for this model.")
+view = ui.run_core("Reading the head…", head_views, text, model, layer, head, CONTRIB_TOKENS, text_b if encoder_decoder else None)
 if view is not None:
-    st.plotly_chart(head_pair(*view, layer, head), width="stretch", key="contrib_head_pair")
-    st.caption("Sentence A. Where the head looks (left) and how much each key's value actually moves through it, "
-               "‖α·f(x)‖ (right; Kobayashi et al., 2020): a large weight on a small vector moves little.")
+    st.plotly_chart(head_pair(view.query_tokens, view.key_tokens, view.weights, view.norms, view.title), width="stretch",
+                    key="contrib_head_pair")
+    st.caption(("Cross-attention: decoder queries × source keys. " if "cross" in view.title else "")
+               + ("Where the head looks (left) and how much each key's value actually moves through it, ‖α·f(x)‖ "
+                  "(right; Kobayashi et al., 2020): a large weight on a small vector moves little."
+                  if view.norms is not None else "Where the head looks (value-weighted norms need the project's engine)."))
 
 st.subheader("How much the methods agree")
 names, spearman, kendall = agreement(found.scores)

@@ -87,3 +87,33 @@ def test_a_long_text_is_read_up_to_the_page_cap_with_a_notice():
     whole = target_tokens(long, "minilm") + target_tokens(TEXT_B, "minilm")    # both sentences' tokens, uncapped
     assert shown == len(expected.tokens) < len(whole)
     assert dict(app.query_params)["text"] == long                               # the link keeps the whole text
+
+
+DATE_SOURCE, DATE_PREFIX = "the third of march, twenty twenty-one", "2021-03-0"
+
+
+def test_translate_mini_from_a_share_link(trained_translate_mini):
+    app = open_page("contributions", model="translate-mini", target="next_token", text=DATE_SOURCE, text_b=DATE_PREFIX,
+                    layer="3", head="1", method="alti", steps="32")
+    assert not app.error
+    drawn = figures(app)
+    labels = drawn["Each method's score per token"]["data"][0]["x"]
+    assert labels[0].startswith("src·") and labels[-1].startswith("dec·0")   # source tokens, then the decoder's
+    expected = explain(DATE_SOURCE, "translate-mini", target="next_token", text_b=DATE_PREFIX, max_tokens=64)
+    metric = next(m for m in app.metric if m.label == "Target")
+    assert metric.value == f"{expected.target_value:.4f}" and "‘3’" in metric.help
+    rows = drawn["Head removed"]["layout"]["yaxis"]["ticktext"]
+    assert rows == ["encoder 0", "encoder 1", "decoder self 0", "decoder cross 0"]
+    assert "decoder cross 0 · H1 · attention weights α" in drawn                # row 3: the cross-attention head
+    assert app.text_input(key="contrib_text_b").value == DATE_PREFIX
+    params = dict(app.query_params)
+    assert params["model"] in ("translate-mini", ["translate-mini"]) and params["text_b"] in (DATE_PREFIX, [DATE_PREFIX])
+
+
+def test_an_encoder_decoder_link_with_another_target_shows_next_token(trained_translate_mini):
+    app = open_page("contributions", model="translate-mini", target="similarity", text=DATE_SOURCE)
+    assert "encoder–decoder" in messages(app)
+    assert app.radio(key="contrib_target").value == "next_token"
+    assert app.text_input(key="contrib_text_b").value == ""                # the similarity default is no output of it
+    assert "‘2’" in next(m for m in app.metric if m.label == "Target").help    # nothing written yet: the year's first digit
+    assert not app.error
