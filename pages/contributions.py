@@ -138,12 +138,12 @@ st.caption(f"**Target:** {ui.md_escape(found.target_label)}.  **Baseline** of in
 st.subheader("Tokens, by every method")
 st.caption("One row per method. Each row is divided by its largest |score| so all rows share one diverging scale "
            "(red: pushes the target up or contributes most; blue: pushes it down); hover for the exact score. "
-           "Attention, rollout and ALTI sum to 1 per sentence; the others are in their own units.")
-if encoder_decoder:
-    st.caption("Encoder–decoder: the source's tokens (src·) then the decoder's (dec·: its start token and the output so "
-               "far). Attention and value norms read the last decoder layer from the target's row: cross-attention over "
-               "the source, self-attention over the decoder's tokens; rollout and ALTI are carried through the "
-               "cross-attention (each row sums to 1 over both).")
+           + ("Attention, rollout and ALTI sum to 1 per sentence; the others are in their own units." if not encoder_decoder
+              else "Encoder–decoder: the source's tokens (src·) then the decoder's (dec·: its start token and the output "
+                   "so far). Attention and value norms read the last decoder layer from the target's row: cross-attention "
+                   "over the source (attention sums to 1 there), self-attention over the decoder's tokens (1 there too); "
+                   "rollout and ALTI are carried through the cross-attention and sum to 1 over both; the others are in "
+                   "their own units."))
 st.plotly_chart(token_rows(found.tokens, found.scores, found.segments, sides=("src", "dec") if encoder_decoder else ("A", "B")),
                 width="stretch", key="contrib_rows")
 
@@ -213,8 +213,8 @@ best = max((r for r in table if r["method"] != "random"), key=lambda r: r["compr
 st.dataframe(table, hide_index=True, width="stretch")
 st.markdown(f"On this input, **{best['method']}** has the highest comprehensiveness "
             f"({best['comprehensiveness']:+.4f}; random {found.faithfulness['random']['comprehensiveness']:+.4f}). "
-            "This can differ from sentence to sentence: one input is not a verdict on a method (the README gives the "
-            "means over 50 pairs).")
+            "This can differ from input to input: one input is not a verdict on a method (the README gives MiniLM's "
+            "means over 50 sentence pairs).")
 if target == "similarity":
     st.caption("For similarity, replacing tokens in both sentences by the same token makes them alike, so the target "
                "can rise as tokens go and the numbers can be negative: compare each method with random.")
