@@ -5,12 +5,14 @@
   * cost: each method's time as a multiple of one forward pass over the same pair (median over pairs); goals:
     value norms and ALTI ≤ 3× a forward (trace included), integrated gradients ≤ 1.5 × steps × one forward+backward
   * the page's first view: AppTest server time for the default pair (median of 5, caches emptied before each)
+  * translate-mini (the encoder–decoder): the same faithfulness figures over held-out dates, the target being the
+    logit of the date's last character (the day's last digit) with the rest of the ISO date as the output so far
 
 Pairs are consecutive sentences (0–1, 2–3, …) of attention/data/sample_corpus.txt: many are minimal pairs (one word
 swapped), the rest unrelated neighbours. One thread, as the other benches.
 
-    .venv/bin/python bench/bench_contributions.py            # 50 pairs, 5 page views
-    .venv/bin/python bench/bench_contributions.py --quick    # 5 pairs, 1 page view
+    .venv/bin/python bench/bench_contributions.py            # 50 pairs, 50 dates, 5 page views
+    .venv/bin/python bench/bench_contributions.py --quick    # 5 pairs, 5 dates, 1 page view
 """
 from __future__ import annotations
 
@@ -70,6 +72,26 @@ def measure_pair(a: str, b: str, steps: int) -> dict:
             "n_tokens": len(found.tokens)}
 
 
+def translate_mini(n: int, steps: int) -> dict:
+    """Faithfulness on the encoder–decoder: n held-out dates, target the day's last digit given the rest of the date."""
+    from attention.analyses.contributions import METHODS, explain
+    from attention.domains import translate_mini as T
+
+    T.load_or_train()
+    found, right, seconds = [], 0, []
+    for example in T.held_out()[:n]:
+        start = time.perf_counter()
+        result = explain(example.source, "translate-mini", target="next_token", text_b=example.target[:-1], steps=steps)
+        seconds.append(time.perf_counter() - start)
+        found.append(result)
+        right += f"‘{example.target[-1]}’" in result.target_label
+    methods = {name: {kind: float(np.mean([f.faithfulness[name][kind] for f in found]))
+                      for kind in ("comprehensiveness", "sufficiency")} for name in [*METHODS, "random"]}
+    gaps = [f.completeness_gap for f in found]
+    return {"examples": n, "methods": methods, "predicted_right": right / n, "gap_median": statistics.median(gaps),
+            "gap_max": max(gaps), "explain_seconds": statistics.median(seconds)}
+
+
 def page_first_view(views: int) -> list[float]:
     """Server seconds of the Contributions page's first view of the default pair in AppTest, caches emptied each time."""
     from streamlit.testing.v1 import AppTest
@@ -97,6 +119,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 pairs and 1 page view (a check that it runs)")
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--dates", type=int, default=50, help="held-out dates for the translate-mini figures")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -148,6 +171,15 @@ def main() -> None:
     summary.update(trace_forwards=trace_forwards, value_norm_forwards=value_norm, alti_forwards=alti, ig_ratio=ig,
                    gap_median=statistics.median(gaps), gap_max=max(gaps), heads_forwards=heads, explain_seconds=explain_s,
                    forward_ms=1000 * statistics.median(m["forward"] for m in measured))
+
+    dates = translate_mini(5 if args.quick else args.dates, args.steps)
+    print(f"\ntranslate-mini over {dates['examples']} held-out dates (target: the logit of the day's last digit, the rest "
+          f"of the ISO date written; predicted right {dates['predicted_right']:.0%}; tokens replaced by [PAD]):\n")
+    print(table(["method", "comprehensiveness ↑", "sufficiency ↓"],
+                [[name, f"{v['comprehensiveness']:+.3f}", f"{v['sufficiency']:+.3f}"] for name, v in dates["methods"].items()]))
+    print(f"completeness gap: median {dates['gap_median']:.2e}, max {dates['gap_max']:.2e}; "
+          f"explain() median {dates['explain_seconds']:.2f} s")
+    summary["translate_mini"] = dates
 
     page = page_first_view(views)
     median_page = statistics.median(page)
