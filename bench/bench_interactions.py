@@ -74,7 +74,10 @@ WATCH_JS = """([kind, wanted]) => new Promise((done) => {
         }
       } else {
         for (const view of root.querySelectorAll('.tl-root')) {
-          if (wanted.layer !== null) { if (view !== window.__oldLinks && view.dataset.drawn !== undefined) return true; }
+          if (wanted.layer !== null) {   // a view that names its layer is redrawn in place; one that does not is replaced
+            const moved = view.dataset.layer !== undefined ? view.dataset.layer === String(wanted.layer) : view !== window.__oldLinks;
+            if (moved && view.dataset.drawn) return true;   // "" while a layer not held yet is loading
+          }
           else if (view.dataset.shown === wanted.shown) return true;
         }
       }

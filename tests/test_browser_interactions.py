@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import numpy as np
 import pytest
 
 from attention import attend
@@ -93,30 +94,62 @@ def test_home_head_layer_and_grid_changes_draw_the_head_follow_the_url_and_resen
     assert "head=0" in page.locator(".sl-link").input_value()   # the share box follows the address
 
 
-def test_token_links_layer_and_head_toggle_follow_the_url_without_resending_links(page, app_url):
+def links_expected(layer: int, heads: list[int], threshold: float = 0.1) -> int:
+    """How many query–key pairs of these heads reach the threshold: what the link view must hold for them."""
+    weights = attend(TEXT, "minilm").weights[layer, heads]
+    return int((weights >= np.float32(threshold)).sum())
+
+
+def links_state(page) -> dict:
+    """The link view's layer, heads shown and links held for them; `same` says it is the element marked by mark_links."""
+    return page.locator(".tl-root").first.evaluate(
+        "root => ({layer: root.dataset.layer, shown: root.dataset.shown, total: Number(root.dataset.total), same: root.__marked === true})")
+
+
+def test_token_links_layer_and_head_toggle_redraw_in_place_follow_the_url_without_resending_links(page, app_url):
     frames = record_frames(page)
-    page.goto(f"{app_url}/token_links?{urlencode({'text': TEXT, 'model': 'minilm', 'layer': 0, 'mode': 'heads'})}")
+    page.goto(f"{app_url}/token_links?{urlencode({'text': TEXT, 'model': 'minilm', 'layer': 0, 'mode': 'heads', 'threshold': 0.1})}")
     page.locator(".tl-root .tl-status").first.wait_for(timeout=90_000)
-    settle(page, frames)
+    settle(page, frames)   # the first view, then the other layers' links (prefetched)
+    every = list(range(12))
+    assert links_state(page)["total"] == links_expected(0, every)
+    page.locator(".tl-root").first.evaluate("root => { root.__marked = true; }")   # the token columns must stay
     tokens_json = b'"interactions"'
+    outside = b"Queries on the left, keys on the right"   # the page's caption, outside the links' fragment
+
     frames.clear()
     page.locator(".tl-head[data-head='3']").first.click()
     page.wait_for_function("() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)"
                            ".some(r => r.querySelector('.tl-root') && !r.querySelector('.tl-root').dataset.shown.split(',').includes('3'))")
     settle(page, frames)
-    assert "3" not in params(page)["heads"].split(",") and params(page)["heads"] != "all"
+    shown = [head for head in every if head != 3]
+    assert params(page)["heads"] == ",".join(map(str, shown))
+    assert links_state(page) == {"layer": "0", "shown": ",".join(map(str, shown)), "total": links_expected(0, shown), "same": True}
     assert not any(b'"heads": [{' in frame or b'"heads":[{' in frame for frame in frames), "the links were sent again"
     assert not any(tokens_json in frame for frame in frames)
+    assert not any(outside in frame for frame in frames), "the page outside the view re-ran"
 
+    # one layer down (prefetched): drawn in the same view with the same heads; the URL and the caption follow
     frames.clear()
-    choose_index(page, "Layer", 2)
-    page.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '2'")
+    choose_index(page, "Layer", 1)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '1'")
     settle(page, frames)
+    assert links_state(page) == {"layer": "1", "shown": ",".join(map(str, shown)), "total": links_expected(1, shown), "same": True}
+    assert params(page)["heads"] == ",".join(map(str, shown))
+    assert not any(b'"heads": [{' in frame or b'"heads":[{' in frame for frame in frames), "a held layer was sent again"
     assert not any(tokens_json in frame for frame in frames), "the tokens were sent again"
-    status = page.locator(".tl-root .tl-status").first.inner_text()
-    assert "link" in status
-    assert "Layer 2 ·" in page.locator("[data-testid='stCaptionContainer']").all_inner_texts()[-1] or any(
-        "Layer 2 ·" in text for text in page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
+    assert not any(outside in frame for frame in frames), "the page outside the view re-ran"
+    assert "link" in page.locator(".tl-root .tl-status").first.inner_text()
+    assert any("Layer 1 ·" in text for text in page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
+    assert "layer=1" in page.locator(".sl-link").input_value()   # the share box follows the address
+
+    # and back to the first layer, whose links the tab received first: nothing comes down but the follow-up
+    frames.clear()
+    choose_index(page, "Layer", 0)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '0'")
+    settle(page, frames)
+    assert links_state(page) == {"layer": "0", "shown": ",".join(map(str, shown)), "total": links_expected(0, shown), "same": True}
+    assert not any(b'"heads": [{' in frame or b'"heads":[{' in frame for frame in frames)
 
 
 def test_compare_head_change_draws_a_b_and_their_difference_in_the_browser_and_follows_the_url(page, app_url):

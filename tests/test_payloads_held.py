@@ -65,3 +65,30 @@ def test_head_view_payload_sends_weights_and_tokens_only_when_the_browser_lacks_
     assert again["view"] == first["view"] == view_id(result)
     other = head_view_payload(result, 9, 9, held={(1, 2)}, has_tokens=True)   # clamped to the model's last head
     assert (other["layer"], other["head"]) == (2, 3) and "weights" in other
+
+
+def test_links_view_sends_a_layer_and_the_tokens_only_when_the_browser_lacks_them():
+    from attention.analyses.links import layer_links
+    from components.payloads import payload
+    from components.token_links import lean, links_view
+
+    result = made(layers=3, heads=4, n=6, seed=5)
+    slot = lambda layer: f"{layer}|0.1|heads"
+    full = lambda layer: {**payload(layer_links(result, layer, 0.1), [0, 2], "q1"), "slot": slot(layer)}
+    slots = [slot(layer) for layer in range(3)]
+    first = links_view(view_id(result), slot(0), full(0), held=set(), prefetched=None, more=True, layer=0, slots=slots)
+    assert first["tokens"] == result.tokens and len(first["heads"]) == 4 and first["more"] is True
+    assert (first["layer"], first["layers"], first["slots"]) == (0, 3, slots)
+    assert first["shown"] == [0, 2] and first["pin"] == "q1"
+    # the browser asked for the rest: the other layers come without their tokens
+    ahead = links_view(view_id(result), slot(0), full(0), held={slot(0)}, prefetched=[full(1), full(2)], layer=0, slots=slots)
+    assert "tokens" not in ahead and "heads" not in ahead
+    assert [item["slot"] for item in ahead["prefetch"]] == [slot(1), slot(2)]
+    assert all("tokens" not in item and len(item["heads"]) == 4 for item in ahead["prefetch"])
+    # a layer it holds travels as a reference: its slot, the heads shown and the pin, nothing of the links
+    again = links_view(view_id(result), slot(1), full(1), held={slot(0), slot(1), slot(2)}, layer=1, slots=slots)
+    assert set(again) == {"view", "slot", "shown", "pin", "threshold", "more", "layer", "layers", "slots"}
+    assert again["slot"] == slot(1) and again["layer"] == 1
+    # what travels with every rerun of the view: the script without its comment lines and indentation, line for line
+    script = "// why\nfunction f() {\n    return 1;   // kept\n}\n\n  // gone\n"
+    assert lean(script) == "function f() {\nreturn 1;   // kept\n}"

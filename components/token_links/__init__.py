@@ -13,9 +13,17 @@ import streamlit as st
 from components import DOM_JS
 
 _HERE = Path(__file__).resolve().parent
+
+
+def lean(script: str) -> str:
+    """The script without its comment-only lines and indentation (it has no multi-line strings): Streamlit sends an
+    inline component's script with every rerun of the view that holds it, so each layer change or toggle carries it."""
+    return "\n".join(line.strip() for line in script.splitlines() if line.strip() and not line.strip().startswith("//"))
+
+
 _MOUNT = st.components.v2.component(
     "token_links",
-    js=DOM_JS + (_HERE / "token_links.js").read_text(encoding="utf-8"),
+    js=lean(DOM_JS + (_HERE / "token_links.js").read_text(encoding="utf-8")),
     css=(_HERE / "token_links.css").read_text(encoding="utf-8"),
 )
 
