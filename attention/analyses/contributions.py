@@ -703,6 +703,8 @@ def _gradient_scores(setup: _Setup, methods: list[str]) -> tuple[dict[str, np.nd
     if "grad_input" in methods:
         scores["grad_input"] = np.concatenate([(g * v).sum(-1)[0].detach().double().numpy()
                                                for g, v in zip(grads[:len(vectors)], vectors)]).astype(np.float32)
+    if "attention_gradient" in methods and all(g is None for g in grads[len(vectors):]):
+        methods = [m for m in methods if m != "attention_gradient"]         # weights the model does not compute with
     if "attention_gradient" in methods:
         per_key = [np.zeros(len(ids)) for ids in setup.segment_ids]
         blocks: dict[int, np.ndarray] = {}
@@ -1049,6 +1051,13 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
             found, maps = _gradient_scores(setup, chosen)
             scores.update(found)
             head_scores.update(maps)
+            if "attention_gradient" in chosen and "attention_gradient" not in found:
+                chosen.remove("attention_gradient")
+                unavailable.append("attention_gradient")
+                notices = notices + ["attention_gradient is not available: the attention weights this model returns are "
+                                     "not the ones its values are multiplied by (no gradient reaches them)."]
+        if not chosen:
+            raise ValueError("None of the methods asked for is available for this model.")
         gap, f_base, baseline = float("nan"), float("nan"), ""
         if "integrated_gradients" in chosen:
             scores["integrated_gradients"], _, f_base, gap, baseline = _integrated_gradients(setup, steps, progress)
