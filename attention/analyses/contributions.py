@@ -1005,7 +1005,9 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
             progress: Callable[[float, str], None] | None = None, max_tokens: int | None = None) -> Explanation:
     """Every method's contribution of each input token to one target, head importance, IG completeness and the
     faithfulness of each ranking: scores {method: [token]}, head_importance [layer, head]. `max_tokens` reads each
-    text up to that many tokens (with a notice), as attend() does. ValueError for people."""
+    text up to that many tokens (with a notice), as attend() does. Encoder–decoders (translate-mini, scratch:<BART>):
+    target "next_token", `text` the source, `text_b` the output so far; tokens are the source's then the decoder's and
+    the head maps' rows are named by `head_layers`. ValueError for people."""
     chosen = _check_methods(methods)
     steps = _check_int(steps, "steps")
     if not 2 <= steps <= 512:
