@@ -4,6 +4,7 @@ import streamlit as st
 import ui
 from attention import attend
 from attention.run import limits
+from attention.run.cache import memoized
 from attention.analyses.bias import (ALPHA, DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, SEAT_LABELS, expand, probe,
                                      seat_all)
 from figures.inspect import excess_map, key_shift_bars, layer_head_map
@@ -66,7 +67,7 @@ st.info(
 )
 
 # SEAT for both attribute pairs (about a second each on MiniLM); a message instead where the model cannot run it
-seat_results = st.cache_data(max_entries=8, show_spinner=False)(seat_all)
+seat_results = memoized("seat", max_items=8)(seat_all)
 
 
 scores = report.scores

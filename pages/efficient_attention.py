@@ -5,6 +5,7 @@ import ui
 from attention.analyses.efficient import at_longest, compare, global_positions, informer_u, kept_share, load_costs, probsparse_counts
 from figures.efficient import cost_figure, head_pair_figure, pattern_figure, quality_figure
 from attention.engine.patterns import PATTERN_OPTIONS, PATTERNS
+from attention.run.cache import memoized
 from attention.run.trace import trace
 
 MAX_TOKENS = 512   # this page reads up to 512 tokens: long texts are where patterns matter
@@ -22,7 +23,7 @@ FIELDS = {   # attend() option -> (URL / widget name, label, help); each pattern
                                    "Informer's default is ⌈5·ln n⌉ for n tokens."),
 }
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@memoized("efficient-quality", max_items=16)
 def quality(text: str, model: str, options: dict):
     """Full vs patterned, layer by layer, from the two traces the page already holds (cached: the top-k sort of a
     512-token text takes a moment)."""

@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from attention.analyses.generation import Generation, generate, head_scores
 from attention.domains import gpt_mini
+from attention.run.cache import memoized
 from figures.generation import cache_figure, candidates_figure, latest_heads_figure, perplexity_figure, score_maps
 
 DEFAULT_PROMPT = "the for statement is used to iterate over"
@@ -73,7 +74,7 @@ settings = dict(steps=int(STATE["steps"]), seed=int(STATE["seed"]), temperature=
 share = dict(prompt=prompt, model=model, **settings)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@memoized("generations", max_items=16)
 def cached_generation(prompt: str, model: str, steps: int, seed: int, temperature: float, top_k: int | None) -> Generation:
     return generate(prompt, model, steps=steps, seed=seed, temperature=temperature, top_k=top_k)
 

@@ -5,6 +5,7 @@ import ui
 from attention import attend
 from attention.analyses import corpus
 from attention.run import limits
+from attention.run.cache import memoized
 from attention.run.export import table_csv
 from figures.export import view_html
 from figures import head_heatmap
@@ -33,7 +34,7 @@ mode = st.radio("Read", list(MODES), format_func=MODES.get, key="stats_mode", ho
 params = {"mode": mode}
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@memoized("sentence-overviews", max_items=32)
 def sentence_views(text: str, model: str, deployment: limits.Limits) -> Overview:
     """Statistics, rollout and head distances of one sentence (flow only up to FLOW_MAX_TOKENS tokens)."""
     return overview(attend(text, model))

@@ -9,7 +9,7 @@ import json
 import shutil
 import threading
 import time
-from collections import OrderedDict
+from attention.run.cache import ByteLRU
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +75,7 @@ def tiny_t5(tmp_path_factory) -> str:
 @pytest.fixture
 def fresh_registry(monkeypatch):
     """An empty model registry holding at most 2 models, restored afterwards."""
-    monkeypatch.setattr(backends, "_LOADED", OrderedDict())
-    monkeypatch.setattr(backends, "_MAX_MODELS", 2)
+    monkeypatch.setattr(backends, "_LOADED", ByteLRU(2**40, lambda backend: backend.nbytes, max_items=2))
     return backends._LOADED
 
 

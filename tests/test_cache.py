@@ -160,3 +160,53 @@ def test_is_loaded_tells_whether_a_model_is_in_memory():
     backends.load_model("scratch")
     assert backends.is_loaded("scratch") and backends.is_loaded(" scratch ")
     assert not backends.is_loaded("never-loaded-model") and not backends.is_loaded(None)
+
+
+def test_a_count_bound_drops_the_least_recently_used_too():
+    cache = ByteLRU(10**6, len, max_items=2)
+    cache.put("a", b"a")
+    cache.put("b", b"b")
+    cache.get("a")                                   # "b" is now the oldest
+    cache["c"] = b"c"
+    assert list(cache) == ["a", "c"] and cache.nbytes == 2
+
+
+def test_memo_computes_once_per_key():
+    cache, calls = sized(100), []
+    compute = lambda: calls.append(1) or b"value"
+    assert cache.memo("k", compute) == b"value" and cache.memo("k", compute) == b"value"
+    assert len(calls) == 1
+
+
+def test_every_core_cache_is_named_in_one_registry_and_cleared_at_once():
+    from attention import attend, trace
+    from attention.analyses import contributions, corpus  # noqa: F401  (their caches register on import)
+    from attention.run import cache
+
+    attend("One registry.", "scratch")
+    trace("One registry.", "scratch")
+    assert {"results", "traces", "explanations", "corpus", "models"} <= set(cache.CACHES)
+    entries = cache.usage()
+    assert entries["results"][0] >= 1 and entries["traces"][0] >= 1 and entries["models"][0] >= 1
+    assert entries["traces"][1] > 0                          # counted in bytes
+    cache.clear_all()
+    assert all(count == 0 and size == 0 for count, size in cache.usage().values())
+
+
+def test_memoized_keys_on_values_including_options_dicts():
+    from attention.run.cache import CACHES, memoized
+
+    calls = []
+
+    @memoized("test-memoized", max_items=2)
+    def double(x, options):
+        calls.append(x)
+        return [x * 2, dict(options)]
+
+    assert double(2, {"b": 1, "a": [1, 2]}) == [4, {"b": 1, "a": [1, 2]}]
+    assert double(2, {"a": [1, 2], "b": 1}) == [4, {"b": 1, "a": [1, 2]}]    # the same options in another order
+    assert calls == [2]
+    double(3, {}), double(4, {})                                             # at most 2 kept: x=2 dropped
+    double(2, {"b": 1, "a": [1, 2]})
+    assert calls == [2, 3, 4, 2] and CACHES["test-memoized"] is double.cache
+    CACHES.pop("test-memoized")

@@ -29,8 +29,6 @@ value_norm and alti need the engine's value vectors and are named as not availab
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -44,6 +42,7 @@ from attention.engine.layers import run_layers
 from attention.engine.maths import causal_mask, split_heads
 from attention.engine.transformer import ScratchTransformer
 from attention.run.api import Prepared, clean_text, prepare
+from attention.run.cache import memory_cache
 from attention.run.trace import StackTrace, Trace, engine_model, forward, trace
 
 METHODS = ("attention", "rollout", "value_norm", "alti", "grad_input", "integrated_gradients", "attention_gradient")
@@ -107,6 +106,13 @@ class Explanation:
     @property
     def methods(self) -> list[str]:
         return list(self.scores)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays (what the explanations cache counts)."""
+        arrays = [*self.scores.values(), self.head_importance, self.head_mean_ablation, *self.head_scores.values(),
+                  *(a for curve in self.curves.values() for a in curve.values())]
+        return sum(np.asarray(a).nbytes for a in arrays) + 64 * len(self.tokens)
 
     def rows(self) -> list[dict]:
         """One dict per token: position, sentence, token and every method's score (for tables and CSV)."""
@@ -983,9 +989,7 @@ def agreement(scores: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray, np.
 
 # --- the one call ---------------------------------------------------------------------------------------------------
 
-_CACHE: OrderedDict[tuple, Explanation] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 8
+_CACHE = memory_cache("explanations", lambda found: found.nbytes, "ATTENTION_LENS_EXPLAIN_CACHE_MB", 64)
 
 
 def _check_methods(methods: Any) -> list[str]:
@@ -1018,10 +1022,9 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
     if not isinstance(text, str) or (text_b is not None and not isinstance(text_b, str)):
         raise ValueError("The input must be text.")
     key = (text, model.strip(), target, text_b, repr(token), tuple(chosen), steps, seed, max_tokens)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
+    found = _CACHE.get(key)
+    if found is not None:
+        return found
     setup, notices, label = _setup(text, model, target, text_b, token, max_tokens)
     unavailable = []
     if setup.mode == TRANSFORMERS:
@@ -1081,10 +1084,7 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
         model=setup.model, target=target, target_label=label, baseline=baseline,
         replacement=f"{replacement} (special tokens are never removed)", f_baseline=f_base,
         head_layers=head_layer_names(setup), unavailable=unavailable)
-    with _CACHE_LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    _CACHE.put(key, result)
     return result
 
 

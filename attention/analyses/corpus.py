@@ -24,13 +24,13 @@ import pandas as pd
 from attention.run import limits
 from attention.run.api import attend
 from attention.analyses.batch import attend_padded
-from attention.run.cache import ByteLRU
+from attention.run.cache import memory_cache
 from attention.analyses.stats import STATS, head_stats
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_corpus.txt"   # package data
 PADDED = 8            # sentences per forward pass (a padded batch)
 MAX_TOKENS = 128      # tokens read per sentence
-_CACHE = ByteLRU(64 * 2**20, lambda table: int(table.memory_usage(deep=True).sum()))
+_CACHE = memory_cache("corpus", lambda table: int(table.memory_usage(deep=True).sum()), "ATTENTION_LENS_CORPUS_CACHE_MB", 64)
 Progress = Callable[[int, int], None]   # (sentences done, sentences in all)
 
 

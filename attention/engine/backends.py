@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from attention.run import limits
+from attention.run.cache import ByteLRU, memory_cache
 from attention.engine.maths import causal_mask, padding_mask
 from attention.engine.config import ScratchConfig
 from attention.engine.loaders import from_transformers
@@ -37,13 +37,14 @@ SCRATCH = "scratch"
 GPT_MINI_NAMES = ("gpt-mini", "scratch:random-gpt-mini")
 DEFAULT_LIMIT = 512
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
-_MAX_MODELS = int(os.environ.get("ATTENTION_LENS_MAX_MODELS", "3"))
 
 # One forward pass at a time per process: concurrent sessions queue here instead of
 # oversubscribing the cores (torch already uses every core for one pass).
 COMPUTE_LOCK = threading.Lock()
 _LOAD_LOCK = threading.Lock()
-_LOADED: OrderedDict[str, "Backend"] = OrderedDict()
+_LOADED: ByteLRU = memory_cache(       # at most a few models kept, the least recently used dropped (run/cache.py)
+    "models", lambda backend: backend.nbytes, "ATTENTION_LENS_MODELS_MB", 4096,
+    max_items=max(1, int(os.environ.get("ATTENTION_LENS_MAX_MODELS", "3") or 3)))
 
 
 def _quiet_transformers() -> None:
@@ -68,6 +69,12 @@ class Backend:
     options: frozenset = field(default_factory=frozenset)  # attend() options this model takes
     meta: dict[str, Any] = field(default_factory=dict)
     kind: ClassVar[str] = ""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the network's parameters and buffers (what the models cache counts)."""
+        tensors = [*self.network.parameters(), *self.network.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
     def run(self, input_ids: list[int], options: dict[str, Any], pattern: Pattern | None = None) -> dict[str, np.ndarray]:
         """Forward one sequence; returns {"weights": [layer, head, query, key], ...} as fresh read-only float32 numpy."""
@@ -296,11 +303,4 @@ def load_model(name: str) -> Backend:
         raise ValueError("That model name is too long to be a model id or folder.")
     limits.current().check_model(name)  # hosted mode: the allow-list, before anything is read from disk or hub
     with _LOAD_LOCK:
-        if name in _LOADED:
-            _LOADED.move_to_end(name)
-            return _LOADED[name]
-        backend = _build(name)
-        _LOADED[name] = backend
-        while len(_LOADED) > _MAX_MODELS:
-            _LOADED.popitem(last=False)
-        return backend
+        return _LOADED.memo(name, lambda: _build(name))

@@ -1,7 +1,6 @@
 """`attend()`: text in, per-head attention out."""
 from __future__ import annotations
 
-import os
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -9,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from attention.run import limits
-from attention.run.cache import ByteLRU
+from attention.run.cache import memory_cache
 from attention.engine.backends import GPT_MINI_NAMES, SCRATCH, Backend, load_model
 from attention.engine.patterns import ATTEND_OPTIONS, Pattern, from_options
 from attention.run.result import Attention
 
 CHARS_PER_TOKEN_CAP = 40  # text beyond max_tokens × this many characters cannot fit and is cut before tokenising
-RESULTS = ByteLRU(int(os.environ.get("ATTENTION_LENS_CACHE_MB", "512")) * 2**20, lambda result: result.nbytes)
+RESULTS = memory_cache("results", lambda result: result.nbytes, "ATTENTION_LENS_CACHE_MB", 512)
 _OPTIONS = {"max_tokens", "causal", "target", *ATTEND_OPTIONS}
 
 

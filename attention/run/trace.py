@@ -14,7 +14,6 @@ Axes (batch of one, so no batch axis), all numpy float32:
 """
 from __future__ import annotations
 
-import os
 import warnings
 import weakref
 from dataclasses import dataclass, field, replace
@@ -28,10 +27,10 @@ from attention.engine.backends import BUNDLED, COMPUTE_LOCK, SCRATCH, load_model
 from attention.engine.maths import causal_mask
 from attention.engine.transformer import Pass, ScratchTransformer
 from attention.run.api import RESULTS, Prepared, _result_key, build_result, prepare, with_target
-from attention.run.cache import ByteLRU
+from attention.run.cache import memory_cache
 from attention.run.result import Attention, LayersAndHeads
 
-TRACES = ByteLRU(int(os.environ.get("ATTENTION_LENS_TRACE_CACHE_MB", "256")) * 2**20, lambda found: found.nbytes)
+TRACES = memory_cache("traces", lambda found: found.nbytes, "ATTENTION_LENS_TRACE_CACHE_MB", 256)
 Gates = dict[tuple[int, int], float]
 
 
