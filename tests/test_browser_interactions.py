@@ -186,3 +186,24 @@ def test_head_stats_head_change_draws_in_the_browser_and_follows_the_url(page, a
     assert not any(b'"layout"' in frame for frame in frames), "a plotly figure (grid, flow, similarity) was sent again"
     assert not any(b'"weights"' in frame for frame in frames), "a held head was sent again"
     assert page.get_by_text("Layer 0 · Head 2 (this sentence)").count() == 1   # the head's numbers followed
+    # the grid beside it (a plotly map outside the view's fragment, not re-sent): its outline moved to the open head
+    outline, cells = page.evaluate(GRID_OUTLINE, [6, 12])
+    centre = lambda box: (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    nearest = min(range(len(cells)), key=lambda i: sum((a - b) ** 2 for a, b in zip(centre(outline), centre(cells[i]))))
+    assert divmod(nearest, 12) == (0, 2)
+    assert abs(centre(outline)[0] - centre(cells[2])[0]) < 3 and abs(centre(outline)[1] - centre(cells[2])[1]) < 3
+
+    choose_index(page, "Layer", 3)   # a layer too: the outline goes down to it
+    heatmap(page, "Layer 3 · Head 2").wait_for(timeout=30_000)
+    outline, cells = page.evaluate(GRID_OUTLINE, [6, 12])
+    nearest = min(range(len(cells)), key=lambda i: sum((a - b) ** 2 for a, b in zip(centre(outline), centre(cells[i]))))
+    assert divmod(nearest, 12) == (3, 2)
+
+
+# the on-screen box of a layers × heads plotly map's outline, and of each cell's (invisible) click marker, in order
+GRID_OUTLINE = """([layers, heads]) => {
+  const chart = [...document.querySelectorAll('.js-plotly-plot')].find(c => c._fullData && c._fullData[0] && Array.isArray(c._fullData[0].z)
+    && c._fullData[0].z.length === layers && c._fullData[0].z[0] && c._fullData[0].z[0].length === heads && c.querySelector('.shapelayer path'));
+  const box = (node) => { const r = node.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; };
+  return [box(chart.querySelector('.shapelayer path')), [...chart.querySelectorAll('.scatterlayer .point')].map(box)];
+}"""

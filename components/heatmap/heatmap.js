@@ -236,6 +236,30 @@ function difference(a, b, pair) {
   return { levels, scale: span };
 }
 
+function outlineFollows(pickers, layer, head) {
+  // A page's plotly map of every layer × head (Head stats' grid) sits outside this view's fragment and outlines the
+  // open head; it is not re-sent when the view changes, so the outline moves here, in the browser. Such a map: a
+  // plotly chart whose first trace is a [layers][heads] heatmap, with a 1 × 1 rectangle shape on one cell.
+  for (const chart of document.querySelectorAll(".js-plotly-plot")) {
+    const layout = chart.layout, full = chart._fullLayout, z = chart._fullData && chart._fullData[0] && chart._fullData[0].z;
+    if (!layout || !full || !Array.isArray(layout.shapes) || !Array.isArray(z) || z.length !== pickers.layers
+        || !z[0] || z[0].length !== pickers.heads) continue;   // (rows may be typed arrays)
+    layout.shapes.forEach((shape, index) => {
+      if (shape.type !== "rect" || shape.x1 - shape.x0 !== 1 || shape.y1 - shape.y0 !== 1) return;
+      const path = chart.querySelector(`.shapelayer path[data-index="${index}"]`);
+      if (!path || !full.xaxis || !full.yaxis || typeof full.xaxis.l2p !== "function") return;
+      // where plotly drew it (kept on the element: plotly draws new elements when it redraws the shapes)
+      if (!path.__cell) path.__cell = [shape.y0 + 0.5, shape.x0 + 0.5];
+      const [fromLayer, fromHead] = path.__cell;
+      const dx = full.xaxis.l2p(head) - full.xaxis.l2p(fromHead), dy = full.yaxis.l2p(layer) - full.yaxis.l2p(fromLayer);
+      path.setAttribute("transform", `translate(${dx}, ${dy})`);
+      for (const target of [shape, full.shapes && full.shapes[index]].filter(Boolean)) {   // a redraw (resize) keeps it
+        Object.assign(target, { x0: head - 0.5, x1: head + 0.5, y0: layer - 0.5, y1: layer + 0.5 });
+      }
+    });
+  }
+}
+
 export default function headHeatmap(component) {
   const { data, parentElement, setTriggerValue } = component;
   if (!data || showPending(parentElement, "hm-root", data.pending)) return;
@@ -308,6 +332,7 @@ export default function headHeatmap(component) {
     }
     state.drawn = `${d.view}|${layer}|${head}|${Boolean(d.fixed)}`;
     window.dispatchEvent(new CustomEvent("attention-lens:shown", { detail: { view: d.view, layer, head } }));
+    if (d.pickers) outlineFollows(d.pickers, layer, head);
     return true;
   };
   const mark = (root, layer, head) => { root.dataset.layer = String(layer); root.dataset.head = String(head); };
