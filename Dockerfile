@@ -31,6 +31,9 @@ USER lens
 
 # Load the bundled model once at build time: proves it works offline and warms the file cache.
 RUN python -c "from attention import attend; attend('Attention Lens builds.', 'minilm')"
+# Train the demo models (gpt-mini, translate-mini, the ViT, the time-series models) into the image's cache folder
+# (~/.cache/attention-lens of this user): their pages then open at once instead of training on a visitor's request.
+RUN python -m attention.domains.pretrain --jobs 2
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

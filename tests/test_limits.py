@@ -26,7 +26,8 @@ def test_local_mode_has_no_allow_list_or_cap(monkeypatch):
 
 def test_hosted_mode_defaults(hosted):
     current = limits.current()
-    assert current.hosted and current.models == ("minilm", "scratch", "scratch:minilm")
+    assert current.hosted and current.models == ("minilm", "scratch", "scratch:minilm", "gpt-mini", "scratch:random-gpt-mini",
+                                                 "translate-mini", "scratch:random-translate-mini")
     assert current.max_tokens == 256 and current.max_batch == 24
 
 
@@ -58,3 +59,16 @@ def test_bad_limit_values_fall_back_to_defaults(hosted):
     hosted.setenv("ATTENTION_LENS_MAX_BATCH", "-5")
     current = limits.current()
     assert current.max_tokens == 256 and current.max_batch == 24
+
+
+def test_hosted_mode_runs_the_trained_demo_models_their_pages_name(hosted):
+    """The Generation, Masks and Contributions pages name gpt-mini and translate-mini (and their untrained twins): a
+    hosted demo runs them (its image trains them at build time) while the model pickers keep to the bundled models."""
+    import ui
+
+    for name in limits.DEMO_MODELS:
+        limits.current().check_model(name)          # allowed: no error
+        assert ui.hosted_allows(name)
+    assert ui.preset_models() == ["minilm", "scratch", "scratch:minilm"]
+    hosted.setenv("ATTENTION_LENS_MODELS", "gpt-mini")
+    assert ui.preset_models() == ["gpt-mini"]       # an operator's list of demo models only is offered as it is

@@ -34,9 +34,12 @@ R = TypeVar("R")
 
 
 def preset_models() -> list[str]:
-    """The models the picker offers by name: the bundled ones, or a hosted demo's allow-list."""
+    """The models the picker offers by name: the bundled ones, or a hosted demo's allow-list (less the trained demo
+    models, which the pages that use them name themselves, unless they are all the list holds)."""
     allowed = limits.current().models
-    return list(allowed) if allowed is not None else list(MODELS)
+    if allowed is None:
+        return list(MODELS)
+    return [name for name in allowed if name not in limits.DEMO_MODELS] or list(allowed)
 
 
 def hosted_allows(name: str) -> bool:

@@ -4,7 +4,8 @@ In hosted mode only allow-listed models load (no arbitrary hub ids or folders), 
 number of tokens, and batch jobs at a number of items per request. Each limit can be tuned:
 
     ATTENTION_LENS_HOSTED=1                         switch hosted mode on
-    ATTENTION_LENS_MODELS=minilm,scratch,...        the allow-list (default: minilm, scratch, scratch:minilm)
+    ATTENTION_LENS_MODELS=minilm,scratch,...        the allow-list (default: minilm, scratch, scratch:minilm and the
+                                                    trained demo models gpt-mini and translate-mini)
     ATTENTION_LENS_MAX_TOKENS=256                   tokens read per text (default 256 hosted, the model's own limit otherwise)
     ATTENTION_LENS_MAX_BATCH=24                     items per batch job, e.g. bias-probe sentences (default 24 hosted, 500 otherwise)
 
@@ -15,7 +16,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-HOSTED_MODELS = ("minilm", "scratch", "scratch:minilm")
+# The trained demo models (and their seeded untrained twins) are allowed too: their pages (Generation, Masks, Step by
+# step, Contributions) name them, and the Docker image trains them at build time (python -m attention.domains.pretrain).
+DEMO_MODELS = ("gpt-mini", "scratch:random-gpt-mini", "translate-mini", "scratch:random-translate-mini")
+HOSTED_MODELS = ("minilm", "scratch", "scratch:minilm", *DEMO_MODELS)
 
 
 @dataclass(frozen=True)
