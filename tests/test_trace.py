@@ -162,3 +162,27 @@ def test_gradients_flow_through_the_traced_pass_and_equal_finite_differences():
         assert gate_tensors({(0, 1): 0.0}, 4)[0].tolist() == [1.0, 0.0, 1.0, 1.0]
     finally:
         network.float()
+
+
+def test_lazy_fields_are_stacked_on_first_read_equal_and_survive_a_pickle():
+    """query, key, value, head_outputs, attention_input/output and residual are stacked from the pass's per-layer tensors
+    when first read (trace() copies nothing else): equal to an eager run, kept once read, and whole in a pickle."""
+    import pickle
+
+    import torch
+
+    from attention.engine.backends import load_model
+
+    text = "Lazy fields arrive when read."
+    run = trace(text, "scratch:minilm")
+    assert "value" not in run.__dict__                                    # nothing stacked yet
+    backend = load_model("scratch:minilm")
+    with torch.inference_mode():
+        passed = backend.network.run(torch.tensor([run.ids]), record=True)
+    eager_value = torch.cat([entry["self"]["value"] for entry in passed.records]).numpy()
+    np.testing.assert_array_equal(run.value, eager_value)
+    assert run.value is run.value                                          # stacked once, then a plain attribute
+    copy = pickle.loads(pickle.dumps(run))
+    for name in ("query", "key", "value", "head_outputs", "attention_input", "attention_output", "residual"):
+        np.testing.assert_array_equal(getattr(copy, name), getattr(run, name))
+    assert run.nbytes == copy.nbytes > run.weights.nbytes

@@ -14,6 +14,8 @@ Axes (batch of one, so no batch axis), all numpy float32:
 """
 from __future__ import annotations
 
+import copy
+import threading
 import warnings
 import weakref
 from dataclasses import dataclass, field, replace
@@ -30,6 +32,7 @@ from attention.run.api import RESULTS, Prepared, _result_key, build_result, prep
 from attention.run.cache import memory_cache
 from attention.run.result import Attention, LayersAndHeads
 
+LAZY = ("query", "key", "value", "head_outputs", "attention_input", "attention_output", "residual")
 TRACES = memory_cache("traces", lambda found: found.nbytes, "ATTENTION_LENS_TRACE_CACHE_MB", 256)
 Gates = dict[tuple[int, int], float]
 
@@ -53,20 +56,36 @@ class StackTrace(LayersAndHeads):
     decoder's cross-attention). For cross-attention, key and value run over the source tokens and there is no residual."""
 
     weights: np.ndarray            # [layer, head, query, key]
-    query: np.ndarray              # [layer, head, query token, d_head]
-    key: np.ndarray                # [layer, head, key token, d_head]
-    value: np.ndarray              # [layer, head, key token, d_head]
-    head_outputs: np.ndarray       # [layer, head, query token, d_head] = weights @ value (after any gate)
-    attention_input: np.ndarray    # [layer, token, d_model] what each layer's attention read (normalised first in pre-norm models)
-    attention_output: np.ndarray   # [layer, token, d_model] the attention block's output, bias included, before the residual
     output_weights: np.ndarray     # [layer, head, d_head, d_model] each head's slice of the output projection W_O
     output_bias: np.ndarray        # [layer, d_model] the output projection's bias
+    # The fields below are stacked from the pass's per-layer tensors the first time they are read (see Collector):
+    query: np.ndarray = None       # [layer, head, query token, d_head]
+    key: np.ndarray = None         # [layer, head, key token, d_head]
+    value: np.ndarray = None       # [layer, head, key token, d_head]
+    head_outputs: np.ndarray = None      # [layer, head, query token, d_head] = weights @ value (after any gate)
+    attention_input: np.ndarray = None   # [layer, token, d_model] what each layer's attention read (normalised first in pre-norm models)
+    attention_output: np.ndarray = None  # [layer, token, d_model] the attention block's output, bias included, before the residual
     residual: np.ndarray | None = None   # [layer + 1, token, d_model] the stream entering each layer, then the output
+    source: Any = field(default=None, repr=False)    # the Collector holding the pass's per-layer tensors
+    side: str = field(default="self", repr=False)    # which of its attentions this is: "self" or "cross"
 
     def __post_init__(self) -> None:
-        for name in ("weights", "query", "key", "value", "head_outputs", "attention_input", "attention_output",
-                     "output_weights", "output_bias", "residual"):
+        for name in ("weights", "output_weights", "output_bias"):
             _frozen(getattr(self, name))
+        for name in LAZY:
+            if self.source is not None and self.__dict__[name] is None:
+                object.__delattr__(self, name)    # read through __getattr__ below, stacked on first use
+            else:
+                _frozen(self.__dict__[name])
+
+    def __getattr__(self, name: str) -> Any:
+        """A lazy field, stacked by the Collector on first read and then kept as a plain attribute."""
+        source = self.__dict__.get("source")
+        if name not in LAZY or source is None:
+            raise AttributeError(name)
+        value = source.field(self.__dict__.get("side", "self"), name)
+        object.__setattr__(self, name, value)
+        return value
 
     @cached_property
     def head_writes(self) -> np.ndarray:
@@ -82,9 +101,18 @@ class StackTrace(LayersAndHeads):
 
     @property
     def nbytes(self) -> int:
-        arrays = [self.weights, self.query, self.key, self.value, self.head_outputs, self.attention_input,
-                  self.attention_output, self.output_weights, self.output_bias, self.residual]
-        return sum(a.nbytes for a in arrays if a is not None) + (self.head_outputs.nbytes * 12 if "head_writes" in self.__dict__ else 0)
+        """Bytes held, lazy fields counted whether or not they have been stacked yet (they are the same bytes)."""
+        held = sum(a.nbytes for a in (self.weights, self.output_weights, self.output_bias))
+        if self.source is not None:
+            held += self.source.nbytes(self.side)
+        else:
+            held += sum(self.__dict__[name].nbytes for name in LAZY if self.__dict__.get(name) is not None)
+        writes = self.__dict__.get("head_writes")
+        return held + (writes.nbytes if writes is not None else 0)
+
+
+for _name in LAZY:       # the dataclass left each default (None) on the class, where it would hide __getattr__
+    delattr(StackTrace, _name)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -180,7 +208,7 @@ def forward(prepared: Prepared, gates: dict[int, torch.Tensor] | None = None, re
     """The traced pass as torch tensors: (encoder or decoder-only pass, decoder pass or None). Runs under the caller's
     grad mode: call it inside torch.inference_mode() for speed, or with gradients on for attributions. `gates` {layer:
     [head]} may hold tensors that require grad; `token_vectors` [1, token, d_model] replaces the token embeddings.
-    `collect` (encoder's, decoder's Collector) copies each layer out as it finishes instead of keeping records."""
+    `collect` (encoder's, decoder's Collector) is handed each layer as it finishes instead of the Pass keeping records."""
     network: ScratchTransformer = prepared.backend.network
     ids = torch.tensor([prepared.ids])
     mask = causal_mask(len(prepared.ids)) if prepared.options.get("causal") else None
@@ -212,61 +240,82 @@ def _output_projections(modules: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Collector:
-    """Copies one stack's per-layer records into the trace's numpy arrays as each layer finishes (run_layers calls it).
+    """Keeps each layer's recorded tensors as the layer finishes (run_layers calls it: references, no copies) and stacks
+    a field into its [layer, ...] numpy array the first time a trace's field is read.
 
-    Why not keep the records and stack them at the end: holding every layer's tensors until then keeps the allocator
-    from reusing their memory, so each trace touches megabytes of fresh pages twice (the records, then the stacked
-    copies); at 128 tokens that alone made a trace ~15% slower than attend(). Copied out layer by layer, the engine's
-    tensors are freed at once and only the trace's own arrays are new memory."""
+    Why lazily: stacking every intermediate into new arrays during the pass cost about a quarter of the pass itself at
+    128 tokens (mostly first touches of fresh memory), and most readers of a trace (the views) read only the weights,
+    which are stacked at once because the result needs them."""
 
-    _HEADS = ("query", "key", "value")        # stored in the projections' order [token, head, d_head], viewed heads-first
+    _RECORDED = ("query", "key", "value", "weights", "head_outputs", "output", "input")
 
-    def __init__(self, n_layers: int, sides: tuple[str, ...] = ("self",)) -> None:
-        self.n_layers, self.sides = n_layers, sides
-        self.arrays: dict[str, dict[str, np.ndarray]] = {side: {} for side in sides}
-        self.residual: np.ndarray | None = None
-        self.shared_input = True               # post-norm: each self-attention reads the stream itself
-
-    def _put(self, store: dict[str, np.ndarray], name: str, layer: int, value: torch.Tensor) -> None:
-        value = value.detach()[0]
-        if name not in store:
-            store[name] = np.empty((self.n_layers, *value.shape), np.float32)
-        torch.from_numpy(store[name][layer]).copy_(value)
+    def __init__(self, sides: tuple[str, ...] = ("self",)) -> None:
+        self.sides = sides
+        self.layers: list[dict] = []
+        self.hidden: torch.Tensor | None = None
+        self._stacked: dict[tuple[str, str], np.ndarray | None] = {}
+        self._lock = threading.RLock()          # traces are shared between sessions: one stacking per field
 
     def __call__(self, layer: int, entry: dict) -> None:
-        if self.residual is None:
-            self.residual = np.empty((self.n_layers + 1, *entry["input"].shape[1:]), np.float32)
-        torch.from_numpy(self.residual[layer]).copy_(entry["input"].detach()[0])
+        kept = {"input": entry["input"]}
         for side in self.sides:
-            record, store = entry[side], self.arrays[side]
-            for name in self._HEADS:
-                self._put(store, name, layer, record[name].transpose(1, 2))     # [1, token, head, d_head]: a block copy
-            for name, source in (("weights", "weights"), ("head_outputs", "head_outputs"), ("attention_output", "output")):
-                self._put(store, name, layer, record[source])
-            if side == "self" and record["input"] is entry["input"] and self.shared_input:
-                continue
-            if side == "self" and self.shared_input:         # the first layer that reads a normalised copy (pre-norm)
-                self.shared_input = False
-                for earlier in range(layer):
-                    self._put(store, "attention_input", earlier, torch.from_numpy(self.residual[earlier])[None])
-            self._put(store, "attention_input", layer, record["input"])
+            kept[side] = {name: entry[side][name] for name in self._RECORDED}
+        self.layers.append(kept)
 
-    def fields(self, side: str, layers: Any, hidden: torch.Tensor | None) -> dict[str, np.ndarray]:
-        """The StackTrace fields of `side` ("self" or "cross"); `hidden` [1, token, d_model] is the stack's output (the
-        residual's last row; None for cross-attention, which has no residual of its own)."""
-        store = self.arrays[side]
-        fields = {name: _frozen(store[name].transpose(0, 2, 1, 3)) for name in self._HEADS}
-        fields.update({name: _frozen(store[name]) for name in ("weights", "head_outputs", "attention_output")})
-        modules = [getattr(layer, "self_attention" if side == "self" else "cross_attention") for layer in layers]
-        fields["output_weights"], fields["output_bias"] = _output_projections(modules)
-        if hidden is not None:
-            torch.from_numpy(self.residual[-1]).copy_(hidden.detach()[0])
-            fields["residual"] = _frozen(self.residual)
-        if side == "self" and self.shared_input:
-            fields["attention_input"] = self.residual[:-1]
-        else:
-            fields["attention_input"] = _frozen(store["attention_input"])
-        return fields
+    def field(self, side: str, name: str) -> np.ndarray | None:
+        """One field of `side` ("self" or "cross") as read-only float32 numpy [layer, ...], stacked once."""
+        with self._lock:
+            if (side, name) not in self._stacked:
+                self._stacked[(side, name)] = self._stack(side, name)
+                if all((s, n) in self._stacked for s in self.sides for n in LAZY):
+                    self.layers = []            # every field stacked: the per-layer tensors are no longer needed
+            return self._stacked[(side, name)]
+
+    def _stack(self, side: str, name: str) -> np.ndarray | None:
+        records = [entry[side] for entry in self.layers]
+        with torch.inference_mode():
+            if name == "residual":              # the stream entering each layer, then the stack's output
+                if side != "self":
+                    return None                 # cross-attention has no residual stream of its own
+                return _frozen(torch.cat([entry["input"] for entry in self.layers] + [self.hidden]).float().numpy())
+            if name in ("query", "key", "value"):
+                # views of the [1, token, head, d_head] projections: copied in their own memory order, viewed heads-first
+                stacked = torch.cat([r[name].transpose(1, 2) for r in records]).float().numpy()
+                return _frozen(stacked.transpose(0, 2, 1, 3))
+            if name == "attention_input" and side == "self" and all(
+                    r["input"] is entry["input"] for r, entry in zip(records, self.layers)):
+                return self.field(side, "residual")[:-1]      # post-norm: each attention read the stream itself
+            source = {"attention_output": "output", "attention_input": "input"}.get(name, name)
+            return _frozen(torch.cat([r[source] for r in records]).float().numpy())
+
+    def __getstate__(self) -> dict:
+        """Pickled (a trace saved or sent to another process): every field stacked, no tensors, no lock."""
+        for side in self.sides:
+            for name in LAZY:
+                self.field(side, name)
+        return {**self.__dict__, "_lock": None, "layers": [], "hidden": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.RLock())
+
+    def nbytes(self, side: str) -> int:
+        """Bytes of `side`'s lazy fields, stacked or not."""
+        if not self.layers:
+            return sum(a.nbytes for (s, _), a in self._stacked.items() if s == side and a is not None)
+        first = self.layers[0][side]
+        per_layer = sum(first[name].numel() for name in ("query", "key", "value", "head_outputs", "output", "input"))
+        rows = len(self.layers)
+        residual = (rows + 1) * self.layers[0]["input"].numel() if side == "self" else 0
+        return 4 * (per_layer * rows + residual)
+
+
+def _eager_fields(collect: Collector, side: str, layers: Any) -> dict[str, Any]:
+    """What a StackTrace holds from the start: the weights (the result needs them), W_O by heads and its bias, and the
+    Collector the other fields are stacked from when read."""
+    modules = [getattr(layer, "self_attention" if side == "self" else "cross_attention") for layer in layers]
+    output_weights, output_bias = _output_projections(modules)
+    return {"weights": collect.field(side, "weights"), "output_weights": output_weights, "output_bias": output_bias,
+            "source": collect, "side": side}
 
 
 def trace(text: str, model: str = "scratch:minilm", gate: Gates | None = None, **options: Any) -> Trace:
@@ -282,7 +331,10 @@ def trace(text: str, model: str = "scratch:minilm", gate: Gates | None = None, *
     if not engine_notices:
         return found
     result = replace(found.result, notices=engine_notices + found.result.notices)   # asked for minilm: say where it ran
-    return replace(found, notices=result.notices, result=result)
+    named = copy.copy(found)          # not dataclasses.replace: that would read (so stack) every lazy field
+    object.__setattr__(named, "notices", result.notices)
+    object.__setattr__(named, "result", result)
+    return named
 
 
 def _trace(text: str, name: str, gate: Gates | None, options: dict[str, Any], key: tuple) -> Trace:
@@ -291,15 +343,16 @@ def _trace(text: str, name: str, gate: Gates | None, options: dict[str, Any], ke
     gates = check_gates(gate, len(network.layers), network.config.n_heads)
     run_options, target_tokens, notices = with_target(prepared)
     target_ids = run_options.get("target_ids")
-    collect = (Collector(len(network.layers)),
-               Collector(len(network.decoder.layers), ("self", "cross")) if target_ids is not None else None)
+    collect = (Collector(), Collector(("self", "cross")) if target_ids is not None else None)
     with COMPUTE_LOCK, torch.inference_mode():
         encoded, decoded = forward(prepared, gate_tensors(gates, network.config.n_heads), True, None, target_ids, collect)
-        main = collect[0].fields("self", network.layers, encoded.hidden)
+        collect[0].hidden = encoded.hidden
+        main = _eager_fields(collect[0], "self", network.layers)
         decoder = cross = None
         if decoded is not None:
-            decoder = StackTrace(**collect[1].fields("self", network.decoder.layers, decoded.hidden))
-            cross = StackTrace(**collect[1].fields("cross", network.decoder.layers, None))
+            collect[1].hidden = decoded.hidden
+            decoder = StackTrace(**_eager_fields(collect[1], "self", network.decoder.layers))
+            cross = StackTrace(**_eager_fields(collect[1], "cross", network.decoder.layers))
     arrays = {"weights": main["weights"]}
     if decoder is not None:
         arrays.update(target_weights=decoder.weights, cross=cross.weights)
