@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# pytest workers (pytest-xdist); `make test TEST_JOBS=0` runs everything in one process
+TEST_JOBS ?= 2
 
 .PHONY: run test bench setup clean
 
@@ -21,7 +23,7 @@ run: setup
 	$(BIN)/attention-lens run --server.port $(PORT)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS)
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -155,11 +155,26 @@ def _needs_training(item) -> bool:
     return any(value in TRAINED_PAGES for value in params.values() if isinstance(value, str))
 
 
+def _xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _xdist_controller(config) -> bool:
+    return not _xdist_worker(config) and getattr(config.option, "dist", "no") != "no"
+
+
+def pytest_sessionstart(session) -> None:
+    """Run with workers (`make test` runs `pytest -n 2`), the controller collects nothing: it starts the background
+    training itself, once, for the workers to share through the models' file locks."""
+    if _xdist_controller(session.config):
+        _pretrain(session.config)
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Tests of trained models run last (in their usual order), so the background training has time to finish."""
     trained = [item for item in items if _needs_training(item)]
     items[:] = [item for item in items if not _needs_training(item)] + trained
-    if trained:
+    if trained and not _xdist_worker(config):
         _pretrain(config)
 
 
