@@ -149,7 +149,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
 def _needs_training(item) -> bool:
     """Whether a test uses a trained demo model: through a fixture, or by opening a trained model's page."""
-    if set(TRAINED_FIXTURES) & set(getattr(item, "fixturenames", ())):
+    if set(TRAINED_FIXTURES) & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("trained"):
         return True
     params = getattr(getattr(item, "callspec", None), "params", {})
     return any(value in TRAINED_PAGES for value in params.values() if isinstance(value, str))

@@ -47,7 +47,8 @@ def colour_bar_titled(trace: dict, layout: dict) -> bool:
     return bool((title.get("text") if isinstance(title, dict) else title))
 
 
-@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("page", [pytest.param(page, marks=[pytest.mark.trained] if fixtures else [])
+                                  for page, (_, fixtures) in PAGES.items()])
 def test_every_figure_names_its_axes_and_its_colour_scale(page, request):
     params, fixtures = PAGES[page]
     for name in fixtures:
