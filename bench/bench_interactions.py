@@ -23,7 +23,9 @@ changes on it).
 Times come from the page's own clock (performance.now): the action's start, every websocket frame sent and received
 (a wrapper installed before Streamlit's scripts), and the first animation frame in which the new view is in the DOM.
 Split: server = first frame received after the first frame sent − that send (the server's run + the wire, one way
-each); wire = last frame received before the paint − the first; draw = paint − last frame received (or − the action,
+each), when it came before the paint; server first / last frame = from the change sent to the first and the last frame
+the server sent back for it, whether or not the browser painted first (its fragment rerun following the change: URL,
+share box, numbers; the last frame may end a prefetch round the rerun started); wire = last frame received before the paint − the first; draw = paint − last frame received (or − the action,
 when the view was painted before anything came back). Bytes: websocket payloads received from the action until 1 s of
 quiet after the paint (what the change cost on the wire, the follow-up rerun included).
 """
@@ -132,7 +134,13 @@ def measure(page, act, kind: str, wanted) -> dict:
         server = before_paint[0][1] - first_out
         wire = before_paint[-1][1] - before_paint[0][1]
     draw = painted - (before_paint[-1][1] if before_paint else t0)
-    return {"ms": painted - t0, "bytes": sum(f[2] for f in received), "server": server, "wire": wire, "draw": draw}
+    answers = [f for f in received if first_out is not None and f[1] >= first_out]
+    # the server's work for the change, painted or not: from the change sent to its first and its last frame back
+    # (the last is the fragment rerun's end, or the end of the prefetch round it starts, whichever comes later)
+    first = answers[0][1] - first_out if answers else None
+    last = answers[-1][1] - first_out if answers else None
+    return {"ms": painted - t0, "bytes": sum(f[2] for f in received), "server": server, "wire": wire, "draw": draw,
+            "first": first, "last": last}
 
 
 def native(page, label: str, key: str, steps: int) -> bool:
@@ -322,11 +330,12 @@ def main() -> None:
             ms_after = med([r["ms"] for r in after])
             rows.append([interaction, str(size), fmt(med([r["ms"] for r in before])), f"{med([r['bytes'] for r in before]) / 1024:.0f}",
                          fmt(ms_after), f"{med([r['bytes'] for r in after]) / 1024:.0f}",
-                         f"{fmt(split('server'))} / {fmt(split('wire'))} / {fmt(split('draw'))}",
+                         f"{fmt(split('server'))} / {fmt(split('wire'))} / {fmt(split('draw'))}", f"{fmt(split('first'))} / {fmt(split('last'))}",
                          f"≤ {GOAL_MS[size]}", verdict(ms_after <= GOAL_MS[size])])
     print(f"\nbefore: worktree of {args.before}; after: this tree. Median of {args.reps} changes each (ms from the action to "
           "the new view painted; KB received over the websocket for the change)")
-    print(table(["interaction", "tokens", "before ms", "before KB", "after ms", "after KB", "after server/wire/draw ms", "goal", ""], rows))
+    print(table(["interaction", "tokens", "before ms", "before KB", "after ms", "after KB", "after server/wire/draw ms",
+                 "server first / last frame ms", "goal", ""], rows))
     print("\nall changes (after, ms):")
     for (interaction, size, name), values in sorted(results.items()):
         print(f"  {name:6} {interaction:11} {size:3}: {', '.join(format(r['ms'], '.0f') for r in values)}")

@@ -345,13 +345,7 @@ def _setup(text: str, model: str, target: str, text_b: str | None, token: Any,
     backend = load_model(name)
     if backend.family == "encoder-decoder":
         return _encoder_decoder_setup(text, name, target, text_b, token, limit, notices)
-    texts = [text]
-    if target == "similarity":
-        if text_b is None or (isinstance(text_b, str) and not text_b.strip()):
-            raise ValueError("The similarity target compares two sentences: give a second sentence (text_b).")
-        texts.append(text_b)
-    elif text_b is not None and str(text_b).strip():
-        notices.append(f"The {target} target reads one text, so the second sentence is not used.")
+    texts = _target_texts(text, target, text_b, notices)
     prepared = [prepare(t, name, **limit) for t in texts]
     if backend.kind != "scratch" or not isinstance(backend.network, ScratchTransformer):
         raise ValueError(f"Contributions run on the project's engine; '{name[:80]}' is not one.")
@@ -417,6 +411,18 @@ def _encoder_decoder_setup(text: str, name: str, target: str, text_b: str | None
     return setup, notices, label
 
 
+def _target_texts(text: str, target: str, text_b: str | None, notices: list[str]) -> list[str]:
+    """The texts a target reads: the pair for similarity (text_b required), else the one text (a given text_b is
+    noted as unused in `notices`)."""
+    if target == "similarity":
+        if text_b is None or (isinstance(text_b, str) and not text_b.strip()):
+            raise ValueError("The similarity target compares two sentences: give a second sentence (text_b).")
+        return [text, text_b]
+    if text_b is not None and str(text_b).strip():
+        notices.append(f"The {target} target reads one text, so the second sentence is not used.")
+    return [text]
+
+
 def _transformers_setup(text: str, name: str, target: str, text_b: str | None, token: Any,
                         limit: dict) -> tuple[_Setup, list[str], str]:
     """A model the engine cannot hold, run through transformers: outputs and attention weights of each text."""
@@ -424,14 +430,8 @@ def _transformers_setup(text: str, name: str, target: str, text_b: str | None, t
     if backend.family == "encoder-decoder":
         raise ValueError(f"'{name[:80]}' is an encoder–decoder the project's engine cannot hold; contributions for "
                          "encoder–decoders run on the engine (translate-mini, scratch:<BART id or folder>).")
-    texts = [text]
     notices = []
-    if target == "similarity":
-        if text_b is None or (isinstance(text_b, str) and not text_b.strip()):
-            raise ValueError("The similarity target compares two sentences: give a second sentence (text_b).")
-        texts.append(text_b)
-    elif text_b is not None and str(text_b).strip():
-        notices.append(f"The {target} target reads one text, so the second sentence is not used.")
+    texts = _target_texts(text, target, text_b, notices)
     if target == "next_token" and backend.family != "decoder":
         raise ValueError(f"next_token needs a decoder (each token sees only earlier ones); '{name[:80]}' is an encoder: "
                          "use the similarity or token target.")
