@@ -48,7 +48,7 @@ def test_bare_url_writes_greedily_and_shows_the_numbers(trained_gpt_mini):
     assert app.table[0].value["what really followed"].tolist() == [sample["actual"] for sample in shown]
 
 
-def test_a_link_opens_the_same_sampled_run_and_step():
+def test_a_link_opens_the_same_sampled_run_and_step(trained_gpt_mini):
     params = dict(prompt="a class definition", steps="6", seed="3", temperature="0.8", top_k="10", layer="1", head="2", step="4")
     app = open_page("generation", **params)
     assert not app.error and not app.warning
