@@ -1,4 +1,4 @@
-"""Figures of the Contributions page: pure functions of an Explanation (attention/analyses/contributions.py) or its parts.
+"""Figures of the Contributions page: pure functions of an Explanation (attention/analyses/contributions/) or its parts.
 
     token_rows        one row per method, the tokens as columns, one diverging colour scale (each row divided by its
                       largest |score|), exact numbers on hover

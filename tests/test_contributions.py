@@ -1,4 +1,4 @@
-"""Contributions (attention/analyses/contributions.py): every method on a hand-built toy whose target one token alone
+"""Contributions (attention/analyses/contributions/): every method on a hand-built toy whose target one token alone
 decides, explicit computations of value norms and ALTI's properties, integrated gradients' completeness, head
 removal against the engine's own gates, gradients against finite differences, faithfulness ranges and errors."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Contributions on encoder–decoders (attention/analyses/contributions.py, target next_token with the source as `text`
+"""Contributions on encoder–decoders (attention/analyses/contributions/, target next_token with the source as `text`
 and the output so far as `text_b`): a hand-built translator whose next-token logit one source token alone decides,
 head removal against heads zeroed in the weights, gradients against finite differences, integrated gradients'
 completeness on the trained translate-mini, and scratch:<BART folder> against transformers' own decoder output."""
