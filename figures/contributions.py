@@ -7,6 +7,13 @@
                       head: decoder queries × source keys)
     agreement_map     rank agreement between methods
     curves_figure     deletion and insertion curves per method, random order dashed
+
+And the page's figures of one Explanation, built from the pieces above:
+    method_rows       token_rows of every method's scores (sentences A·/B·, or an encoder–decoder's src·/dec·)
+    head_effect_maps  the head-removed and head-mean-ablated maps
+    head_view_pair    head_pair of one HeadView
+    agreement_maps    Spearman and Kendall τ between the methods
+    faithfulness_curves  curves_figure of the deletion and insertion curves
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from attention.analyses.contributions import Explanation, HeadView, agreement
 from figures import _BARE, click_cells, every_label, safe_text, token_labels
 
 DIVERGING = "RdBu_r"
@@ -135,3 +143,31 @@ def curves_figure(curves: dict[str, dict[str, np.ndarray]], full: float, target:
     fig.update_yaxes(title=safe_text(target), col=1)
     fig.update_layout(template=_BARE, height=380, margin={"t": 50}, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def method_rows(found: Explanation, encoder_decoder: bool = False) -> go.Figure:
+    """Every method's score per token (token_rows), tokens labelled by sentence or by encoder–decoder side."""
+    return token_rows(found.tokens, found.scores, found.segments, sides=("src", "dec") if encoder_decoder else ("A", "B"))
+
+
+def head_effect_maps(found: Explanation) -> tuple[go.Figure, go.Figure]:
+    """The change of the target with each head removed, and with each head mean-ablated: two [layer, head] maps."""
+    rows = found.layer_names
+    return (head_effect_map(found.head_importance, "Head removed", "change of target", rows),
+            head_effect_map(found.head_mean_ablation, "Head mean-ablated", "change of target", rows))
+
+
+def head_view_pair(view: HeadView) -> go.Figure:
+    """One head's weights [query, key] and value-weighted norms side by side (head_pair)."""
+    return head_pair(view.query_tokens, view.key_tokens, view.weights, view.norms, view.title)
+
+
+def agreement_maps(scores: dict[str, np.ndarray]) -> tuple[go.Figure, go.Figure]:
+    """Spearman's and Kendall's rank agreement between every pair of methods' scores [token]."""
+    names, spearman, kendall = agreement(scores)
+    return agreement_map(names, spearman, "Spearman rank correlation"), agreement_map(names, kendall, "Kendall τ")
+
+
+def faithfulness_curves(found: Explanation) -> go.Figure:
+    """Deletion and insertion curves of every method and the random order, the input's target as a line."""
+    return curves_figure(found.curves, found.target_value, "target")

@@ -6,10 +6,9 @@ import numpy as np
 import streamlit as st
 
 import ui
-from attention.analyses.contributions import (METHOD_NOTES, METHODS, TARGETS, agreement, explain, head_views, target_tokens,
-                                             targets_for)
+from attention.analyses.contributions import METHOD_NOTES, METHODS, TARGETS, explain, head_views, target_tokens, targets_for
 from attention.run.export import table_csv
-from figures.contributions import agreement_map, curves_figure, head_effect_map, head_pair, token_rows
+from figures.contributions import agreement_maps, faithfulness_curves, head_effect_maps, head_view_pair, method_rows
 
 TEXT_B = "The animal didn't cross the street because it was too wide."
 TARGET_NAMES = {"similarity": "Similarity of two sentences", "token": "One token's output",
@@ -44,7 +43,6 @@ st.caption(
     "change the target most."
 )
 ui.show_url_notices()
-
 
 
 def picker() -> str:
@@ -144,8 +142,7 @@ st.caption("One row per method. Each row is divided by its largest |score| so al
                    "over the source (attention sums to 1 there), self-attention over the decoder's tokens (1 there too); "
                    "rollout and ALTI are carried through the cross-attention and sum to 1 over both; the others are in "
                    "their own units."))
-st.plotly_chart(token_rows(found.tokens, found.scores, found.segments, sides=("src", "dec") if encoder_decoder else ("A", "B")),
-                width="stretch", key="contrib_rows")
+ui.chart(method_rows(found, encoder_decoder), "contrib_rows", theme="streamlit")
 
 method = st.selectbox("Method in focus", METHODS, key="contrib_method", help="Its note, and its line in the tables below.")
 st.info(METHOD_NOTES[method])
@@ -153,12 +150,11 @@ if method in found.unavailable:
     ui.warn(f"{method} is not available for this model (it needs the project's engine); its note is shown, without scores.")
 rows = found.rows()
 with st.container(horizontal=True, gap="small"):
-    st.download_button("Scores CSV", lambda: table_csv(rows), "contributions.csv", "text/csv", key="contrib_csv",
-                       on_click="ignore", icon=":material/download:")
-    st.download_button("Everything JSON", lambda: json.dumps(found.to_json(), ensure_ascii=False), "contributions.json",
-                       "application/json", key="contrib_json", on_click="ignore", icon=":material/download:")
-    st.download_button("Heads CSV", lambda: table_csv(found.head_rows()), "contribution_heads.csv", "text/csv",
-                       key="contrib_heads_csv", on_click="ignore", icon=":material/download:")
+    ui.download("Scores CSV", lambda: table_csv(rows), "contributions.csv", "text/csv", key="contrib_csv")
+    ui.download("Everything JSON", lambda: json.dumps(found.to_json(), ensure_ascii=False), "contributions.json",
+                "application/json", key="contrib_json")
+    ui.download("Heads CSV", lambda: table_csv(found.head_rows()), "contribution_heads.csv", "text/csv",
+                key="contrib_heads_csv")
 
 st.subheader("Heads: what the target loses without each")
 st.caption("Left: target − target with the head removed (its output set to 0). Right: target − target with the head's "
@@ -167,21 +163,17 @@ st.caption("Left: target − target with the head removed (its output set to 0).
            + (" Rows: the encoder's layers, then the decoder's self-attention layers, then its cross-attention layers "
               "(blank where a stack has fewer heads)." if encoder_decoder else ""))
 layers, heads = found.head_importance.shape
-rows = found.head_layers or [f"layer {l}" for l in range(layers)]
+rows = found.layer_names
 STATE.clamp("layer", layers)
 STATE.clamp("head", heads)
-left, right = st.columns(2)
-left.plotly_chart(head_effect_map(found.head_importance, "Head removed", "change of target", rows), width="stretch",
-                  key="contrib_removed", selection_mode="points", config={"displayModeBar": False},
-                  on_select=ui.open_clicked_head("contrib_removed", "contrib_layer", "contrib_head"))
-right.plotly_chart(head_effect_map(found.head_mean_ablation, "Head mean-ablated", "change of target", rows), width="stretch",
-                   key="contrib_mean", selection_mode="points", config={"displayModeBar": False},
-                   on_select=ui.open_clicked_head("contrib_mean", "contrib_layer", "contrib_head"))
+for column, figure, key in zip(st.columns(2), head_effect_maps(found), ("contrib_removed", "contrib_mean")):
+    with column:
+        ui.head_map(figure, key, "contrib")
 h1, h2, h3 = st.columns([1, 1, 4], vertical_alignment="bottom")
 layer = h1.selectbox("Layer", range(layers), key="contrib_layer", format_func=lambda l: str(l) if rows[l] == f"layer {l}"
                      else f"{l} · {rows[l]}")
 head = h2.selectbox("Head", range(heads), key="contrib_head")
-name = f"L{layer} H{head}" if rows[layer] == f"layer {layer}" else f"{rows[layer]} · H{head}"
+name = found.head_name(layer, head)
 if np.isfinite(found.head_importance[layer, head]):
     h3.markdown(f"Removing {name} changes the target by **{-found.head_importance[layer, head]:+.5f}**; "
                 f"mean-ablating it by **{-found.head_mean_ablation[layer, head]:+.5f}**.")
@@ -189,28 +181,24 @@ else:
     h3.markdown(f"{ui.md_escape(name)}: no such head, or head removal is not available for this model.")
 view = ui.run_core("Reading the head…", head_views, text, model, layer, head, CONTRIB_TOKENS, text_b if encoder_decoder else None)
 if view is not None:
-    st.plotly_chart(head_pair(view.query_tokens, view.key_tokens, view.weights, view.norms, view.title), width="stretch",
-                    key="contrib_head_pair")
+    ui.chart(head_view_pair(view), "contrib_head_pair", theme="streamlit")
     st.caption(("Cross-attention: decoder queries × source keys. " if "cross" in view.title else "")
                + ("Where the head looks (left) and how much each key's value actually moves through it, ‖α·f(x)‖ "
                   "(right; Kobayashi et al., 2020): a large weight on a small vector moves little."
                   if view.norms is not None else "Where the head looks (value-weighted norms need the project's engine)."))
 
 st.subheader("How much the methods agree")
-names, spearman, kendall = agreement(found.scores)
-a1, a2 = st.columns(2)
-a1.plotly_chart(agreement_map(names, spearman, "Spearman rank correlation"), width="stretch", key="contrib_spearman")
-a2.plotly_chart(agreement_map(names, kendall, "Kendall τ"), width="stretch", key="contrib_kendall")
+for column, figure, key in zip(st.columns(2), agreement_maps(found.scores), ("contrib_spearman", "contrib_kendall")):
+    ui.chart(figure, key, slot=column, theme="streamlit")
 
 st.subheader("Which method is faithful on this input")
 st.caption(f"Tokens are taken away in each method's order (replaced by {ui.md_escape(found.replacement)}) and the target "
            "measured again. **Comprehensiveness**: mean drop of the target when the top k are replaced (higher: the "
            "method found what matters). **Sufficiency**: mean drop when only the top k are kept (lower is better). "
            "AOPC over k (DeYoung et al., 2020), against a random order averaged over 10 shuffles.")
-st.plotly_chart(curves_figure(found.curves, found.target_value, "target"), width="stretch", key="contrib_curves")
-table = found.faithfulness_rows()
-best = max((r for r in table if r["method"] != "random"), key=lambda r: r["comprehensiveness"])
-st.dataframe(table, hide_index=True, width="stretch")
+ui.chart(faithfulness_curves(found), "contrib_curves", theme="streamlit")
+best = found.most_comprehensive()
+st.dataframe(found.faithfulness_rows(), hide_index=True, width="stretch")
 st.markdown(f"On this input, **{best['method']}** has the highest comprehensiveness "
             f"({best['comprehensiveness']:+.4f}; random {found.faithfulness['random']['comprehensiveness']:+.4f}). "
             "This can differ from input to input: one input is not a verdict on a method (the README gives MiniLM's "

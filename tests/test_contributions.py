@@ -233,6 +233,16 @@ def test_faithfulness_numbers_are_in_range_and_curves_end_where_they_must(defaul
     assert all(i == pytest.approx(found.target_value, abs=1e-5) for _, i in ends.values())   # keeping all = the input
 
 
+def test_the_page_reads_head_names_and_the_most_comprehensive_method_from_the_explanation(default_pair):
+    found = default_pair
+    assert found.layer_names == [f"layer {l}" for l in range(6)]            # MiniLM: one stack of 6 layers
+    assert found.head_name(3, 5) == "L3 H5"
+    best = found.most_comprehensive()
+    assert best["method"] != "random" and best == {"method": best["method"], **found.faithfulness[best["method"]]}
+    assert all(best["comprehensiveness"] >= v["comprehensiveness"] for name, v in found.faithfulness.items()
+               if name != "random")
+
+
 def test_agreement_is_one_for_equal_rankings_and_minus_one_for_reversed():
     names, spearman, kendall = C.agreement({"a": np.arange(5.0), "b": np.arange(5.0) * 3, "c": -np.arange(5.0),
                                             "flat": np.ones(5)})

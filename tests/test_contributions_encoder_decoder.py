@@ -98,6 +98,8 @@ def test_toy_target_is_the_logit_of_the_copied_token(toy, toy_found):
     assert toy_found.tokens[n_source:] == ["[BOS]", *"2021-03-0"]           # start token, then the output so far
     assert list(toy_found.segments).count(1) == 10
     assert toy_found.head_layers == ["encoder 0", "decoder self 0", "decoder cross 0"]
+    assert toy_found.layer_names == toy_found.head_layers
+    assert [toy_found.head_name(row, 0) for row in range(3)] == ["encoder 0 · H0", "decoder self 0 · H0", "decoder cross 0 · H0"]
 
 
 def test_every_method_ranks_the_deciding_source_token_first(toy_found):

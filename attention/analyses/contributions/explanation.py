@@ -53,10 +53,20 @@ class Explanation:
                  "token": token, **{name: float(values[i]) for name, values in self.scores.items()}}
                 for i, token in enumerate(self.tokens)]
 
+    @property
+    def layer_names(self) -> list[str]:
+        """What each row of the [layer, head] maps is: head_layers, or "layer 0", … when the model has one stack."""
+        return self.head_layers or [f"layer {l}" for l in range(self.head_importance.shape[0])]
+
+    def head_name(self, layer: int, head: int) -> str:
+        """A head in words: "L1 H2" in a one-stack model, e.g. "decoder cross 0 · H3" in an encoder–decoder."""
+        row = self.layer_names[layer]
+        return f"L{layer} H{head}" if row == f"layer {layer}" else f"{row} · H{head}"
+
     def head_rows(self) -> list[dict]:
         """One dict per head: layer, head, removal and mean-ablation changes, per-head method scores."""
         layers, heads = self.head_importance.shape
-        names = self.head_layers or [f"layer {l}" for l in range(layers)]
+        names = self.layer_names
         return [{"layer": l, "stack": names[l], "head": h, "removed": float(self.head_importance[l, h]),
                  "mean_ablated": float(self.head_mean_ablation[l, h]),
                  **{name: float(v[l, h]) for name, v in self.head_scores.items()}}
@@ -64,6 +74,11 @@ class Explanation:
 
     def faithfulness_rows(self) -> list[dict]:
         return [{"method": name, **values} for name, values in self.faithfulness.items()]
+
+    def most_comprehensive(self) -> dict:
+        """The faithfulness row (method, comprehensiveness, sufficiency) of the method whose top tokens, taken away,
+        change the target most on this input (the random order left out)."""
+        return max((r for r in self.faithfulness_rows() if r["method"] != "random"), key=lambda r: r["comprehensiveness"])
 
     def to_json(self) -> dict:
         """Everything as plain JSON types."""
