@@ -46,24 +46,24 @@ import torch
 
 # Every name of the former single module stays importable from here (pages, bench and tests use some private ones).
 from attention.analyses.contributions.evaluation import (MAX_CURVE_POINTS, _EVAL_BATCH, _curve_points, _evaluate,
-                                                         _replacement, agreement, faithfulness, ranking)  # noqa: F401
-from attention.analyses.contributions.explanation import Explanation  # noqa: F401
+                                                         _replacement, agreement, faithfulness, ranking)
+from attention.analyses.contributions.explanation import Explanation
 from attention.analyses.contributions.gradients import (_IG_CHUNK, _baseline, _embeddings, _gradient_scores,
-                                                        _integrated_gradients, _run)  # noqa: F401
+                                                        _integrated_gradients, _run)
 from attention.analyses.contributions.heads import (_ablation_hook, _encoder_decoder_head_effects, _finish, _head_grid,
-                                                    head_effects, head_layer_names)  # noqa: F401
-from attention.analyses.contributions.setups import _decoder_prefix, _encoder_decoder_setup, _prefix_side, _setup  # noqa: F401
+                                                    head_effects, head_layer_names)
+from attention.analyses.contributions.setups import _decoder_prefix, _encoder_decoder_setup, _prefix_side, _setup
 from attention.analyses.contributions.targets import (ENCODER_DECODER, ENGINE, TARGETS, TRANSFORMERS, _check_int,
                                                       _choose_next, _named_token, _output_layer, _Setup, _single_target,
-                                                      _special_mask, _target_texts, _value)  # noqa: F401
+                                                      _special_mask, _target_texts, _value)
 from attention.analyses.contributions.trace_methods import (_alti_rows, _attention_scores, _cross_block,
                                                             _encoder_decoder_attention_scores, _layer_norm, alti,
                                                             alti_encoder_decoder, alti_layers, layer_value_norms,
-                                                            rollout_encoder_decoder, value_norms)  # noqa: F401
+                                                            rollout_encoder_decoder, value_norms)
 from attention.analyses.contributions.transformers_path import (_ENGINE_ONLY, _OUTPUT_PROJECTIONS, _hf_head_effects,
                                                                 _hf_output_projections, _hf_run, _transformers_only,
-                                                                _transformers_setup)  # noqa: F401
-from attention.analyses.contributions.views import HeadView, head_views, target_tokens, targets_for  # noqa: F401
+                                                                _transformers_setup)
+from attention.analyses.contributions.views import HeadView, head_views, target_tokens, targets_for
 from attention.engine.backends import COMPUTE_LOCK
 from attention.run.cache import memory_cache
 
