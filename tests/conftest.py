@@ -160,7 +160,7 @@ def _xdist_worker(config) -> bool:
 
 
 def _xdist_controller(config) -> bool:
-    return not _xdist_worker(config) and getattr(config.option, "dist", "no") != "no"
+    return not _xdist_worker(config) and bool(getattr(config.option, "numprocesses", 0))
 
 
 def pytest_sessionstart(session) -> None:
