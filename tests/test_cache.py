@@ -178,7 +178,7 @@ def test_memo_computes_once_per_key():
     assert len(calls) == 1
 
 
-def test_every_core_cache_is_named_in_one_registry_and_cleared_at_once():
+def test_every_core_cache_is_named_in_one_registry_and_cleared_at_once(monkeypatch):
     from attention import attend, trace
     from attention.analyses import contributions, corpus  # noqa: F401  (their caches register on import)
     from attention.run import cache
@@ -189,8 +189,13 @@ def test_every_core_cache_is_named_in_one_registry_and_cleared_at_once():
     entries = cache.usage()
     assert entries["results"][0] >= 1 and entries["traces"][0] >= 1 and entries["models"][0] >= 1
     assert entries["traces"][1] > 0                          # counted in bytes
+    # clear_all() empties every registered cache: checked on stand-ins, so the session's loaded models and results stay
+    stand_ins = {"a": sized(100), "b": ByteLRU(10**6, len, max_items=3)}
+    for one in stand_ins.values():
+        one.put("k", b"value")
+    monkeypatch.setattr(cache, "CACHES", stand_ins)
     cache.clear_all()
-    assert all(count == 0 and size == 0 for count, size in cache.usage().values())
+    assert cache.usage() == {"a": (0, 0), "b": (0, 0)}
 
 
 def test_memoized_keys_on_values_including_options_dicts():

@@ -80,11 +80,17 @@ def gpt2_folder(tmp_path_factory) -> str:
     return f"scratch:{folder}"
 
 
+_DEFAULT_PAIR = []
+
+
 @pytest.fixture(scope="module")
 def default_pair():
     """One full explain() of MiniLM's default pair (every method, the default steps), shared by the tests that read it:
-    the costliest call in this file, made once."""
-    return explain(A, "minilm", text_b=B)
+    the costliest call in this file, made once per process (kept here too: this module's fixtures are set up again when
+    its trained-model tests run last, and other tests may clear the core's caches meanwhile)."""
+    if not _DEFAULT_PAIR:
+        _DEFAULT_PAIR.append(explain(A, "minilm", text_b=B))
+    return _DEFAULT_PAIR[0]
 
 
 def _cat_position(name: str) -> int:
