@@ -3,8 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
-# pytest workers (pytest-xdist); `make test TEST_JOBS=0` runs everything in one process. loadgroup: tests marked
-# with one xdist_group share a worker (the Contributions tests share one explanation of the default pair)
+# pytest workers (pytest-xdist); `make test TEST_JOBS=0` runs everything in one process
 TEST_JOBS ?= 2
 
 .PHONY: run test bench setup clean
@@ -24,7 +23,7 @@ run: setup
 	$(BIN)/attention-lens run --server.port $(PORT)
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_JOBS)
 
 bench: setup
 	$(BIN)/python bench/run_all.py

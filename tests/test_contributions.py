@@ -16,10 +16,6 @@ from attention.engine.config import ScratchConfig
 from attention.engine.transformer import ScratchTransformer
 from attention.run.trace import forward
 
-# one worker runs every Contributions test (make test: pytest -n 2 --dist loadgroup), so the default pair is
-# explained once and the page test reads that explanation from the core's cache
-pytestmark = pytest.mark.xdist_group("contributions")
-
 A = "The animal didn't cross the street because it was too tired."
 B = "The animal didn't cross the street because it was too wide."
 TOY_TEXT = "the small cat sat on a mat"

@@ -14,10 +14,6 @@ from attention import explain
 from attention.analyses.contributions import METHODS, target_tokens
 from test_pages_learn import figures
 
-# one worker runs every Contributions test (make test: pytest -n 2 --dist loadgroup), so the default pair is
-# explained once and the page test reads that explanation from the core's cache
-pytestmark = pytest.mark.xdist_group("contributions")
-
 TEXT_B = "The animal didn't cross the street because it was too wide."
 
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
