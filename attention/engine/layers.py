@@ -112,12 +112,10 @@ class Stacked(NamedTuple):
 def run_layers(
     layers: nn.ModuleList | list[TransformerLayer], x: torch.Tensor, mask: torch.Tensor | None = None,
     memory: torch.Tensor | None = None, gates: dict[int, torch.Tensor] | None = None, pattern: Callable | None = None,
-    record: bool | Callable[[int, dict], None] = False, stop_before: int | None = None,
-    past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    record: bool = False, stop_before: int | None = None, past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> Stacked:
     """The one layer loop: x [batch, seq, d_model] through `layers` (up to `stop_before`); `gates` {layer: [head]} scales
-    heads (0 removes one), `memory` is the encoder's output (decoders), `record` keeps every layer's intermediates
-    (a callable `record(layer, entry)` is handed each layer's entry as it finishes instead, and nothing is kept),
+    heads (0 removes one), `memory` is the encoder's output (decoders), `record` keeps every layer's intermediates,
     `past` holds each layer's key/value cache (key, value) [batch, head, earlier, d_head]."""
     weights, cross, records = [], [], []
     for index, layer in enumerate(layers[:stop_before]):
@@ -127,8 +125,6 @@ def run_layers(
         weights.append(layer_weights)
         if layer_cross is not None:
             cross.append(layer_cross)
-        if entry is not None and callable(record):
-            record(index, entry)      # the trace copies the layer out now, so its tensors are freed and reused at once
-        elif entry is not None:
+        if entry is not None:
             records.append(entry)
     return Stacked(x, weights, cross, records)

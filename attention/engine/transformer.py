@@ -9,7 +9,7 @@ transformers' `output_attentions` (tested to 1e-5): what the app teaches is what
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -95,13 +95,12 @@ class ScratchTransformer(nn.Module):
     def run(
         self, input_ids: torch.Tensor, mask: torch.Tensor | None = None, use_positions: bool = True,
         memory: torch.Tensor | None = None, head_gates: dict[int, torch.Tensor] | None = None, stop_before: int | None = None,
-        pattern: Pattern | None = None, record: bool | Callable[[int, dict], None] = False, token_vectors: torch.Tensor | None = None,
+        pattern: Pattern | None = None, record: bool = False, token_vectors: torch.Tensor | None = None,
         past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> Pass:
         """The stack's forward pass; `memory` is the encoder's output (decoders), `head_gates` {layer: [head]} scales heads
         (0 switches one off), `stop_before` stops at a layer's input (hidden is then that layer's input), `pattern` makes
-        self-attention sparse, `record` keeps every layer's intermediates (the trace; a callable is handed each layer's
-        as it finishes: run_layers), `token_vectors` replaces the
+        self-attention sparse, `record` keeps every layer's intermediates (the trace), `token_vectors` replaces the
         token embeddings. `past` is a key/value cache (Pass.cache() of the pass over the earlier tokens): input_ids are
         then only the new tokens, at positions after the cached ones (generation, one token at a time)."""
         if past is not None and (pattern is not None or mask is not None or memory is not None):

@@ -203,20 +203,17 @@ def gate_tensors(gates: Gates, n_heads: int) -> dict[int, torch.Tensor]:
 
 
 def forward(prepared: Prepared, gates: dict[int, torch.Tensor] | None = None, record: bool = True,
-            token_vectors: torch.Tensor | None = None, target_ids: list[int] | None = None,
-            collect: tuple[Collector, Collector | None] | None = None) -> tuple[Pass, Pass | None]:
+            token_vectors: torch.Tensor | None = None, target_ids: list[int] | None = None) -> tuple[Pass, Pass | None]:
     """The traced pass as torch tensors: (encoder or decoder-only pass, decoder pass or None). Runs under the caller's
     grad mode: call it inside torch.inference_mode() for speed, or with gradients on for attributions. `gates` {layer:
-    [head]} may hold tensors that require grad; `token_vectors` [1, token, d_model] replaces the token embeddings.
-    `collect` (encoder's, decoder's Collector) is handed each layer as it finishes instead of the Pass keeping records."""
+    [head]} may hold tensors that require grad; `token_vectors` [1, token, d_model] replaces the token embeddings."""
     network: ScratchTransformer = prepared.backend.network
     ids = torch.tensor([prepared.ids])
     mask = causal_mask(len(prepared.ids)) if prepared.options.get("causal") else None
-    main_record, decoder_record = collect if collect is not None else (record, record)
     if target_ids is not None:
-        encoded = network.run(ids, mask, head_gates=gates, record=main_record, token_vectors=token_vectors)
-        return encoded, network.decoder.run(torch.tensor([target_ids]), memory=encoded.hidden, record=decoder_record)
-    return network.run(ids, mask, head_gates=gates, pattern=prepared.pattern, record=main_record, token_vectors=token_vectors), None
+        encoded = network.run(ids, mask, head_gates=gates, record=record, token_vectors=token_vectors)
+        return encoded, network.decoder.run(torch.tensor([target_ids]), memory=encoded.hidden, record=record)
+    return network.run(ids, mask, head_gates=gates, pattern=prepared.pattern, record=record, token_vectors=token_vectors), None
 
 
 _PROJECTIONS: dict[tuple, tuple[tuple, np.ndarray, np.ndarray]] = {}
@@ -240,8 +237,8 @@ def _output_projections(modules: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Collector:
-    """Keeps each layer's recorded tensors as the layer finishes (run_layers calls it: references, no copies) and stacks
-    a field into its [layer, ...] numpy array the first time a trace's field is read.
+    """Keeps what the trace needs of a recorded pass (references to each layer's tensors, no copies) and stacks a field
+    into its [layer, ...] numpy array the first time a trace's field is read.
 
     Why lazily: stacking every intermediate into new arrays during the pass cost about a quarter of the pass itself at
     128 tokens (mostly first touches of fresh memory), and most readers of a trace (the views) read only the weights,
@@ -249,18 +246,13 @@ class Collector:
 
     _RECORDED = ("query", "key", "value", "weights", "head_outputs", "output", "input")
 
-    def __init__(self, sides: tuple[str, ...] = ("self",)) -> None:
+    def __init__(self, passed: Pass, sides: tuple[str, ...] = ("self",)) -> None:
         self.sides = sides
-        self.layers: list[dict] = []
-        self.hidden: torch.Tensor | None = None
+        self.layers: list[dict] = [{"input": entry["input"], **{side: {name: entry[side][name] for name in self._RECORDED}
+                                                                for side in sides}} for entry in passed.records]
+        self.hidden: torch.Tensor | None = passed.hidden
         self._stacked: dict[tuple[str, str], np.ndarray | None] = {}
         self._lock = threading.RLock()          # traces are shared between sessions: one stacking per field
-
-    def __call__(self, layer: int, entry: dict) -> None:
-        kept = {"input": entry["input"]}
-        for side in self.sides:
-            kept[side] = {name: entry[side][name] for name in self._RECORDED}
-        self.layers.append(kept)
 
     def field(self, side: str, name: str) -> np.ndarray | None:
         """One field of `side` ("self" or "cross") as read-only float32 numpy [layer, ...], stacked once."""
@@ -343,16 +335,14 @@ def _trace(text: str, name: str, gate: Gates | None, options: dict[str, Any], ke
     gates = check_gates(gate, len(network.layers), network.config.n_heads)
     run_options, target_tokens, notices = with_target(prepared)
     target_ids = run_options.get("target_ids")
-    collect = (Collector(), Collector(("self", "cross")) if target_ids is not None else None)
     with COMPUTE_LOCK, torch.inference_mode():
-        encoded, decoded = forward(prepared, gate_tensors(gates, network.config.n_heads), True, None, target_ids, collect)
-        collect[0].hidden = encoded.hidden
-        main = _eager_fields(collect[0], "self", network.layers)
+        encoded, decoded = forward(prepared, gate_tensors(gates, network.config.n_heads), True, None, target_ids)
+        main = _eager_fields(Collector(encoded), "self", network.layers)
         decoder = cross = None
         if decoded is not None:
-            collect[1].hidden = decoded.hidden
-            decoder = StackTrace(**_eager_fields(collect[1], "self", network.decoder.layers))
-            cross = StackTrace(**_eager_fields(collect[1], "cross", network.decoder.layers))
+            collected = Collector(decoded, ("self", "cross"))
+            decoder = StackTrace(**_eager_fields(collected, "self", network.decoder.layers))
+            cross = StackTrace(**_eager_fields(collected, "cross", network.decoder.layers))
     arrays = {"weights": main["weights"]}
     if decoder is not None:
         arrays.update(target_weights=decoder.weights, cross=cross.weights)
