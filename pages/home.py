@@ -22,12 +22,11 @@ st.caption(
     "(its **key**); the colour is the attention **weight α** the asker gives that key (each row sums to 1). "
     "What actually flows into the asker is α times the key's **value** vector, so a large weight on a small value "
     "can move less than a smaller weight on a large one (Kobayashi et al., 2020)."
-    + ui.held_heights(HELD),
-    unsafe_allow_html=True,   # only for the constant style rule; the text above is ours, not the user's
 )
+ui.held_heights(HELD)
 ui.show_url_notices()
 
-inputs = st.empty()                   # the text box and model picker
+inputs = st.container(key="home_inputs").empty()   # the text box and model picker (the keyed box holds its height)
 summary = st.empty()                  # what was computed: tokens, layers, heads
 messages = st.container()             # the spinner while the model runs, then any notice
 body = st.empty()
@@ -38,7 +37,7 @@ with grid_col:
                "Click a square to open that head.")
     grid_slot = st.empty()
 with head_col:
-    pickers = st.empty()
+    pickers = st.container(key="home_pickers").empty()
     head_slot = st.empty()
     hover_hint = st.empty()
 
@@ -52,9 +51,9 @@ def _open_head_from_grid() -> None:
 def pending() -> None:
     """Placeholder views: their component script loads while the model runs."""
     with head_slot:
-        head_heatmap({"pending": "Computing attention…"}, key="head_map_pending")
+        head_heatmap({"pending": "Computing attention…", "hold": HELD}, key="head_map_pending")
     with grid_slot:
-        head_grid({"pending": "Every layer and head appears here."}, key="grid_pending", on_open=lambda: None)
+        head_grid({"pending": "Every layer and head appears here.", "hold": HELD}, key="grid_pending", on_open=lambda: None)
 
 
 def compute(text: str, model: str):
@@ -75,7 +74,7 @@ def show(result) -> None:
 
 
 def inputs_row() -> tuple[str, str]:
-    with inputs.container(key="home_inputs"):
+    with inputs.container():
         return ui.text_and_model()
 
 
@@ -88,13 +87,13 @@ def head_panel(result) -> None:
     """The chosen head, its Layer and Head boxes (drawn by the heatmap component itself) and the scale toggle. A
     fragment: a change reruns only this. A layer or head chosen in the boxes, or a grid click, is drawn by the browser
     at once from the heads it holds (components.heatmap.head_view), then this view follows on the server."""
-    pickers.container(key="home_pickers").toggle(
+    pickers.container().toggle(
         "Colour scale 0–1", key="home_fixed",
         help="Off: each head is coloured from 0 to its own largest weight, so faint heads still show their pattern. "
              "On: every head on the same 0–1 scale, so strengths compare across heads.")
     with head_slot:
         head_view(result, STATE["layer"], STATE["head"], key="head_map", on_open=_open, fixed=STATE["fixed"],
-                  pickers=(result.n_layers, result.n_heads))
+                  pickers=(result.n_layers, result.n_heads), hold=HELD)
     if st.session_state.get("_home_fragment_run"):   # a rerun of this view alone: the URL follows it here
         STATE.link(text=STATE["text"], model=STATE["model"], layer=STATE["layer"], head=STATE["head"],
                    compare=",".join(STATE["compare"] or []) or None, fixed=STATE["fixed"])
@@ -106,7 +105,7 @@ def draw_views(result) -> None:
     st.session_state["_home_fragment_run"] = False   # a full run: the share box at the end writes the URL
     head_panel(result)
     with grid_slot:
-        head_grid({**grid_payload(result, (STATE["layer"], STATE["head"])), "view": view_id(result)}, key="grid",
+        head_grid({**grid_payload(result, (STATE["layer"], STATE["head"])), "view": view_id(result), "hold": HELD}, key="grid",
                   on_open=_open_head_from_grid)
 
 

@@ -162,14 +162,20 @@ def test_a_fresh_server_first_visited_on_a_page_url_still_runs_the_whole_app(bro
 
 def test_a_new_text_is_drawn_first_and_nothing_moves_it_afterwards(page, app_url):
     """A share link with a text the server has not seen: the heatmap is drawn before the widgets above it are
-    built (their places are held), so once drawn it stays where it is while the rest of the page arrives."""
+    built (their places are held), so once drawn it stays where it is while the rest of the page arrives. The places
+    are held from the frame the view is first drawn (the view writes the rule itself: the page's own rule and widgets
+    come from lazily loaded scripts, which on a loaded CI machine arrived after the view and pushed it down 99 px)."""
     page.add_init_script("""
-        window.__ys = [];
+        window.__ys = []; window.__held = null;
         const watch = () => {
             for (const host of document.querySelectorAll('*')) {
                 const view = host.shadowRoot && host.shadowRoot.querySelector('.hm-root[data-ready="true"]');
                 if (view) { const y = Math.round(view.getBoundingClientRect().y + window.scrollY);
-                            if (window.__ys[window.__ys.length - 1] !== y) window.__ys.push(y); break; }
+                            if (window.__ys[window.__ys.length - 1] !== y) window.__ys.push(y);
+                            if (window.__held === null) window.__held = ['home_inputs', 'home_pickers'].map((key) => {
+                                const box = document.querySelector('.st-key-' + key);
+                                return box ? Math.round(box.getBoundingClientRect().height) : -1; });
+                            break; }
             }
             requestAnimationFrame(watch);
         };
@@ -181,5 +187,7 @@ def test_a_new_text_is_drawn_first_and_nothing_moves_it_afterwards(page, app_url
     page.wait_for_timeout(300)
     ys = page.evaluate("() => window.__ys")
     assert len(ys) == 1, f"the drawn heatmap moved: {ys}"
+    inputs_height, pickers_height = page.evaluate("() => window.__held")
+    assert inputs_height >= 96 and pickers_height >= 40, "the widgets' places were not held when the view was drawn"
     text_box = page.locator("textarea").first.bounding_box()
     assert text_box["y"] + text_box["height"] < ys[0]    # and the text box sits above it, as laid out

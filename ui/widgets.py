@@ -154,18 +154,19 @@ def share_box(link: str, text: str) -> None:
             warn(f"The link keeps the first {URL_TEXT_CAP:,} characters of the text.")
 
 
-def held_heights(heights: dict[str, int]) -> str:
-    """A <style> that keeps keyed containers (st.container(key=...)) at least `heights` px tall, also while their
-    widgets' scripts are still loading, so a view drawn before them does not jump down when they appear.
-    Constant text (names checked, no user input): add it to a constant markdown element with unsafe_allow_html."""
+def held_heights(heights: dict[str, int]) -> None:
+    """Keep keyed containers (st.container(key=...)) at least `heights` px tall, also while their widgets' scripts are
+    still loading, so a view drawn before them does not jump down when they appear. A style-only st.html (Streamlit
+    applies it without taking space): not inside a markdown element with unsafe_allow_html, whose HTML is rendered by a
+    lazily loaded script, on a loaded machine after the view (the view then moved by the caption's and the rule's height)."""
     rules = "".join(f".st-key-{key}{{min-height:{int(px)}px}}" for key, px in heights.items() if re.fullmatch(r"\w+", key))
-    return f"<style>{rules}</style>"
+    st.html(f"<style>{rules}</style>")
 
 
 def spacer(slot: Any, height: int) -> None:
-    """Hold a place `height` px tall in an st.empty() slot until its content is written (a constant, no user text).
-    Streamlit pulls the element after a markdown block up by 1rem, hence the 16 px more."""
-    slot.markdown(f'<div style="height:{int(height) + 16}px"></div>', unsafe_allow_html=True)
+    """Hold a place `height` px tall in an st.empty() slot until its content is written: an empty native container of
+    that height (drawn at once, unlike HTML in markdown, which waits for a lazily loaded script)."""
+    slot.container(height=int(height), border=False)
 
 
 def draw_first(asked: tuple[str, str], fresh: bool, ready: bool, held: list[tuple[Any, int]], pending: Callable[[], None],

@@ -36,6 +36,21 @@ function sizeCanvas(canvas, width, height) {
   return ctx;
 }
 
+function holdPlaces(hold) {
+  // `hold` = {container key: px}: keep the page's keyed containers above this view at least that tall (a style rule in
+  // the document, written once). The page holds them too, but its rule and its widgets are drawn by lazily loaded
+  // scripts that a loaded machine runs after this view: the view would then be pushed down once they arrive.
+  if (!hold || typeof hold !== "object") return;
+  const rules = Object.entries(hold).filter(([key, px]) => /^\w+$/.test(key) && Number.isFinite(px))
+    .map(([key, px]) => `.st-key-${key}{min-height:${Math.round(px)}px}`).join("");
+  const id = `hm-hold-${Object.keys(hold).join("-")}`.replace(/[^\w-]/g, "");
+  if (!rules || document.getElementById(id)) return;
+  const style = document.createElement("style");
+  style.id = id;
+  style.textContent = rules;
+  document.head.appendChild(style);
+}
+
 function showPending(parentElement, rootClass, message) {
   // Drawn while the server computes: the component's script is loaded and laid out before the data arrives.
   // Returns true when `message` is set (nothing else to draw yet).

@@ -9,6 +9,7 @@ const PALETTE = Array.from({ length: 256 }, (_, v) => colour(v / 255));   // uin
 
 export default function headGrid(component) {
   const { data, parentElement, setTriggerValue } = component;
+  if (data) holdPlaces(data.hold);
   if (!data || showPending(parentElement, "hg-root", data.pending) || !data.thumbnails) return;
   const { layers, heads, size } = data;
   const pixels = decodeBytes(data.thumbnails);

@@ -143,7 +143,7 @@ function drawHead(parentElement, view) {
   }
 
   // colour bar, titled: it is the weight α, and its top is 1 or this head's maximum
-  const barX = left + n * cell + 14, barH = Math.min(n * cell, 240), barTop = top + 14;
+  const barX = left + n * cell + 14, barH = Math.max(16, Math.min(n * cell - 14, 240)), barTop = top + 14;   // ends within the canvas
   for (let y = 0; y < barH; y++) {
     const [r, g, b] = view.diverging ? diverging(1 - y / barH) : colour(1 - y / barH);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
@@ -262,6 +262,7 @@ function outlineFollows(pickers, layer, head) {
 
 export default function headHeatmap(component) {
   const { data, parentElement, setTriggerValue } = component;
+  if (data) holdPlaces(data.hold);
   if (!data || showPending(parentElement, "hm-root", data.pending)) return;
   if (!data.view) {   // a payload that carries everything (the offline file, a notebook)
     if (!Array.isArray(data.tokens)) return;
