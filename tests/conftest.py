@@ -12,6 +12,13 @@ ARTIFACTS = ROOT / "artifacts"
 from serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop  # tests/serving, installed by pip install -e .
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the hub
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One compute thread per test worker and per app server it starts: `make test` runs two workers (and their app
+    # servers and the pretraining) on two cores, and torch's default of a thread per core per process made them
+    # oversubscribe the cores (the default pair's explain(): 1.6 s alone, 59 s in a loaded run).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+    torch.set_num_threads(1)
 
 
 def save_with_tokenizer(model, folder) -> str:
