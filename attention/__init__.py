@@ -9,7 +9,7 @@
     attention/engine    maths, layers, weight loaders, sparse patterns, backends
     attention/run       attend(), trace(), the result type, caches, limits, exports of results
     attention/analyses  statistics, words and links, compare, bias, corpus, the Learn pages' computations
-    attention/domains   models trained here (vision, time series), kept on disk
+    attention/domains   models trained here (vision, time series, gpt-mini, translate-mini), kept on disk
 
 Never imports streamlit or plotly: usable from notebooks, tests, benchmarks and the command line.
 Naming: `model` is always a model's *name* (a string such as "minilm"); the torch module that runs it is its
@@ -33,7 +33,7 @@ from attention.run.result import Attention  # noqa: E402
 from attention.run.trace import StackTrace, Trace, trace  # noqa: E402
 from attention.analyses.contributions import Explanation, explain  # noqa: E402
 from attention.analyses.generation import Generation, generate, head_scores  # noqa: E402
-from attention.domains.gpt_mini.train import evaluate_lm  # noqa: E402
+from attention.domains.gpt_mini.cache import evaluate_lm  # noqa: E402
 
 MODELS = (BUNDLED, SCRATCH, f"{SCRATCH}:{BUNDLED}")
 

@@ -1,4 +1,4 @@
-"""attention/domains/translate_mini.py: the date generator (known spans), the tokenizer, the trained encoder–decoder's
+"""attention/domains/translate_mini/: the date generator (known spans), the tokenizer, the trained encoder–decoder's
 held-out accuracy and alignment against its untrained start, and attend()/trace() on it."""
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Models trained here, on data every installation already has, with the project's engine: nothing is downloaded.
 
     store.py        train once with a seed, keep on disk, load (one helper for every domain)
-    vision.py       a small vision transformer on 8×8 digits
-    timeseries.py   transformers for forecasting and remaining useful life
-    translate_mini.py  an encoder–decoder that turns dates in words into ISO dates (cross-attention with known alignments)
+    vision/         a small vision transformer on 8×8 digits (model, data, train, cache, weights)
+    timeseries/     transformers for forecasting and remaining useful life (data, baselines, model, train, cache, weights)
+    gpt_mini/       a small GPT-style decoder trained on Python's documentation (data, model, train)
+    translate_mini/ an encoder–decoder that turns dates in words into ISO dates (cross-attention with known alignments;
+                    data, model, train, scores, cache)
 """

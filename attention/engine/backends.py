@@ -8,7 +8,7 @@ Names are a contract:
   "scratch:<name>"  the project's own engine holding a BERT-family, GPT-2 or BART checkpoint's weights
   "gpt-mini"        a small GPT-style decoder trained here on Python's documentation (attention/domains/gpt_mini/);
                     "scratch:random-gpt-mini" is the same network with its untrained, seeded starting weights
-  "translate-mini"  a small encoder–decoder trained here on dates in words -> ISO dates (attention/domains/translate_mini.py);
+  "translate-mini"  a small encoder–decoder trained here on dates in words -> ISO dates (attention/domains/translate_mini/);
                     "scratch:random-translate-mini" is the same network with its untrained, seeded weights
   anything else     a Hugging Face model id or a local model folder, offline first
 """

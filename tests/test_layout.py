@@ -1,0 +1,68 @@
+"""The layout is a contract too: the core draws nothing, old import paths still work, every trained demo is split the
+same way, and every import the README shows runs."""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from attention._compat import MOVED
+from conftest import ROOT
+
+DOMAINS = ("vision", "timeseries", "gpt_mini", "translate_mini")
+
+
+def run_python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_the_core_imports_neither_streamlit_nor_plotly():
+    """Every module under attention/, imported in a fresh interpreter, pulls in no drawing or app library."""
+    found = json.loads(run_python(
+        "import json, pkgutil, importlib, sys, attention\n"
+        "names = [m.name for m in pkgutil.walk_packages(attention.__path__, 'attention.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "print(json.dumps({'modules': len(names), 'drawing': sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('streamlit', 'plotly'))}))"))
+    assert found["modules"] > 40 and found["drawing"] == []
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_old_flat_module_names_are_the_modules_that_moved(old):
+    assert importlib.import_module(f"attention.{old}") is importlib.import_module(f"attention.{MOVED[old]}")
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_every_trained_demo_is_split_into_data_model_train_and_cache(domain):
+    """One shape for every demo (docs/architecture.md): data, model, train and cache modules, the cache keeping the
+    model with store.py's one helper, and every name importable from the package itself."""
+    folder = ROOT / "attention" / "domains" / domain
+    assert {"__init__.py", "data.py", "model.py", "train.py", "cache.py"} <= {p.name for p in folder.glob("*.py")}
+    assert "store.load_or_train(" in (folder / "cache.py").read_text()
+    package = importlib.import_module(f"attention.domains.{domain}")
+    for name in getattr(package, "__all__", ()):
+        assert hasattr(package, name), f"{domain}.{name}"
+    assert callable(package.load_or_train) and callable(package.is_cached) and callable(package.cache_path)
+
+
+def test_every_import_the_readme_shows_runs():
+    """The import lines of the README's Python examples, run in a fresh interpreter."""
+    lines = sorted({line.strip() for line in (ROOT / "README.md").read_text().splitlines()
+                    if re.match(r"\s*(from attention[\w.]* import [\w, ]+|import attention[\w.]*)\s*$", line)})
+    assert len(lines) >= 8
+    run_python("\n".join(lines))
+
+
+def test_the_links_payload_is_still_found_under_its_old_name():
+    """The README once showed `from attention.links import layer_links, payload`; the payload now lives beside the
+    components, and the old import still finds that very function."""
+    from attention.links import payload
+    from components.payloads import payload as moved
+
+    assert payload is moved
