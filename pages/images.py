@@ -49,7 +49,7 @@ m1.metric("ViT, held-out digits", f"{trained.vit_accuracy:.1%}", help=f"{len(dat
 m2.metric("Logistic regression, same split", f"{trained.logistic_accuracy:.1%}",
           help="A linear model on the 64 raw pixels: the yardstick a small ViT should at least match.")
 m3.metric("Training", f"{trained.seconds:.0f} s", help=f"Once per machine, on one CPU thread, seed {config.seed}; saved in {vision.cache_dir()}.")
-m4.metric("Parameters", f"{sum(p.numel() for p in trained.model.parameters()):,}")
+m4.metric("Parameters", f"{sum(p.numel() for p in trained.network.parameters()):,}")
 
 
 def open_mistake() -> None:
@@ -85,7 +85,7 @@ else:
     draw_digit(st.session_state["images_pixels"], key="images_pad", on_change=take_drawing)
     image = vision.decode_pixels(st.session_state["images_pixels"])
 
-result = ui.run_core("Reading the picture…", vision.attend_image, trained.model, image)
+result = ui.run_core("Reading the picture…", vision.attend_image, trained.network, image)
 if result is None:
     st.stop()
 probabilities, predicted = np.array(result.meta["probabilities"]), result.meta["prediction"]

@@ -30,7 +30,7 @@ def test_share_link_then_click_a_patch(trained_vit, page, app_url, artifacts):
     dialogs = open_link(page, app_url, "images", image="17", patch="10")
     wait_for_title(page, PICTURE, timeout=240_000)          # a server without the cached model would train first
     wait_for_title(page, "rollout: [CLS] ← patches")
-    result = vision.attend_image(trained_vit.model, trained_vit.data.test_images[17])
+    result = vision.attend_image(trained_vit.network, trained_vit.data.test_images[17])
     predicted = result.meta["prediction"]
     page.get_by_text(f"The model reads a {predicted}").first.wait_for(timeout=30_000)
     for label in ("ViT, held-out digits", "Logistic regression, same split"):
@@ -78,7 +78,7 @@ def test_draw_a_digit_on_the_pad(trained_vit, page, app_url, artifacts):
     image = vision.decode_pixels(pixels)
     assert (image[1:7, 4] == 1).all() and image[:, :3].sum() == 0   # the stroke, and nothing far from it
     assert image[0, 4] == image[3, 5] == image[6, 3] == pytest.approx(5 / 15)   # the soft brush: a little ink beside the stroke
-    predicted = vision.attend_image(trained_vit.model, image).meta["prediction"]
+    predicted = vision.attend_image(trained_vit.network, image).meta["prediction"]
     page.get_by_text(f"The model reads a {predicted}").first.wait_for(timeout=60_000)
     bars = page.locator(".js-plotly-plot", has=page.locator(".gtitle", has_text="What the model says")).first
     assert bars.locator(".point").count() == 10

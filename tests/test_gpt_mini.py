@@ -75,7 +75,7 @@ def test_gpt_mini_is_a_causal_decoder_on_the_engine(trained_gpt_mini):
 
 
 def test_unknown_tokens_read_as_unk(trained_gpt_mini):
-    network = trained_gpt_mini.model
+    network = trained_gpt_mini.network
     outside = int(np.setdiff1d(np.arange(1000, 30000), trained_gpt_mini.corpus.vocabulary)[0])
     weight = network.token_embedding.weight
     torch.testing.assert_close(weight[outside], weight[trained_gpt_mini.corpus.unk])

@@ -66,3 +66,14 @@ def test_the_links_payload_is_still_found_under_its_old_name():
     from components.payloads import payload as moved
 
     assert payload is moved
+
+
+def test_a_trained_demo_names_its_nn_module_network_and_keeps_the_old_name():
+    """The naming rule (docs/architecture.md): `model` is a name, an nn.Module is a `network`; `Trained.model` stays as
+    the old name of the same object."""
+    from attention.domains import vision
+
+    fields = [vision.Trained._fields, *(importlib.import_module(f"attention.domains.{d}").Trained._fields for d in DOMAINS)]
+    assert all(f[0] == "network" and "model" not in f for f in fields)
+    trained = vision.Trained(object(), None, 0.0, 0.0, 0.0)
+    assert trained.model is trained.network

@@ -40,7 +40,7 @@ def test_bare_url_shows_a_held_out_digit_its_prediction_and_attention(trained_vi
     text = words(app)
     assert "patches" in text and "[CLS]" in text and "rollout" in text.lower()
     found = figures(app)
-    result = vision.attend_image(trained_vit.model, trained_vit.data.test_images[0])
+    result = vision.attend_image(trained_vit.network, trained_vit.data.test_images[0])
     bars = array(found["What the model says"]["data"][0]["y"])
     np.testing.assert_allclose(bars, result.meta["probabilities"], atol=1e-6)
     cls = overlays(chart(app, "images_cls"))
@@ -53,7 +53,7 @@ def test_bare_url_shows_a_held_out_digit_its_prediction_and_attention(trained_vi
 def test_a_share_link_opens_its_digit_and_patch(trained_vit):
     app = open_page("images", image="17", patch="10")
     assert app.number_input[0].value == 17
-    result = vision.attend_image(trained_vit.model, trained_vit.data.test_images[17])
+    result = vision.attend_image(trained_vit.network, trained_vit.data.test_images[17])
     label = int(trained_vit.data.test_labels[17])
     assert f"the digit is a **{label}**" in words(app)
     spec = chart(app, "images_patch_view")
@@ -68,7 +68,7 @@ def test_a_drawn_digit_travels_in_the_link(trained_vit):
     image[1:7, 4] = 1.0                                                # a stroke down the middle: a one
     pixels = vision.encode_pixels(image)
     app = open_page("images", source="draw", pixels=pixels, patch="2")
-    result = vision.attend_image(trained_vit.model, vision.decode_pixels(pixels))
+    result = vision.attend_image(trained_vit.network, vision.decode_pixels(pixels))
     bars = array(figures(app)["What the model says"]["data"][0]["y"])
     np.testing.assert_allclose(bars, result.meta["probabilities"], atol=1e-6)
     assert f"The model reads a **{result.meta['prediction']}**" in words(app)
@@ -89,7 +89,7 @@ def test_mistakes_are_listed_and_open_on_click(trained_vit):
     assert f"gets {len(wrong)} of the 450 held-out digits wrong" in words(app)
     gallery = overlays(figures(app)[f"#{wrong[0][0]}: a {wrong[0][1]} read as {wrong[0][2]}"])
     assert len(gallery) == min(len(wrong), 12)
-    first = vision.attend_image(trained_vit.model, trained_vit.data.test_images[wrong[0][0]])
+    first = vision.attend_image(trained_vit.network, trained_vit.data.test_images[wrong[0][0]])
     np.testing.assert_allclose(gallery[0], vision.rollout_map(first), atol=1e-6)
     app.get("button_group")[-1].set_value(wrong[1][0]).run()
     assert app.number_input[0].value == wrong[1][0]

@@ -112,7 +112,7 @@ def test_model_starts_as_the_linear_baseline_and_chooses_on_training_data_only()
 def test_attention_rows_and_past_slice(trained_series):
     trained = trained_series["synthetic"]
     result = ts.explain(trained, 5)
-    config = trained.model.config
+    config = trained.network.config
     assert result.token_kind == "time" and result.weights.shape == (2, 4, config.n_past + config.n_outputs,) * 1 + (config.n_past + config.n_outputs,)
     np.testing.assert_allclose(result.weights.sum(-1), 1, atol=1e-5)
     past = ts.past_attention(result, 1, 1, None)

@@ -65,7 +65,7 @@ def test_the_split_is_stratified_and_the_same_for_both_models():
 
 def test_the_trained_vit_at_least_matches_logistic_regression(trained_vit):
     assert trained_vit.logistic_accuracy == pytest.approx(vision.logistic_accuracy(trained_vit.data))
-    measured = vision.accuracy(trained_vit.model, trained_vit.data.test_images, trained_vit.data.test_labels)
+    measured = vision.accuracy(trained_vit.network, trained_vit.data.test_images, trained_vit.data.test_labels)
     assert measured == pytest.approx(trained_vit.vit_accuracy)
     assert measured >= 0.97 and measured >= trained_vit.logistic_accuracy
     wrong = vision.mistakes(trained_vit)
@@ -77,14 +77,14 @@ def test_the_cache_gives_back_the_same_model(trained_vit):
     assert vision.is_cached() and vision.cache_path().exists()
     saved = store.load(vision.cache_path())
     assert saved["config"]["seed"] == 0 and saved["vit_accuracy"] == trained_vit.vit_accuracy
-    for name, tensor in trained_vit.model.state_dict().items():
+    for name, tensor in trained_vit.network.state_dict().items():
         torch.testing.assert_close(saved["state"][name], tensor, rtol=0, atol=0, msg=name)
     assert vision.load_or_train() is trained_vit                         # once per process
 
 
 def test_attend_image_returns_patch_tokens(trained_vit):
     image = trained_vit.data.test_images[0]
-    result = vision.attend_image(trained_vit.model, image)
+    result = vision.attend_image(trained_vit.network, image)
     assert result.token_kind == "patch" and result.tokens[0] == "[CLS]" and result.n_tokens == 17
     assert result.weights.shape == (3, 4, 17, 17)
     probabilities = np.array(result.meta["probabilities"])
@@ -94,7 +94,7 @@ def test_attend_image_returns_patch_tokens(trained_vit):
     np.testing.assert_allclose(maps[1, 2, 3, 0], result.weights[1, 2, 0, 1 + 12])   # row 3, column 0 is patch 12
     np.testing.assert_allclose(maps.sum(axis=(2, 3)) + result.weights[:, :, 0, 0], 1, atol=1e-5)
     with pytest.raises(ValueError, match="8×8"):
-        vision.attend_image(trained_vit.model, np.zeros((4, 4)))
+        vision.attend_image(trained_vit.network, np.zeros((4, 4)))
 
 
 def test_rollout_over_the_picture_on_a_toy_by_hand():
@@ -155,13 +155,13 @@ def test_mistakes_with_their_rollouts_and_the_heads_overlay(trained_vit):
     found = vision.mistake_rollouts(trained_vit, wrong)
     assert [item[:3] for item in found] == wrong
     for index, _, said, rolled in found:
-        result = vision.attend_image(trained_vit.model, trained_vit.data.test_images[index])
+        result = vision.attend_image(trained_vit.network, trained_vit.data.test_images[index])
         assert result.meta["prediction"] == said
         np.testing.assert_allclose(rolled, vision.rollout_map(result))
     fig = mistakes_figure(trained_vit.data.test_images, found, 2)
     assert [a.text for a in fig.layout.annotations] == [f"#{i}: a {true} read as {said}" for i, true, said in wrong]
     image = trained_vit.data.test_images[0]
-    result = vision.attend_image(trained_vit.model, image)
+    result = vision.attend_image(trained_vit.network, image)
     heads = heads_overlay(image, result, 1 + 5, 2, patch=5)
     assert len(heads.layout.annotations) == 12 and heads.layout.annotations[6].text == "layer 1 · head 2"
     np.testing.assert_allclose(np.asarray(heads.data[2 * 6 + 1].z, dtype=float), result.over_patches(6)[1, 2])

@@ -227,10 +227,10 @@ def _load_transformers(name: str) -> tuple[Any, torch.nn.Module, Any]:
         raise ValueError(f"'{name[:80]}' needs custom code from its folder to run, which Attention Lens never executes.")
     tokenizer = _from_pretrained(AutoTokenizer, source, name)
     try:
-        model = _from_pretrained(AutoModel, source, name, config=config, attn_implementation="eager", dtype=torch.float32)
+        network = _from_pretrained(AutoModel, source, name, config=config, attn_implementation="eager", dtype=torch.float32)
     except TypeError as error:
         raise ValueError(f"'{name[:80]}' cannot report its attention weights: {error}") from error
-    return tokenizer, model.eval(), config
+    return tokenizer, network.eval(), config
 
 
 def _build(name: str) -> Backend:
@@ -239,10 +239,10 @@ def _build(name: str) -> Backend:
 
         return translate_mini.backend(name)
     if name in GPT_MINI_NAMES:
-        from attention.domains.gpt_mini import network
+        from attention.domains.gpt_mini import network as gpt_mini_network
 
-        tokenizer, model = network(name)   # trained on first use (minutes), then read from the disk cache
-        return _scratch_backend(name, tokenizer, model, "decoder", model.config.max_positions, {"causal", *ATTEND_OPTIONS})
+        tokenizer, network = gpt_mini_network(name)   # trained on first use (minutes), then read from the disk cache
+        return _scratch_backend(name, tokenizer, network, "decoder", network.config.max_positions, {"causal", *ATTEND_OPTIONS})
     if name == SCRATCH:
         from transformers import AutoTokenizer
 
@@ -251,42 +251,42 @@ def _build(name: str) -> Backend:
         vocab = tokenizer.vocab_size
         # the encoder is exactly ScratchTransformer.random(ScratchConfig(vocab), 0); a small random decoder rides along
         config = ScratchConfig(vocab_size=vocab, decoder=ScratchConfig(vocab_size=vocab, causal=True, cross_attention=True))
-        model = ScratchTransformer.random(config, seed=0)
-        return _scratch_backend(name, tokenizer, model, "encoder", config.max_positions, {"causal", "target", *ATTEND_OPTIONS})
+        network = ScratchTransformer.random(config, seed=0)
+        return _scratch_backend(name, tokenizer, network, "encoder", config.max_positions, {"causal", "target", *ATTEND_OPTIONS})
     if name.startswith(SCRATCH + ":"):
         inner = name.split(":", 1)[1].strip()
         if not inner:
             raise ValueError("Name the weights after 'scratch:', e.g. scratch:minilm.")
-        tokenizer, hf_model, config = _load_transformers(inner)
-        model = from_transformers(hf_model)
-        limit = min(_limit(tokenizer, config), model.config.max_positions)
+        tokenizer, hf_network, config = _load_transformers(inner)
+        network = from_transformers(hf_network)
+        limit = min(_limit(tokenizer, config), network.config.max_positions)
         family = _family(config)
         options = {"encoder": {"causal", *ATTEND_OPTIONS}, "decoder": {"causal", *ATTEND_OPTIONS}, "encoder-decoder": {"target"}}[family]
-        return _scratch_backend(name, tokenizer, model, family, limit, options)
-    tokenizer, model, config = _load_transformers(name)
+        return _scratch_backend(name, tokenizer, network, family, limit, options)
+    tokenizer, network, config = _load_transformers(name)
     family = _family(config)
     meta = {
         "engine": "transformers",
         "model_type": config.model_type,
         "family": family,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in network.parameters()),
     }
     options = frozenset({"target"}) if family == "encoder-decoder" else frozenset()
-    return TransformersBackend(name, tokenizer, model, family, _limit(tokenizer, config), options, meta)
+    return TransformersBackend(name, tokenizer, network, family, _limit(tokenizer, config), options, meta)
 
 
-def _scratch_backend(name: str, tokenizer: Any, model: ScratchTransformer, family: str, limit: int, options: set) -> Backend:
-    c = model.config
+def _scratch_backend(name: str, tokenizer: Any, network: ScratchTransformer, family: str, limit: int, options: set) -> Backend:
+    c = network.config
     meta = {
         "engine": "scratch",
         "family": family,
         "d_model": c.d_model,
         "positional": c.positional,
         "norm": "pre-norm" if c.norm_first else "post-norm",
-        "decoder": model.decoder is not None,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "decoder": network.decoder is not None,
+        "parameters": sum(p.numel() for p in network.parameters()),
     }
-    return ScratchBackend(name, tokenizer, model, family, limit, frozenset(options), meta)
+    return ScratchBackend(name, tokenizer, network, family, limit, frozenset(options), meta)
 
 
 def is_loaded(name: str) -> bool:

@@ -28,9 +28,9 @@ def _prefixed(source: dict[str, torch.Tensor], marker: str, prefixes: tuple[str,
 
 
 def _load(config: ScratchConfig, tensors: dict[str, torch.Tensor]) -> ScratchTransformer:
-    model = ScratchTransformer(config)
-    model.load_state_dict(tensors, strict=True)  # strict: every weight of ours is filled, nothing of theirs is guessed
-    return model.eval()
+    network = ScratchTransformer(config)
+    network.load_state_dict(tensors, strict=True)  # strict: every weight of ours is filled, nothing of theirs is guessed
+    return network.eval()
 
 
 def _linear(tensors: dict, ours: str, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
@@ -39,9 +39,9 @@ def _linear(tensors: dict, ours: str, weight: torch.Tensor, bias: torch.Tensor |
         tensors[f"{ours}.bias"] = bias
 
 
-def from_bert(hf_model: nn.Module) -> ScratchTransformer:
+def from_bert(hf_network: nn.Module) -> ScratchTransformer:
     """Copy a transformers BertModel's weights into the from-scratch engine (same maths, our code)."""
-    hf_config = hf_model.config
+    hf_config = hf_network.config
     if getattr(hf_config, "model_type", "") not in ("bert",):
         raise ValueError(
             f"The from-scratch engine takes BERT-family weights; this checkpoint is a '{hf_config.model_type}' model. "
@@ -55,7 +55,7 @@ def from_bert(hf_model: nn.Module) -> ScratchTransformer:
         type_vocab_size=hf_config.type_vocab_size, layer_norm_eps=hf_config.layer_norm_eps,
         activation=_activation(hf_config.hidden_act), positional="learned",
     )
-    read = _prefixed(hf_model.state_dict(), "embeddings.word_embeddings.weight", ("bert.",))
+    read = _prefixed(hf_network.state_dict(), "embeddings.word_embeddings.weight", ("bert.",))
     names = {
         "token_embedding": "embeddings.word_embeddings", "position_embedding": "embeddings.position_embeddings",
         "type_embedding": "embeddings.token_type_embeddings", "embedding_norm": "embeddings.LayerNorm",
@@ -73,9 +73,9 @@ def from_bert(hf_model: nn.Module) -> ScratchTransformer:
     return _load(config, tensors)
 
 
-def from_gpt2(hf_model: nn.Module) -> ScratchTransformer:
+def from_gpt2(hf_network: nn.Module) -> ScratchTransformer:
     """Copy a transformers GPT2Model's weights in: pre-norm, causal, and Conv1D weights stored [in, out] (transposed here)."""
-    c = hf_model.config
+    c = hf_network.config
     if not c.scale_attn_weights or c.scale_attn_by_inverse_layer_idx or c.add_cross_attention:
         raise ValueError("The from-scratch engine takes GPT-2 weights with the standard attention scaling and no cross-attention.")
     d_model = c.n_embd
@@ -84,7 +84,7 @@ def from_gpt2(hf_model: nn.Module) -> ScratchTransformer:
         max_positions=c.n_positions, type_vocab_size=0, layer_norm_eps=c.layer_norm_epsilon,
         activation=_activation(c.activation_function), positional="learned", norm_first=True, embedding_norm=False, causal=True,
     )
-    read = _prefixed(hf_model.state_dict(), "wte.weight", ("transformer.",))
+    read = _prefixed(hf_network.state_dict(), "wte.weight", ("transformer.",))
     tensors = {"token_embedding.weight": read("wte.weight"), "position_embedding.weight": read("wpe.weight")}
     _linear(tensors, "final_norm", read("ln_f.weight"), read("ln_f.bias"))
     for index in range(config.n_layers):
@@ -101,9 +101,9 @@ def from_gpt2(hf_model: nn.Module) -> ScratchTransformer:
     return _load(config, tensors)
 
 
-def from_bart(hf_model: nn.Module) -> ScratchTransformer:
+def from_bart(hf_network: nn.Module) -> ScratchTransformer:
     """Copy a transformers BartModel's weights in: a post-norm encoder and a causal decoder with cross-attention."""
-    c = hf_model.config
+    c = hf_network.config
     shared = dict(
         vocab_size=c.vocab_size, d_model=c.d_model, max_positions=c.max_position_embeddings, type_vocab_size=0,
         layer_norm_eps=1e-5, activation=_activation(c.activation_function), positional="learned", position_offset=2,
@@ -113,7 +113,7 @@ def from_bart(hf_model: nn.Module) -> ScratchTransformer:
                             causal=True, cross_attention=True, **shared)
     config = ScratchConfig(n_heads=c.encoder_attention_heads, n_layers=c.encoder_layers, d_ff=c.encoder_ffn_dim,
                            decoder=decoder, **shared)
-    read = _prefixed(hf_model.state_dict(), "shared.weight", ("model.",))
+    read = _prefixed(hf_network.state_dict(), "shared.weight", ("model.",))
     per_layer = {
         "self_attention.query": "self_attn.q_proj", "self_attention.key": "self_attn.k_proj", "self_attention.value": "self_attn.v_proj",
         "self_attention.output": "self_attn.out_proj", "attention_norm": "self_attn_layer_norm",
@@ -137,13 +137,13 @@ def from_bart(hf_model: nn.Module) -> ScratchTransformer:
 FAMILIES = {"bert": from_bert, "gpt2": from_gpt2, "bart": from_bart}
 
 
-def from_transformers(hf_model: nn.Module) -> ScratchTransformer:
+def from_transformers(hf_network: nn.Module) -> ScratchTransformer:
     """Copy a BERT-family, GPT-2 or BART checkpoint into the from-scratch engine."""
-    model_type = getattr(hf_model.config, "model_type", "")
+    model_type = getattr(hf_network.config, "model_type", "")
     if model_type not in FAMILIES:
         raise ValueError(
             f"The from-scratch engine takes BERT-family, GPT-2 or BART weights; this checkpoint is a '{model_type}' model. "
             "Pick it without the 'scratch:' prefix to see its attention through transformers."
         )
-    return FAMILIES[model_type](hf_model)
+    return FAMILIES[model_type](hf_network)
 

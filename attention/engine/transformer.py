@@ -58,9 +58,9 @@ class ScratchTransformer(nn.Module):
     def random(cls, config: ScratchConfig = ScratchConfig(), seed: int = 0) -> "ScratchTransformer":
         """Seeded random weights, scaled so that heads show distinct patterns rather than near-uniform ones."""
         generator = torch.Generator().manual_seed(seed)
-        model = cls(config)
+        network = cls(config)
         with torch.no_grad():
-            for name, parameter in model.named_parameters():  # the decoder's come last: an encoder's draws never change
+            for name, parameter in network.named_parameters():  # the decoder's come last: an encoder's draws never change
                 if "norm" in name:
                     continue  # LayerNorm starts as identity
                 if name.endswith("bias"):
@@ -69,7 +69,7 @@ class ScratchTransformer(nn.Module):
                     fan_in = parameter.shape[-1]
                     std = 1.0 if "embedding" in name else 2.0 / math.sqrt(fan_in)
                     parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
-        return model.eval()
+        return network.eval()
 
     def positions(self, seq: int, start: int = 0) -> torch.Tensor:
         """Position information added to token embeddings for positions start … start + seq − 1: [seq, d_model]."""

@@ -67,7 +67,7 @@ def faithfulness(setup: _Setup, orders: dict[str, list[np.ndarray]], full: float
     special = np.concatenate(setup.special)
     n = int((~special).sum())
     points = _curve_points(n)
-    masks, slots = [], []
+    masks = []
     for name, group in orders.items():
         for order in group:
             for k in points:

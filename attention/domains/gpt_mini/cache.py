@@ -23,11 +23,16 @@ TRAINING_VERSION = 5   # bump when the training recipe changes: old cache files 
 class Trained(NamedTuple):
     """A trained gpt-mini with its held-out scores (perplexities of it and of the baselines) and training seconds."""
 
-    model: GPTMini
+    network: GPTMini
     corpus: Corpus
     scores: dict
     seconds: float
     notices: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> GPTMini:
+        """`network` under its name before the naming rule (docs/architecture.md), for scripts that use it."""
+        return self.network
 
 
 def cache_path(config: GPTMiniConfig = GPTMiniConfig()) -> Path:
@@ -45,16 +50,16 @@ def load_or_train(config: GPTMiniConfig = GPTMiniConfig(), progress: Progress | 
     corpus = load_corpus(config.split_seed, config.held_out_share, config.min_count)
 
     def read(saved: dict) -> Trained:
-        model = GPTMini(config.scratch(), torch.as_tensor(corpus.vocabulary))
-        model.load_state_dict(saved["state"], strict=True)
-        return Trained(model.eval(), corpus, dict(saved["scores"]), float(saved["seconds"]))
+        network = GPTMini(config.scratch(), torch.as_tensor(corpus.vocabulary))
+        network.load_state_dict(saved["state"], strict=True)
+        return Trained(network.eval(), corpus, dict(saved["scores"]), float(saved["seconds"]))
 
     def fresh(notices: tuple[str, ...]) -> tuple[Trained, dict]:
         started = time.perf_counter()
-        model = train(config, corpus, progress)
+        network = train(config, corpus, progress)
         seconds = time.perf_counter() - started
-        scores = {"perplexity": perplexity(model, corpus, config.context), **ngram_perplexities(corpus, config.context)}
-        return Trained(model, corpus, scores, seconds, notices), {"state": model.state_dict(), "config": asdict(config),
+        scores = {"perplexity": perplexity(network, corpus, config.context), **ngram_perplexities(corpus, config.context)}
+        return Trained(network, corpus, scores, seconds, notices), {"state": network.state_dict(), "config": asdict(config),
                                                                   "seconds": seconds, "scores": scores}
 
     return store.load_or_train(cache_path(config), read, fresh, "gpt-mini model")
@@ -86,7 +91,7 @@ def network(name: str = MODEL_NAME) -> tuple[object, GPTMini]:
         untrained = build(GPTMiniConfig(), trained.corpus).eval()
         untrained.read_unknown_as_unk(trained.corpus.unk)
         return tokenizer(), untrained
-    return tokenizer(), trained.model
+    return tokenizer(), trained.network
 
 
 def held_out_continuations(count: int = 3, prompt_tokens: int = 12, steps: int = 20, seed: int = 0) -> list[dict]:

@@ -10,7 +10,7 @@ they become runs of up to ~80 "*" tokens, which any model predicts trivially and
 
 Split: the topics are shuffled with a fixed seed; the last 10% of that order are held out (never trained on).
 Output vocabulary: the tokens seen at least `min_count` times in the training topics, plus [UNK]; every other token
-is read as [UNK], by the model and by both baselines alike, so all three are scored on the same tokens.
+is read as [UNK], by the network and by both baselines alike, so all three are scored on the same tokens.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def clean(text: str) -> str:
 class Corpus:
     """Token ids of the training and held-out topics (each "[CLS] text [SEP]", concatenated), OOV read as [UNK].
 
-    train / held_out: int64 [token] in MiniLM's id space; vocabulary: int64 [kept] sorted ids the model can predict;
+    train / held_out: int64 [token] in MiniLM's id space; vocabulary: int64 [kept] sorted ids the network can predict;
     train_topics / held_out_topics: topic names; unk: [UNK]'s id."""
 
     train: np.ndarray

@@ -24,7 +24,7 @@ class GPTMiniConfig:
     n_heads: int = 4
     n_layers: int = 4
     d_ff: int = 512
-    context: int = 128            # tokens per training window (and the most the model reads)
+    context: int = 128            # tokens per training window (and the most the network reads)
     batch_size: int = 16
     steps: int = 500
     learning_rate: float = 3e-3
@@ -63,9 +63,9 @@ class GPTMini(ScratchTransformer):
         (the first half of an induction circuit) has something to find from the first step. `query_key_start` is the
         std of the query and key weights: large enough that scores differ from the first step."""
         generator = torch.Generator().manual_seed(seed)
-        model = cls(config, vocabulary)
+        network = cls(config, vocabulary)
         with torch.no_grad():
-            for name, parameter in model.named_parameters():
+            for name, parameter in network.named_parameters():
                 if "norm" in name:
                     continue
                 if name.endswith("bias"):
@@ -74,8 +74,8 @@ class GPTMini(ScratchTransformer):
                     std = query_key_start if name.endswith(("query.weight", "key.weight")) else 0.02
                     parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
             if sinusoidal_start:
-                model.position_embedding.weight.copy_(sinusoidal_positions(config.max_positions, config.d_model) * sinusoidal_start)
-        return model
+                network.position_embedding.weight.copy_(sinusoidal_positions(config.max_positions, config.d_model) * sinusoidal_start)
+        return network
 
     def vocabulary_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [batch, seq, d_model] -> scores over the output vocabulary [batch, seq, kept] (training, perplexity)."""
@@ -97,6 +97,6 @@ class GPTMini(ScratchTransformer):
             self.token_embedding.weight[outside] = self.token_embedding.weight[unk].clone()
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Trainable numbers in the model."""
-    return sum(p.numel() for p in model.parameters())
+def count_parameters(network: nn.Module) -> int:
+    """Trainable numbers in the network."""
+    return sum(p.numel() for p in network.parameters())

@@ -39,10 +39,10 @@ def _batch(config: GPTMiniConfig, corpus: Corpus, generator: torch.Generator) ->
     return rows
 
 
-def _loss(model: GPTMini, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def _loss(network: GPTMini, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over the output vocabulary; rows [batch, context + 1] of token ids."""
-    hidden = model.run(rows[:, :-1]).hidden                                  # [batch, context, d_model]
-    logits = model.vocabulary_logits(hidden)                                 # [batch, context, kept]
+    hidden = network.run(rows[:, :-1]).hidden                                  # [batch, context, d_model]
+    logits = network.vocabulary_logits(hidden)                                 # [batch, context, kept]
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), index[rows[:, 1:]].reshape(-1))
 
 
@@ -65,11 +65,11 @@ def _index(corpus: Corpus, vocab_size: int) -> torch.Tensor:
 
 
 def _train(config: GPTMiniConfig, corpus: Corpus, progress: Progress | None) -> GPTMini:
-    model = build(config, corpus).train()
-    index = _index(corpus, model.config.vocab_size)
+    network = build(config, corpus).train()
+    index = _index(corpus, network.config.vocab_size)
     generator = torch.Generator().manual_seed(config.seed)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in n)]
+    decay = [p for n, p in network.named_parameters() if p.dim() >= 2 and "embedding" not in n]
+    rest = [p for n, p in network.named_parameters() if not (p.dim() >= 2 and "embedding" not in n)]
     optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}],
                                   lr=config.learning_rate, betas=(0.9, 0.95))
 
@@ -82,29 +82,29 @@ def _train(config: GPTMiniConfig, corpus: Corpus, progress: Progress | None) -> 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     every = max(1, config.steps // 50)
     for step in range(config.steps):
-        loss = _loss(model, index, _batch(config, corpus, generator))
+        loss = _loss(network, index, _batch(config, corpus, generator))
         optimiser.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(network.parameters(), 1.0)
         optimiser.step()
         schedule.step()
         if progress and (step + 1) % every == 0:
             progress((step + 1) / config.steps, f"Training gpt-mini: step {step + 1} of {config.steps} (loss {loss.item():.2f})")
-    model.eval()
-    model.read_unknown_as_unk(corpus.unk)
-    return model
+    network.eval()
+    network.read_unknown_as_unk(corpus.unk)
+    return network
 
 
-def perplexity(model: GPTMini, corpus: Corpus, context: int) -> float:
+def perplexity(network: GPTMini, corpus: Corpus, context: int) -> float:
     """Held-out perplexity: windows of `context` tokens, every token after the first of each window predicted from the
     tokens before it in its window (the same tokens the n-gram baselines are scored on)."""
-    index = _index(corpus, model.config.vocab_size)
+    index = _index(corpus, network.config.vocab_size)
     held = torch.as_tensor(windows(corpus.held_out, context))
     total, count = 0.0, 0
     with torch.inference_mode():
         for start in range(0, len(held), 32):
             rows = held[start:start + 32]
-            logits = model.vocabulary_logits(model.run(rows[:, :-1]).hidden)
+            logits = network.vocabulary_logits(network.run(rows[:, :-1]).hidden)
             losses = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), index[rows[:, 1:]].reshape(-1),
                                                  reduction="sum")
             total, count = total + float(losses), count + rows[:, 1:].numel()

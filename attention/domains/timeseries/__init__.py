@@ -6,7 +6,7 @@
         ──► layers of attention/engine/layers.py (MultiHeadAttention from attention/engine/maths.py), any pattern of patterns.py
         ──► each output token's final vector ──► a correction to that linear forecast
 
-The linear forecast is the linear-regression baseline itself (the same least-squares fit, kept fixed), so the model
+The linear forecast is the linear-regression baseline itself (the same least-squares fit, kept fixed), so the network
 starts exactly at the baseline and attention learns what a fixed linear map misses. "Which past steps does the
 forecast for step t + h use?" is one row of the attention matrix: the row of the output token for t + h.
 Data: a synthetic series whose parts are known, the Mauna Loa CO2 record (bundled with statsmodels: nothing is

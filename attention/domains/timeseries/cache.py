@@ -16,21 +16,26 @@ TRAINING_VERSION = 3          # bump when a recipe changes: old cache files are 
 
 
 class Trained(NamedTuple):
-    """A trained model with its data and held-out scores (model first, then baselines), training time in seconds."""
+    """A trained network with its data and held-out scores (network first, then baselines), training time in seconds."""
 
-    model: TimeSeriesTransformer
+    network: TimeSeriesTransformer
     data: Split
     table: dict[str, dict[str, float]]
     seconds: float
     notices: tuple[str, ...] = ()
 
+    @property
+    def model(self) -> TimeSeriesTransformer:
+        """`network` under its name before the naming rule (docs/architecture.md), for scripts that use it."""
+        return self.network
+
 
 MODEL_ROW = "Transformer (this page)"
 
 
-def score_table(model: TimeSeriesTransformer, data: Split, config: Config) -> dict[str, dict[str, float]]:
+def score_table(network: TimeSeriesTransformer, data: Split, config: Config) -> dict[str, dict[str, float]]:
     """Held-out scores of the transformer and the baselines, by row name."""
-    predicted, _ = predict(model, data.test_x, keep_weights=False)
+    predicted, _ = predict(network, data.test_x, keep_weights=False)
     rows = {MODEL_ROW: predicted, **baselines(data, config)}
     return {name: scores(values, data.test_y, config.forecasting) for name, values in rows.items()}
 
@@ -45,19 +50,19 @@ def is_cached(config: Config) -> bool:
 
 
 def load_or_train(config: Config, progress: Progress | None = None) -> Trained:
-    """The trained model: from memory, else from disk, else trained now (`progress` hears how far) and saved."""
+    """The trained network: from memory, else from disk, else trained now (`progress` hears how far) and saved."""
     data = split(config)
 
     def read(saved: dict) -> Trained:
-        model = TimeSeriesTransformer(config, data.train_x.shape[-1])
-        model.load_state_dict(saved["state"], strict=True)
-        return Trained(model.eval(), data, score_table(model, data, config), float(saved["seconds"]))
+        network = TimeSeriesTransformer(config, data.train_x.shape[-1])
+        network.load_state_dict(saved["state"], strict=True)
+        return Trained(network.eval(), data, score_table(network, data, config), float(saved["seconds"]))
 
     def fresh(notices: tuple[str, ...]) -> tuple[Trained, dict]:
         started = time.perf_counter()
-        model = train(config, data, progress)
+        network = train(config, data, progress)
         seconds = time.perf_counter() - started
-        trained = Trained(model, data, score_table(model, data, config), seconds, notices)
-        return trained, {"state": model.state_dict(), "config": asdict(config), "seconds": seconds}
+        trained = Trained(network, data, score_table(network, data, config), seconds, notices)
+        return trained, {"state": network.state_dict(), "config": asdict(config), "seconds": seconds}
 
     return store.load_or_train(cache_path(config), read, fresh, f"{config.dataset} model")

@@ -99,7 +99,7 @@ def nasa_score(predicted: np.ndarray, true: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Config:
-    """A dataset, its window and horizon, the model's sizes and the training recipe (all name the cache file)."""
+    """A dataset, its window and horizon, the network's sizes and the training recipe (all name the cache file)."""
 
     dataset: str = "synthetic"
     window: int = 96
@@ -118,7 +118,7 @@ class Config:
     check_every: int = 100     # steps between validation checks
     jitter: float = 0.0        # training inputs get Gaussian noise of this many standard deviations (no memorising)
     members: int = 1           # transformers trained from seeds members·seed + 0, 1, …; their corrections are averaged
-    average: float = 0.99      # the model is a running average of the weights (this share of the old average kept per step)
+    average: float = 0.99      # the network is a running average of the weights (this share of the old average kept per step)
     late_weight: float = 0.0   # RUL: squared errors of late predictions (more life than there is) count 1 + this much
     seed: int = 0
 

@@ -31,7 +31,7 @@ class Member(nn.Module):
         self.layers = nn.ModuleList(TransformerLayer(layer) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(config.d_model, eps=1e-5)
         self.read_out = nn.Linear(config.d_model, config.patch)                       # one token -> a patch of corrections
-        nn.init.zeros_(self.read_out.weight)   # the model starts as the linear baseline; attention learns what it misses
+        nn.init.zeros_(self.read_out.weight)   # the network starts as the linear baseline; attention learns what it misses
         nn.init.zeros_(self.read_out.bias)
 
     def forward(self, scaled: torch.Tensor, guess: torch.Tensor,
@@ -79,7 +79,7 @@ class TimeSeriesTransformer(nn.Module):
 
     def prepare(self, x: torch.Tensor, linear: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """x [batch, window, feature] -> (x scaled, linear forecast [batch, output], the same scaled, unit of the output)."""
-        if self.config.forecasting:   # each window on its own scale: the model sees shapes, not levels (RevIN-style)
+        if self.config.forecasting:   # each window on its own scale: the network sees shapes, not levels (RevIN-style)
             mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-3
             centre, unit = mean[..., 0], std[..., 0]                                         # [batch, 1]
         else:                         # RUL: the level of the sensors is the message, so one scale for the fleet
@@ -106,7 +106,7 @@ class TimeSeriesTransformer(nn.Module):
         return self.combine(linear, correction, unit), weights
 
 
-def predict(model: TimeSeriesTransformer, x: np.ndarray, pattern: Pattern | None = None,
+def predict(network: TimeSeriesTransformer, x: np.ndarray, pattern: Pattern | None = None,
             keep_weights: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """x [n, window, feature] -> (predictions [n, output], weights [n, layer, head, query, key] or empty), float32.
 
@@ -114,5 +114,5 @@ def predict(model: TimeSeriesTransformer, x: np.ndarray, pattern: Pattern | None
     if pattern is not None and not keep_weights:
         pattern = replace(pattern, keep_weights=False)
     with COMPUTE_LOCK, torch.inference_mode():
-        y, weights = model(torch.as_tensor(np.asarray(x, dtype=np.float32)), pattern)
+        y, weights = network(torch.as_tensor(np.asarray(x, dtype=np.float32)), pattern)
     return y.numpy(), (weights.numpy() if keep_weights else np.empty(0, np.float32))

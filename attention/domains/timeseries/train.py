@@ -27,39 +27,39 @@ def train(config: Config, data: Split, progress: Progress | None = None) -> Time
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = TimeSeriesTransformer(config, data.train_x.shape[-1])
+        network = TimeSeriesTransformer(config, data.train_x.shape[-1])
         x, y = torch.as_tensor(data.train_x), torch.as_tensor(data.train_y)
         if not config.forecasting:
-            model.feature_mean.copy_(x.mean((0, 1)))
-            model.feature_std.copy_(x.std((0, 1)))
+            network.feature_mean.copy_(x.mean((0, 1)))
+            network.feature_std.copy_(x.std((0, 1)))
         fit, check = validation_split(config, data)
         guess = torch.zeros_like(y)                        # the linear forecast of each training window, made without it
         if config.linear_path:
             linear = fit_linear(data.train_x, data.train_y, config.forecasting)
-            model.linear_weight.copy_(torch.as_tensor(linear.coef_.T))
-            model.linear_bias.copy_(torch.as_tensor(linear.intercept_))
+            network.linear_weight.copy_(torch.as_tensor(linear.coef_.T))
+            network.linear_bias.copy_(torch.as_tensor(linear.intercept_))
             guess[fit] = torch.as_tensor(out_of_fold_linear(config, data, fit), dtype=torch.float32)
             unseen = fit_linear(data.train_x[fit], data.train_y[fit], config.forecasting).predict(
                 linear_inputs(data.train_x[check].astype(np.float64), config.forecasting))
             guess[check] = torch.as_tensor(unseen if config.forecasting else np.clip(unseen, 0, None), dtype=torch.float32)
         for index in range(config.members):
-            _train_member(model, index, x, y, guess, torch.as_tensor(fit), torch.as_tensor(check), progress)
-        return model.eval()
+            _train_member(network, index, x, y, guess, torch.as_tensor(fit), torch.as_tensor(check), progress)
+        return network.eval()
     finally:
         torch.set_num_threads(threads)
 
 
-def _train_member(model: TimeSeriesTransformer, index: int, x: torch.Tensor, y: torch.Tensor, guess: torch.Tensor,
+def _train_member(network: TimeSeriesTransformer, index: int, x: torch.Tensor, y: torch.Tensor, guess: torch.Tensor,
                   fit: torch.Tensor, check: torch.Tensor, progress: Progress | None) -> None:
-    """Train model.members[index] in place: x [n, window, feature], y and guess [n, output], fit/check window indices."""
-    config, member = model.config, model.members[index]
+    """Train network.members[index] in place: x [n, window, feature], y and guess [n, output], fit/check window indices."""
+    config, member = network.config, network.members[index]
     scale = y.std() if config.forecasting else torch.tensor(float(RUL_CAP))
     average = torch.optim.swa_utils.get_ema_multi_avg_fn(config.average)
     averaged = torch.optim.swa_utils.AveragedModel(member, multi_avg_fn=average)           # what is checked and kept
 
     def predicted(net: nn.Module, rows: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        scaled, linear, scaled_linear, unit = model.prepare(inputs, guess[rows])
-        return model.combine(linear, net(scaled, scaled_linear)[0], unit)
+        scaled, linear, scaled_linear, unit = network.prepare(inputs, guess[rows])
+        return network.combine(linear, net(scaled, scaled_linear)[0], unit)
 
     def check_error() -> float:
         averaged.module.eval()
@@ -75,8 +75,8 @@ def _train_member(model: TimeSeriesTransformer, index: int, x: torch.Tensor, y: 
     for step in range(1, config.steps + 1):
         rows = fit[torch.randint(len(fit), (config.batch_size,), generator=generator)]
         inputs = x[rows]
-        if config.jitter:      # fresh noise on every visit: the model cannot learn a window by heart
-            spread = inputs.std(1, keepdim=True) if config.forecasting else model.feature_std
+        if config.jitter:      # fresh noise on every visit: the network cannot learn a window by heart
+            spread = inputs.std(1, keepdim=True) if config.forecasting else network.feature_std
             inputs = inputs + config.jitter * spread * torch.randn(inputs.shape, generator=generator)
         error = (predicted(member, rows, inputs) - y[rows]) / scale
         loss = (error**2 * (1 + config.late_weight * (error > 0))).mean()   # RUL: a late prediction costs more (NASA score)
@@ -95,5 +95,5 @@ def _train_member(model: TimeSeriesTransformer, index: int, x: torch.Tensor, y: 
             which = f", member {index + 1} of {config.members}" if config.members > 1 else ""
             progress(done, f"Training the {config.dataset} model{which}: step {step} of {config.steps}")
     member.load_state_dict(best[2])
-    model.chosen_steps[index] = best[1]
+    network.chosen_steps[index] = best[1]
     member.eval()

@@ -33,10 +33,10 @@ def explain(trained: Trained, index: int, pattern: str = "full") -> Attention:
     """Run one held-out window; tokens are time steps then output tokens (token_kind "time"), weights [layer, head, query, key].
 
     meta: window [step, feature], prediction [output], truth [output], end (where the window ends), n_outputs."""
-    data, config = trained.data, trained.model.config
+    data, config = trained.data, trained.network.config
     if not 0 <= index < len(data.test_x):
         raise ValueError(f"There are {len(data.test_x)} held-out windows (0–{len(data.test_x) - 1}); {index} is not one.")
-    predicted, weights = predict(trained.model, data.test_x[index:index + 1], pattern_for(pattern))
+    predicted, weights = predict(trained.network, data.test_x[index:index + 1], pattern_for(pattern))
     return Attention(
         tokens=token_labels(config), weights=weights[0], model=f"timeseries-{config.dataset}", token_kind="time",
         options={"pattern": pattern, "window": config.window},
@@ -57,14 +57,14 @@ def past_attention(result: Attention, output: int, layer: int, head: int | None)
 
 def compare_patterns(trained: Trained, repeats: int = 3) -> dict[str, dict[str, float]]:
     """Full vs ProbSparse on the held-out windows, same trained weights: scores and the best of `repeats` timings (ms)."""
-    data, config = trained.data, trained.model.config
+    data, config = trained.data, trained.network.config
     rows = {}
     for name in ("full", "probsparse"):
         pattern = pattern_for(name)
         best = math.inf
         for _ in range(repeats):
             started = time.perf_counter()
-            predicted, _ = predict(trained.model, data.test_x, pattern, keep_weights=False)
+            predicted, _ = predict(trained.network, data.test_x, pattern, keep_weights=False)
             best = min(best, time.perf_counter() - started)
         n_tokens = config.n_past + config.n_outputs
         active = n_tokens if pattern is None else pattern.active_queries(n_tokens)
@@ -76,8 +76,8 @@ def compare_patterns(trained: Trained, repeats: int = 3) -> dict[str, dict[str, 
 def machine_life(trained: Trained, machine: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """RUL along one held-out machine's life: (cycles [n], true RUL [n], predicted RUL [n]) for every full window."""
     readings = simulate_fleet().sensors[machine]
-    w = trained.model.config.window
+    w = trained.network.config.window
     cycles = np.arange(w, len(readings) + 1)
     windows = np.stack([readings[c - w:c] for c in cycles])
-    predicted, _ = predict(trained.model, windows, keep_weights=False)
+    predicted, _ = predict(trained.network, windows, keep_weights=False)
     return cycles, np.minimum(len(readings) - cycles, RUL_CAP), predicted[:, 0]

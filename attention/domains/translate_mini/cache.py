@@ -20,13 +20,18 @@ TRAINING_VERSION = 1   # bump when the recipe or the generator changes: old cach
 class Trained(NamedTuple):
     """The trained translator and its held-out figures (exact match, alignment score of it and of its untrained start)."""
 
-    model: Translator
+    network: Translator
     config: TranslateConfig
     accuracy: float
     alignment: dict[str, Any]
     random_alignment: dict[str, Any]
     seconds: float
     notices: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> Translator:
+        """`network` under its name before the naming rule (docs/architecture.md), for scripts that use it."""
+        return self.network
 
 
 def held_out(config: TranslateConfig = TranslateConfig()) -> list[Example]:
@@ -48,19 +53,19 @@ def is_cached(config: TranslateConfig = TranslateConfig()) -> bool:
 def load_or_train(config: TranslateConfig = TranslateConfig(), progress: Progress | None = None) -> Trained:
     """The trained translator: from memory, else the disk cache, else trained now (`progress(fraction, message)`) and saved."""
     def read(saved: dict) -> Trained:
-        model = Translator(config.engine())
-        model.load_state_dict(saved["state"], strict=True)
-        return Trained(model.eval(), config, float(saved["accuracy"]), saved["alignment"], saved["random_alignment"],
+        network = Translator(config.engine())
+        network.load_state_dict(saved["state"], strict=True)
+        return Trained(network.eval(), config, float(saved["accuracy"]), saved["alignment"], saved["random_alignment"],
                        float(saved["seconds"]))
 
     def fresh(notices: tuple[str, ...]) -> tuple[Trained, dict]:
         started = time.perf_counter()
-        model = train(config, progress)
+        network = train(config, progress)
         seconds = time.perf_counter() - started
         test = held_out(config)
-        trained = Trained(model, config, exact_match(model, test), alignment(model, test), alignment(untrained(config), test),
+        trained = Trained(network, config, exact_match(network, test), alignment(network, test), alignment(untrained(config), test),
                           seconds, notices)
-        return trained, {"state": model.state_dict(), "config": asdict(config), "seconds": seconds,
+        return trained, {"state": network.state_dict(), "config": asdict(config), "seconds": seconds,
                          "accuracy": trained.accuracy, "alignment": trained.alignment,
                          "random_alignment": trained.random_alignment}
 
@@ -69,7 +74,7 @@ def load_or_train(config: TranslateConfig = TranslateConfig(), progress: Progres
 
 def alignment_report(config: TranslateConfig = TranslateConfig(), progress: Progress | None = None) -> dict[str, Any]:
     """The figures the Masks page and README show: held-out exact match, and the alignment score (with its share per
-    field and the chance level) of the trained model and of the same architecture with its untrained random weights."""
+    field and the chance level) of the trained network and of the same architecture with its untrained random weights."""
     trained = load_or_train(config, progress)
     return {"accuracy": trained.accuracy, "trained": trained.alignment, "random": trained.random_alignment,
             "examples": config.test_examples, "held_out_dates": round(config.held_out * len(all_dates())),
@@ -89,5 +94,5 @@ def backend(name: str) -> Any:
     from attention.engine.backends import _scratch_backend
 
     config = TranslateConfig()
-    network = load_or_train(config).model if name == MODEL_NAME else untrained(config)
+    network = load_or_train(config).network if name == MODEL_NAME else untrained(config)
     return _scratch_backend(name, tokenizer(), network, "encoder-decoder", config.max_positions, {"target"})

@@ -64,16 +64,16 @@ def untrained(config: TranslateConfig = TranslateConfig()) -> Translator:
         return Translator(config.engine()).eval()
 
 
-def decode(model: Translator, source_ids: torch.Tensor, max_length: int = 12) -> list[list[int]]:
+def decode(network: Translator, source_ids: torch.Tensor, max_length: int = 12) -> list[list[int]]:
     """Greedy decoding: source_ids [batch, source] -> each row's output ids (without [BOS], up to [EOS])."""
     encode = tokenizer()
     bos, eos = encode.bos_token_id, encode.eos_token_id
     with torch.inference_mode():
-        memory = model.run(source_ids).hidden
+        memory = network.run(source_ids).hidden
         written = torch.full((source_ids.shape[0], 1), bos)
         for _ in range(max_length):
-            hidden = model.decoder.run(written, memory=memory).hidden
-            written = torch.cat([written, model.read_out(hidden[:, -1]).argmax(-1, keepdim=True)], dim=1)
+            hidden = network.decoder.run(written, memory=memory).hidden
+            written = torch.cat([written, network.read_out(hidden[:, -1]).argmax(-1, keepdim=True)], dim=1)
             if (written == eos).any(dim=1).all():
                 break
     outputs = []

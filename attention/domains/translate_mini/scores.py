@@ -17,16 +17,16 @@ def _grouped(examples: list[Example]) -> list[list[int]]:
     return list(groups.values())
 
 
-def exact_match(model: Translator, examples: list[Example]) -> float:
+def exact_match(network: Translator, examples: list[Example]) -> float:
     """Share of examples whose greedy output equals the ISO date exactly."""
     encode, right = tokenizer(), 0
     for group in _grouped(examples):
         ids = torch.tensor(encode([examples[i].source for i in group])["input_ids"])
-        right += sum(_text(out) == examples[i].target for i, out in zip(group, decode(model, ids)))
+        right += sum(_text(out) == examples[i].target for i, out in zip(group, decode(network, ids)))
     return right / len(examples)
 
 
-def alignment(model: Translator, examples: list[Example]) -> dict[str, Any]:
+def alignment(network: Translator, examples: list[Example]) -> dict[str, Any]:
     """How often cross-attention finds the right source span: for every output digit (teacher-forced on the reference
     date), the source token where the last decoder layer's cross-attention, averaged over its heads, peaks; a hit when
     that token lies inside the span of the field (day, month, year) the digit copies. Returns the overall share, the
@@ -39,7 +39,7 @@ def alignment(model: Translator, examples: list[Example]) -> dict[str, Any]:
         source = torch.tensor(encode([examples[i].source for i in group])["input_ids"])
         target = torch.tensor(encode([examples[i].target for i in group])["input_ids"])
         with torch.inference_mode():
-            _, decoded = model.encode_decode(source, target[:, :-1])
+            _, decoded = network.encode_decode(source, target[:, :-1])
         peaks = decoded.cross[-1].mean(dim=1).argmax(dim=-1).numpy()       # [batch, target] from [batch, head, target, source]
         for row, index in enumerate(group):
             inside = field_tokens(examples[index])

@@ -50,18 +50,18 @@ def _train(config: TranslateConfig, progress: Progress | None) -> Translator:
     train_dates, _ = split_dates(config.data_seed, config.held_out)
     groups = _groups(generate(train_dates, config.train_examples, config.data_seed))
     generator = torch.Generator().manual_seed(config.seed)
-    model = untrained(config).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    network = untrained(config).train()
+    optimiser = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=0.1)
     loss_function = nn.CrossEntropyLoss()
     step = 0
     while step < config.steps:
         for source, target in _batches(groups, config.batch_size, generator):
-            logits = model.logits(source, target[:, :-1])                          # [batch, target, vocab]
+            logits = network.logits(source, target[:, :-1])                          # [batch, target, vocab]
             loss = loss_function(logits.reshape(-1, logits.shape[-1]), target[:, 1:].reshape(-1))
             optimiser.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(network.parameters(), 1.0)
             optimiser.step()
             schedule.step()
             step += 1
@@ -69,4 +69,4 @@ def _train(config: TranslateConfig, progress: Progress | None) -> Translator:
                 progress(step / config.steps, f"Training translate-mini: step {step:,} of {config.steps:,} (loss {loss.item():.3f})")
             if step == config.steps:
                 break
-    return model.eval()
+    return network.eval()

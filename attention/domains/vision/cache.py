@@ -18,12 +18,17 @@ TRAINING_VERSION = 2   # bump when the training recipe changes: old cache files 
 class Trained(NamedTuple):
     """A trained ViT with its data split and scores: accuracies on the held-out images, training time in seconds."""
 
-    model: VisionTransformer
+    network: VisionTransformer
     data: Digits
     vit_accuracy: float
     logistic_accuracy: float
     seconds: float
     notices: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> VisionTransformer:
+        """`network` under its name before the naming rule (docs/architecture.md), for scripts that use it."""
+        return self.network
 
 
 def cache_dir() -> Path:
@@ -46,16 +51,16 @@ def load_or_train(config: VisionConfig = VisionConfig(), progress: Progress | No
     data = load_digits_split(config)
 
     def read(saved: dict) -> Trained:
-        model = VisionTransformer(config)
-        model.load_state_dict(saved["state"], strict=True)
-        return Trained(model.eval(), data, float(saved["vit_accuracy"]), float(saved["logistic_accuracy"]), float(saved["seconds"]))
+        network = VisionTransformer(config)
+        network.load_state_dict(saved["state"], strict=True)
+        return Trained(network.eval(), data, float(saved["vit_accuracy"]), float(saved["logistic_accuracy"]), float(saved["seconds"]))
 
     def fresh(notices: tuple[str, ...]) -> tuple[Trained, dict]:
         started = time.perf_counter()
-        model = train(config, data, progress)
+        network = train(config, data, progress)
         seconds = time.perf_counter() - started
-        trained = Trained(model, data, accuracy(model, data.test_images, data.test_labels), logistic_accuracy(data), seconds, notices)
-        return trained, {"state": model.state_dict(), "config": asdict(config), "seconds": seconds,
+        trained = Trained(network, data, accuracy(network, data.test_images, data.test_labels), logistic_accuracy(data), seconds, notices)
+        return trained, {"state": network.state_dict(), "config": asdict(config), "seconds": seconds,
                          "vit_accuracy": trained.vit_accuracy, "logistic_accuracy": trained.logistic_accuracy}
 
     return store.load_or_train(cache_path(config), read, fresh, "vision model")

@@ -34,9 +34,9 @@ def logistic_accuracy(data: Digits) -> float:
     """The baseline: logistic regression on the 64 raw pixels, scored on the same held-out images."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(max_iter=5000)
-    model.fit(data.train_images.reshape(len(data.train_images), -1), data.train_labels)
-    return float(model.score(data.test_images.reshape(len(data.test_images), -1), data.test_labels))
+    classifier = LogisticRegression(max_iter=5000)
+    classifier.fit(data.train_images.reshape(len(data.train_images), -1), data.train_labels)
+    return float(classifier.score(data.test_images.reshape(len(data.test_images), -1), data.test_labels))
 
 
 def encode_pixels(image: np.ndarray) -> str:

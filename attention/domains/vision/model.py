@@ -95,13 +95,13 @@ class VisionTransformer(nn.Module):
         return logits, torch.stack(stacked.weights, dim=1)                          # [batch, layer, head, query, key]
 
 
-def predict(model: VisionTransformer, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def predict(network: VisionTransformer, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """images [n, 8, 8] in 0..1 -> (probabilities [n, class], weights [n, layer, head, query, key]), float32."""
     with COMPUTE_LOCK, torch.inference_mode():
-        logits, weights = model(torch.as_tensor(np.asarray(images, dtype=np.float32)))
+        logits, weights = network(torch.as_tensor(np.asarray(images, dtype=np.float32)))
     return torch.softmax(logits, dim=-1).numpy(), weights.numpy()
 
 
-def accuracy(model: VisionTransformer, images: np.ndarray, labels: np.ndarray) -> float:
-    probabilities, _ = predict(model, images)
+def accuracy(network: VisionTransformer, images: np.ndarray, labels: np.ndarray) -> float:
+    probabilities, _ = predict(network, images)
     return float((probabilities.argmax(-1) == labels).mean())

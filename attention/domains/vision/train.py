@@ -31,19 +31,19 @@ def _train(config: VisionConfig, data: Digits | None, progress: Progress | None)
     generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng():                      # the seed sets the initial weights without touching the caller's RNG
         torch.manual_seed(config.seed)
-        model = VisionTransformer(config)
+        network = VisionTransformer(config)
     images, labels = torch.as_tensor(data.train_images), torch.as_tensor(data.train_labels)
     steps_per_epoch = -(-len(images) // config.batch_size)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate,
                                                    total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
     loss_function = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    model.train()
+    network.train()
     for epoch in range(config.epochs):
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(images), config.batch_size):
             batch = order[start:start + config.batch_size]
-            logits, _ = model(images[batch])
+            logits, _ = network(images[batch])
             loss = loss_function(logits, labels[batch])
             optimiser.zero_grad()
             loss.backward()
@@ -51,4 +51,4 @@ def _train(config: VisionConfig, data: Digits | None, progress: Progress | None)
             schedule.step()
         if progress:
             progress((epoch + 1) / config.epochs, f"Training the vision transformer: epoch {epoch + 1} of {config.epochs}")
-    return model.eval()
+    return network.eval()

@@ -9,17 +9,17 @@ from attention.domains.vision.model import MODEL_NAME, VisionTransformer, patch_
 from attention.run.result import Attention
 
 
-def attend_image(model: VisionTransformer, image: np.ndarray) -> Attention:
+def attend_image(network: VisionTransformer, image: np.ndarray) -> Attention:
     """Run one image [8, 8] (values 0..1); tokens are [CLS] and the patches, weights [layer, head, query, key].
 
     meta: probabilities [class], prediction, grid (patches per side), patch_size, image_size."""
     image = np.asarray(image, dtype=np.float32)
-    config = model.config
+    config = network.config
     if image.shape != (config.image_size, config.image_size):
         raise ValueError(f"The image must be {config.image_size}×{config.image_size} pixels; this one is {image.shape}.")
     if not np.isfinite(image).all():
         raise ValueError("The image holds values that are not numbers.")
-    probabilities, weights = predict(model, np.clip(image, 0.0, 1.0)[None])
+    probabilities, weights = predict(network, np.clip(image, 0.0, 1.0)[None])
     return Attention(
         tokens=patch_tokens(config), weights=weights[0], model=MODEL_NAME, token_kind="patch",
         meta={"probabilities": probabilities[0].tolist(), "prediction": int(probabilities[0].argmax()), "grid": config.grid,
@@ -36,7 +36,7 @@ def rollout_map(result: Attention, query: int = 0) -> np.ndarray:
 
 def mistakes(trained: Trained) -> list[tuple[int, int, int]]:
     """The held-out images the ViT gets wrong: (test index, true digit, predicted digit)."""
-    probabilities, _ = predict(trained.model, trained.data.test_images)
+    probabilities, _ = predict(trained.network, trained.data.test_images)
     predicted = probabilities.argmax(-1)
     wrong = np.flatnonzero(predicted != trained.data.test_labels)
     return [(int(i), int(trained.data.test_labels[i]), int(predicted[i])) for i in wrong]
@@ -44,4 +44,4 @@ def mistakes(trained: Trained) -> list[tuple[int, int, int]]:
 
 def mistake_rollouts(trained: Trained, wrong: list[tuple[int, int, int]]) -> list[tuple[int, int, int, np.ndarray]]:
     """Mistakes (from mistakes()) with the rollout map of each: (test index, true digit, predicted, [row, column])."""
-    return [(i, true, said, rollout_map(attend_image(trained.model, trained.data.test_images[i]))) for i, true, said in wrong]
+    return [(i, true, said, rollout_map(attend_image(trained.network, trained.data.test_images[i]))) for i, true, said in wrong]
