@@ -26,7 +26,8 @@ st.title("Bias probe")
 st.caption(
     "Write sentences with a swappable pair of terms. For every pair, the probe reads the attention *from* the term "
     "to every other token, in every layer and head, and measures how much of it moves when the term is swapped — and "
-    "how much more than when a word of the same gender is swapped in."
+    "how much more than when a control word is swapped in: another word of the same gender, or for a pronoun, which "
+    "has none, the neuter one."
 )
 ui.show_url_notices()
 
@@ -79,8 +80,9 @@ with summary_col:
     st.markdown("\n".join(f"- {ui.md_escape(line)}" for line in report.summary()))
     st.caption(
         "A swap moves some attention just because the word is different. Each gendered swap is also run as control "
-        "swaps that change the word but not its gender (he → it, she → it, John → James, Mary → Emma, man → guy …; the "
-        "lists are in attention/analyses/bias.py). The **excess** is the gender swap's shift minus the controls' shift. "
+        "swaps that change the word but not to the other gender: another word of the same gender (John → James, Mary → "
+        "Emma, man → guy …) or, for pronouns, which have no same-gender alternative, the neuter one (he → it, she → it; "
+        "the lists are in attention/analyses/bias/probes.py). The **excess** is the gender swap's shift minus the controls' shift. "
         "A head is reported only if its excess survives a sign-flip permutation test over the sentence pairs with "
         "Benjamini–Hochberg correction over all heads (false discovery rate 5%). Pairs built from one template are not "
         "independent, so treat p-values as a guide.")
@@ -124,7 +126,8 @@ with map_col:
                        "Hover for p-values; click a head to open it.")
             ui.head_map(excess_map(report.excess, report.p_values, report.adjusted_p, ALPHA), "bias_excess", "bias")
         with control_tab:
-            st.caption("Mean share of the term's attention that moves under the control swaps (same gender, another word).")
+            st.caption("Mean share of the term's attention that moves under the control swaps (another word of the same gender; for "
+                           "pronouns, the neuter one).")
             ui.head_map(layer_head_map(report.control, "", "moved (control)"), "bias_control", "bias")
     else:
         shift_tab = st.container()

@@ -205,7 +205,7 @@ def test_bias_opens_with_the_default_templates_summary_heatmap_and_table():
     assert app.text_area[0].value == DEFAULT_TEMPLATES
     summary = app.markdown[0].value
     assert "Over 34 sentence pairs and 8 heads" in summary.replace("\\", "")
-    assert "Control swaps that change the word but not its gender" in summary.replace("\\", "")
+    assert "Control swaps that change the word but not to the other gender" in summary.replace("\\", "")
     heat = bias_chart(app, "moved")
     assert z_values(heat["data"][0]).shape == (2, 4) and bars_chart(app)["data"][0]["orientation"] == "h"
     excess = bias_chart(app, "excess shift")
