@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 
 from attention.domains import store
@@ -69,3 +70,13 @@ def test_two_processes_train_one_file_once(tmp_path, monkeypatch):
     with context.Pool(2) as pool:
         pool.starmap(_train_in_another_process, [(str(path), str(log)), (str(path), str(log))])
     assert log.read_text().splitlines() == ["trained"] and path.exists()
+
+
+def test_training_runs_on_one_thread_and_gives_torch_its_threads_back():
+    before = torch.get_num_threads()
+    with store.one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), store.one_thread():
+        raise RuntimeError("a failed run")
+    assert torch.get_num_threads() == before

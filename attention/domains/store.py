@@ -18,6 +18,19 @@ from typing import Any, Callable, TypeVar
 import torch
 
 T = TypeVar("T")
+Progress = Callable[[float, str], None]   # what a training run reports: (fraction done, message)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Train on one CPU thread, then give torch back its thread count: the demos' matrices are small, so a second
+    thread waits more than it works on a shared machine, and one thread keeps a seeded run repeatable."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def cache_dir() -> Path:

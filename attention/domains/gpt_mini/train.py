@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
 from torch import nn
 
+from attention.domains import store
+from attention.domains.store import Progress
 from attention.domains.gpt_mini.data import Corpus, load_corpus, windows
 from attention.domains.gpt_mini.model import GPTMini, GPTMiniConfig
-
-
-Progress = Callable[[float, str], None]
 
 
 def build(config: GPTMiniConfig, corpus: Corpus) -> GPTMini:
@@ -49,12 +47,8 @@ def _loss(network: GPTMini, index: torch.Tensor, rows: torch.Tensor) -> torch.Te
 def train(config: GPTMiniConfig = GPTMiniConfig(), corpus: Corpus | None = None, progress: Progress | None = None) -> GPTMini:
     """Train from a fixed seed (AdamW, linear warm-up then cosine decay) on one CPU thread: small matrices gain
     nothing from a second thread on a shared machine, and one thread keeps the result repeatable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with store.one_thread():
         return _train(config, corpus or load_corpus(config.split_seed, config.held_out_share, config.min_count), progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _index(corpus: Corpus, vocab_size: int) -> torch.Tensor:

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from attention.domains import store
+from attention.domains.store import Progress
 from attention.domains.timeseries.baselines import fit_linear, linear_inputs, out_of_fold_linear
 from attention.domains.timeseries.data import RUL_CAP, Config, Split, validation_split
 from attention.domains.timeseries.model import TimeSeriesTransformer
-
-
-Progress = Callable[[float, str], None]
 
 
 def train(config: Config, data: Split, progress: Progress | None = None) -> TimeSeriesTransformer:
@@ -24,9 +22,7 @@ def train(config: Config, data: Split, progress: Progress | None = None) -> Time
     (out_of_fold_linear), as on test windows. Every `check_every` steps the running average of its weights is scored on
     the `check` windows (whose linear forecast comes from the `fit` windows only); the best one is kept, step 0 (the
     baseline itself) included. The test windows are never looked at."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with store.one_thread():
         network = TimeSeriesTransformer(config, data.train_x.shape[-1])
         x, y = torch.as_tensor(data.train_x), torch.as_tensor(data.train_y)
         if not config.forecasting:
@@ -45,8 +41,6 @@ def train(config: Config, data: Split, progress: Progress | None = None) -> Time
         for index in range(config.members):
             _train_member(network, index, x, y, guess, torch.as_tensor(fit), torch.as_tensor(check), progress)
         return network.eval()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_member(network: TimeSeriesTransformer, index: int, x: torch.Tensor, y: torch.Tensor, guess: torch.Tensor,

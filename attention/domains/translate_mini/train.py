@@ -1,16 +1,13 @@
 """Training from a fixed seed on one CPU thread: AdamW, one-cycle learning rate, teacher forcing."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
+from attention.domains import store
+from attention.domains.store import Progress
 from attention.domains.translate_mini.data import Example, generate, split_dates, tokenizer
 from attention.domains.translate_mini.model import TranslateConfig, Translator, untrained
-
-
-Progress = Callable[[float, str], None]
 
 
 def _groups(examples: list[Example]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -38,12 +35,8 @@ def _batches(groups: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int,
 
 def train(config: TranslateConfig = TranslateConfig(), progress: Progress | None = None) -> Translator:
     """Train from a fixed seed on one CPU thread (AdamW, one-cycle learning rate, teacher forcing, cross-entropy)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # small matrices: threads wait more than they work, and one thread keeps runs repeatable
-    try:
+    with store.one_thread():
         return _train(config, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(config: TranslateConfig, progress: Progress | None) -> Translator:

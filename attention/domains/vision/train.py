@@ -1,16 +1,13 @@
 """Training from a fixed seed on one CPU thread (AdamW, one-cycle learning rate, label smoothing)."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
+from attention.domains import store
+from attention.domains.store import Progress
 from attention.domains.vision.data import Digits, load_digits_split
 from attention.domains.vision.model import VisionConfig, VisionTransformer
-
-
-Progress = Callable[[float, str], None]
 
 
 def train(config: VisionConfig = VisionConfig(), data: Digits | None = None, progress: Progress | None = None) -> VisionTransformer:
@@ -18,12 +15,8 @@ def train(config: VisionConfig = VisionConfig(), data: Digits | None = None, pro
 
     Runs on one CPU thread: for matrices this small, threads cost more in waiting than they save (measured on
     2 shared cores: 20 ms a step on one thread, 300 ms on two), and one thread keeps the result repeatable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with store.one_thread():
         return _train(config, data, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(config: VisionConfig, data: Digits | None, progress: Progress | None) -> VisionTransformer:
