@@ -15,6 +15,7 @@ STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.In
 STATE.load()
 
 HELD = {"home_inputs": 96, "home_pickers": 40}    # the widgets' heights: places held while a new text is drawn first
+HOLD = ui.held_heights(HELD)                      # ... as a CSS rule the views add as they draw
 st.title("Attention Lens")
 st.caption(
     "Type a sentence and watch every attention head of a real transformer decide which tokens to look at. "
@@ -23,7 +24,6 @@ st.caption(
     "What actually flows into the asker is α times the key's **value** vector, so a large weight on a small value "
     "can move less than a smaller weight on a large one (Kobayashi et al., 2020)."
 )
-ui.held_heights(HELD)
 ui.show_url_notices()
 
 inputs = st.container(key="home_inputs").empty()   # the text box and model picker (the keyed box holds its height)
@@ -51,9 +51,9 @@ def _open_head_from_grid() -> None:
 def pending() -> None:
     """Placeholder views: their component script loads while the model runs."""
     with head_slot:
-        head_heatmap({"pending": "Computing attention…", "hold": HELD}, key="head_map_pending")
+        head_heatmap({"pending": "Computing attention…", "hold": HOLD}, key="head_map_pending")
     with grid_slot:
-        head_grid({"pending": "Every layer and head appears here.", "hold": HELD}, key="grid_pending", on_open=lambda: None)
+        head_grid({"pending": "Every layer and head appears here.", "hold": HOLD}, key="grid_pending", on_open=lambda: None)
 
 
 def compute(text: str, model: str):
@@ -93,7 +93,7 @@ def head_panel(result) -> None:
              "On: every head on the same 0–1 scale, so strengths compare across heads.")
     with head_slot:
         head_view(result, STATE["layer"], STATE["head"], key="head_map", on_open=_open, fixed=STATE["fixed"],
-                  pickers=(result.n_layers, result.n_heads), hold=HELD)
+                  pickers=(result.n_layers, result.n_heads), hold=HOLD)
     if st.session_state.get("_home_fragment_run"):   # a rerun of this view alone: the URL follows it here
         STATE.link(text=STATE["text"], model=STATE["model"], layer=STATE["layer"], head=STATE["head"],
                    compare=",".join(STATE["compare"] or []) or None, fixed=STATE["fixed"])
@@ -105,7 +105,7 @@ def draw_views(result) -> None:
     st.session_state["_home_fragment_run"] = False   # a full run: the share box at the end writes the URL
     head_panel(result)
     with grid_slot:
-        head_grid({**grid_payload(result, (STATE["layer"], STATE["head"])), "view": view_id(result), "hold": HELD}, key="grid",
+        head_grid({**grid_payload(result, (STATE["layer"], STATE["head"])), "view": view_id(result), "hold": HOLD}, key="grid",
                   on_open=_open_head_from_grid)
 
 

@@ -154,13 +154,13 @@ def share_box(link: str, text: str) -> None:
             warn(f"The link keeps the first {URL_TEXT_CAP:,} characters of the text.")
 
 
-def held_heights(heights: dict[str, int]) -> None:
-    """Keep keyed containers (st.container(key=...)) at least `heights` px tall, also while their widgets' scripts are
-    still loading, so a view drawn before them does not jump down when they appear. A style-only st.html (Streamlit
-    applies it without taking space): not inside a markdown element with unsafe_allow_html, whose HTML is rendered by a
-    lazily loaded script, on a loaded machine after the view (the view then moved by the caption's and the rule's height)."""
-    rules = "".join(f".st-key-{key}{{min-height:{int(px)}px}}" for key, px in heights.items() if re.fullmatch(r"\w+", key))
-    st.html(f"<style>{rules}</style>")
+def held_heights(heights: dict[str, int]) -> str:
+    """The CSS rule that keeps keyed containers (st.container(key=...)) at least `heights` px tall, also while their
+    widgets' scripts are still loading, so a view drawn before them does not jump down when they appear. The page hands
+    it to its first-drawn views (`hold` of components.heatmap), which add it to the document as they draw: a <style>
+    the page drew itself (markdown with HTML, st.html) comes from a lazily loaded script that a loaded machine runs after
+    the view, which then moved down by the rule's height. Constant text: container names are checked, no user input."""
+    return "".join(f".st-key-{key}{{min-height:{int(px)}px}}" for key, px in heights.items() if re.fullmatch(r"\w+", key))
 
 
 def spacer(slot: Any, height: int) -> None:

@@ -62,13 +62,13 @@ def held_by_browser(result: Attention) -> dict[str, Any]:
 
 def head_view(result: Attention, layer: int, head: int, key: str, on_open: Callable[[int, int], None],
               fixed: bool = False, pickers: tuple[int, int] | None = None, pair: dict[str, Any] | None = None,
-              hold: dict[str, int] | None = None) -> None:
+              hold: str | None = None) -> None:
     """The app's heatmap of one head: sends the weights only when the browser lacks them, prefetches the heads beside
     it once it is drawn, and draws a grid click or a picker change at once; `on_open(layer, head)` keeps the page's
     state in step. `pickers` = (layers, heads): the component draws its own Layer and Head boxes (a change is drawn in
     the browser, then the server follows). `pair` = {"result": B, "alignment": Alignment, "title_a", "title_b"}: B's
     head beside A's on one colour scale, and A − B over the aligned tokens, computed in the browser (Compare).
-    `hold` = {container key: px}: the page's keyed containers above the view that must keep their heights (ui.draw_first)."""
+    `hold`: ui.held_heights' rule for the page's keyed containers above the view, added as the view draws (ui.draw_first)."""
     layer, head = result.clamp(layer, head)
     results = [result] + ([pair["result"]] if pair else [])
     records = [held_by_browser(each) for each in results]
@@ -85,7 +85,7 @@ def head_view(result: Attention, layer: int, head: int, key: str, on_open: Calla
     if pickers:
         data["pickers"] = {"layers": int(pickers[0]), "heads": int(pickers[1])}
     if hold:
-        data["hold"] = {str(name): int(px) for name, px in hold.items()}
+        data["hold"] = hold
     if pair:
         other = head_view_payload(pair["result"], layer, head, records[1]["heads"], records[1]["tokens"])
         alignment = pair["alignment"]

@@ -36,18 +36,16 @@ function sizeCanvas(canvas, width, height) {
   return ctx;
 }
 
-function holdPlaces(hold) {
-  // `hold` = {container key: px}: keep the page's keyed containers above this view at least that tall (a style rule in
-  // the document, written once). The page holds them too, but its rule and its widgets are drawn by lazily loaded
-  // scripts that a loaded machine runs after this view: the view would then be pushed down once they arrive.
-  if (!hold || typeof hold !== "object") return;
-  const rules = Object.entries(hold).filter(([key, px]) => /^\w+$/.test(key) && Number.isFinite(px))
-    .map(([key, px]) => `.st-key-${key}{min-height:${Math.round(px)}px}`).join("");
-  const id = `hm-hold-${Object.keys(hold).join("-")}`.replace(/[^\w-]/g, "");
-  if (!rules || document.getElementById(id)) return;
+function holdPlaces(css) {
+  // `css`: the page's rule that keeps its keyed containers above this view at their heights (ui.held_heights builds
+  // it from constants, never from user text), added to the document once. The view adds it as it draws: anything the
+  // page itself draws (a markdown <style>, the widgets) comes from lazily loaded scripts that a loaded machine runs
+  // after this view, which would then be pushed down once they arrive.
+  if (typeof css !== "string" || !css) return;
+  if ([...document.head.querySelectorAll("style[data-hm-hold]")].some((style) => style.textContent === css)) return;
   const style = document.createElement("style");
-  style.id = id;
-  style.textContent = rules;
+  style.dataset.hmHold = "";
+  style.textContent = css;
   document.head.appendChild(style);
 }
 
