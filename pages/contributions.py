@@ -45,32 +45,12 @@ st.caption(
 ui.show_url_notices()
 
 
-def picker() -> str:
-    """The model picker, with the demo models trained here (gpt-mini, translate-mini) offered by name."""
-    hosted = ui.limits.current().models is not None                       # a hosted demo's allow-list is the whole choice
-    presets = ui.preset_models() if hosted else [*ui.preset_models(), *TRAINED]
-    current = st.session_state.get("model") or presets[0]
-    if st.session_state.get("_contrib_model_seen") != current:            # set from outside: a link or another page
-        st.session_state["_contrib_model_choice"] = current if current in presets or hosted else ui.OTHER_MODEL
-        st.session_state["_contrib_model_custom"] = "" if current in presets else current
-    if st.session_state["_contrib_model_choice"] not in presets + [ui.OTHER_MODEL]:
-        ui.warn(f"The link asked for the model '{current[:80]}', which this public demo does not run; showing {presets[0]}.")
-        st.session_state["_contrib_model_choice"] = presets[0]
-    options = presets if hosted else presets + [ui.OTHER_MODEL]
-    choice = st.selectbox("Model", options, key="_contrib_model_choice", help=ui.MODEL_HELP)
-    chosen = choice
-    if choice == ui.OTHER_MODEL:
-        chosen = st.text_input("Model id or folder", key="_contrib_model_custom",
-                               placeholder="e.g. bert-base-uncased or /models/my-bert").strip() or presets[0]
-    st.session_state["model"] = st.session_state["_contrib_model_seen"] = chosen
-    return chosen
-
-
 def use_date_example() -> None:
     st.session_state["text"], st.session_state["contrib_text_b"] = DATE_SOURCE, DATE_PREFIX
 
 
-text, model = ui.text_and_model("Sentence A (or an encoder–decoder's source)", picker=picker)
+text, model = ui.text_and_model("Sentence A (or an encoder–decoder's source)",
+                                picker=lambda: ui.model_picker(extra=TRAINED))   # with the demo models trained here
 allowed = ui.run_core("Reading the model…", targets_for, model)
 if allowed is None:
     ui.stop_with_share({"text": text, "model": model}, text)

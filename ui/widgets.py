@@ -48,19 +48,22 @@ def hosted_allows(name: str) -> bool:
     return allowed is None or name in allowed
 
 
-def model_picker(key: str = "model", label: str = "Model") -> str:
-    """Preset models plus a field for any id or folder; the chosen name is kept in st.session_state[key]."""
-    current = st.session_state.get(key, MODELS[0])
-    choice_key, custom_key = f"_{key}_choice", f"_{key}_custom"
-    presets = preset_models()
-    presets += [] if limits.current().models is not None else [OTHER_MODEL]
-    if choice_key not in st.session_state:
+def model_picker(key: str = "model", label: str = "Model", extra: tuple[str, ...] = ()) -> str:
+    """Preset models (and `extra`, e.g. demo models trained here, unless a hosted demo's allow-list is the whole choice)
+    plus a field for any id or folder; the chosen name is kept in st.session_state[key]. A name set there from outside
+    (a link, another page, a button) is shown as the choice on the next run."""
+    current = st.session_state.get(key) or MODELS[0]
+    choice_key, custom_key, seen_key = f"_{key}_choice", f"_{key}_custom", f"_{key}_seen"
+    hosted = limits.current().models is not None
+    presets = [*preset_models(), *([] if hosted else extra)]
+    options = presets if hosted else [*presets, OTHER_MODEL]
+    if choice_key not in st.session_state or st.session_state.get(seen_key) != current:
         st.session_state[choice_key] = current if current in presets else OTHER_MODEL
         st.session_state[custom_key] = "" if current in presets else current
-    if st.session_state[choice_key] not in presets:
+    if st.session_state[choice_key] not in options:
         warn(f"The link asked for the model '{current[:80]}', which this public demo does not run; showing {presets[0]}.")
         st.session_state[choice_key] = presets[0]
-    choice = st.selectbox(label, presets, key=choice_key, help=MODEL_HELP)
+    choice = st.selectbox(label, options, key=choice_key, help=MODEL_HELP)
     if choice == OTHER_MODEL:
         custom = st.text_input(
             "Model id or folder", key=custom_key, placeholder="e.g. bert-base-uncased or /models/my-bert",
@@ -70,6 +73,7 @@ def model_picker(key: str = "model", label: str = "Model") -> str:
         st.session_state[key] = custom.strip() or MODELS[0]
     else:
         st.session_state[key] = choice
+    st.session_state[seen_key] = st.session_state[key]
     return st.session_state[key]
 
 
