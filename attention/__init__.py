@@ -26,7 +26,8 @@ from attention import _compat  # noqa: E402
 
 _compat.install()   # old flat module names (attention.links, attention.stats, ...) stay importable
 
-from attention.engine.backends import BUNDLED, SCRATCH, load_model  # noqa: E402
+from attention.engine.backends import load_model  # noqa: E402
+from attention.run.models import BUNDLED, SCRATCH
 from attention.run import limits  # noqa: E402
 from attention.run.api import attend, clean_text  # noqa: E402
 from attention.run.result import Attention  # noqa: E402

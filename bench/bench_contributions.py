@@ -127,7 +127,7 @@ def main() -> None:
 
     from attention.analyses.contributions import METHODS
 
-    from attention.engine.backends import load_model
+    from attention.run.models import load_model
 
     load_model("scratch:minilm")
     measured = []

@@ -3,7 +3,7 @@ import streamlit as st
 
 import ui
 from attention.run.api import is_cached
-from attention.engine.backends import is_loaded
+from attention.run.models import is_loaded
 from figures import heads_side_by_side
 from figures.payloads import grid_payload
 from components.heatmap import head_grid, head_heatmap, head_view

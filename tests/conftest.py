@@ -25,7 +25,7 @@ def save_with_tokenizer(model, folder) -> str:
     """Save a transformers model with MiniLM's tokenizer beside it: a model folder any loader here can open."""
     from transformers import AutoTokenizer
 
-    from attention.engine.backends import _bundled_path
+    from attention.run.models import _bundled_path
 
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(_bundled_path()).save_pretrained(folder)
@@ -60,7 +60,7 @@ def tiny_bert(tmp_path_factory) -> str:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from attention.engine.backends import _bundled_path
+    from attention.run.models import _bundled_path
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-bert")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attention import Attention, attend, clean_text
-from attention.engine.backends import _bundled_path
+from attention.run.models import _bundled_path
 
 SENTENCE = "The cat sat on the mat."
 LONG_100K = ("The quick brown fox jumps over the lazy dog while the cat watches from the warm mat. " * 1200)[:100_000]

@@ -202,7 +202,7 @@ def views(app: AppTest) -> list[tuple[str, dict]]:
 def test_a_new_text_draws_the_views_first_then_replaces_the_placeholders(monkeypatch):
     """A text the server has not seen: the heatmap and grid are sent before the widgets (placeholders first,
     so their script loads while the model runs); once drawn, no placeholder is left and nothing is twice."""
-    from attention.engine import backends
+    from attention.run import models as backends
 
     backends.load_model("scratch")   # a loaded model: the early path (a model still to load sends its widgets first)
     calls = []

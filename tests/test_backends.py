@@ -1,4 +1,4 @@
-"""attention/engine/backends.py: model names -> loaded models, offline first, never running remote code.
+"""attention/run/models.py and attention/engine/backends.py: model names -> loaded models, offline first, never running remote code.
 
 Tiny random GPT-2, BART and T5 models (saved with MiniLM's tokenizer) go through the same path as
 real checkpoints: `attend(text, "<folder>")`.
@@ -19,7 +19,9 @@ import torch
 from attention import attend
 
 from attention.engine import backends
-from attention.engine.backends import _bundled_path, _family, _from_pretrained, _limit, load_model, model_source
+from attention.run import models
+from attention.engine.backends import _family, _from_pretrained, _limit
+from attention.run.models import _bundled_path, load_model, model_source
 
 TEXT = "The little robot read every book in the library."
 TARGET = "Le petit robot a lu tous les livres."
@@ -75,8 +77,8 @@ def tiny_t5(tmp_path_factory) -> str:
 @pytest.fixture
 def fresh_registry(monkeypatch):
     """An empty model registry holding at most 2 models, restored afterwards."""
-    monkeypatch.setattr(backends, "_LOADED", ByteLRU(2**40, lambda backend: backend.nbytes, max_items=2))
-    return backends._LOADED
+    monkeypatch.setattr(models, "_LOADED", ByteLRU(2**40, lambda backend: backend.nbytes, max_items=2))
+    return models._LOADED
 
 
 # --- names --------------------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_the_core_makes_torch_threads_wait_passively():
 
 
 def test_is_loaded_tells_whether_a_model_is_in_memory():
-    from attention.engine import backends
+    from attention.run import models as backends
 
     backends.load_model("scratch")
     assert backends.is_loaded("scratch") and backends.is_loaded(" scratch ")

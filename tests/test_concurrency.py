@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from attention import attend
-from attention.engine import backends
+from attention.run import models as backends
 from attention.run.api import RESULTS
 
 

@@ -11,7 +11,9 @@ from torch import nn
 from attention import explain, trace
 from attention.analyses import contributions as C
 from attention.engine import backends
-from attention.engine.backends import _bundled_path, _scratch_backend, load_model
+from attention.run import models
+from attention.engine.backends import _scratch_backend
+from attention.run.models import _bundled_path, load_model
 from attention.engine.config import ScratchConfig
 from attention.engine.transformer import ScratchTransformer
 from attention.run.trace import forward
@@ -52,14 +54,14 @@ def _toy_network(dtype=torch.float32) -> ScratchTransformer:
 
 
 def _register(name: str, network: ScratchTransformer, family: str = "encoder") -> str:
-    backends._LOADED[name] = _scratch_backend(name, _tokenizer(), network, family, 32, {"causal"})
+    models._LOADED[name] = _scratch_backend(name, _tokenizer(), network, family, 32, {"causal"})
     return name
 
 
 @pytest.fixture
 def toy() -> str:
     name = "scratch:toy-contributions"
-    if name not in backends._LOADED:
+    if name not in models._LOADED:
         _register(name, _toy_network())
     return name
 

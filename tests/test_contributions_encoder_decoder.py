@@ -15,6 +15,7 @@ from attention import explain
 from attention.analyses import contributions as C
 from attention.domains import translate_mini as T
 from attention.engine import backends
+from attention.run import models
 from attention.engine.backends import _scratch_backend
 from attention.engine.config import ScratchConfig
 
@@ -23,7 +24,7 @@ PREFIX = "2021-03-0"
 
 
 def _register(name: str, network: nn.Module) -> str:
-    backends._LOADED[name] = _scratch_backend(name, T.tokenizer(), network, "encoder-decoder", 32, {"target"})
+    models._LOADED[name] = _scratch_backend(name, T.tokenizer(), network, "encoder-decoder", 32, {"target"})
     return name
 
 

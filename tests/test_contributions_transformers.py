@@ -11,7 +11,7 @@ import torch
 
 from attention import explain
 from attention.analyses import contributions as C
-from attention.engine.backends import load_model
+from attention.run.models import load_model
 from conftest import save_with_tokenizer
 
 A = "The animal didn't cross the street because it was too tired."

@@ -6,7 +6,7 @@ import pytest
 from attention import attend
 
 from attention.run import limits
-from attention.engine.backends import load_model
+from attention.run.models import load_model
 
 
 @pytest.fixture

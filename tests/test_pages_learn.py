@@ -187,7 +187,7 @@ def test_masks_cross_attention_opens_on_translate_mini_with_its_figures(trained_
 def test_masks_page_runs_a_decoder_folder_through_transformers(tmp_path):
     from transformers import AutoTokenizer, GPT2Config, GPT2Model
 
-    from attention.engine.backends import _bundled_path
+    from attention.run.models import _bundled_path
 
     GPT2Model(GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=30522, n_positions=64)).save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(_bundled_path()).save_pretrained(tmp_path)

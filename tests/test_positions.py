@@ -30,7 +30,7 @@ def test_shuffle_order_is_seeded_and_keeps_the_ends():
 def test_permutation_experiment_refuses_other_engines_and_causal_models(tmp_path):
     from transformers import AutoTokenizer, GPT2Config, GPT2Model
 
-    from attention.engine.backends import _bundled_path
+    from attention.run.models import _bundled_path
 
     with pytest.raises(ValueError, match="scratch:<weights>"):
         permutation_experiment(SENTENCE, "minilm")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from attention import attend
-from attention.engine.backends import _bundled_path, load_model
+from attention.run.models import _bundled_path, load_model
 from attention.engine import ScratchConfig, ScratchTransformer, from_bert, sinusoidal_positions
 
 ATOL = 1e-5

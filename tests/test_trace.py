@@ -7,7 +7,7 @@ import torch
 
 from attention import attend, trace
 from attention.analyses.multihead import trace_ablation
-from attention.engine.backends import _bundled_path, load_model
+from attention.run.models import _bundled_path, load_model
 from attention.run.api import prepare
 from attention.run.trace import forward, gate_tensors, rerun_layer
 
@@ -171,7 +171,7 @@ def test_lazy_fields_are_stacked_on_first_read_equal_and_survive_a_pickle():
 
     import torch
 
-    from attention.engine.backends import load_model
+    from attention.run.models import load_model
 
     text = "Lazy fields arrive when read."
     run = trace(text, "scratch:minilm")

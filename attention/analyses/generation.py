@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from attention.engine.backends import (COMPUTE_LOCK, Backend, _family, _from_pretrained, _quiet_transformers, load_model,
-                                       model_source)
+from attention.engine.backends import COMPUTE_LOCK, Backend, _family, _from_pretrained, _quiet_transformers
+from attention.run.models import load_model, model_source
 from attention.run import limits
 from attention.run.api import clean_text
 from attention.run.result import LayersAndHeads

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from attention.engine.backends import load_model
+from attention.run.models import load_model
 from attention.engine.maths import MultiHeadAttention, attention_weights, causal_mask
 from attention.run.api import prepare_scratch_name
 from attention.run.trace import Trace, trace

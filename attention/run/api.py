@@ -9,7 +9,8 @@ import numpy as np
 
 from attention.run import limits
 from attention.run.cache import memory_cache
-from attention.engine.backends import GPT_MINI_NAMES, SCRATCH, Backend, load_model
+from attention.engine.backends import Backend
+from attention.run.models import GPT_MINI_NAMES, SCRATCH, load_model
 from attention.engine.patterns import ATTEND_OPTIONS, Pattern, from_options
 from attention.run.result import Attention
 

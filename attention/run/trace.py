@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from attention.engine.backends import BUNDLED, COMPUTE_LOCK, SCRATCH, load_model
+from attention.engine.backends import COMPUTE_LOCK
+from attention.run.models import BUNDLED, SCRATCH, load_model
 from attention.engine.maths import causal_mask
 from attention.engine.transformer import Pass, ScratchTransformer
 from attention.run.api import RESULTS, Prepared, _result_key, build_result, prepare, with_target

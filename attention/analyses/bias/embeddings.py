@@ -69,7 +69,8 @@ def minilm_embeddings(sentences: list[str], model: str = "minilm") -> np.ndarray
     """Mean-pooled last-layer vectors (padding excluded), as sentence-transformers pools all-MiniLM-L6-v2: [sentence, d]."""
     import torch
 
-    from attention.engine.backends import COMPUTE_LOCK, load_model
+    from attention.engine.backends import COMPUTE_LOCK
+    from attention.run.models import load_model
 
     backend = load_model(model)
     if backend.kind != "transformers" or backend.family != "encoder":

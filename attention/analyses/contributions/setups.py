@@ -8,7 +8,7 @@ from typing import Any
 from attention.analyses.contributions.targets import (ENCODER_DECODER, ENGINE, TARGETS, _choose_next, _Setup,
                                                       _single_target, _special_mask, _target_texts)
 from attention.analyses.contributions.transformers_path import _transformers_only, _transformers_setup
-from attention.engine.backends import load_model
+from attention.run.models import load_model
 from attention.engine.transformer import ScratchTransformer
 from attention.run.api import clean_text, prepare
 from attention.run.trace import StackTrace, engine_model, trace

@@ -15,7 +15,8 @@ from torch import nn
 
 from attention.analyses.contributions.targets import (TRANSFORMERS, _Setup, _single_target, _special_mask,
                                                       _target_texts)
-from attention.engine.backends import COMPUTE_LOCK, load_model
+from attention.engine.backends import COMPUTE_LOCK
+from attention.run.models import load_model
 from attention.run.api import prepare
 
 _ENGINE_ONLY = ("value_norm", "alti")      # need the engine's value vectors and W_O (transformers-only models lack them)

@@ -10,7 +10,7 @@ from attention.analyses.contributions.setups import _setup
 from attention.analyses.contributions.targets import TARGETS, _check_int
 from attention.analyses.contributions.trace_methods import value_norms
 from attention.analyses.contributions.transformers_path import _transformers_only
-from attention.engine.backends import load_model
+from attention.run.models import load_model
 from attention.run.api import prepare
 from attention.run.trace import engine_model, trace
 

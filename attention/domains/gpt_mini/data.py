@@ -28,7 +28,8 @@ def tokenizer():
     """MiniLM's tokenizer (bundled with the app: nothing is downloaded)."""
     from transformers import AutoTokenizer
 
-    from attention.engine.backends import _bundled_path, _quiet_transformers
+    from attention.engine.backends import _quiet_transformers
+    from attention.run.models import _bundled_path
 
     _quiet_transformers()
     return AutoTokenizer.from_pretrained(_bundled_path(), local_files_only=True)

@@ -88,7 +88,8 @@ def _text(ids: list[int]) -> str:
 
 def translate(source: str, model: str = MODEL_NAME) -> str:
     """The model's ISO date for `source` (greedy decoding), e.g. 'march 3rd 2021' -> '2021-03-03'."""
-    from attention.engine.backends import COMPUTE_LOCK, load_model
+    from attention.engine.backends import COMPUTE_LOCK
+    from attention.run.models import load_model
     from attention.run.api import clean_text
 
     source, _ = clean_text(source)
