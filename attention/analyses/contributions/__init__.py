@@ -80,8 +80,10 @@ METHOD_NOTES = {
                   "last layer, heads summed as vectors. A large write is not necessarily one the target uses.",
     "alti": "ALTI (Ferrando et al., 2022; after Kobayashi et al., 2021): each layer's output split into per-token parts "
             "with the residual and layer norm, scored by Manhattan distance, rows summing to 1, multiplied through the "
-            "layers. Feed-forward layers and biases are left out; it measures how much a token shapes the output "
-            "vectors, not the direction the target reads.",
+            "layers. As the authors' code defines it, the layer output y the parts are measured against includes the "
+            "biases (the output projection's, through the layer norm, and the norm's β), which belong to no token; "
+            "alti(..., biases=False) is a bias-free variant that leaves them out of y. Feed-forward layers are left "
+            "out; it measures how much a token shapes the output vectors, not the direction the target reads.",
     "grad_input": "Gradient × input on the token embeddings (summed over dimensions): a first-order, local estimate of "
                   "each token's effect. Signed; it can miss saturated effects.",
     "integrated_gradients": "Integrated gradients (Sundararajan et al., 2017) from a baseline to the input along a "

@@ -23,19 +23,28 @@ def layer_value_norms(run: StackTrace, layer: int) -> np.ndarray:
     return np.linalg.norm(parts, axis=-1).astype(np.float32)
 
 
-def _layer_norm(module: nn.Module) -> tuple[np.ndarray, float] | None:
-    return (module.weight.detach().double().numpy(), float(module.eps)) if isinstance(module, nn.LayerNorm) else None
+def _layer_norm(module: nn.Module) -> tuple[np.ndarray, np.ndarray, float] | None:
+    if not isinstance(module, nn.LayerNorm):
+        return None
+    beta = module.bias.detach().double().numpy() if module.bias is not None else np.zeros(module.normalized_shape[0])
+    return module.weight.detach().double().numpy(), beta, float(module.eps)
 
 
-def _alti_rows(parts: np.ndarray, total: np.ndarray | None, norm: tuple[np.ndarray, float] | None) -> np.ndarray:
-    """ALTI's scores of one block: parts [query, part, d_model] summing to the block's output (biases left out);
-    with `total` [query, d_model] and a post-norm layer norm, each part goes through the norm's linear map at this
-    input. contribution = max(0, ‖y‖₁ − ‖y − part‖₁), rows normalised to 1: [query, part]."""
+def _alti_rows(parts: np.ndarray, total: np.ndarray | None, norm: tuple[np.ndarray, np.ndarray, float] | None,
+               output_bias: np.ndarray | None = None) -> np.ndarray:
+    """ALTI's scores of one block: parts [query, part, d_model] summing, with the block's biases, to its output y; with
+    `total` [query, d_model] and a post-norm layer norm, each part goes through the norm's linear map at this input.
+    y = Σ parts + the output projection's bias (through the norm's linear map) + the norm's β, as the authors' code
+    has it; with `output_bias` None the biases are left out of y (the bias-free variant).
+    contribution = max(0, ‖y‖₁ − ‖y − part‖₁), rows normalised to 1: [query, part]."""
+    bias = np.zeros(parts.shape[-1]) if output_bias is None else np.asarray(output_bias, dtype=np.float64)
     if total is not None and norm is not None:
-        gain, eps = norm
+        gain, beta, eps = norm
         scale = np.sqrt(total.var(-1) + eps)                                # [query]: the norm's divisor on the real sum
         parts = gain * (parts - parts.mean(-1, keepdims=True)) / scale[:, None, None]
-    whole = parts.sum(1)                                                    # [query, d_model]
+        if output_bias is not None:
+            bias = gain * (bias - bias.mean()) / scale[:, None] + beta     # [query, d_model]
+    whole = parts.sum(1) + bias                                             # [query, d_model] y
     distance = np.abs(whole[:, None, :] - parts).sum(-1)                    # [query, part] Manhattan
     contribution = np.maximum(0.0, np.abs(whole).sum(-1)[:, None] - distance)
     totals = contribution.sum(-1, keepdims=True)
@@ -44,14 +53,16 @@ def _alti_rows(parts: np.ndarray, total: np.ndarray | None, norm: tuple[np.ndarr
     return np.where(totals > 0, contribution / np.where(totals > 0, totals, 1), fallback)
 
 
-def alti_layers(run: StackTrace, network: ScratchTransformer) -> np.ndarray:
+def alti_layers(run: StackTrace, network: ScratchTransformer, biases: bool = True) -> np.ndarray:
     """ALTI's per-layer contributions (Ferrando et al., 2022): float32 [layer, query, key], non-negative, rows summing to 1.
 
     Each layer's attention-block output y_query (residual and, for post-norm models, layer norm included) is split
-    exactly into one part per key token, T(x_key) = Σ_head α·f(x_key) (+ x_query for the query itself), passed
-    through the layer norm's linear map at this input; contribution = max(0, ‖y‖₁ − ‖y − T(x_key)‖₁), normalised per
-    row. Biases (the output projection's and the norm's) belong to no token and are left out of y. `network` is the
-    stack that ran (a model, or an encoder–decoder's `.decoder`: its self-attention blocks)."""
+    into one part per key token, T(x_key) = Σ_head α·f(x_key) (+ x_query for the query itself), passed through the
+    layer norm's linear map at this input, plus the biases, which belong to no token (the output projection's, through
+    the norm, and the norm's β); contribution = max(0, ‖y‖₁ − ‖y − T(x_key)‖₁), normalised per row. With the biases in
+    y this is the authors' definition (mt-upc/transformer-contributions; tests/test_alti_reference.py); biases=False
+    leaves them out of y (the bias-free variant, a named option). `network` is the stack that ran (a model, or an
+    encoder–decoder's `.decoder`: its self-attention blocks)."""
     layers = []
     n_tokens = run.weights.shape[-1]
     for layer in range(run.n_layers):
@@ -62,13 +73,15 @@ def alti_layers(run: StackTrace, network: ScratchTransformer) -> np.ndarray:
         block = network.layers[layer]
         post = not block.norm_first
         total = stream + run.attention_output[layer].astype(np.float64) if post else None
-        layers.append(_alti_rows(parts, total, _layer_norm(block.attention_norm) if post else None))
+        bias = run.output_bias[layer] if biases else None
+        layers.append(_alti_rows(parts, total, _layer_norm(block.attention_norm) if post else None, bias))
     return np.asarray(layers, dtype=np.float32)
 
 
-def alti(run: StackTrace, network: ScratchTransformer) -> np.ndarray:
-    """ALTI aggregated through the layers by matrix products: float32 [layer, query, input token], rows summing to 1."""
-    per_layer = alti_layers(run, network).astype(np.float64)
+def alti(run: StackTrace, network: ScratchTransformer, biases: bool = True) -> np.ndarray:
+    """ALTI aggregated through the layers by matrix products: float32 [layer, query, input token], rows summing to 1
+    (biases=False: the bias-free variant, see alti_layers)."""
+    per_layer = alti_layers(run, network, biases).astype(np.float64)
     out = np.empty_like(per_layer)
     out[0] = per_layer[0]
     for layer in range(1, len(per_layer)):
@@ -76,7 +89,8 @@ def alti(run: StackTrace, network: ScratchTransformer) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _cross_block(decoder: StackTrace, cross: StackTrace, network: ScratchTransformer, layer: int) -> np.ndarray:
+def _cross_block(decoder: StackTrace, cross: StackTrace, network: ScratchTransformer, layer: int,
+                 biases: bool = True) -> np.ndarray:
     """ALTI of one decoder layer's cross-attention block: [target token, 1 + source token], part 0 the residual (the
     stream after self-attention), then each source token's write Σ_head α·f(encoder output); rows sum to 1."""
     block = network.decoder.layers[layer]
@@ -88,24 +102,25 @@ def _cross_block(decoder: StackTrace, cross: StackTrace, network: ScratchTransfo
     parts = np.concatenate([stream[:, None], writes], axis=1)               # [target, 1 + source, d_model]
     post = not block.norm_first
     total = stream + cross.attention_output[layer].astype(np.float64) if post else None
-    return _alti_rows(parts, total, _layer_norm(block.cross_norm) if post else None)
+    return _alti_rows(parts, total, _layer_norm(block.cross_norm) if post else None,
+                      cross.output_bias[layer] if biases else None)
 
 
-def alti_encoder_decoder(stacks: dict[str, StackTrace], network: ScratchTransformer) -> np.ndarray:
+def alti_encoder_decoder(stacks: dict[str, StackTrace], network: ScratchTransformer, biases: bool = True) -> np.ndarray:
     """ALTI through an encoder–decoder (the structure of ALTI+, Ferrando et al., 2022, "Towards opening the black box of
     neural machine translation"): each decoder position's output split over [source tokens, decoder tokens], float32
     [target, source + target], non-negative, rows summing to 1. Per decoder layer: the self-attention block mixes
     decoder rows (ALTI); the cross-attention block keeps its residual's share of the row and hands each source token's
     share to that token's aggregated encoder row."""
-    encoder = alti(stacks["encoder"], network)[-1].astype(np.float64)      # [source, source]
+    encoder = alti(stacks["encoder"], network, biases)[-1].astype(np.float64)   # [source, source]
     decoder, cross = stacks["decoder"], stacks["cross"]
     n_source, n_target = encoder.shape[0], decoder.weights.shape[-1]
     rows = np.concatenate([np.zeros((n_target, n_source)), np.eye(n_target)], axis=1)   # [target, source + target]
-    self_blocks = alti_layers(decoder, network.decoder).astype(np.float64)
+    self_blocks = alti_layers(decoder, network.decoder, biases).astype(np.float64)
     from_source = np.concatenate([encoder, np.zeros((n_source, n_target))], axis=1)     # source rows, over all tokens
     for layer in range(decoder.n_layers):
         rows = self_blocks[layer] @ rows                                    # self-attention: among decoder positions
-        shares = _cross_block(decoder, cross, network, layer)               # [target, 1 + source]
+        shares = _cross_block(decoder, cross, network, layer, biases)       # [target, 1 + source]
         rows = shares[:, :1] * rows + shares[:, 1:] @ from_source
     return rows.astype(np.float32)
 
