@@ -22,10 +22,6 @@ import os
 # ~1 s instead of ~40 ms here; passive waiting keeps it near 40 ms. Must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from attention import _compat  # noqa: E402
-
-_compat.install()   # old flat module names (attention.links, attention.stats, ...) stay importable
-
 from attention.engine.backends import load_model  # noqa: E402
 from attention.run.models import BUNDLED, SCRATCH
 from attention.run import limits  # noqa: E402

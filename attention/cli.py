@@ -2,22 +2,30 @@
 the app. Each subcommand is one entry of COMMANDS: a name, a help line, how to add its arguments, what it runs.
 
 The core never imports streamlit: `run` starts `python -m streamlit run app.py` as a child process.
-Every command that writes a file writes it whole or not at all (a temporary file beside it, then renamed), and bad
-input (unknown model, empty text, a path that cannot be written) ends with a message and exit code 2.
+Rules every subcommand keeps (tests/test_cli.py holds them to it):
+- an unknown subcommand is an error (exit 2, with "did you mean"); options go in any order, `--out x` or `--out=x`;
+- a file's format follows --format or its suffix, and a mismatch is an error;
+- a file is written whole or not at all, with the mode the user's umask gives (attention.run.export.write_whole: on
+  Linux an unnamed file named only once complete, so even SIGKILL leaves nothing behind); the path printed is the
+  path written;
+- bad input (unknown model, empty text, out-of-range layer or head, a path that cannot be written) ends with one line
+  on stderr and exit code 2, before any file is touched. With no network, an unknown model fails at once instead of
+  waiting for the Hugging Face Hub's retries.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
 import os
+import socket
 import subprocess
-import tempfile
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-from attention.run.export import write_whole
+from urllib.parse import urlparse
 
 
 @dataclass(frozen=True)
@@ -31,14 +39,15 @@ class Command:
 
 
 def app_path() -> Path:
-    """app.py, which sits next to the `ui` package (the app side) in the repository; ValueError when it is missing."""
-    spec = importlib.util.find_spec("ui")   # found, not imported: importing ui would import streamlit
-    if spec is None or spec.origin is None:
-        raise ValueError("The app side (the ui package) is not installed; run `pip install -e .` in the repository.")
-    path = Path(spec.origin).resolve().parent.parent / "app.py"
+    """app.py from the package attention_lens_app: in a checkout it links to the repository's own, in an installed wheel
+    it is the copy the wheel carries; ValueError when the app's files are not installed."""
+    spec = importlib.util.find_spec("attention_lens_app")   # found, not imported
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("The app's files (the attention_lens_app package) are not installed; "
+                         "install the wheel, or run `pip install -e .` in the repository.")
+    path = (Path(next(iter(spec.submodule_search_locations))) / "app.py").resolve()   # a checkout: the top-level app.py
     if not path.is_file():
-        raise ValueError(f"app.py was not found next to the ui package ({path.parent}); "
-                         "the app runs from a checkout of the repository (`pip install -e .`).")
+        raise ValueError(f"app.py was not found in {path.parent}; reinstall Attention Lens.")
     return path
 
 
@@ -54,25 +63,67 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _writable(out: str) -> Path:
-    """The output path, checked before any model is loaded: its folder exists and is a folder; ValueError otherwise."""
-    target = Path(out).expanduser()
-    if target.is_dir():
-        raise ValueError(f"--out {out} is a folder; give a file name.")
-    if not target.parent.is_dir():
-        raise ValueError(f"Cannot write {out}: the folder {target.parent} does not exist.")
-    if not os.access(target.parent, os.W_OK):
-        raise ValueError(f"Cannot write {out}: the folder {target.parent} is not writable.")
-    return target
+    from attention.run.export import writable
+
+    return writable(out)
+
+
+class _HubProbe:
+    """Whether the Hugging Face Hub answers, asked in the background as the command starts (an answer within
+    HUB_TIMEOUT seconds): with no network, a model that is not on this machine then fails at once."""
+
+    HUB_TIMEOUT = 1.0
+
+    def __init__(self) -> None:
+        self.reachable: bool | None = None
+        self.thread = threading.Thread(target=self._ask, daemon=True)
+        self.thread.start()
+
+    def _ask(self) -> None:
+        url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+        try:
+            socket.create_connection((url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)),
+                                     timeout=self.HUB_TIMEOUT).close()
+            self.reachable = True
+        except OSError:
+            self.reachable = False
+
+    def answer(self) -> bool:
+        self.thread.join(self.HUB_TIMEOUT + 0.5)
+        return bool(self.reachable)
+
+
+_PROBE: _HubProbe | None = None
+
+
+def _offline_unless_reachable() -> None:
+    """Load models from this machine only (ATTENTION_LENS_OFFLINE) when the hub does not answer."""
+    explicit = any(os.environ.get(name, "") not in ("", "0") for name in ("HF_HUB_OFFLINE", "ATTENTION_LENS_OFFLINE"))
+    if not explicit and _PROBE is not None and not _PROBE.answer():
+        os.environ["ATTENTION_LENS_OFFLINE"] = "1"
+
+
+def _quiet() -> None:
+    """No library warnings on the terminal: a failure is one line from us."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "huggingface_hub", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _add_text_and_model(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("text", help="the text to run (quote it)")
+    parser.add_argument("text", help="the text to run (quote it); bytes that are not UTF-8 and control characters "
+                                     "are removed, with a note")
     parser.add_argument("--model", default="minilm",
                         help="minilm (default), scratch, scratch:minilm, or a Hugging Face id / local folder")
     parser.add_argument("--max-tokens", type=int, default=None, help="read at most this many tokens of the text")
 
 
 def _attend(args: argparse.Namespace):
+    _quiet()
+    _offline_unless_reachable()
     from attention import attend   # imported here: `attention-lens --help` stays instant
 
     options = {} if args.max_tokens is None else {"max_tokens": args.max_tokens}
@@ -81,7 +132,7 @@ def _attend(args: argparse.Namespace):
 
 def _add_export(parser: argparse.ArgumentParser) -> None:
     _add_text_and_model(parser)
-    parser.add_argument("--out", default="view.html", help="the HTML file to write (default view.html)")
+    parser.add_argument("--out", default="view.html", help="the HTML file to write, .html or .htm (default view.html)")
     parser.add_argument("--layer", type=int, default=0, help="the head opened first: layer (0-based, default 0)")
     parser.add_argument("--head", type=int, default=0, help="the head opened first: head (0-based, default 0)")
     parser.add_argument("--threshold", type=float, default=0.1, help="token links drawn at or above this weight (default 0.1)")
@@ -89,14 +140,27 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
                         help="precision of the weights in the file (default: 16 for small texts, else 8)")
 
 
+def _check_head(result, layer: int, head: int) -> None:
+    if not 0 <= layer < result.n_layers:
+        raise ValueError(f"--layer {layer} is out of range: {result.model} has layers 0–{result.n_layers - 1}.")
+    if not 0 <= head < result.n_heads:
+        raise ValueError(f"--head {head} is out of range: {result.model} has heads 0–{result.n_heads - 1}.")
+
+
 def _export(args: argparse.Namespace) -> int:
     target = _writable(args.out)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"export writes an HTML page: give --out a name ending in .html (not {target.name[:80]!r}); "
+                         "for the weights as data use `attention-lens attend`.")
     if not 0.0 < args.threshold <= 1.0:
         raise ValueError("--threshold must be above 0 and at most 1.")
-    from attention import export
-
     result = _attend(args)
-    path = export.view_file(result, target, text=args.text, layer=args.layer, head=args.head, threshold=args.threshold,
+    _check_head(result, args.layer, args.head)
+    from attention.run import export
+    from attention.run.api import clean_text
+
+    text, _ = clean_text(args.text)   # the same text attend() read (no broken characters in the file)
+    path = export.view_file(result, target, text=text, layer=args.layer, head=args.head, threshold=args.threshold,
                             bits=args.bits)
     for notice in result.notices:
         print(f"note: {notice}", file=sys.stderr)
@@ -110,21 +174,31 @@ FORMATS = ("npz", "json", "csv")
 
 def _add_attend(parser: argparse.ArgumentParser) -> None:
     _add_text_and_model(parser)
-    parser.add_argument("--format", choices=FORMATS, default=None, help="npz, json or csv (default: from --out's suffix)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="npz, json or csv (default: from --out's suffix; a different suffix is an error)")
     parser.add_argument("--out", required=True, help="the file to write (weights [layer, head, query, key], tokens, model)")
+
+
+def attend_format(out: str, chosen: str | None) -> str:
+    """The format of `attend --out`: --format or the suffix; ValueError when they disagree or neither says."""
+    suffix = Path(out).suffix.lstrip(".").lower()
+    if chosen and suffix in FORMATS and suffix != chosen:
+        raise ValueError(f"--format {chosen} does not match --out {out[:200]} (a .{suffix} file): give --out with the "
+                         f".{chosen} suffix, or leave out --format.")
+    if not chosen and suffix not in FORMATS:
+        raise ValueError(f"Cannot tell the format from {out[:200]!r}: give --format npz, json or csv.")
+    return chosen or suffix
 
 
 def _attend_command(args: argparse.Namespace) -> int:
     target = _writable(args.out)
-    kind = args.format or target.suffix.lstrip(".").lower()
-    if kind not in FORMATS:
-        raise ValueError(f"Cannot tell the format from {args.out!r}: give --format npz, json or csv.")
-    from attention import export
-
+    kind = attend_format(args.out, args.format)
     result = _attend(args)
+    from attention.run import export
+
     data = {"npz": export.to_npz, "json": lambda r: export.to_json(r).encode("utf-8"),
             "csv": lambda r: export.to_csv(r).encode("utf-8")}[kind](result)
-    write_whole(target, data)
+    export.write_whole(target, data)
     for notice in result.notices:
         print(f"note: {notice}", file=sys.stderr)
     print(f"{target} ({len(data) / 1e6:.2f} MB, {kind}): {result.n_tokens} tokens, "
@@ -133,62 +207,75 @@ def _attend_command(args: argparse.Namespace) -> int:
 
 
 def _add_corpus(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("corpus_args", nargs=argparse.REMAINDER,
-                        help="as `python -m attention.corpus`: FILE [--model M] [--out stats.parquet] [--column C] "
-                             "[--batch-size N] [--max-tokens N] [--limit N] [--ray ADDRESS]; `corpus --help` for details")
+    from attention.analyses.corpus import add_arguments   # (imports torch: only when `corpus` is the command)
+
+    add_arguments(parser)
 
 
 def _corpus(args: argparse.Namespace) -> int:
+    _quiet()
+    _offline_unless_reachable()
     from attention.analyses import corpus
 
-    argv = list(args.corpus_args)
-    if not argv or argv[0] in ("-h", "--help"):
-        return corpus.main(argv or ["--help"])
-    # the statistics go to a temporary file with the same suffix (it picks the format), renamed once complete
-    out = argv[argv.index("--out") + 1] if "--out" in argv[:-1] else "stats.parquet"
-    target = _writable(out)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent)
-    os.close(handle)
-    try:
-        if "--out" in argv[:-1]:
-            argv[argv.index("--out") + 1] = temporary
-        else:
-            argv += ["--out", temporary]
-        code = corpus.main(argv)
-        if code == 0:
-            os.replace(temporary, target)
-        return code
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    return corpus.run_command(args)
 
 
 COMMANDS: dict[str, Command] = {
     "run": Command("start the app (the default; extra arguments go to `streamlit run`)", _add_run, _run, "streamlit_args"),
     "export": Command("write one interactive HTML file of a text's attention that works offline", _add_export, _export),
     "attend": Command("write a text's attention weights as NPZ, JSON or CSV", _add_attend, _attend_command),
-    "corpus": Command("per-head statistics over a corpus (locally or on Ray), as `python -m attention.corpus`",
+    "corpus": Command("per-head statistics over a corpus (.txt or .csv), locally or on Ray, as .parquet or .csv",
                       _add_corpus, _corpus),
 }
 DEFAULT = "run"
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line: one subparser per entry of COMMANDS."""
+def version() -> str:
+    """The installed version (written once, in pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+
+    try:
+        return installed("attention-lens")
+    except PackageNotFoundError:
+        return "unknown (not installed: run `pip install -e .`)"
+
+
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line: one subparser per entry of COMMANDS (`only`: declare that one's arguments, the others' help)."""
     top = argparse.ArgumentParser(prog="attention-lens", description="Attention Lens: see self-attention.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = top.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     for name, command in COMMANDS.items():
-        command.add(commands.add_parser(name, help=command.help, description=command.help))
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        if only is None or name == only:
+            command.add(sub)
     return top
+
+
+def unknown_command(word: str) -> str | None:
+    """The message for a first word that is neither a subcommand nor an option (None when it is one of them)."""
+    if word in COMMANDS or word.startswith("-"):
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return (f"attention-lens: unknown command '{word[:40]}'.{hint} Commands: {', '.join(COMMANDS)} "
+            "(`attention-lens --help`).")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default: sys.argv[1:]) and run the subcommand; no subcommand starts the app."""
+    global _PROBE
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+    if argv and (message := unknown_command(argv[0])):
+        print(message, file=sys.stderr)
+        return 2
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = [DEFAULT, *argv]   # `attention-lens --server.port 8502` starts the app too
+    if argv[0] in COMMANDS and argv[0] != DEFAULT and not {"-h", "--help"} & set(argv[1:]):
+        _PROBE = _HubProbe()      # asked while torch imports
     # argparse's REMAINDER stops at a leading option (`run --server.port 8502` would be refused), so a passthrough
     # command takes everything after its name as it is
-    args, extra = parser().parse_known_args(argv)
+    args, extra = parser(argv[0] if argv[0] in COMMANDS else None).parse_known_args(argv)
     passthrough = COMMANDS[args.command].passthrough if args.command else None
     if passthrough:
         setattr(args, passthrough, argv[1:])   # argv[0] is the subcommand

@@ -37,7 +37,8 @@ TITLE = "Layer 0 · Head 0"
 
 def our_file(text: str, folder: Path, name: str) -> tuple[Path, float, dict]:
     """Our offline file of `text` (MiniLM), the seconds it took to write (attend() included) and what it holds."""
-    from attention import attend, export
+    from attention import attend
+    from attention.run import export
 
     started = time.perf_counter()
     result = attend(text, "minilm")

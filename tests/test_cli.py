@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attention import attend, export
+from attention import attend
+from attention.run import export
 from conftest import ROOT
 
 TEXT = "The cat sat on the mat because it was warm."

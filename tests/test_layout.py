@@ -1,16 +1,14 @@
-"""The layout is a contract too: the core draws nothing, old import paths still work, every trained demo is split the
-same way, and every import the README shows runs."""
+"""The layout is a contract too: the core draws nothing, and every trained demo is split the same way. (Every Python
+block of the README and the docs runs: tests/test_docs.py; imports point down: tests/test_layers.py.)"""
 from __future__ import annotations
 
 import importlib
 import json
-import re
 import subprocess
 import sys
 
 import pytest
 
-from attention._compat import MOVED
 from conftest import ROOT
 
 DOMAINS = ("vision", "timeseries", "gpt_mini", "translate_mini")
@@ -33,11 +31,6 @@ def test_the_core_imports_neither_streamlit_nor_plotly():
     assert found["modules"] > 40 and found["drawing"] == []
 
 
-@pytest.mark.parametrize("old", sorted(MOVED))
-def test_old_flat_module_names_are_the_modules_that_moved(old):
-    assert importlib.import_module(f"attention.{old}") is importlib.import_module(f"attention.{MOVED[old]}")
-
-
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_every_trained_demo_is_split_into_data_model_train_and_cache(domain):
     """One shape for every demo (docs/architecture.md): data, model, train and cache modules, the cache keeping the
@@ -49,23 +42,6 @@ def test_every_trained_demo_is_split_into_data_model_train_and_cache(domain):
     for name in getattr(package, "__all__", ()):
         assert hasattr(package, name), f"{domain}.{name}"
     assert callable(package.load_or_train) and callable(package.is_cached) and callable(package.cache_path)
-
-
-def test_every_import_the_readme_shows_runs():
-    """The import lines of the README's Python examples, run in a fresh interpreter."""
-    lines = sorted({line.strip() for line in (ROOT / "README.md").read_text().splitlines()
-                    if re.match(r"\s*(from attention[\w.]* import [\w, ]+|import attention[\w.]*)\s*$", line)})
-    assert len(lines) >= 8
-    run_python("\n".join(lines))
-
-
-def test_the_links_payload_is_still_found_under_its_old_name():
-    """The README once showed `from attention.links import layer_links, payload`; the payload now lives beside the
-    components, and the old import still finds that very function."""
-    from attention.links import payload
-    from components.payloads import payload as moved
-
-    assert payload is moved
 
 
 def test_a_trained_demo_names_its_nn_module_network_and_keeps_the_old_name():

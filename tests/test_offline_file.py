@@ -13,7 +13,8 @@ import zlib
 import numpy as np
 import pytest
 
-from attention import Attention, attend, export
+from attention import Attention, attend
+from attention.run import export
 from components import standalone
 
 HOSTILE = ["[CLS]", "</script><script>window.__pwned = 1</script>", "<img src=x onerror=\"window.__pwned = 2\">",
