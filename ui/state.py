@@ -319,6 +319,15 @@ class PageState:
 
     def share(self, shown_text: str, /, **values: Any) -> None:
         """Write the view into the URL and show the share box (`shown_text`: the page's text, for the link-length notice)."""
-        from ui.widgets import share_box
-
         share_box(self.link(**values), shown_text)
+
+
+def share_box(link: str, text: str) -> None:
+    """The share link, with Streamlit's copy button."""
+    from components.share import share_link
+
+    with st.container(border=True):
+        st.markdown("**Share this view** — the link opens exactly what you see.")
+        share_link(link)
+        if len(text) > URL_TEXT_CAP:
+            warn(f"The link keeps the first {URL_TEXT_CAP:,} characters of the text.")

@@ -10,7 +10,7 @@ import streamlit as st
 from attention import MODELS, Attention
 from attention.run import limits
 from ui.messages import warn
-from ui.state import SCRATCH_ENGINES, URL_TEXT_CAP, clamp_index
+from ui.state import SCRATCH_ENGINES, clamp_index, share_box  # share_box: also ui.widgets' name
 
 OTHER_MODEL = "Other: a Hugging Face id or a local folder"
 MODEL_HELP = (
@@ -145,17 +145,6 @@ def open_clicked_head(chart: str, layer_key: str, head_key: str) -> Callable[[],
         if points:
             st.session_state[layer_key], st.session_state[head_key] = int(points[0]["y"]), int(points[0]["x"])
     return open_head
-
-
-def share_box(link: str, text: str) -> None:
-    """The share link, with Streamlit's copy button."""
-    from components.share import share_link
-
-    with st.container(border=True):
-        st.markdown("**Share this view** — the link opens exactly what you see.")
-        share_link(link)
-        if len(text) > URL_TEXT_CAP:
-            warn(f"The link keeps the first {URL_TEXT_CAP:,} characters of the text.")
 
 
 def held_heights(heights: dict[str, int]) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from attention.analyses.words import merge_pieces, word_groups
+from attention.run.words import merge_pieces, word_groups
 
 
 def _frozen(array: np.ndarray | None) -> np.ndarray | None:
