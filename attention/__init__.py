@@ -30,9 +30,11 @@ from attention.run.result import Attention  # noqa: E402
 from attention.run.trace import StackTrace, Trace, trace  # noqa: E402
 from attention.analyses.contributions import Explanation, explain  # noqa: E402
 from attention.analyses.generation import Generation, generate, head_scores  # noqa: E402
+from attention.analyses.patching import Patching, patch  # noqa: E402
+from attention.analyses.lens import LogitLens, logit_lens  # noqa: E402
 from attention.domains.gpt_mini.cache import evaluate_lm  # noqa: E402
 
 MODELS = (BUNDLED, SCRATCH, f"{SCRATCH}:{BUNDLED}")
 
 __all__ = ["attend", "trace", "Attention", "Trace", "StackTrace", "load_model", "clean_text", "limits", "MODELS",
-           "generate", "Generation", "head_scores", "evaluate_lm", "explain", "Explanation"]
+           "generate", "Generation", "head_scores", "evaluate_lm", "explain", "Explanation", "patch", "Patching", "logit_lens", "LogitLens"]
