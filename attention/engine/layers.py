@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from attention.engine.config import ScratchConfig
-from attention.engine.maths import MultiHeadAttention
+from attention.engine.maths import MultiHeadAttention, Swap
 
 ACTIVATIONS = {
     "gelu": lambda x: nn.functional.gelu(x),
@@ -71,18 +71,30 @@ class TransformerLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, memory: torch.Tensor | None = None,
         head_gate: torch.Tensor | None = None, pattern: Callable | None = None, record: dict | None = None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None, swaps: dict[str, Swap] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """x [batch, seq, d_model] -> (x, self weights [batch, head, query, key], cross weights [batch, head, query, source] or None).
 
         Pass a dict as `record` to keep what the trace reads: "self" and "cross" (each MultiHeadAttention's record, plus
-        "input", what that attention read) and "after_attention" (the stream after the self-attention block). `past` is
-        the self-attention's key/value cache (MultiHeadAttention.forward)."""
+        "input", what that attention read), "after_attention" (the stream after the self-attention block) and "feed_forward"
+        (the feed-forward block's output). `past` is the self-attention's key/value cache (MultiHeadAttention.forward).
+        `swaps` patches activations with another run's (Swap): "heads", "attention" (the block's output before the
+        residual), "cross_heads", "cross_attention", "feed_forward"."""
+        swaps = swaps or {}
+
+        def swapped(out: torch.Tensor, name: str, side: dict | None) -> torch.Tensor:
+            if name in swaps:
+                out = swaps[name].apply(out)
+                if side is not None:
+                    side["output"] = out                      # the record holds what the layer went on with
+            return out
+
         def attend_self(h: torch.Tensor):
             if record is not None:
                 record["self"] = {"input": h}
-            return self.self_attention(h, mask=mask, head_gate=head_gate, pattern=pattern,
-                                       record=None if record is None else record["self"], past=past)
+            out, weights = self.self_attention(h, mask=mask, head_gate=head_gate, pattern=pattern, head_swap=swaps.get("heads"),
+                                               record=None if record is None else record["self"], past=past)
+            return swapped(out, "attention", None if record is None else record["self"]), weights
 
         x, weights = self.residual(x, self.attention_norm, attend_self)
         if record is not None:
@@ -92,10 +104,18 @@ class TransformerLayer(nn.Module):
             def attend_source(h: torch.Tensor):
                 if record is not None:
                     record["cross"] = {"input": h}
-                return self.cross_attention(h, context=memory, record=None if record is None else record["cross"])
+                out, weights = self.cross_attention(h, context=memory, head_swap=swaps.get("cross_heads"),
+                                                    record=None if record is None else record["cross"])
+                return swapped(out, "cross_attention", None if record is None else record["cross"]), weights
 
             x, cross = self.residual(x, self.cross_norm, attend_source)
-        x, _ = self.residual(x, self.output_norm, lambda h: (self.feed_forward(h), None))
+        def feed_forward(h: torch.Tensor):
+            out = swapped(self.feed_forward(h), "feed_forward", None)
+            if record is not None:
+                record["feed_forward"] = out
+            return out, None
+
+        x, _ = self.residual(x, self.output_norm, feed_forward)
         return x, weights, cross
 
 
@@ -113,15 +133,21 @@ def run_layers(
     layers: nn.ModuleList | list[TransformerLayer], x: torch.Tensor, mask: torch.Tensor | None = None,
     memory: torch.Tensor | None = None, gates: dict[int, torch.Tensor] | None = None, pattern: Callable | None = None,
     record: bool = False, stop_before: int | None = None, past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    swaps: dict[int, dict[str, Swap]] | None = None,
 ) -> Stacked:
     """The one layer loop: x [batch, seq, d_model] through `layers` (up to `stop_before`); `gates` {layer: [head]} scales
     heads (0 removes one), `memory` is the encoder's output (decoders), `record` keeps every layer's intermediates,
-    `past` holds each layer's key/value cache (key, value) [batch, head, earlier, d_head]."""
+    `past` holds each layer's key/value cache (key, value) [batch, head, earlier, d_head]. `swaps` {layer: {name: Swap}}
+    patches activations with another run's: "input" (the stream entering the layer, where [batch, token]) and the
+    layer's own (TransformerLayer.forward)."""
     weights, cross, records = [], [], []
     for index, layer in enumerate(layers[:stop_before]):
+        swap = (swaps or {}).get(index, {})
+        if "input" in swap:
+            x = swap["input"].apply(x)                       # the residual stream at chosen positions, from the other run
         entry: dict | None = {"input": x} if record else None
         x, layer_weights, layer_cross = layer(x, mask, memory, (gates or {}).get(index), pattern, entry,
-                                              None if past is None else past[index])
+                                              None if past is None else past[index], swap)
         weights.append(layer_weights)
         if layer_cross is not None:
             cross.append(layer_cross)

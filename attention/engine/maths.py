@@ -13,7 +13,7 @@ Axis order everywhere: [batch, head, query, key]. Masks are boolean, True where 
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -63,6 +63,18 @@ def attention_weights(
     return weights
 
 
+class Swap(NamedTuple):
+    """An activation taken from another run (activation patching): rows of the batch where `where` ([batch], or
+    [batch, head] / [batch, token]) is True get `value` (broadcast over the batch); the others keep their own."""
+
+    value: torch.Tensor
+    where: torch.Tensor
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        where = self.where.reshape(*self.where.shape, *(1,) * (x.dim() - self.where.dim()))   # broadcast over the rest
+        return torch.where(where, self.value.to(x.dtype), x)
+
+
 class MultiHeadAttention(nn.Module):
     """Per-head query/key/value projections, scaled dot product, weighted sum, heads merged and projected."""
 
@@ -87,7 +99,7 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
         head_gate: torch.Tensor | None = None, pattern: Callable | None = None, record: dict | None = None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None, head_swap: Swap | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x [batch, query, d_model], context [batch, key, d_model] -> output [batch, query, d_model], weights [batch, head, query, key].
 
@@ -95,7 +107,8 @@ class MultiHeadAttention(nn.Module):
         tokens, kept so that a decoder writing one token at a time projects only the new token. The record's "key" and
         "value" then hold all keys and values (earlier + new): the cache for the next step.
 
-        `head_gate` [head] scales each head's result before the concatenation (0 removes a head: ablation).
+        `head_gate` [head] scales each head's result before the concatenation (0 removes a head: ablation);
+        `head_swap` replaces chosen heads' results (where [batch, head]) by another run's (activation patching).
         `pattern` (attention/patterns.py) replaces the two lines of full attention by a sparse one that scores
         only the pairs it allows; it carries its own causality, so `mask` is not used with it.
         Pass a dict as `record` to keep query, key, value, weights, head_outputs (after the gate) [batch, head, ...] and
@@ -112,6 +125,8 @@ class MultiHeadAttention(nn.Module):
             heads = weights @ value                               # [batch, head, query, d_head]: weighted sum of values
         if head_gate is not None:
             heads = heads * head_gate[:, None, None]              # a removed head hands nothing to the concatenation
+        if head_swap is not None:
+            heads = head_swap.apply(heads)                        # [batch, head, query, d_head]: patched heads from the other run
         output = self.output(merge_heads(heads))                  # [batch, query, d_model]: heads concatenated, then projected
         if record is not None:
             record.update(query=query, key=key, value=value, weights=weights, head_outputs=heads, output=output)

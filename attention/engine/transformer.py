@@ -16,7 +16,7 @@ from torch import nn
 
 from attention.engine.config import ScratchConfig
 from attention.engine.layers import Stacked, TransformerLayer, run_layers, sinusoidal_positions
-from attention.engine.maths import causal_mask
+from attention.engine.maths import Swap, causal_mask
 from attention.engine.patterns import Pattern, with_causal
 
 
@@ -96,13 +96,14 @@ class ScratchTransformer(nn.Module):
         self, input_ids: torch.Tensor, mask: torch.Tensor | None = None, use_positions: bool = True,
         memory: torch.Tensor | None = None, head_gates: dict[int, torch.Tensor] | None = None, stop_before: int | None = None,
         pattern: Pattern | None = None, record: bool = False, token_vectors: torch.Tensor | None = None,
-        past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        past: list[tuple[torch.Tensor, torch.Tensor]] | None = None, swaps: dict[int, dict[str, Swap]] | None = None,
     ) -> Pass:
         """The stack's forward pass; `memory` is the encoder's output (decoders), `head_gates` {layer: [head]} scales heads
         (0 switches one off), `stop_before` stops at a layer's input (hidden is then that layer's input), `pattern` makes
         self-attention sparse, `record` keeps every layer's intermediates (the trace), `token_vectors` replaces the
         token embeddings. `past` is a key/value cache (Pass.cache() of the pass over the earlier tokens): input_ids are
-        then only the new tokens, at positions after the cached ones (generation, one token at a time)."""
+        then only the new tokens, at positions after the cached ones (generation, one token at a time). `swaps`
+        {layer: {name: Swap}} patches activations with another run's (run_layers); {n_layers: {"input": ...}} the output."""
         if past is not None and (pattern is not None or mask is not None or memory is not None):
             raise ValueError("A key/value cache is used for plain causal generation: no pattern, mask or encoder memory.")
         if pattern is not None and mask is not None:
@@ -118,10 +119,13 @@ class ScratchTransformer(nn.Module):
             mask = causal if mask is None else mask & causal                  # e.g. padding and causal together
         elif past is not None:
             raise ValueError("A key/value cache needs a causal model: a bidirectional encoder's earlier tokens see later ones.")
-        stacked: Stacked = run_layers(self.layers, x, mask, memory, head_gates, pattern, record, stop_before, past)
+        stacked: Stacked = run_layers(self.layers, x, mask, memory, head_gates, pattern, record, stop_before, past, swaps)
         hidden = stacked.hidden
         if self.final_norm is not None and stop_before is None:
             hidden = self.final_norm(hidden)
+        output_swap = (swaps or {}).get(len(self.layers), {}).get("input")
+        if output_swap is not None and stop_before is None:
+            hidden = output_swap.apply(hidden)                        # the output (the last residual row), from the other run
         return Pass(hidden, stacked.weights, stacked.cross, x, stacked.records)
 
     def next_token_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -5,12 +5,14 @@
 
 Every analysis reads a trace instead of running the engine again. Interventions are options of the same pass:
 `gate={(layer, head): 0.0}` removes a head, and the trace records what then happened. `forward()` is the same pass
-as torch tensors, usable with autograd (gradient attributions call it outside inference mode).
+as torch tensors, usable with autograd (gradient attributions call it outside inference mode); its `swaps` replace
+activations by another run's (activation patching, attention/analyses/patching.py).
 
 Axes (batch of one, so no batch axis), all numpy float32:
     weights [layer, head, query, key]            query, key, value, head_outputs [layer, head, token, d_head]
     head_writes [layer, head, token, d_model]    attention_output, attention_input [layer, token, d_model]
     residual [layer + 1, token, d_model]         (the stream entering each layer; the last row is the model's output)
+    feed_forward_output [layer, token, d_model]  (each feed-forward block's output, before the residual)
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from attention.run.api import RESULTS, Prepared, _result_key, build_result, prep
 from attention.run.cache import memory_cache
 from attention.run.result import Attention, LayersAndHeads
 
-LAZY = ("query", "key", "value", "head_outputs", "attention_input", "attention_output", "residual")
+LAZY = ("query", "key", "value", "head_outputs", "attention_input", "attention_output", "residual", "feed_forward_output")
 TRACES = memory_cache("traces", lambda found: found.nbytes, "ATTENTION_LENS_TRACE_CACHE_MB", 256)
 Gates = dict[tuple[int, int], float]
 
@@ -67,6 +69,7 @@ class StackTrace(LayersAndHeads):
     attention_input: np.ndarray = None   # [layer, token, d_model] what each layer's attention read (normalised first in pre-norm models)
     attention_output: np.ndarray = None  # [layer, token, d_model] the attention block's output, bias included, before the residual
     residual: np.ndarray | None = None   # [layer + 1, token, d_model] the stream entering each layer, then the output
+    feed_forward_output: np.ndarray | None = None   # [layer, token, d_model] the feed-forward block's output, before the residual
     source: Any = field(default=None, repr=False)    # the Collector holding the pass's per-layer tensors
     side: str = field(default="self", repr=False)    # which of its attentions this is: "self" or "cross"
 
@@ -204,17 +207,22 @@ def gate_tensors(gates: Gates, n_heads: int) -> dict[int, torch.Tensor]:
 
 
 def forward(prepared: Prepared, gates: dict[int, torch.Tensor] | None = None, record: bool = True,
-            token_vectors: torch.Tensor | None = None, target_ids: list[int] | None = None) -> tuple[Pass, Pass | None]:
+            token_vectors: torch.Tensor | None = None, target_ids: list[int] | None = None, swaps: dict | None = None,
+            decoder_swaps: dict | None = None, batch: int = 1) -> tuple[Pass, Pass | None]:
     """The traced pass as torch tensors: (encoder or decoder-only pass, decoder pass or None). Runs under the caller's
     grad mode: call it inside torch.inference_mode() for speed, or with gradients on for attributions. `gates` {layer:
-    [head]} may hold tensors that require grad; `token_vectors` [1, token, d_model] replaces the token embeddings."""
+    [head]} may hold tensors that require grad; `token_vectors` [1, token, d_model] replaces the token embeddings.
+    `swaps` / `decoder_swaps` {layer: {name: Swap}} patch activations with another run's (engine/layers.run_layers),
+    over `batch` copies of the input (one patch per copy: activation patching)."""
     network: ScratchTransformer = prepared.backend.network
-    ids = torch.tensor([prepared.ids])
+    ids = torch.tensor([prepared.ids]).expand(batch, -1)
     mask = causal_mask(len(prepared.ids)) if prepared.options.get("causal") else None
     if target_ids is not None:
-        encoded = network.run(ids, mask, head_gates=gates, record=record, token_vectors=token_vectors)
-        return encoded, network.decoder.run(torch.tensor([target_ids]), memory=encoded.hidden, record=record)
-    return network.run(ids, mask, head_gates=gates, pattern=prepared.pattern, record=record, token_vectors=token_vectors), None
+        encoded = network.run(ids, mask, head_gates=gates, record=record, token_vectors=token_vectors, swaps=swaps)
+        return encoded, network.decoder.run(torch.tensor([target_ids]).expand(batch, -1), memory=encoded.hidden,
+                                            record=record, swaps=decoder_swaps)
+    return network.run(ids, mask, head_gates=gates, pattern=prepared.pattern, record=record, token_vectors=token_vectors,
+                       swaps=swaps), None
 
 
 _PROJECTIONS: dict[tuple, tuple[tuple, np.ndarray, np.ndarray]] = {}
@@ -249,8 +257,9 @@ class Collector:
 
     def __init__(self, passed: Pass, sides: tuple[str, ...] = ("self",)) -> None:
         self.sides = sides
-        self.layers: list[dict] = [{"input": entry["input"], **{side: {name: entry[side][name] for name in self._RECORDED}
-                                                                for side in sides}} for entry in passed.records]
+        self.layers: list[dict] = [{"input": entry["input"], "feed_forward": entry["feed_forward"],
+                                    **{side: {name: entry[side][name] for name in self._RECORDED} for side in sides}}
+                                   for entry in passed.records]
         self.hidden: torch.Tensor | None = passed.hidden
         self._stacked: dict[tuple[str, str], np.ndarray | None] = {}
         self._lock = threading.RLock()          # traces are shared between sessions: one stacking per field
@@ -271,6 +280,10 @@ class Collector:
                 if side != "self":
                     return None                 # cross-attention has no residual stream of its own
                 return _frozen(torch.cat([entry["input"] for entry in self.layers] + [self.hidden]).float().numpy())
+            if name == "feed_forward_output":       # one feed-forward block per layer, after all of its attentions
+                if side != "self":
+                    return None
+                return _frozen(torch.cat([entry["feed_forward"] for entry in self.layers]).float().numpy())
             if name in ("query", "key", "value"):
                 # views of the [1, token, head, d_head] projections: copied in their own memory order, viewed heads-first
                 stacked = torch.cat([r[name].transpose(1, 2) for r in records]).float().numpy()
@@ -298,7 +311,7 @@ class Collector:
         first = self.layers[0][side]
         per_layer = sum(first[name].numel() for name in ("query", "key", "value", "head_outputs", "output", "input"))
         rows = len(self.layers)
-        residual = (rows + 1) * self.layers[0]["input"].numel() if side == "self" else 0
+        residual = (2 * rows + 1) * self.layers[0]["input"].numel() if side == "self" else 0   # and the feed-forward outputs
         return 4 * (per_layer * rows + residual)
 
 
