@@ -128,7 +128,8 @@ def trained_timeseries():
     return {dataset: ts.load_or_train(ts.make_config(dataset)) for dataset in ts.DATASETS}
 
 
-TRAINED_FIXTURES = ("trained_vit", "trained_timeseries", "trained_gpt_mini", "trained_translate_mini", "trained_masks_models")
+TRAINED_FIXTURES = ("trained_vit", "trained_timeseries", "trained_gpt_mini", "trained_translate_mini", "trained_masks_models",
+                    "trained_induction_mini")
 
 
 def _pretrain(config) -> None:
@@ -186,7 +187,8 @@ def pytest_collection_modifyitems(session, config, items) -> None:
 
 
 TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries", "generation": "trained_gpt_mini",
-                 "masks": "trained_masks_models"}   # page -> the fixture that trains its models
+                 "masks": "trained_masks_models",
+                 "induction_heads": "trained_induction_mini"}   # page -> the fixture that trains its models
 
 
 def choose(page, label: str, option: str) -> None:
@@ -223,6 +225,16 @@ def trained_gpt_mini():
     from attention.domains import gpt_mini
 
     return gpt_mini.load_or_train()
+
+
+@pytest.fixture(scope="session")
+def trained_induction_mini():
+    """The Induction heads page's decoder (and Patching's known case): trained once per machine (a fresh CI machine
+    trains it here, about half a minute on one thread) and kept in the cache folder, where the app and its test server
+    find it."""
+    from attention.domains import induction_mini
+
+    return induction_mini.load_or_train()
 
 
 @pytest.fixture(scope="session")

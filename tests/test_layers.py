@@ -29,6 +29,7 @@ KNOWN = {
     # run and the domains, or the domains register their builders with it
     ("attention.run.models", "attention.domains.gpt_mini"),
     ("attention.run.models", "attention.domains.translate_mini"),
+    ("attention.run.models", "attention.domains.induction_mini"),
 }
 
 

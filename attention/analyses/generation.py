@@ -104,7 +104,7 @@ class _Runner:
             raise ValueError("Pick a decoder: gpt-mini, scratch:<GPT-2 folder>, or a transformers decoder id / folder.")
         self.name = name
         self.backend: Backend | None = None
-        if name in ("gpt-mini", "scratch:random-gpt-mini") or name.startswith("scratch:"):
+        if name in ("gpt-mini", "scratch:random-gpt-mini", "induction-mini") or name.startswith("scratch:"):
             self.backend = load_model(name)
             if self.backend.family != "decoder":
                 raise ValueError(f"'{name[:80]}' is {'an' if self.backend.family[0] == 'e' else 'a'} {self.backend.family}: "

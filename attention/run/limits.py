@@ -17,8 +17,9 @@ import os
 from dataclasses import dataclass
 
 # The trained demo models (and their seeded untrained twins) are allowed too: their pages (Generation, Masks, Step by
-# step, Contributions) name them, and the Docker image trains them at build time (python -m attention.domains.pretrain).
-DEMO_MODELS = ("gpt-mini", "scratch:random-gpt-mini", "translate-mini", "scratch:random-translate-mini")
+# step, Contributions, Induction heads) name them, and the Docker image trains them at build time
+# (python -m attention.domains.pretrain).
+DEMO_MODELS = ("gpt-mini", "scratch:random-gpt-mini", "translate-mini", "scratch:random-translate-mini", "induction-mini")
 HOSTED_MODELS = ("minilm", "scratch", "scratch:minilm", *DEMO_MODELS)
 
 

@@ -10,6 +10,8 @@ Names are a contract:
                     "scratch:random-gpt-mini" is the same network with its untrained, seeded starting weights
   "translate-mini"  a small encoder–decoder trained here on dates in words -> ISO dates (attention/domains/translate_mini/);
                     "scratch:random-translate-mini" is the same network with its untrained, seeded weights
+  "induction-mini"  a 2-layer attention-only decoder trained here in about half a minute on repeated random characters,
+                    whose induction heads form while you watch (attention/domains/induction_mini/)
   anything else     a Hugging Face model id or a local model folder, offline first
 
 The engine (attention/engine/backends.py) builds a Backend from a network and a tokenizer and knows no names;
@@ -36,6 +38,7 @@ BUNDLED = "minilm"
 SCRATCH = "scratch"
 GPT_MINI_NAMES = ("gpt-mini", "scratch:random-gpt-mini")
 TRANSLATE_MINI_NAMES = ("translate-mini", "scratch:random-translate-mini")
+INDUCTION_MINI = "induction-mini"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 _LOAD_LOCK = threading.Lock()
@@ -84,6 +87,12 @@ def _gpt_mini(name: str) -> Backend:
     return _scratch_backend(name, tokenizer, network, "decoder", network.config.max_positions, {"causal", *ATTEND_OPTIONS})
 
 
+def _induction_mini(name: str) -> Backend:
+    from attention.domains import induction_mini   # trained on first use (about half a minute), then read from disk
+
+    return induction_mini.backend(name)
+
+
 def _scratch(name: str) -> Backend:
     from transformers import AutoTokenizer
 
@@ -101,6 +110,7 @@ NAMED: dict[str, Callable[[str], Backend]] = {
     SCRATCH: _scratch,
     **{name: _translate_mini for name in TRANSLATE_MINI_NAMES},
     **{name: _gpt_mini for name in GPT_MINI_NAMES},
+    INDUCTION_MINI: _induction_mini,
 }
 
 
