@@ -5,9 +5,9 @@ import ui
 from attention import attend
 from attention.run import limits
 from attention.run.cache import memoized
-from attention.analyses.bias import (ALPHA, DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, SEAT_LABELS, expand, probe,
-                                     seat_all)
+from attention.analyses.bias import ALPHA, DEFAULT_NAMES, DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, expand, probe, seat_all
 from figures.inspect import excess_map, key_shift_bars, layer_head_map
+from ui.bias import head_numbers, report_table, seat_panel
 
 TEMPLATE_HELP = (
     "One sentence a line. Mark the swapped pair with braces and a slash, e.g. {he/she}, or write {name} to use each pair "
@@ -70,7 +70,6 @@ st.info(
 # SEAT for both attribute pairs (about a second each on MiniLM); a message instead where the model cannot run it
 seat_results = memoized("seat", max_items=8)(seat_all)
 
-
 scores = report.scores
 side_a, side_b = report.sides()
 controlled = report.has_controls
@@ -87,27 +86,7 @@ with summary_col:
         "Benjamini–Hochberg correction over all heads (false discovery rate 5%). Pairs built from one template are not "
         "independent, so treat p-values as a guide.")
 with seat_col:
-    st.subheader("SEAT: what the embeddings encode")
-    with st.spinner("Running SEAT…"):
-        seats = seat_results(model)
-    for message in dict.fromkeys(found for found in seats.values() if isinstance(found, str)):
-        st.warning(ui.md_escape(message))   # one message, not one per test
-    for test, found in seats.items():
-        first, second = SEAT_LABELS[test]
-        if isinstance(found, str):
-            continue
-        verdict = "evidence of association" if found["p_value"] < 0.05 else "no evidence"
-        st.metric(f"Male/female names × {first}/{second}", f"{found['effect_size']:+.2f}",
-                  help=ui.md_escape(found["meaning"]))
-        st.caption(f"p = {found['p_value']:.4f} ({verdict}); {found['sentences']['x']} + {found['sentences']['y']} name "
-                   f"sentences, {found['sentences']['a']} + {found['sentences']['b']} attribute sentences, "
-                   f"{found['permutations']:,} permutations.")
-    st.caption(
-        "SEAT (May et al., 2019) measures the model's *output*: WEAT's effect size (Caliskan et al., 2017) between "
-        "sentences with male and female names and sentences about each attribute pair, on the model's mean-pooled "
-        "sentence vectors (cosine). Around ±0.2 is small, ±0.8 large; the p-value is a one-sided permutation test over "
-        "the name sentences. Attention weights (left) say where heads look; SEAT says what the embeddings encode — one "
-        "does not imply the other.")
+    seat_panel(seat_results, model)
 
 for name, top, size in zip(("layer", "head"), report.opening_head(ALPHA), scores.shape):
     if STATE[name] is None:
@@ -141,28 +120,13 @@ with head_col:
                          help="Opens on the head whose excess is largest (or, without controls, that moves most).")
     head = c2.selectbox("Head", range(scores.shape[1]), key="bias_head", help="Heads count from 0.")
     if controlled:
-        h1, h2, h3, h4 = st.columns(4)
-        h1.metric("Shift", f"{scores[layer, head]:.1%}", help="Share of the term's attention that moves under the gender swap.")
-        h2.metric("Excess", f"{100 * report.excess[layer, head]:+.1f} pts",
-                  help="Gender swap's shift minus the control swaps' shift, in percentage points of the term's attention.")
-        h3.metric("p", f"{report.p_values[layer, head]:.3f}",
-                  help="Two-sided sign-flip permutation test over the sentence pairs (uncorrected).")
-        h4.metric("Adjusted p", f"{report.adjusted_p[layer, head]:.3f}",
-                  help="After Benjamini–Hochberg correction over every head; the head survives at ≤ 0.05.")
+        head_numbers(report, layer, head)
     st.plotly_chart(key_shift_bars(report.key_shifts(layer, head)[:20], f"Layer {layer} · Head {head}: where the term looks",
                                    (side_a, side_b)), width="stretch", key="bias_keys")
     st.caption("Mean change of attention from the term to each word (A − B), the 20 largest. ‘(itself)’ is the term's "
                "attention to its own tokens.")
 
-st.subheader("Table")
-frame = report.table()
-st.caption(f"{len(frame):,} rows: one per sentence pair and head, largest shift first; the CSV holds every row.")
-first = ["layer", "head", "shift"]   # the key columns stay in view; the long sentence columns scroll
-st.dataframe(frame.head(500), width="stretch", hide_index=True, height=320,
-             column_order=[*first, *(name for name in frame.columns if name not in first)],
-             column_config={"shift": st.column_config.NumberColumn(format="%.3f")})
-st.download_button("Download CSV", report.csv(), file_name="attention_bias_probe.csv", mime="text/csv", icon=":material/download:",
-                   help="Every row: templates, both sentences, terms, layer, head, the shift and the key that changed most.")
+report_table(report)
 
 with st.expander("Privacy: what this app keeps, and what attention can reveal", icon=":material/lock:"):
     st.markdown(

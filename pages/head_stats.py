@@ -6,15 +6,14 @@ from attention import attend
 from attention.analyses import corpus
 from attention.run import limits
 from attention.run.cache import memoized
-from attention.run.export import table_csv
 from figures.export import view_html
 from figures import head_heatmap
 from figures.stats import rollout_flow_figure, similarity_heatmap, stat_grid, stat_spread
+from ui.stats import SOURCES, corpus_sentences, stat_help, stats_downloads
 from components.heatmap import head_view
 from attention.analyses.stats import FLOW_MAX_TOKENS, PATTERN_RULE, STATS, Overview, overview, pattern_counts
 
 MODES = {"sentence": "One sentence", "corpus": "A corpus"}
-SOURCES = {"sample": "The sample corpus", "upload": "Upload a .txt or .csv file"}
 CHOICES = (*STATS, "pattern")
 
 STATE = ui.PageState("stats", ui.Sentence(), ui.Model(), ui.Choice("mode", tuple(MODES)), ui.Choice("stat", CHOICES),
@@ -53,25 +52,7 @@ else:
     with right:
         model = ui.model_picker()
     params["model"] = model
-    try:
-        if source == "sample":
-            sentences = corpus.read_sentences(corpus.SAMPLE)
-        else:
-            upload = left.file_uploader("Corpus file", type=["txt", "csv"], key="stats_upload",
-                                        help=".txt: one sentence a line. .csv: pick the column that holds the sentences.")
-            if upload is None:
-                st.info("Upload a file to see its statistics; the link cannot carry an uploaded file.")
-                ui.stop_with_share(params, "")
-            data = upload.getvalue()
-            column = (left.selectbox("Column", corpus.csv_columns(data), key="stats_column")
-                      if upload.name.lower().endswith(".csv") else None)
-            sentences = corpus.read_sentences(data, upload.name, column)
-    except ValueError as error:
-        st.error(ui.md_escape(str(error)))
-        ui.stop_with_share(params, "")
-    sentences, notice = corpus.first(sentences, limits.current().max_batch)
-    if notice:
-        ui.warn(notice)
+    sentences = corpus_sentences(left, source, params)
     table = ui.run_with_progress(f"Reading {len(sentences)} sentences…", corpus.run, sentences, model,
                                  step=lambda done, total: f"{done}/{total} sentences")
     if table is None:
@@ -95,9 +76,7 @@ STATE.clamp("layer", result.n_layers)
 STATE.clamp("head", result.n_heads)
 c1, _ = st.columns([2, 2])   # the Layer and Head boxes are the head view's own (drawn by the heatmap component)
 # options show their short names (long ones were cut off in the box); what each one means is in the help
-stat = c1.selectbox("Colour the heads by", CHOICES, key="stats_stat",
-                    help="  \n".join([*(f"**{name}**: {ui.md_escape(meaning)}" for name, (meaning, _) in STATS.items()),
-                                      "**pattern**: the head's pattern type (see the rule below)"]))
+stat = c1.selectbox("Colour the heads by", CHOICES, key="stats_stat", help=stat_help())
 layer, head = STATE["layer"], STATE["head"]
 params.update(stat=stat)
 figures = {}
@@ -166,11 +145,6 @@ def view_figures() -> list:
 
 st.subheader("Export")
 ui.result_exports(result, "export_result")
-with st.container(horizontal=True, gap="small"):
-    rows = table if table is not None else views.stats.rows()
-    ui.download("Statistics CSV", lambda: table_csv(rows), "head-stats.csv", "text/csv", key="export_stats_csv")
-    if table is not None:
-        ui.download("Statistics Parquet", lambda: table.to_parquet(index=False), "head-stats.parquet", key="export_parquet")
-    ui.download("This view (HTML)", lambda: view_html(view_figures(), f"Head stats · {model}", [text]), "head-stats-view.html",
-                "text/html", key="export_view", help="Every figure of this page in one file that opens offline.")
+stats_downloads(table if table is not None else views.stats.rows(), table,
+                lambda: view_html(view_figures(), f"Head stats · {model}", [text]))
 STATE.share(text if mode == "sentence" else "", **params, layer=STATE["layer"], head=STATE["head"])
