@@ -12,6 +12,7 @@ pages = {
         st.Page("pages/bias_probe.py", title="Bias probe", icon=":material/balance:"),
         st.Page("pages/head_stats.py", title="Head stats", icon=":material/query_stats:"),
         st.Page("pages/contributions.py", title="Contributions", icon=":material/account_tree:"),
+        st.Page("pages/patching.py", title="Patching", icon=":material/swap_horiz:"),
     ],
     "Learn": [
         st.Page("pages/step_by_step.py", title="Step by step", icon=":material/stairs:"),

@@ -200,6 +200,36 @@ def test_translate_mini_day_digit(trained_translate_mini):
     assert found.layer_names[:2] == ["encoder 0", "encoder 1"] and "cross 0" in found.layer_names
     assert found.residual[0, found.changed].sum() == pytest.approx(1.0, abs=1e-3)   # one changed word, maybe pieces
     cross = found.layer_names.index("cross 0")
-    assert np.nanmax(found.heads[cross]) > 0.3           # the answer reaches the decoder through cross-attention
+    assert found.attention[cross] > 0.9 and abs(found.attention[found.layer_names.index("decoder 0")]) < 1e-4   # through cross-attention
     with pytest.raises(ValueError, match="encoder–decoder"):
         patch("the third of march", "the fifth of march", "translate-mini", target="similarity")
+
+
+def _repeats(count: int, period: int = 10, seed: int = 0) -> list[tuple[str, str, str, str]]:
+    """Clean: a random run of distinct letters, then its first half again (the next token is the one that followed the
+    last token's earlier copy). Corrupted: that earlier copy's token swapped with the run's last token, so the earlier
+    copy is now followed by the run's first letter. (clean, corrupted, answer, wrong)."""
+    generator = np.random.default_rng(seed)
+    found = []
+    for _ in range(count):
+        run = "".join(generator.choice(list("abcdefghijklmnopqrstuvwxyz"), period, replace=False))
+        half = period // 2
+        swapped = list(run)
+        swapped[half - 1], swapped[-1] = swapped[-1], swapped[half - 1]
+        found.append((run + run[:half], "".join(swapped) + run[:half], run[half], run[0]))
+    return found
+
+
+def test_induction_mini_heads_found_by_patching_are_those_found_by_the_scores(trained_induction_mini):
+    """Averaged over a few repeated runs, the heads that restore most are exactly the heads whose induction or
+    previous-token score is ≥ 0.5 (the domain's probe scores), and in layer 0 the best is the best previous-token head."""
+    from attention.domains.induction_mini import probe_scores
+
+    scores = probe_scores(trained_induction_mini.network)
+    scored = {tuple(map(int, where)) for kind in ("induction", "previous") for where in np.argwhere(scores[kind] >= 0.5)}
+    assert scored, "induction-mini has no head with a score of 0.5"
+    restored = np.mean([patch(clean, corrupted, "induction-mini", answer=answer, wrong=wrong).heads
+                        for clean, corrupted, answer, wrong in _repeats(4)], axis=0)
+    order = np.argsort(-restored, axis=None)[:len(scored)]
+    assert {tuple(map(int, where)) for where in zip(*np.unravel_index(order, restored.shape))} == scored
+    assert int(restored[0].argmax()) == int(scores["previous"][0].argmax())

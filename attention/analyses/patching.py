@@ -13,7 +13,8 @@ tracing; Wang et al. (2023) use it to find the circuit of a task; it is Transfor
 Metrics:
     logit difference   `answer` − `wrong` after the last token (decoders; an encoder–decoder's after the last token of
                        the output so far, `prefix`); `answer` alone: its logit. Without either: the clean input's top
-                       next token against the corrupted input's (or its logit alone when they agree).
+                       next token against the corrupted input's (or its logit alone when they agree); an encoder's
+                       metric is then "similarity".
     "next_token"       the logit of `answer` (default: the clean input's top next token)
     "similarity"       cosine similarity of the mean-pooled output with the clean input's (clean value 1)
     "token"            the output at position `token`: its norm (token=i), or the cosine of two (token=(i, j))
@@ -107,8 +108,12 @@ def _metric(network: ScratchTransformer, encoder_decoder: bool, tokenizer: Any, 
     """The metric as a function of the output hidden [batch, token, d_model] -> [batch], and its label."""
     if target is not None and target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}; got {str(target)[:40]!r}.")
+    blank = all(t is None or (isinstance(t, str) and not t.strip()) for t in (answer, wrong))
+    if target is None and blank and not encoder_decoder and not network.config.causal:
+        target = "similarity"
+        notices.append("An encoder predicts no next token: the metric is the similarity of the output with the clean one.")
     if target in ("similarity", "token"):
-        if answer is not None or wrong is not None:
+        if not blank:
             raise ValueError(f"answer and wrong name tokens for a logit difference; the {target} target reads the "
                              "output vectors. Leave them out, or leave out target.")
         if encoder_decoder:
