@@ -20,6 +20,7 @@ pages = {
         st.Page("pages/positions.py", title="Positions", icon=":material/format_list_numbered:"),
         st.Page("pages/masks.py", title="Masks & attention kinds", icon=":material/visibility_off:"),
         st.Page("pages/generation.py", title="Generation", icon=":material/edit_note:"),
+        st.Page("pages/induction_heads.py", title="Induction heads", icon=":material/repeat:"),
         st.Page("pages/efficient_attention.py", title="Efficient attention", icon=":material/speed:"),
     ],
     "Domains": [

@@ -170,3 +170,16 @@ def test_the_model_copies_a_repeated_text(trained_induction_mini):
 
     written = generate("qzx7 mwp3;k qzx7 m", "induction-mini", steps=6).text
     assert written == "wp3;k "
+
+
+def test_findings_remove_each_layer_0_head_and_name_the_strongest(trained_induction_mini):
+    trained = trained_induction_mini
+    found = im.findings(trained.network, trained.config, trained.history)
+    assert found.previous_head == im.best_head(trained.history["previous"][-1], range(0, 1))
+    assert found.removal_of(None) is found.removals[found.previous_head[1]]
+    assert found.removal_of(None).gates == {found.previous_head: 0.0}
+    table = found.removal_table()
+    worst = int(np.argmax(table["loss on the repeated part (nats)"]))
+    assert worst == found.previous_head[1]               # no other layer-0 head matters as much
+    with pytest.raises(ValueError, match="heads 0–3"):
+        found.removal_of(4)

@@ -19,6 +19,7 @@ SPACE = "▁"
 SPECIALS = ("[BOS]", "[UNK]")
 SYMBOLS = (SPACE, *"abcdefghijklmnopqrstuvwxyz0123456789", *".,;:!?'\"-()/&+=*#@$%_<>{}")
 BOS, UNK = 0, 1
+PROBE_LENGTH = 31     # random tokens in each copy of the probe: [BOS] and two copies fill 63 of the 64 positions
 
 
 def vocabulary() -> list[str]:
@@ -63,7 +64,7 @@ def parts(period: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor
     return first, ~first
 
 
-def probe(sequences: int = 4, length: int = 31, seed: int = 0) -> np.ndarray:
+def probe(sequences: int = 4, length: int = PROBE_LENGTH, seed: int = 0) -> np.ndarray:
     """The standard probe of the head scores: [BOS], `length` random symbols, the same symbols again (Olsson et al.,
     2022; the probe attention.analyses.generation.head_scores draws for this model): int64 [sequence, 1 + 2·length]."""
     pool = np.arange(len(SPECIALS), len(vocabulary()))

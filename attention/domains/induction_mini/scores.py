@@ -20,6 +20,7 @@ from attention.domains.induction_mini.data import parts, probe, repeated_rows
 from attention.engine.transformer import ScratchTransformer
 
 KINDS = ("induction", "previous")
+HELD_OUT_ROWS = 256   # rows the losses after training (and after removing a head) are measured on
 
 
 def score_weights(weights: np.ndarray, length: int, kind: str) -> np.ndarray:
@@ -60,7 +61,7 @@ def part_losses(network: ScratchTransformer, ids: torch.Tensor, period: torch.Te
     return losses.mean(), losses[first].mean(), losses[repeated].mean()
 
 
-def held_out_rows(config: Any, count: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def held_out_rows(config: Any, count: int = HELD_OUT_ROWS) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows the losses after training are measured on: drawn like the training rows from a seed training never uses."""
     generator = torch.Generator().manual_seed(10_000 + config.seed)
     return repeated_rows(count, config.context - 1, (config.min_period, config.max_period), generator)
@@ -139,3 +140,63 @@ def best_head(scores: np.ndarray, layers: range | None = None) -> tuple[int, int
     chosen = scores[list(layers)]
     layer, head = np.unravel_index(int(np.argmax(chosen)), chosen.shape)
     return int(list(layers)[layer]), int(head)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the trained induction-mini shows: its final head scores float32 [layer, head], the strongest previous-token
+    head of layer 0 and induction head above it (layer, head), the phase change's step, what removing each layer-0 head
+    in turn changed (`removals`, one Removal per head), and the K-composition [layer-0 head, layer-1 head] of the
+    trained and of the untrained network."""
+
+    induction: np.ndarray
+    previous: np.ndarray
+    previous_head: tuple[int, int]
+    induction_head: tuple[int, int]
+    phase_step: int
+    removals: tuple[Removal, ...]
+    composition: np.ndarray
+    composition_untrained: np.ndarray
+
+    @property
+    def best_induction(self) -> float:
+        """The strongest induction score (of induction_head)."""
+        return float(self.induction[self.induction_head])
+
+    @property
+    def best_previous(self) -> float:
+        """The strongest previous-token score in layer 0 (of previous_head)."""
+        return float(self.previous[self.previous_head])
+
+    def removal_of(self, head: int | None) -> Removal:
+        """What removing layer-0 head `head` changed (None: the previous-token head); ValueError for people."""
+        head = self.previous_head[1] if head is None else head
+        if not 0 <= head < len(self.removals):
+            raise ValueError(f"Layer 0 has heads 0–{len(self.removals) - 1}; head {head} does not exist.")
+        return self.removals[head]
+
+    def composition_range(self, trained: bool = True) -> tuple[float, float]:
+        """(lowest, highest) K-composition: of the previous-token head's row (trained), or of every pair (untrained)."""
+        values = self.composition[self.previous_head[1]] if trained else self.composition_untrained
+        return float(values.min()), float(values.max())
+
+    def removal_table(self) -> dict[str, list]:
+        """Each layer-0 head removed in turn, as table columns: its previous-token score, then the best induction
+        head's score and the loss on the repeated part once it is removed."""
+        best = self.induction_head
+        return {"layer-0 head removed": list(range(len(self.removals))),
+                "its previous-token score": [round(float(v), 2) for v in self.previous[0]],
+                f"induction score, L{best[0]} H{best[1]}": [round(float(r.induction_after[best]), 2) for r in self.removals],
+                "loss on the repeated part (nats)": [round(r.loss_repeated_after, 2) for r in self.removals]}
+
+
+def findings(network: ScratchTransformer, config: Any, history: dict[str, np.ndarray]) -> Findings:
+    """Findings of a trained network (cache.Trained's network, config and history): scores, best heads, the phase
+    change, every layer-0 head removed in turn (measured now), K-composition trained and untrained."""
+    from attention.domains.induction_mini.model import InductionMini
+
+    scores = probe_scores(network)
+    removals = tuple(removal(network, config, {(0, head): 0.0}) for head in range(network.config.n_heads))
+    return Findings(scores["induction"], scores["previous"], best_head(scores["previous"], range(0, 1)),
+                    best_head(scores["induction"], range(1, network.config.n_layers)), phase_change(history), removals,
+                    composition(network), composition(InductionMini.initial(config)))
