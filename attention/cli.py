@@ -96,11 +96,28 @@ class _HubProbe:
 _PROBE: _HubProbe | None = None
 
 
-def _offline_unless_reachable() -> None:
-    """Load models from this machine only (ATTENTION_LENS_OFFLINE) when the hub does not answer."""
+def _offline_unless_reachable() -> bool:
+    """Load models from this machine only (ATTENTION_LENS_OFFLINE) when the hub does not answer; True when offline."""
     explicit = any(os.environ.get(name, "") not in ("", "0") for name in ("HF_HUB_OFFLINE", "ATTENTION_LENS_OFFLINE"))
     if not explicit and _PROBE is not None and not _PROBE.answer():
         os.environ["ATTENTION_LENS_OFFLINE"] = "1"
+    return explicit or os.environ.get("ATTENTION_LENS_OFFLINE") == "1"
+
+
+def _check_model_offline(model: str) -> None:
+    """Offline, a name that is neither the project's own, a folder, nor in the Hugging Face cache fails here, at once
+    (before transformers is even imported)."""
+    from attention.run import models
+
+    name = model.strip()
+    if (not name or name in models.NAMED or name == models.BUNDLED or name.startswith(models.SCRATCH + ":")
+            or Path(name).expanduser().exists()):
+        return
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub"))
+    if not (cache / f"models--{name.replace('/', '--')}").is_dir():
+        raise ValueError(f"Could not load the model '{name[:80]}': it is not on this machine and this machine is offline "
+                         "(the Hugging Face Hub does not answer). Check the name, or pick minilm, scratch or scratch:minilm.")
 
 
 def _quiet() -> None:
@@ -123,8 +140,9 @@ def _add_text_and_model(parser: argparse.ArgumentParser) -> None:
 
 def _attend(args: argparse.Namespace):
     _quiet()
-    _offline_unless_reachable()
-    from attention import attend   # imported here: `attention-lens --help` stays instant
+    if _offline_unless_reachable():
+        _check_model_offline(args.model)
+    from attention import attend
 
     options = {} if args.max_tokens is None else {"max_tokens": args.max_tokens}
     return attend(args.text, args.model, **options)
@@ -214,7 +232,8 @@ def _add_corpus(parser: argparse.ArgumentParser) -> None:
 
 def _corpus(args: argparse.Namespace) -> int:
     _quiet()
-    _offline_unless_reachable()
+    if _offline_unless_reachable():
+        _check_model_offline(args.model)
     from attention.analyses import corpus
 
     return corpus.run_command(args)

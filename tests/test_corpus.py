@@ -35,13 +35,15 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout, env={**os.environ, **RAY_ENV})
 
 
-def check_table(table: pd.DataFrame, sentences: list[str], model: str = "scratch") -> None:
-    """Every sentence's rows equal the statistics of its own attend() run (the corpus ran it in a padded batch)."""
+def check_table(table: pd.DataFrame, sentences: list[str], model: str = "scratch", guarded: bool = False) -> None:
+    """Every sentence's rows equal the statistics of its own attend() run (the corpus ran it in a padded batch).
+    `guarded`: read from CSV, where text a spreadsheet would run as a formula starts with '."""
     assert sorted(table["sentence"].unique()) == list(range(len(sentences)))
     for index, text in enumerate(sentences):
         rows = table[table["sentence"] == index]
         own = pd.DataFrame(result_stats(attend(text, model, max_tokens=corpus.MAX_TOKENS)).rows())
-        assert (rows["text"] == text).all() and rows["tokens"].iloc[0] == attend(text, model).n_tokens
+        shown = "'" + text if guarded and text[:1] in "=+-@\t\r" else text
+        assert (rows["text"] == shown).all() and rows["tokens"].iloc[0] == attend(text, model).n_tokens
         np.testing.assert_allclose(rows[list(STATS)].to_numpy(), own[list(STATS)].to_numpy(), atol=2e-5)
         assert list(rows["pattern"].astype(str)) == list(own["pattern"])
 
@@ -124,7 +126,7 @@ def test_cli_on_a_local_ray_instance(tmp_path, ray_address):
     assert done.returncode == 0, done.stderr
     assert f"5 sentences Ray ({ray_address})" in done.stderr
     table = pd.read_csv(out)
-    check_table(table, SENTENCES)
+    check_table(table, SENTENCES, guarded=True)
     local = corpus.run(SENTENCES, "scratch", batch_size=2)
     np.testing.assert_allclose(table[list(STATS)].to_numpy(), local[list(STATS)].to_numpy(), atol=1e-5)
 
@@ -145,3 +147,49 @@ def test_first_keeps_the_deployments_share_and_says_so():
     assert corpus.first(sentences, 5) == (sentences, None)
     kept, notice = corpus.first(sentences, 2)
     assert kept == sentences[:2] and "has 5 sentences" in notice and "reads the first 2" in notice
+
+
+# ---------------------------------------------------------------- the decoding rule (issue 27): stated, never silent
+
+LINES = ["Café au lait.", "Naïve façade — déjà vu.", "The cat sat."]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf8_and_utf16_with_or_without_a_mark_read_exactly(encoding):
+    data = "\n".join(LINES).encode(encoding)
+    assert corpus.read_sentences(data, "c.txt") == LINES
+    csv_data = ("text\n" + "\n".join(f'"{line}"' for line in LINES)).encode(encoding)
+    assert corpus.csv_columns(csv_data) == ["text"] and corpus.read_sentences(csv_data, "c.csv") == LINES
+
+
+def test_latin1_is_an_error_naming_the_first_line_that_is_not_utf8():
+    data = "\n".join(LINES).encode("utf-8").replace("Naïve".encode(), "Naïve".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"c.txt is not UTF-8 text: line 2 has the byte 0xef .*Latin-1.*Save it as UTF-8"):
+        corpus.read_sentences(data, "c.txt")
+    with pytest.raises(ValueError, match="line 1 has the byte 0xe9"):
+        corpus.read_sentences("Café\nx\n".encode("latin-1"), "c.txt")
+
+
+def test_invalid_bytes_are_an_error_naming_their_line_never_replacement_characters(tmp_path):
+    data = b"one\ntwo\nthree \xff\xfe\x80 bad\nfour\n"
+    with pytest.raises(ValueError, match="line 3 has the byte 0xff"):
+        corpus.read_sentences(data, "c.txt")
+    path = tmp_path / "c.txt"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match="c.txt is not UTF-8 text: line 3"):
+        corpus.read_sentences(path)
+    with pytest.raises(ValueError, match="is not UTF-16 text"):
+        corpus.read_sentences(b"\xff\xfe" + "ab".encode("utf-16-le") + b"\x00\xd8", "c.txt")   # a broken half
+
+
+def test_the_cli_stops_on_latin1_with_exit_2_and_writes_nothing(tmp_path):
+    source = tmp_path / "latin.txt"
+    source.write_bytes("The cat.\nCafé au lait.\n".encode("latin-1"))
+    done = cli(str(source), "--model", "scratch", "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 2 and "line 2 has the byte 0xe9" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.txt"]
+    utf16 = tmp_path / "wide.txt"
+    utf16.write_bytes("The cat.\nCafé au lait.\n".encode("utf-16-le"))   # no mark: recognised by its zero bytes
+    done = cli(str(utf16), "--model", "scratch", "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    assert set(pd.read_csv(tmp_path / "s.csv")["text"]) == {"The cat.", "Café au lait."}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attention import attend
+from attention import Attention, attend
 
 from attention.run import export
 from figures import head_heatmap
@@ -87,3 +87,42 @@ def test_png_and_svg_from_the_system_chromium(result):
     assert svg.startswith("<svg") and "Layer 0 · Head 0" in svg and "<script" not in svg
     with pytest.raises(ValueError, match="png or svg"):
         figure_image(fig, "gif")
+
+
+# ---------------------------------------------------------------- the formula guard over every CSV the project writes
+
+HOSTILE_CELLS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+RUNS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cells(text: str) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    body = "".join(lines[1:]) if lines and lines[0].startswith("# attention-lens") else text
+    return [cell for row in csv.reader(io.StringIO(body, newline="")) for cell in row]
+
+
+def _writers():
+    import pandas as pd
+
+    from attention.analyses import corpus
+    from test_bias import report
+
+    table = pd.DataFrame({"text": HOSTILE_CELLS, "n": range(len(HOSTILE_CELLS)), "x": [-0.5] * len(HOSTILE_CELLS)})
+    hostile = Attention(tokens=HOSTILE_CELLS, weights=np.full((1, 1, 6, 6), 1 / 6, np.float32), model="m")
+    return {
+        "export.to_csv": lambda: export.to_csv(hostile),
+        "export.table_csv": lambda: export.table_csv(table),
+        "corpus CSV": lambda: corpus.table_bytes(table, "csv").decode("utf-8"),
+        "bias report CSV": lambda: report().csv(),
+    }
+
+
+@pytest.mark.parametrize("writer", ["export.to_csv", "export.table_csv", "corpus CSV", "bias report CSV"])
+def test_no_csv_writer_leaves_a_cell_a_spreadsheet_would_run(writer):
+    text = _writers()[writer]()
+    cells = _cells(text)
+    numbers = {cell for cell in cells if re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", cell)}   # -0.5 is a number, not a formula
+    assert not [cell for cell in cells if cell.startswith(RUNS) and cell not in numbers]
+    if writer != "bias report CSV":
+        for hostile in HOSTILE_CELLS:
+            assert "'" + hostile in cells          # kept, made inert

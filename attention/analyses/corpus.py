@@ -10,6 +10,7 @@ package's requirements installed (the `attention` package itself is shipped with
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import hashlib
 import io
@@ -23,6 +24,7 @@ import pandas as pd
 
 from attention.run import limits
 from attention.run.api import attend
+from attention.run.export import table_csv, writable, write_whole
 from attention.analyses.batch import attend_padded
 from attention.run.cache import memory_cache
 from attention.analyses.stats import STATS, head_stats
@@ -43,7 +45,7 @@ def read_sentences(data: bytes | str | Path, name: str = "", column: str | None 
         if not path.is_file():
             raise ValueError(f"No such file: {str(data)[:200]}")
         name, data = path.name, path.read_bytes()
-    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+    text = decode(data, name or "The file") if isinstance(data, bytes) else data
     if name.lower().endswith(".csv"):
         rows = list(csv.DictReader(io.StringIO(text)))
         columns = list(rows[0]) if rows else []
@@ -62,6 +64,40 @@ def read_sentences(data: bytes | str | Path, name: str = "", column: str | None 
         raise ValueError("The file holds no sentences.")
     return sentences
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))   # UTF-32 LE's mark starts like UTF-16 LE's
+
+
+def decode(data: bytes, name: str = "The file") -> str:
+    """A corpus file's text by one stated rule, never guessed silently: a byte-order mark names the encoding (UTF-8,
+    UTF-16, UTF-32); UTF-16 without a mark is recognised by its zero bytes (every other byte, as English text in
+    UTF-16 has); anything else must be UTF-8. ValueError naming the first line that is not (e.g. Latin-1's é)."""
+    for mark, codec in _BOMS:
+        if data.startswith(mark):
+            return _strict(data, codec, name)
+    sample = data[:4096]
+    if len(sample) >= 4 and len(data) % 2 == 0:
+        even, odd = sample[0::2].count(0) / (len(sample) / 2), sample[1::2].count(0) / (len(sample) / 2)
+        if odd > 0.3 and even < 0.05:
+            return _strict(data, "utf-16-le", name)
+        if even > 0.3 and odd < 0.05:
+            return _strict(data, "utf-16-be", name)
+    return _strict(data, "utf-8", name)
+
+
+def _strict(data: bytes, codec: str, name: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1 if codec.startswith("utf-8") else None
+        where = f"line {line} has the byte 0x{data[error.start]:02x}" if line else f"byte {error.start:,} is not valid"
+        shown = data.splitlines()[line - 1].decode(codec, errors="replace")[:80] if line else ""
+        label = "UTF-8" if codec.startswith("utf-8") else codec.upper().replace("-LE", "").replace("-BE", "")
+        hint = (" (it may be Latin-1 or Windows-1252)" if codec.startswith("utf-8") else "")
+        raise ValueError(f"{name[:120]} is not {label} text: {where}{hint}"
+                         + (f": “{shown}”" if shown else "") + ". Save it as UTF-8 (or UTF-16 with a byte-order mark) "
+                         "and try again.") from error
+
 
 def first(sentences: list[str], cap: int) -> tuple[list[str], str | None]:
     """The first `cap` sentences, with a notice when the corpus had more (a deployment's batch limit)."""
@@ -73,7 +109,7 @@ def first(sentences: list[str], cap: int) -> tuple[list[str], str | None]:
 
 def csv_columns(data: bytes) -> list[str]:
     """The header of a CSV file (for picking the sentence column)."""
-    first = data.decode("utf-8-sig", errors="replace").splitlines()[:1]
+    first = decode(data, "The CSV file").splitlines()[:1]
     return next(csv.reader(first), []) if first else []
 
 
@@ -213,28 +249,65 @@ def summary(table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return values, pattern
 
 
-def write(table: pd.DataFrame, out: str | Path) -> Path:
-    """Save the table as .parquet (default) or .csv."""
-    out = Path(out)
-    if out.suffix.lower() == ".csv":
-        table.to_csv(out, index=False)
-    else:
-        table.to_parquet(out, index=False)
+FORMATS = ("parquet", "csv")
+
+
+def output_format(out: str | Path, chosen: str | None = None) -> str:
+    """The table's format: `chosen` (--format) or the file's suffix; ValueError when they disagree or neither says."""
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if chosen is not None and chosen not in FORMATS:
+        raise ValueError(f"--format must be {' or '.join(FORMATS)}, not {chosen[:20]!r}.")
+    if chosen and suffix in FORMATS and suffix != chosen:
+        raise ValueError(f"--format {chosen} does not match --out {str(out)[:200]} (a .{suffix} file): "
+                         f"give --out with the .{chosen} suffix, or leave out --format.")
+    if chosen:
+        return chosen
+    if suffix not in FORMATS:
+        raise ValueError(f"Cannot tell the format from --out {str(out)[:200]}: end it with .parquet or .csv, "
+                         "or give --format parquet or csv.")
+    return suffix
+
+
+def table_bytes(table: pd.DataFrame, kind: str) -> bytes:
+    """The table as a .parquet or .csv file's bytes; in CSV, text a spreadsheet would run as a formula starts with '."""
+    if kind == "csv":
+        return table_csv(table).encode("utf-8")
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def write(table: pd.DataFrame, out: str | Path, kind: str | None = None) -> Path:
+    """Save the table as .parquet or .csv (from `kind` or the suffix), whole or not at all; returns the path written."""
+    out = Path(out).expanduser()
+    write_whole(out, table_bytes(table, output_format(out, kind)))
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m attention.analyses.corpus", description=__doc__.split("\n\n")[0])
-    parser.add_argument("file", help=".txt (one sentence a line) or .csv (see --column); 'sample' for the shipped sample corpus")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The corpus job's arguments (here and in `attention-lens corpus`): any order, `--out=x` or `--out x`."""
+    parser.add_argument("file", help=".txt (one sentence a line) or .csv (see --column); 'sample' for the shipped "
+                                     "sample corpus. Encoding: a byte-order mark (UTF-8/16/32), UTF-16 without one, or "
+                                     "else UTF-8; any other bytes stop the job with the first line that is not UTF-8")
     parser.add_argument("--model", default="minilm", help="model name as attend() takes it (default: minilm)")
-    parser.add_argument("--out", default="stats.parquet", help="output file: .parquet (default) or .csv")
+    parser.add_argument("--out", default="stats.parquet", help="output file: .parquet (default stats.parquet) or .csv; "
+                                                              "written whole (renamed into place when complete)")
+    parser.add_argument("--format", choices=FORMATS, default=None, help="parquet or csv (default: from --out's suffix; "
+                                                                        "a different suffix is an error)")
     parser.add_argument("--column", default=None, help="CSV only: the column holding the sentences (default: the first)")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per task / progress step (default 32)")
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help=f"tokens read per sentence (default {MAX_TOKENS})")
     parser.add_argument("--limit", type=int, default=None, help="read only the first N sentences")
     parser.add_argument("--ray", default=None, metavar="ADDRESS", help="run on Ray: 'auto', host:port, ray://host:port, or 'local'")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The job of `add_arguments`' arguments: read, run (locally or on Ray), write; 0, or 2 with a message."""
     try:
+        kind = output_format(args.out, args.format)
+        target = writable(args.out)
+        if args.limit is not None and args.limit < 1:
+            raise ValueError("--limit must be at least 1.")
         sentences = read_sentences(SAMPLE if args.file == "sample" else Path(args.file), column=args.column)[:args.limit]
         report = lambda done, total: print(f"\r{done}/{total} sentences", end="", file=sys.stderr, flush=True)  # noqa: E731
         started = time.perf_counter()
@@ -243,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             table = run(sentences, args.model, args.batch_size, args.max_tokens, report)
         seconds = time.perf_counter() - started
-        out = write(table, args.out)
+        out = write(table, target, kind)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -251,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(sentences)} sentences {where} in {seconds:.1f} s ({len(sentences) / seconds:.1f} sentences/s); "
           f"{len(table)} rows written to {out}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attention.analyses.corpus", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ on the app side: figures/export.py.)"""
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +82,7 @@ def to_csv(result: Attention) -> str:
     for float32). Tokens a spreadsheet would read as a formula start with an extra '."""
     buffer = io.StringIO()
     buffer.write(f"# {FORMAT} {json.dumps(_header(result), ensure_ascii=False)}\n")
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")   # CRLF: a token holding a lone CR is then quoted, not a row end
     writer.writerow(["layer", "head", "query", "query_token", *(f"k{key}" for key in range(result.n_tokens))])
     tokens = [_cell(token) for token in result.tokens]
     for layer in range(result.n_layers):
@@ -111,28 +113,87 @@ def table_csv(rows: Any) -> str:
     for name in table.columns:
         if table[name].dtype == object or isinstance(table[name].dtype, (pd.StringDtype, pd.CategoricalDtype)):
             table[name] = table[name].astype(str).map(_cell)
-    return table.to_csv(index=False)
+    return table.to_csv(index=False, lineterminator="\r\n")   # CRLF: a cell holding a lone CR is then quoted
 
 
 # ---------------------------------------------------------------- files
 
-def write_whole(target: Path, data: bytes) -> None:
-    """`data` to `target` whole or not at all: a temporary file in the same folder, then renamed over it (a failed write
-    leaves any older file as it was). ValueError, for people, when the folder cannot be written."""
-    import tempfile
+PARTIAL = ".partial-"   # an unfinished write's name: .<file>.partial-<pid>-<random>, beside the file
 
+
+def writable(out: str | os.PathLike) -> Path:
+    """The output path, checked before any work: its folder exists, is a folder and is writable; ValueError otherwise."""
+    target = Path(out).expanduser()
+    if target.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name.")
+    if not target.parent.is_dir():
+        raise ValueError(f"Cannot write {out}: the folder {target.parent} does not exist.")
+    if not os.access(target.parent, os.W_OK):
+        raise ValueError(f"Cannot write {out}: the folder {target.parent} is not writable.")
+    return target
+
+
+def _sweep(folder: Path, name: str) -> None:
+    """Remove unfinished writes of `name` left by processes that are gone (killed between naming and renaming)."""
+    for left in folder.glob(f".{glob.escape(name)}{PARTIAL}*"):
+        pid = left.name[len(name) + 1 + len(PARTIAL):].split("-")[0]
+        try:
+            if pid.isdigit():
+                os.kill(int(pid), 0)
+                continue          # its process still runs: maybe writing now
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue              # someone else's live process
+        left.unlink(missing_ok=True)
+
+
+def write_whole(target: Path, data: bytes) -> None:
+    """`data` to `target` whole or not at all, with the mode the user's umask gives a new file; renamed over any older
+    file only once complete. On Linux the bytes go first to an unnamed file (O_TMPFILE), named only when complete, so
+    a kill at any moment, even SIGKILL, leaves no partial file (save in the instant between naming and renaming);
+    elsewhere to `.<name>.partial-<pid>-…` beside it. Either name, left by a process that is gone, is removed by the
+    next write of that file. ValueError, for people, when the folder cannot be written."""
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    temporary = folder / f".{target.name}{PARTIAL}{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as error:
-        raise ValueError(f"Cannot write {target}: {error.strerror or error}.") from error
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
+        _sweep(folder, target.name)
+        if not _write_unnamed(folder, temporary, data):
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the umask applies
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
         os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise ValueError(f"Cannot write {target}: {error.strerror or error}.") from error
         raise
+
+
+def _write_unnamed(folder: Path, name: Path, data: bytes) -> bool:
+    """Linux: `data` in an unnamed file of `folder` (O_TMPFILE), then given `name`; False where that is not possible
+    (no O_TMPFILE, a file system without it, or no /proc link), and nothing is left behind then."""
+    try:
+        handle = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666)   # the umask applies
+    except (AttributeError, OSError):
+        return False
+    try:
+        with os.fdopen(handle, "wb", closefd=False) as out:
+            out.write(data)
+        try:
+            os.link(f"/proc/self/fd/{handle}", name, follow_symlinks=True)
+        except OSError:   # some kernels and sandboxes refuse that link; linkat(AT_EMPTY_PATH) may still name it
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.linkat(handle, b"", -100, os.fsencode(name), 0x1000) != 0:   # AT_FDCWD, AT_EMPTY_PATH
+                return False
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(handle)
 
 
 # ---------------------------------------------------------------- views
