@@ -101,7 +101,7 @@ def text_attention_figure(run: Trace, gated: Trace, layer: int, head: int, remov
         weights[np.triu_indices(n, 1)] = np.nan                                    # causal: blank, not a 0
         fig.add_trace(go.Heatmap(z=weights, x=labels, y=labels, zmin=0, zmax=1, colorscale=COLORSCALE, showscale=col == 2,
                                  hovertemplate="query %{y} → key %{x}: %{z:.3f}<extra></extra>"), row=1, col=col)
-        fig.update_xaxes(side="top", tickangle=0, row=1, col=col, **every_label(n, 64))
+        fig.update_xaxes(tickangle=0, row=1, col=col, **every_label(n, 64))
         fig.update_yaxes(autorange="reversed", row=1, col=col, **every_label(n, 64))
     size = int(min(640, max(320, 120 + 9 * n)))
     fig.update_layout(template=_BARE, height=size, margin={"t": 80},

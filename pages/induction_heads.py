@@ -52,10 +52,11 @@ previous, induction = found.previous_head, found.induction_head
 
 st.header("The phase change, step by step")
 st.caption(
-    f"Trained in {trained.seconds:.0f} s: {config.steps:,} steps of {config.batch_size} rows of {config.context} tokens "
-    f"(AdamW, learning rate {config.learning_rate:g}, seed {config.seed}). Every {config.record_every} steps the "
-    "training recorded the loss on each part of its batch and every head's two scores on a fixed probe. The **first "
-    "part** of a row (its first copy, and the first token of the second) cannot be predicted: its loss stays near "
+    f"Trained in {trained.seconds:.0f} s ({trained.cpu_seconds:.0f} s of processor time, one thread): {config.steps:,} "
+    f"steps of {config.batch_size} rows of {config.context} tokens (AdamW, learning rate {config.learning_rate:g}, seed "
+    f"{config.seed}). Every {config.record_every} steps the training recorded the loss on each part of its batch and "
+    "every head's two scores on a fixed probe. The **first part** of a row (its first copy, and the first token of the "
+    "second) cannot be predicted: its loss stays near "
     f"ln {symbols} ≈ {math.log(symbols):.1f} nats, chance among the {symbols} characters. The **repeated part** can, "
     "once an induction head copies it: its loss falls past the midpoint between its first and last values at step "
     f"{found.phase_step} (dashed line), while the layer-1 heads' induction scores rise."

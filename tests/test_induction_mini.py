@@ -114,7 +114,7 @@ def test_training_reaches_the_targets(trained_induction_mini):
     assert history["induction"][0].max() < 0.1                                # untrained: no induction head
     assert history["loss_repeated"][-1] < 0.2 < 3.5 < history["loss_first"][-1]   # the first part stays unpredictable
     assert 0 < im.phase_change(history) < config.steps
-    assert trained.seconds > 0
+    assert 0 < trained.cpu_seconds <= trained.seconds * 1.05 and trained.cpu_seconds < 60   # one thread, under a minute
 
 
 def test_head_scores_of_the_named_model_are_the_last_recorded_ones(trained_induction_mini):

@@ -41,6 +41,7 @@ def test_bare_url_shows_the_phase_change_the_heads_and_the_composition(trained_i
     assert "What it is not:" in text and "Olsson et al., 2022" in text and "Elhage et al., 2021" in text
     assert f"{config.n_layers} layers × {config.n_heads} heads" in text and f"{config.min_period}–{config.max_period}" in text
     assert f"at step {found.phase_step} (dashed line)" in text
+    assert f"Trained in {trained_induction_mini.seconds:.0f} s ({trained_induction_mini.cpu_seconds:.0f} s of processor" in text
     assert f"ln 62 ≈ {math.log(62):.1f} nats" in text
     assert abs(history["loss_first"][-1] - math.log(62)) < 0.3          # the caption's "stays near ln 62"
     assert f"[BOS], {im.PROBE_LENGTH} random" in text and 2 * im.PROBE_LENGTH + 1 == im.probe().shape[1]
