@@ -27,6 +27,7 @@ from attention.run.models import BUNDLED, SCRATCH
 from attention.run import limits  # noqa: E402
 from attention.run.api import attend, clean_text  # noqa: E402
 from attention.run.result import Attention  # noqa: E402
+from attention.run.view import view  # noqa: E402
 from attention.run.trace import StackTrace, Trace, trace  # noqa: E402
 from attention.analyses.contributions import Explanation, explain  # noqa: E402
 from attention.analyses.generation import Generation, generate, head_scores  # noqa: E402
@@ -36,5 +37,5 @@ from attention.domains.gpt_mini.cache import evaluate_lm  # noqa: E402
 
 MODELS = (BUNDLED, SCRATCH, f"{SCRATCH}:{BUNDLED}")
 
-__all__ = ["attend", "trace", "Attention", "Trace", "StackTrace", "load_model", "clean_text", "limits", "MODELS",
+__all__ = ["attend", "view", "trace", "Attention", "Trace", "StackTrace", "load_model", "clean_text", "limits", "MODELS",
            "generate", "Generation", "head_scores", "evaluate_lm", "explain", "Explanation", "patch", "Patching", "logit_lens", "LogitLens"]

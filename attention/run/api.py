@@ -170,6 +170,12 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
     cached = RESULTS.get(key) if isinstance(text, str) else None
     if cached is not None:
         return cached
+    if "text_b" in options:   # a sentence pair through an encoder that reads two texts (attention/run/view.py)
+        from attention.run.view import attend_pair
+
+        result = attend_pair(text, model, **options)
+        RESULTS.put(key, result)
+        return result
     prepared = prepare(text, model, **options)
     run_options, target_tokens, notices = with_target(prepared)
     result = build_result(prepared, model, prepared.backend.run(prepared.ids, run_options, prepared.pattern), target_tokens, notices)

@@ -143,6 +143,17 @@ class Attention(LayersAndHeads):
             meta={**self.meta, "level": "word", "pieces": groups.sizes.tolist()},
         )
 
+    def __repr__(self) -> str:
+        """A short text (a notebook's plain-text fallback, print()): model, sizes, the first tokens, no weights."""
+        shown = ", ".join(repr(token[:20]) for token in self.tokens[:6]) + (", …" if self.n_tokens > 6 else "")
+        parts = [f"{self.model!r}", f"{self.n_tokens} tokens [{shown}]", f"{self.n_layers} layers × {self.n_heads} heads"]
+        if self.target_tokens is not None:
+            parts.append(f"decoder: {len(self.target_tokens)} tokens, cross-attention")
+        if "sentence_b_start" in self.meta:
+            parts.append(f"pair: B from token {self.meta['sentence_b_start']}")
+        parts += [f"{len(self.notices)} notice(s)"] if self.notices else []
+        return f"Attention({'; '.join(parts)})"
+
     def _repr_html_(self) -> str:
         """Jupyter's rich display: the layers × heads grid and the open head (click a square; hover for the weight)."""
         return self.show("grid")._repr_html_()
