@@ -47,7 +47,7 @@ def head_map(found: Patching) -> go.Figure:
     fig.update_layout(
         template=_BARE, title=_title("Heads: each head's output taken from the clean run"),
         height=int(min(620, max(240, 110 + 44 * layers))),
-        xaxis={"title": "head", "side": "bottom", "type": "category"},
+        xaxis={"title": "head", "side": "bottom", "type": "category", "automargin": True},
         yaxis={"title": "layer", "autorange": "reversed", "type": "category", "automargin": True},
     )
     return fig
@@ -69,7 +69,7 @@ def residual_map(found: Patching) -> go.Figure:
         template=_BARE, title=_title("Residual stream: the stream at one layer and position taken from the clean run"),
         height=int(min(560, max(220, 120 + 34 * rows))),
         xaxis={"title": "position (clean/corrupted where they differ)", "tickangle": -60, "type": "category",
-               **every_label(len(labels), 80)},
+               "automargin": True, **every_label(len(labels), 80)},
         yaxis={"title": "stream", "autorange": "reversed", "type": "category", "automargin": True},
     )
     return fig
@@ -86,7 +86,8 @@ def blocks_figure(found: Patching) -> go.Figure:
     ])
     fig.update_layout(
         template=_BARE, title=_title("Blocks: each layer's attention output or feed-forward output from the clean run"),
-        barmode="group", height=320, xaxis={"title": "layer", "type": "category"},
-        yaxis={"title": RESTORED, "zeroline": True, "zerolinewidth": 2}, legend={"orientation": "h", "y": -0.3},
+        barmode="group", height=340, xaxis={"title": "layer", "type": "category", "automargin": True},
+        yaxis={"title": "restored", "zeroline": True, "zerolinewidth": 2, "automargin": True},
+        legend={"orientation": "h", "y": -0.25},
     )
     return fig

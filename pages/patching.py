@@ -73,7 +73,7 @@ m3.metric("Patches run", found.passes, help="One pass each, stacked along the ba
 st.caption(f"**Metric:** {ui.md_escape(found.metric)}. Restored = (patched − corrupted) ÷ (clean − corrupted).")
 
 st.subheader("Heads")
-top = ", ".join(f"{found.head_label(row, head)} ({value:.2f})" for row, head, value in found.top_heads(3))
+top = ", ".join(f"{found.head_label(row, head)} ({value:.2f})" for row, head, value in found.top_heads(5))
 st.caption(f"Each cell: the corrupted input run with that head's output taken from the clean run. Restores most: {top}. "
            "Several heads doing the same job share the effect: each may restore only part of it, and their "
            "layer's attention block (below) shows them together.")
