@@ -101,6 +101,22 @@ def test_phase_change_is_where_the_repeated_loss_passes_its_midpoint():
     assert im.phase_change(history) == 40
 
 
+def test_training_reports_progress_and_records_every_k_steps_from_a_seed():
+    """A short recipe (30 steps): progress climbs to 1 with a message at every record; the same seed gives the same
+    history and weights, on one thread, which is given back afterwards."""
+    config = im.InductionConfig(steps=30, record_every=10)
+    heard: list[tuple[float, str]] = []
+    threads = torch.get_num_threads()
+    network, history = im.train(config, lambda fraction, message: heard.append((fraction, message)))
+    assert torch.get_num_threads() == threads
+    assert [fraction for fraction, _ in heard] == [0.0, 1 / 3, 2 / 3, 1.0]
+    assert heard[-1][1].startswith("Training induction-mini: step 30 of 30")
+    assert history["step"].tolist() == [0, 10, 20, 30] and history["induction"].shape == (4, 2, 4)
+    again, history_again = im.train(config)
+    assert all(torch.equal(history[name], history_again[name]) for name in history)
+    assert all(torch.equal(a, b) for a, b in zip(network.state_dict().values(), again.state_dict().values()))
+
+
 # --- the trained model --------------------------------------------------------------------------------------------
 
 def test_training_reaches_the_targets(trained_induction_mini):
@@ -183,3 +199,25 @@ def test_findings_remove_each_layer_0_head_and_name_the_strongest(trained_induct
     assert worst == found.previous_head[1]               # no other layer-0 head matters as much
     with pytest.raises(ValueError, match="heads 0–3"):
         found.removal_of(4)
+
+
+def test_the_docs_page_states_the_recipe_and_seed_0_as_the_code_has_them(trained_induction_mini):
+    """docs/induction-heads.md: the recipe's numbers are InductionConfig's, and its seed-0 row is this model's."""
+    from conftest import ROOT
+
+    page = (ROOT / "docs" / "induction-heads.md").read_text()
+    trained = trained_induction_mini
+    config, found = trained.config, im.findings(trained.network, trained.config, trained.history)
+    for stated in (f"{config.n_layers} layers × {config.n_heads} heads", f"d_model {config.d_model}",
+                   f"context {config.context}", f"{config.steps:,} steps", f"learning rate {config.learning_rate:.0e}",
+                   f"batches of {config.batch_size} rows", f"period** of {config.min_period}–{config.max_period}",
+                   f"every {config.record_every} steps", f"L = {im.PROBE_LENGTH}", f"ln {len(im.SYMBOLS)} nats",
+                   f"a vocabulary of {len(im.vocabulary())} tokens", str(trained.history["induction"].shape)):
+        assert stated.replace("e-03", "e-3") in page, stated
+    removed = found.removal_of(None)
+    best, previous = found.induction_head, found.previous_head
+    row = (f"| 0 | {{}} | {{}} | step {found.phase_step} | {found.best_induction:.2f} (L{best[0]} H{best[1]}) | "
+           f"{found.best_previous:.2f} (L{previous[0]} H{previous[1]}) | {removed.induction_after[best]:.2f} | "
+           f"{removed.loss_repeated_before:.2f} → {removed.loss_repeated_after:.2f} nats |")
+    start, end = row.split("{}")[0], row.split("{}")[-1]
+    assert any(line.startswith(start) and line.endswith(end) for line in page.splitlines()), row
