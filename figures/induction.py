@@ -19,9 +19,10 @@ def _title(text: str) -> dict:
     return {"text": text, "x": 0.0, "xref": "paper"}
 
 
-def phase_change_figure(history: dict[str, np.ndarray], phase_step: int) -> go.Figure:
+def phase_change_figure(history: dict[str, np.ndarray], phase_step: int | None, steps: int | None = None) -> go.Figure:
     """Per recorded training step: the loss on the first and on the repeated part (top), every head's induction score
-    (middle) and previous-token score (bottom); layer-1 heads solid, layer-0 heads dotted; the phase change marked."""
+    (middle) and previous-token score (bottom); layer-1 heads solid, layer-0 heads dotted; the phase change marked
+    (None: not yet, while training). `steps`: the x axis runs to it (a chart drawn while training grows into it)."""
     steps = np.asarray(history["step"])
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
                         subplot_titles=("Loss (nats) on each part of the training batch", "Induction score of every head",
@@ -40,10 +41,13 @@ def phase_change_figure(history: dict[str, np.ndarray], phase_step: int) -> go.F
                                          hovertemplate=f"step %{{x}}: %{{y:.2f}}<extra>layer {layer} head {head}</extra>"),
                               row=row, col=1)
         fig.update_yaxes(range=[0, 1], row=row, col=1)
-    fig.add_vline(x=phase_step, line={"color": "#444", "dash": "dash"})
-    fig.add_annotation(x=phase_step, y=1.0, yref="paper", text=f"phase change, step {phase_step}", showarrow=False,
-                       xanchor="left", yanchor="bottom")
+    if phase_step is not None:
+        fig.add_vline(x=phase_step, line={"color": "#444", "dash": "dash"})
+        fig.add_annotation(x=phase_step, y=1.0, yref="paper", text=f"phase change, step {phase_step}", showarrow=False,
+                           xanchor="left", yanchor="bottom")
     fig.update_xaxes(title_text="training step", row=3, col=1)
+    if steps is not None:
+        fig.update_xaxes(range=[0, steps])
     fig.update_layout(template=_BARE, height=720, legend={"orientation": "h", "y": -0.08})
     return fig
 

@@ -1,6 +1,7 @@
 """Induction heads: a two-layer decoder trained here while you watch; the phase change in which its induction heads
 form, the previous-token head they are built on (remove it and they fail), and the K-composition that joins them."""
 import math
+from functools import partial
 
 import streamlit as st
 
@@ -34,8 +35,17 @@ st.info(
     "**What it is not:** a language model. It knows nothing of words; it can only continue what repeats. The "
     "mechanism it learns is the one found in large language models (Olsson et al., 2022).", icon=":material/science:")
 ui.show_url_notices()
-trained = ui.load_demo(im.load_or_train, im.is_cached(), f"Training {im.MODEL_NAME} on this machine, once (then kept on "
-                       "disk)…", lambda message: message, spinner=f"Training {im.MODEL_NAME}…")
+st.header("The phase change, step by step")
+live = st.empty()     # the first visit trains here: the history so far is drawn at every record
+
+
+def watch(history: dict) -> None:
+    ui.chart(phase_change_figure(history, None, config.steps), f"induction_live_{len(history['step'])}", slot=live)
+
+
+trained = ui.load_demo(partial(im.load_or_train, watch=watch), im.is_cached(), f"Training {im.MODEL_NAME} on this "
+                       "machine, once (then kept on disk)…", lambda message: message, spinner=f"Training {im.MODEL_NAME}…")
+live.empty()
 if trained is None:
     st.stop()
 
@@ -50,7 +60,6 @@ if found is None:
     st.stop()
 previous, induction = found.previous_head, found.induction_head
 
-st.header("The phase change, step by step")
 st.caption(
     f"Trained in {trained.seconds:.0f} s ({trained.cpu_seconds:.0f} s of processor time, one thread): {config.steps:,} "
     f"steps of {config.batch_size} rows of {config.context} tokens (AdamW, learning rate {config.learning_rate:g}, seed "

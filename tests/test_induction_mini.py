@@ -102,13 +102,17 @@ def test_phase_change_is_where_the_repeated_loss_passes_its_midpoint():
 
 
 def test_training_reports_progress_and_records_every_k_steps_from_a_seed():
-    """A short recipe (30 steps): progress climbs to 1 with a message at every record; the same seed gives the same
-    history and weights, on one thread, which is given back afterwards."""
+    """A short recipe (30 steps): progress climbs to 1 with a message at every record and `watch` sees the history
+    grow to the one returned; the same seed gives the same history and weights, on one thread, which is given back."""
     config = im.InductionConfig(steps=30, record_every=10)
     heard: list[tuple[float, str]] = []
+    seen: list[dict] = []
     threads = torch.get_num_threads()
-    network, history = im.train(config, lambda fraction, message: heard.append((fraction, message)))
+    network, history = im.train(config, lambda fraction, message: heard.append((fraction, message)), seen.append)
     assert torch.get_num_threads() == threads
+    assert [len(grown["step"]) for grown in seen] == [1, 2, 3, 4]
+    assert all(np.array_equal(seen[-1][name], history[name].numpy()) for name in history)
+    np.testing.assert_array_equal(seen[1]["induction"], history["induction"][:2].numpy())
     assert [fraction for fraction, _ in heard] == [0.0, 1 / 3, 2 / 3, 1.0]
     assert heard[-1][1].startswith("Training induction-mini: step 30 of 30")
     assert history["step"].tolist() == [0, 10, 20, 30] and history["induction"].shape == (4, 2, 4)

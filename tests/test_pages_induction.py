@@ -84,3 +84,13 @@ def test_bad_values_in_the_link_become_notices():
     assert not app.exception and "layer-0 head" in messages(app)
     app = open_page("induction_heads", removed="x")
     assert not app.exception and "layer-0 head" in messages(app)
+
+
+
+def test_a_link_of_the_heads_page_runs_induction_mini_by_name():
+    """The model is a name like any other: the first page's share link runs it, as attend() does."""
+    from attention import attend
+
+    app = open_page("home", text="abc abc", model="induction-mini")
+    assert not app.error and app.session_state["model"] == "induction-mini"
+    assert attend("abc abc", "induction-mini").tokens == ["[BOS]", "a", "b", "c", "▁", "a", "b", "c"]

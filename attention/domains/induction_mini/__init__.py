@@ -15,7 +15,7 @@ language models (Olsson et al., 2022); nothing is downloaded.
 from attention.domains.induction_mini.data import (BOS, PROBE_LENGTH, SPACE, SPECIALS, SYMBOLS, UNK, parts, probe,
                                                    repeated_rows, tokenizer, vocabulary)
 from attention.domains.induction_mini.model import MODEL_NAME, InductionConfig, InductionMini, count_parameters
-from attention.domains.induction_mini.train import Progress, train
+from attention.domains.induction_mini.train import Progress, Watch, train
 from attention.domains.induction_mini.scores import (HELD_OUT_ROWS, KINDS, Findings, Removal, best_head, composition,
                                                      findings, held_out_rows, part_losses, phase_change, probe_scores,
                                                      removal, score_weights)
@@ -23,7 +23,7 @@ from attention.domains.induction_mini.cache import (TRAINING_VERSION, Trained, b
                                                     load_or_train, network)
 
 __all__ = ["BOS", "Findings", "HELD_OUT_ROWS", "InductionConfig", "InductionMini", "KINDS", "MODEL_NAME", "PROBE_LENGTH",
-           "Progress", "Removal", "SPACE", "SPECIALS", "SYMBOLS", "TRAINING_VERSION", "Trained", "UNK", "backend",
+           "Progress", "Removal", "SPACE", "SPECIALS", "SYMBOLS", "TRAINING_VERSION", "Trained", "UNK", "Watch", "backend",
            "best_head", "cache_path", "composition", "count_parameters", "findings", "held_out_rows", "is_cached",
            "load_or_train", "network", "part_losses", "parts", "phase_change", "probe", "probe_scores", "removal",
            "repeated_rows", "score_weights", "tokenizer", "train", "vocabulary"]

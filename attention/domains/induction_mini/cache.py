@@ -12,7 +12,7 @@ import numpy as np
 from attention.domains import store
 from attention.domains.induction_mini.data import tokenizer
 from attention.domains.induction_mini.model import MODEL_NAME, InductionConfig, InductionMini
-from attention.domains.induction_mini.train import Progress, train
+from attention.domains.induction_mini.train import Progress, Watch, train
 
 TRAINING_VERSION = 2   # bump when the recipe or the data change: old cache files are then ignored
 
@@ -44,9 +44,10 @@ def is_cached(config: InductionConfig = InductionConfig()) -> bool:
     return store.is_ready(cache_path(config))
 
 
-def load_or_train(config: InductionConfig = InductionConfig(), progress: Progress | None = None) -> Trained:
-    """The trained induction-mini: from memory, else the disk cache, else trained now (`progress` hears every recorded
-    step) and saved."""
+def load_or_train(config: InductionConfig = InductionConfig(), progress: Progress | None = None,
+                  watch: Watch | None = None) -> Trained:
+    """The trained induction-mini: from memory, else the disk cache, else trained now (`progress` and `watch`, the
+    history so far, hear every recorded step: a page draws the phase change as it happens) and saved."""
     def read(saved: dict) -> Trained:
         network = InductionMini(config.scratch())
         network.load_state_dict(saved["state"], strict=True)
@@ -55,7 +56,7 @@ def load_or_train(config: InductionConfig = InductionConfig(), progress: Progres
 
     def fresh(notices: tuple[str, ...]) -> tuple[Trained, dict]:
         started, cpu = time.perf_counter(), time.thread_time()     # training runs in this thread (store.one_thread)
-        network, history = train(config, progress)
+        network, history = train(config, progress, watch)
         seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu
         trained = Trained(network, config, {name: value.numpy() for name, value in history.items()}, seconds, cpu_seconds,
                           notices)
