@@ -20,8 +20,9 @@ MODEL_HELP = (
     "scratch: this project's own encoder with seeded random weights (2 layers × 4 heads).  \n"
     "scratch:minilm: this project's own encoder holding MiniLM's real weights; its attention equals minilm's.  \n"
     "Other: any Hugging Face model id or local model folder (offline machines can only use local ones), or a model "
-    "trained here: gpt-mini (a small GPT-style decoder trained on Python's documentation) or translate-mini (a small "
-    "encoder–decoder trained on dates in words → ISO dates)."
+    "trained here: gpt-mini (a small GPT-style decoder trained on Python's documentation), translate-mini (a small "
+    "encoder–decoder trained on dates in words → ISO dates) or induction-mini (a 2-layer decoder trained on repeated "
+    "random characters, with induction heads: see Induction heads)."
 )
 TEXT_HELP = "Any text. Long texts are cut to the model's limit (512 tokens for MiniLM), with a notice."
 ENGINE_HELP = (
