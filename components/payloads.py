@@ -12,6 +12,46 @@ import numpy as np
 from attention import Attention
 from attention.analyses.links import Links
 
+def _byte_decoder() -> dict[str, int]:
+    """Byte-level BPE (GPT-2, RoBERTa, Llama 3 …) writes each byte as a printable character: Ġ a space, Ċ a newline."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = printable[:], 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(char): byte for byte, char in zip(printable, chars)}
+
+
+_BYTES = _byte_decoder()
+_SHOWN = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}   # whitespace a label would hide
+
+
+def pretty_tokens(tokens: list[str]) -> list[str]:
+    """Tokens as a reader wants them: byte-level BPE's characters decoded to text (Ġ → space, Ċ → ↵, Ã© → é) and
+    SentencePiece's ▁ as a space and <0x0A> as ↵; a leading space stays as ' ' (a word start), other whitespace shown.
+    Anything else (WordPiece's ##, special tokens) as it was; a token that does not decode stays raw."""
+    byte_level = any(ch in token for token in tokens for ch in "ĠĊĉ")
+    shown = []
+    for token in tokens:
+        text = token
+        if byte_level and all(ch in _BYTES for ch in token):
+            try:
+                text = bytes(_BYTES[ch] for ch in token).decode("utf-8")
+            except UnicodeDecodeError:
+                text = token   # half of a character: keep the raw form
+        elif "▁" in token or token.startswith("<0x"):
+            text = token.replace("▁", " ")
+            if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+                text = {"<0x0A>": "\n", "<0x09>": "\t", "<0x0D>": "\r", "<0x20>": " "}.get(token, token)
+        lead = " " if text.startswith(" ") and text.strip() else ""
+        body = text[1:] if lead else text
+        shown.append(lead + "".join(_SHOWN.get(ch, ch) if ch in "\n\t\r" or (ch == " " and not body.strip()) else ch
+                                    for ch in body))
+    return shown
+
+
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 

@@ -28,20 +28,32 @@ function standaloneViews(views, styles) {
     return new Uint8Array(await new Response(stream).arrayBuffer());
   }
 
-  function headData(spec, levels, layer, head) {
-    // a lone head (result.show("head", ...)) carries only its own weights
-    const n = spec.tokens.length, size = n * n, slot = spec.weights.only ? 0 : layer * spec.heads + head, at = slot * size;
-    let head16;
-    if (spec.weights.bits === 16) {
-      head16 = new Uint16Array(levels.buffer.slice(2 * at, 2 * (at + size)));   // little-endian, as written
-    } else {
-      head16 = new Uint16Array(size);
-      for (let i = 0; i < size; i++) head16[i] = levels[at + i] * 257;   // 255 -> 65535: the same weight, exactly
-    }
-    const scale = spec.weights.scales[slot];
+  const FILTERS = [["all", "All"], ["aa", "A → A"], ["ab", "A → B"], ["ba", "B → A"], ["bb", "B → B"]];
+
+  function ranges(part, pair, filter) {
+    // the query and key positions a pair's filter keeps: [[q from, q to], [k from, k to]]
+    const nq = part.tokens.length, nk = (part.keys || part.tokens).length;
+    if (!pair || filter === "all") return [[0, nq], [0, nk]];
+    const a = [0, pair.b], b = [pair.b, nq];
+    return { aa: [a, a], ab: [a, b], ba: [b, a], bb: [b, b] }[filter];
+  }
+
+  function headData(part, levels, layer, head, names, range, partName) {
+    // one head for heatmap.js: its stored levels as written (8-bit μ-law or 16-bit linear), cut to the filter's rows
+    // and columns; heatmap.js turns them into colours and each cell's value and bound (common.js: levelBounds)
+    const tokens = part.tokens, keys = part.keys || part.tokens, nk = keys.length, size = tokens.length * nk;
+    const slot = part.weights.only ? 0 : layer * part.heads + head, at = slot * size;
+    const [[q0, q1], [k0, k1]] = range;
+    const Kind = part.weights.bits === 16 ? Uint16Array : Uint8Array;
+    const all = part.weights.bits === 16 ? new Uint16Array(levels.buffer, levels.byteOffset, levels.byteLength / 2) : levels;
+    const stored = new Kind((q1 - q0) * (k1 - k0));
+    for (let q = q0; q < q1; q++) stored.set(all.subarray(at + q * nk + k0, at + q * nk + k1), (q - q0) * (k1 - k0));
+    const cut = (list) => (list ? list.slice(q0, q1) : undefined), cutKeys = (list) => (list ? list.slice(k0, k1) : undefined);
     return {
-      title: `Layer ${layer} · Head ${head}`, layer, head, tokens: spec.tokens, scale, levels: head16,
-      error: spec.weights.bits === 16 ? null : scale / 510,   // half a level of 255: the most a shown weight is off
+      title: `${names.prefix}Layer ${names.layer(layer)} · Head ${names.head(head)}`, layer, head, part: partName,
+      tokens: cut(tokens), keys: cutKeys(keys), raw: cut(part.raw), rawKeys: part.keys ? cutKeys(part.raw_keys) : cutKeys(part.raw),
+      first: [q0, k0], scale: part.weights.scales[slot], stored, bits: part.weights.bits, code: part.weights.code || "linear",
+      mu: part.weights.mu || 255,
     };
   }
 
@@ -95,34 +107,63 @@ function standaloneViews(views, styles) {
       setTriggerValue: (name, value) => triggers && triggers[name] && triggers[name](value),
     });
 
+    // what is shown: a part (encoder, decoder, cross of an encoder–decoder; else the one stack) and a pair's filter
+    const partNames = spec.part_names || null;
+    const partOf = (name) => (!partNames || name === Object.keys(partNames)[0] ? spec : spec.parts[name]);
+    let partName = partNames ? Object.keys(partNames)[0] : "self", filter = "all";
+    const controls = text("div", "sa-controls");
+    const chooser = (label, options, onChange, className) => {
+      const field = text("label", "sa-field", `${label} `);
+      const select = text("select", className);
+      for (const [value, name] of options) { const option = text("option", "", name); option.value = value; select.appendChild(option); }
+      select.addEventListener("change", () => onChange(select.value));
+      field.appendChild(select);
+      controls.appendChild(field);
+      return select;
+    };
+    if (partNames) chooser("Attention:", Object.entries(partNames), (value) => { partName = value; openHead(0, 0); }, "sa-part");
+    if (spec.pair) chooser("Sentences:", FILTERS, (value) => { filter = value; openHead(layer, head); }, "sa-filter");
+    if (controls.children.length) frame.insertBefore(controls, row);
+    for (const notice of spec.notices || []) frame.insertBefore(text("div", "sa-notice", notice), row);
+
     const want = new Set(spec.views);
     const slots = {};
     if (want.has("grid")) slots.grid = place("sa-grid", "All layers × heads (click one to open it)");
     if (want.has("head")) slots.head = place("sa-head");
     if (want.has("links")) slots.links = section(frame, "sa-links", "");
-    let levels = null;
+    const levelsOf = {};   // part name -> its inflated levels
     let layer = spec.layer, head = spec.head;
     const linksTitle = slots.links ? slots.links.parentElement.insertBefore(text("h3", "sa-view-title"), slots.links) : null;
+    const names = () => {
+      const layerNames = partName === "self" || partName === "encoder" ? spec.layer_names : null;
+      const headNames = partName === "self" || partName === "encoder" ? spec.head_names : null;
+      return { prefix: partNames ? `${partNames[partName].split(" ")[0]} · ` : "",
+               layer: (l) => (layerNames ? layerNames[l] : l), head: (h) => (headNames ? headNames[h] : h) };
+    };
 
     function openHead(nextLayer, nextHead) {
-      layer = nextLayer; head = nextHead;
-      if (slots.grid) mountView(views.grid, slots.grid, { ...spec.grid, selected: [layer, head] }, { open: (hit) => openHead(hit.layer, hit.head) });
-      if (slots.head && levels) mountView(views.heatmap, slots.head, headData(spec, levels, layer, head));
+      const part = partOf(partName);
+      layer = Math.min(nextLayer, part.layers - 1); head = Math.min(nextHead, part.heads - 1);
+      const range = ranges(part, spec.pair, filter);
+      if (slots.grid) mountView(views.grid, slots.grid, { ...part.grid, selected: [layer, head] }, { open: (hit) => openHead(hit.layer, hit.head) });
+      if (slots.head && levelsOf[partName]) mountView(views.heatmap, slots.head, headData(part, levelsOf[partName], layer, head, names(), range, partName));
       if (slots.links) {
-        const data = spec.links[String(layer)] || spec.links[Object.keys(spec.links)[0]];
-        linksTitle.textContent = `Token links · layer ${data.layer}`;
-        mountView(views.links, slots.links, data);
+        const data = part.links[String(layer)] || part.links[Object.keys(part.links)[0]];
+        linksTitle.textContent = `Token links · ${names().prefix}layer ${names().layer(data.layer)}`;
+        mountView(views.links, slots.links, { ...data, range: filter === "all" ? null : range, slot: `${partName}|${filter}` });
       }
       if (share) share.textContent = shareLine(spec, layer, head);
       host.dataset.layer = String(layer);
       host.dataset.head = String(head);
+      host.dataset.part = partName;
+      host.dataset.filter = filter;
     }
 
     if (slots.head) mountView(views.heatmap, slots.head, { pending: "Unpacking the weights…" });
     openHead(layer, head);   // the grid and the links first: they need no unpacking
     if (spec.weights) {
-      levels = await inflate(spec.weights.data);
-      if (slots.head) mountView(views.heatmap, slots.head, headData(spec, levels, layer, head));
+      for (const name of partNames ? Object.keys(partNames) : ["self"]) levelsOf[name] = await inflate(partOf(name).weights.data);
+      if (slots.head) openHead(layer, head);
     }
     host.dataset.ready = "true";
   }

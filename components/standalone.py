@@ -5,9 +5,13 @@ heatmap/common.js, heatmap/heatmap.js, heatmap/grid.js, token_links/token_links.
 in its own function scope, and components/standalone.js mounts them outside Streamlit (it plays Streamlit's part: hands a
 view its data and answers the grid's "open" click). Imports neither streamlit nor plotly, so a notebook pays for neither.
 
-Weights: every head of every layer travels as integer levels of that head's maximum — 8 bits (a weight is shown within
-± max/510, half a level) or 16 bits (within ± max/131070, so the 4 decimals shown are exact) — in one deflate stream,
-base64 in the page, inflated by the browser's own DecompressionStream. Nothing is fetched: no CDN, no network, and the
+Weights: every head of every layer travels as integer levels of that head's maximum — 16 bits linear (within
+max/131070), or 8 bits on a μ-law curve (μ = 255, telephony's companding: a level is a step of about 2.2% of the weight,
+so small weights keep levels of their own instead of all being 0; only weights under max/23,000 can be level 0) — in one
+deflate stream, base64 in the page, inflated by the browser's own DecompressionStream. The hover prints each weight with
+a bound that holds for it (components/heatmap/common.js: levelBounds, hoverValue; tested over every cell).
+Encoder–decoders carry three parts (encoder, decoder, cross) and sentence pairs a filter (A→A, A→B, B→A, B→B); tokens
+are shown prettified (components.payloads.pretty_tokens), the raw token on hover. Nothing is fetched: no CDN, no network, and the
 file's Content-Security-Policy forbids any request. Tokens are user text: they travel as JSON (with "<", ">" and "&"
 escaped so no token can close the script element) and the views write them with textContent / fillText only.
 """
@@ -30,7 +34,7 @@ from attention.analyses.links import layer_links
 from attention.run.export import write_whole
 from attention.run.result import Attention
 from components import DOM_JS
-from components.payloads import grid_payload, payload
+from components.payloads import grid_payload, payload, pretty_tokens
 
 _HERE = Path(__file__).resolve().parent
 # view name -> the files the app's component for it loads, in the same order (components/heatmap/__init__.py, ...)
@@ -41,6 +45,10 @@ SOURCES = {
 }
 STYLES = ("heatmap/heatmap.css", "token_links/token_links.css", "standalone.css")
 VIEWS = ("grid", "head", "links")
+MU = 255.0                     # the 8-bit levels' μ-law curve
+TEXT_CAP = 6000                # characters of the text a file shows and puts in its share parameters (ui.state.URL_TEXT_CAP)
+HINT = ("If this box stays empty, the notebook is not trusted, so its scripts do not run: trust it (Jupyter: File → "
+        "Trust Notebook) or run the cell again.")
 SIXTEEN_BITS_UP_TO = 2 ** 19   # weights (layers·heads·tokens²) written with 16 bits at most (MiniLM: 85 tokens); 8 above
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
        "connect-src blob: data:")   # the file may run its own inline code and nothing else: no request leaves it
@@ -81,7 +89,8 @@ def bits_for(result: Attention) -> int:
 
 def encode_weights(weights: np.ndarray, bits: int = 8, level: int = 6) -> dict[str, Any]:
     """Weights [head·…, query, key] (any leading axes, flattened in C order) as levels of each head's maximum, deflated:
-    {"bits", "scales" (one per head), "data" (base64 of the zlib stream of uint8 / little-endian uint16 levels)}."""
+    {"bits", "code" ("linear" at 16 bits, "mu" at 8: level = round(255·ln(1 + μ·w/max) / ln(1 + μ))), "mu", "scales"
+    (one per head), "data" (base64 of the zlib stream of uint8 / little-endian uint16 levels)}."""
     if bits not in (8, 16):
         raise ValueError("The weights can be written with 8 or 16 bits.")
     heads = weights.reshape(-1, *weights.shape[-2:])                       # [head, query, key]
@@ -90,9 +99,10 @@ def encode_weights(weights: np.ndarray, bits: int = 8, level: int = 6) -> dict[s
     kind = np.uint8 if bits == 8 else np.dtype("<u2")
     levels = np.empty(heads.shape, dtype=kind)
     for index, head in enumerate(heads):   # in float64, a head at a time: float32 products would add up to 0.004 level
-        levels[index] = np.round(head.astype(np.float64) * (top / float(scales[index])))
+        share = head.astype(np.float64) / float(scales[index])
+        levels[index] = np.round((np.log1p(MU * share) / np.log1p(MU) if bits == 8 else share) * top)
     return {
-        "bits": bits,
+        "bits": bits, "code": "mu" if bits == 8 else "linear", "mu": MU,
         "scales": [float(s) for s in scales],
         "data": base64.b64encode(zlib.compress(levels.tobytes(), level)).decode("ascii"),
     }
@@ -102,16 +112,19 @@ def decode_weights(encoded: dict[str, Any], shape: tuple[int, ...]) -> np.ndarra
     """What the browser recovers from `encode_weights`: float32 weights of `shape` (for tests and readers in Python)."""
     kind = np.uint8 if encoded["bits"] == 8 else np.dtype("<u2")
     levels = np.frombuffer(zlib.decompress(base64.b64decode(encoded["data"])), dtype=kind).astype(np.float64)
-    heads = levels.reshape(len(encoded["scales"]), *shape[-2:])
+    share = levels.reshape(len(encoded["scales"]), *shape[-2:]) / ((1 << encoded["bits"]) - 1)
+    if encoded.get("code") == "mu":
+        share = np.expm1(share * np.log1p(encoded["mu"])) / encoded["mu"]
     scales = np.asarray(encoded["scales"], dtype=np.float64)[:, None, None]
-    return (heads / ((1 << encoded["bits"]) - 1) * scales).reshape(shape).astype(np.float32)
+    return (share * scales).reshape(shape).astype(np.float32)
 
 
 def precision(bits: int) -> str:
     """How close a weight shown on hover is to the model's, in words."""
     if bits == 16:
-        return "16-bit levels of each head's maximum: the 4 decimals shown on hover are exact (within max/131070)"
-    return "8-bit levels of each head's maximum: hover shows a weight within ± max/510 (half a level), at most ± 0.002"
+        return "16-bit levels of each head's maximum (within max/131070); hover: each weight ± a bound that holds"
+    return ("8-bit μ-law levels of each head's maximum (steps of about 2.2% of the weight; only weights under max/23,000 "
+            "can be level 0); hover: each weight ± a bound that holds")
 
 
 def _json_for_script(value: Any) -> str:
@@ -120,37 +133,111 @@ def _json_for_script(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+class _Part:
+    """One attention stack a view draws (self, encoder, decoder or cross): what layer_links and grid_payload read."""
+
+    def __init__(self, tokens: list[str], weights: np.ndarray, keys: list[str] | None = None):
+        self.tokens, self.weights, self.keys = tokens, weights, keys if keys is not None else tokens
+        self.n_layers, self.n_heads = weights.shape[:2]
+
+    def clamp(self, layer: int, head: int) -> tuple[int, int]:
+        return min(max(int(layer), 0), self.n_layers - 1), min(max(int(head), 0), self.n_heads - 1)
+
+    def thumbnails(self, size: int = 24) -> np.ndarray:
+        """[layer, head, s, s]: square parts as Attention.thumbnails; a cross part (target × source) resampled to one
+        square of side min(size, its longer side): block means where longer, repeated rows or columns where shorter."""
+        queries, keys = self.weights.shape[2:]
+        side = min(size, max(queries, keys))
+        if queries == keys and queries <= size:
+            return self.weights
+        out = self.weights
+        for axis, length in ((2, queries), (3, keys)):
+            if length >= side:
+                starts = np.linspace(0, length, side + 1).round().astype(int)[:-1]
+                counts = np.diff(np.append(starts, length)).reshape([-1 if a == axis else 1 for a in range(4)])
+                out = np.add.reduceat(out, starts, axis=axis) / counts
+            else:
+                out = np.take(out, (np.arange(side) * length) // side, axis=axis)
+        return out.astype(np.float32)
+
+
+def parts_of(result: Attention) -> dict[str, _Part]:
+    """The stacks a result holds: {"self"} or, for an encoder–decoder, {"encoder", "decoder", "cross"}."""
+    tokens = [str(t) for t in result.tokens]
+    if result.cross is None or result.target_weights is None:
+        return {"self": _Part(tokens, result.weights)}
+    target = [str(t) for t in result.target_tokens or []]
+    return {"encoder": _Part(tokens, result.weights), "decoder": _Part(target, result.target_weights),
+            "cross": _Part(target, result.cross, tokens)}
+
+
+PART_TITLES = {"self": "", "encoder": "Encoder self-attention", "decoder": "Decoder self-attention",
+               "cross": "Cross-attention (decoder → encoder)"}
+
+
+def _part_spec(part: _Part, views: tuple[str, ...], layer: int, head: int, threshold: float, bits: int,
+               links_layers: Iterable[int] | None) -> dict[str, Any]:
+    layer, head = part.clamp(layer, head)
+    shown, keys = pretty_tokens(part.tokens), pretty_tokens(part.keys)
+    data: dict[str, Any] = {"tokens": shown, "layers": part.n_layers, "heads": part.n_heads, "layer": layer, "head": head}
+    if part.keys is not part.tokens:
+        data["keys"] = keys
+    if shown != part.tokens:
+        data["raw"] = part.tokens
+    if part.keys is not part.tokens and keys != part.keys:
+        data["raw_keys"] = part.keys
+    if "grid" in views:
+        data["grid"] = grid_payload(part, (layer, head))
+    if "head" in views:
+        lone = "grid" not in views
+        data["weights"] = encode_weights(part.weights[layer, head] if lone else part.weights, bits)
+        data["weights"]["only"] = [layer, head] if lone else None
+    if "links" in views:
+        chosen = range(part.n_layers) if links_layers is None else sorted({part.clamp(l, 0)[0] for l in links_layers})
+        data["links"] = {str(l): {**payload(layer_links(part, l, threshold)), "layer": l, "tokens": shown,
+                                  **({"key_tokens": keys} if part.keys is not part.tokens else {})} for l in chosen}
+    return data
+
+
 def spec(result: Attention, views: Iterable[str] = VIEWS, layer: int = 0, head: int = 0, threshold: float = 0.1,
          bits: int | None = None, text: str | None = None, share: dict[str, Any] | None = None,
          links_layers: Iterable[int] | None = None) -> dict[str, Any]:
-    """Everything one standalone view needs, as JSON-ready data: tokens, the grid's thumbnails, the weights of every head
-    (or of the one head a lone "head" view shows), the links of `links_layers` (default: every layer) above `threshold`,
-    and the share-link parameters the view came from."""
+    """Everything one standalone view needs, as JSON-ready data: tokens (prettified; "raw" beside them when that
+    changed them), the grid's thumbnails, the weights of every head (or of the one head a lone "head" view shows), the
+    links of `links_layers` (default: every layer) above `threshold`, and the share-link parameters the view came from.
+    An encoder–decoder's first part is its encoder, with "parts" {"decoder", "cross"} of the same shape; a sentence
+    pair carries "pair" {"b": where B begins}."""
     views = tuple(views)
     unknown = [view for view in views if view not in VIEWS]
     if unknown or not views:
         raise ValueError(f"Unknown view {unknown[0] if unknown else '(none)'!r}: choose from {', '.join(VIEWS)}.")
     layer, head = result.clamp(layer, head)
     bits = bits_for(result) if bits is None else bits
-    data: dict[str, Any] = {
-        "views": list(views), "tokens": [str(t) for t in result.tokens], "layers": result.n_layers,
-        "heads": result.n_heads, "layer": layer, "head": head, "model": result.model, "precision": precision(bits),
-    }
-    if "grid" in views:
-        data["grid"] = grid_payload(result, (layer, head))
+    parts = parts_of(result)
+    names = list(parts)
+    data: dict[str, Any] = {"views": list(views), "model": result.model, "precision": precision(bits),
+                            **_part_spec(parts[names[0]], views, layer, head, threshold, bits, links_layers)}
+    if len(names) > 1:
+        data["part_names"] = {name: PART_TITLES[name] for name in names}
+        data["parts"] = {name: _part_spec(parts[name], views, layer, head, threshold, bits, links_layers) for name in names[1:]}
+    if "sentence_b_start" in result.meta:
+        data["pair"] = {"b": int(result.meta["sentence_b_start"])}
+    if "layers" in result.meta and result.meta.get("source") == "view":   # include_layers / include_heads: their numbers
+        data["layer_names"], data["head_names"] = list(result.meta["layers"]), list(result.meta["heads"])
+    sizes = f"{result.n_tokens} tokens" if len(names) == 1 else \
+        f"{result.n_tokens} encoder and {len(result.target_tokens or [])} decoder tokens"
+    parts_text = [f"{result.model} · {sizes} · {result.n_layers} layers × {result.n_heads} heads"]
     if "head" in views:
-        lone = "grid" not in views
-        data["weights"] = encode_weights(result.weights[layer, head] if lone else result.weights, bits)
-        data["weights"]["only"] = [layer, head] if lone else None
+        parts_text.append(f"weights as {precision(bits)}")
     if "links" in views:
-        chosen = range(result.n_layers) if links_layers is None else sorted({result.clamp(l, 0)[0] for l in links_layers})
-        data["links"] = {str(l): {**payload(layer_links(result, l, threshold)), "layer": l} for l in chosen}
-    parts = [f"{result.model} · {result.n_tokens} tokens · {result.n_layers} layers × {result.n_heads} heads"]
-    if "head" in views:
-        parts.append(f"weights as {precision(bits)}")
-    if "links" in views:
-        parts.append(f"links: weight ≥ {threshold:g}")
-    data["caption"] = " · ".join(parts)
+        parts_text.append(f"links: weight ≥ {threshold:g}")
+    data["caption"] = " · ".join(parts_text)
+    notices = list(result.notices)
+    if text is not None and len(text) > TEXT_CAP:
+        notices.append(f"The file keeps the first {TEXT_CAP:,} characters of the text ({len(text):,} in all).")
+        text = text[:TEXT_CAP]
+    if notices:
+        data["notices"] = notices
     if share is None:
         share = {"model": result.model}
         if text is not None:
@@ -163,8 +250,8 @@ def spec(result: Attention, views: Iterable[str] = VIEWS, layer: int = 0, head: 
 def fragment(result: Attention, views: Iterable[str] = VIEWS, **options: Any) -> str:
     """HTML for one independent view (a notebook cell's output): a host element with a unique id, its data as JSON and
     the inlined script that mounts it. Options as in `spec`."""
-    ident = f"al-{uuid.uuid4().hex[:12]}"
-    return (f'<div class="attention-lens" id="{ident}"></div>\n'
+    ident = f"al-{uuid.uuid4().hex[:12]}"   # the hint inside the host shows only where no script ran (the shadow root hides it)
+    return (f'<div class="attention-lens" id="{ident}"><p style="color:#6b6f80;font-size:13px">{html.escape(HINT)}</p></div>\n'
             f'<script type="application/json" id="{ident}-data">{_json_for_script(spec(result, views, **options))}</script>\n'
             f"<script>\n{script()}\nwindow.AttentionLens.mount({json.dumps(ident)}, document.currentScript);\n</script>")
 
@@ -173,14 +260,15 @@ def page(result: Attention, title: str | None = None, **options: Any) -> str:
     """One self-contained HTML document: the grid, any head on click, token links with hover, share-link parameters."""
     heading = title or f"Attention Lens · {result.model}"
     text = options.get("text")
-    said = f'<p class="text">{html.escape(text)}</p>' if text else ""
+    cut = text is not None and len(text) > TEXT_CAP   # the views show the notice; the page keeps the same first part
+    said = f'<p class="text">{html.escape(text[:TEXT_CAP])}{"…" if cut else ""}</p>' if text else ""
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(heading)}</title>\n"
         "<style>body { margin: 24px; font-family: 'Source Sans Pro', -apple-system, 'Segoe UI', sans-serif; color: #31333f; }"
-        " h1 { font-size: 22px; margin: 0 0 4px 0; } .text { margin: 0 0 12px 0; white-space: pre-wrap; }"
+        " h1 { font-size: 22px; margin: 0 0 4px 0; } .text { margin: 0 0 12px 0; white-space: pre-wrap; overflow-wrap: anywhere; }"
         " .made { font-size: 12px; color: #6b6f80; margin-top: 16px; }</style>\n</head>\n<body>\n"
         f"<h1>{html.escape(heading)}</h1>\n{said}\n{fragment(result, VIEWS, **options)}\n"
         '<p class="made">Made with Attention Lens. Works offline: everything it shows is in this file.</p>\n'

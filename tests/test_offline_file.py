@@ -52,28 +52,35 @@ def test_weights_in_the_file_equal_the_results_within_the_stated_precision(minil
     path = export.view_file(minilm, tmp_path / "view.html", text="x", bits=bits)
     [spec] = specs_in(path.read_text(encoding="utf-8"))
     top = (1 << bits) - 1
-    scales = np.asarray(spec["weights"]["scales"])                                   # [layer·head]
+    scales = np.asarray(spec["weights"]["scales"])[:, None, None]                    # [layer·head]
     levels = levels_from(spec["weights"], bits).reshape(minilm.n_layers * minilm.n_heads, minilm.n_tokens, minilm.n_tokens)
-    recovered = levels / top * scales[:, None, None]
-    error = np.abs(recovered - minilm.weights.reshape(levels.shape).astype(np.float64))
-    bound = scales / (2 * top)                                                        # half a level of each head's maximum
-    assert (error.max(axis=(1, 2)) <= bound * (1 + 1e-6) + 1e-9).all()
-    assert error.max() > 0.25 * bound.max()          # the bound is what quantising costs, not a loose promise
-    np.testing.assert_allclose(scales, minilm.weights.max(axis=(2, 3)).ravel(), rtol=1e-6)
+    true = minilm.weights.reshape(levels.shape).astype(np.float64)
+    if bits == 16:   # linear: half a level of each head's maximum
+        curve = lambda level: level / top * scales                                      # noqa: E731
+    else:            # μ-law: level = round(255·ln(1 + μ·w/max) / ln(1 + μ)), so a level is a step relative to the weight
+        assert spec["weights"]["code"] == "mu" and spec["weights"]["mu"] == 255
+        curve = lambda level: np.expm1(np.clip(level, 0, top) / top * np.log1p(255)) / 255 * scales   # noqa: E731
+    recovered = curve(levels.astype(np.float64))
+    half_step = np.maximum(curve(levels + 0.5) - recovered, recovered - curve(levels - 0.5))   # the wider side of the level
+    assert (np.abs(recovered - true) <= half_step * 1.0001 + 1e-9).all()
+    assert np.abs(recovered - true).max() > 0.25 * half_step.max()   # the bound is what quantising costs
+    np.testing.assert_allclose(scales.ravel(), minilm.weights.max(axis=(2, 3)).ravel(), rtol=1e-6)
     # the caption shown above the views states the same precision
-    assert f"± max/{2 * top}" in spec["caption"] if bits == 8 else "exact (within max/131070)" in spec["caption"]
+    assert "8-bit μ-law levels" in spec["caption"] if bits == 8 else "within max/131070" in spec["caption"]
     # and the builder's own decoder (for Python readers) agrees with this independent one
     np.testing.assert_allclose(standalone.decode_weights(spec["weights"], minilm.weights.shape),
                                recovered.reshape(minilm.weights.shape), atol=1e-7)
 
 
 def test_levels_of_a_hand_built_head():
-    # one head: its maximum 0.8 becomes level 255; 0.4 is exactly half of it (127.5 → 128, rounded half to even);
-    # 0.2 a quarter (63.75 → 64); 0 stays 0
+    # 8 bits, μ-law: its maximum 0.8 becomes level 255; 0.4 (half) 255·ln(128.5)/ln(256) = 223.3 → 223;
+    # 0.2 (a quarter) 255·ln(64.75)/ln(256) = 191.8 → 192; 0 stays 0. A weight of max/1000 still gets level 8.
     weights = np.array([[[[0.8, 0.2, 0.0], [0.4, 0.4, 0.2], [0.0, 0.2, 0.8]]]], dtype=np.float32)
     encoded = standalone.encode_weights(weights, bits=8)
     assert encoded["scales"] == [pytest.approx(0.8)]
-    assert levels_from(encoded, 8).tolist() == [255, 64, 0, 128, 128, 64, 0, 64, 255]
+    assert levels_from(encoded, 8).tolist() == [255, 192, 0, 223, 223, 192, 0, 192, 255]
+    small = np.array([[[[0.8, 0.0008, 0.1992]]]], dtype=np.float32)   # 255·ln(1.255)/ln(256) = 10.4 → 10; 191.6 → 192
+    assert levels_from(standalone.encode_weights(small, bits=8), 8).tolist() == [255, 10, 192]
     assert levels_from(standalone.encode_weights(weights, bits=16), 16).tolist() == \
         [65535, 16384, 0, 32768, 32768, 16384, 0, 16384, 65535]   # 0.25·65535 = 16383.75, 0.5·65535 = 32767.5
 
@@ -245,9 +252,9 @@ def test_the_file_offline_draws_opens_any_head_and_hovers_weights(offline_page, 
     scale = float(minilm.weights[3, 7].max())
     for fraction in ((0.35, 0.3), (0.5, 0.55), (0.7, 0.8)):
         query, key, shown, plus_minus = hover_weight(page, host, fraction)
-        assert plus_minus == pytest.approx(float(f"{scale / 510:.1g}"))
-        # the number shown is the model's weight within half a level (and the 3–4 decimals it is written with)
-        assert abs(shown - float(minilm.weights[3, 7, query, key])) <= scale / 510 + 5e-4
+        # the number shown is the model's weight within the bound printed beside it (a step of the μ-law curve)
+        assert abs(shown - float(minilm.weights[3, 7, query, key])) <= plus_minus
+        assert plus_minus <= 0.025 * scale
     page.screenshot(path=str(artifacts / "offline_file_head_hover.png"))   # the viewport: the tooltip stays up
 
     # token links: hovering a query token isolates its links
@@ -293,3 +300,142 @@ def test_several_views_on_one_page_are_independent(offline_page, tmp_path):
     assert page.evaluate(IN_SHADOWS, [hosts[2], ".sa-view-title"]) == ["Token links · layer 1"]
     assert page.requested == [] and page.errors == []
 
+
+
+# ---------------------------------------------------------------- issue 27: bounds that hold, pairs, encoder–decoders
+
+LONG = ("The committee, which had met every week since the spring, finally agreed that the new library would open in "
+        "the old station on the corner of the market square, although several members still worried about the cost of "
+        "the roof, the heating and the long list of repairs that the surveyors had found in their report last month.")
+
+
+def hover_texts(page, encoded: dict, shape: tuple[int, int], slot: int) -> list[str]:
+    """What heatmap.js prints on hover for every cell of one head: common.js's levelBounds and hoverValue, run in
+    Chromium on the levels as the file stores them."""
+    common = (standalone._HERE / "heatmap" / "common.js").read_text(encoding="utf-8")
+    levels = np.frombuffer(zlib.decompress(base64.b64decode(encoded["data"])),
+                           dtype=np.uint8 if encoded["bits"] == 8 else "<u2").reshape(-1, *shape)[slot]
+    page.set_content("<!doctype html><meta charset='utf-8'><body></body>")
+    return page.evaluate(f"""([levels, bits, code, scale, mu]) => {{
+        {common}
+        return levels.map((level) => hoverValue(...levelBounds(level, bits, code, scale, mu)));
+    }}""", [levels.ravel().tolist(), encoded["bits"], encoded.get("code", "linear"), encoded["scales"][slot], encoded.get("mu", 255)])
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_the_hover_value_and_bound_hold_for_every_cell_of_real_heads(page, bits):
+    result = attend(LONG, "minilm")
+    assert result.n_tokens > 60
+    encoded = standalone.encode_weights(result.weights, bits)
+    n = result.n_tokens
+    for layer, head in ((0, 0), (2, 5), (5, 11)):
+        slot = layer * result.n_heads + head
+        texts = hover_texts(page, encoded, (n, n), slot)
+        printed = np.array([[float(part) for part in text.split(" ± ")] for text in texts])       # [cell, (value, bound)]
+        true = result.weights[layer, head].astype(np.float64).ravel()
+        assert (np.abs(printed[:, 0] - true) <= printed[:, 1]).all()                              # every cell, no exception
+        assert np.median(printed[:, 1]) < (0.004 if bits == 8 else 2e-5)                           # and a useful bound
+    if bits == 8:   # μ-law: small weights keep levels of their own (linear 8-bit levels put most of them at 0)
+        levels = np.frombuffer(zlib.decompress(base64.b64decode(encoded["data"])), np.uint8)
+        top = result.weights.max(axis=(2, 3), keepdims=True)
+        linear = np.round(result.weights / top * 255)
+        assert (levels == 0).mean() < (linear == 0).mean() / 4          # MiniLM here: 8% instead of 34%
+        weights = result.weights.ravel()
+        assert (weights[levels == 0] < (top.ravel().repeat(n * n) / 23_000)[levels == 0]).all()
+        # the numbers the caption states: a level is a step of 2.2% of the weight; level 0 only under max/23,000
+        assert np.expm1(np.log1p(255) / 255) == pytest.approx(0.022, abs=5e-4)
+        assert 1 / (np.expm1(0.5 / 255 * np.log1p(255)) / 255) > 23_000
+        assert "steps of about 2.2% of the weight" in standalone.precision(8) and "max/23,000" in standalone.precision(8)
+
+
+def pair_file(tmp_path):
+    result = attend("The cat sat on the mat.", "minilm", text_b="It was warm there.")
+    return result, export.view_file(result, tmp_path / "pair.html", text="The cat sat on the mat. / It was warm there.")
+
+
+def test_a_pair_carries_where_b_begins_and_tokens_are_prettified_with_the_raw_on_hover():
+    result = attend("The cat sat on the mat.", "minilm", text_b="It was warm there.")
+    [spec] = specs_in(result._repr_html_())
+    assert spec["pair"] == {"b": 9} and "raw" not in spec                     # WordPiece tokens need no prettifying
+    gpt = Attention(tokens=["Hello", "Ġworld", "Ċ", "ĠcafÃ©"], weights=np.full((1, 1, 4, 4), 0.25), model="g")
+    [spec] = specs_in(gpt.show("all")._repr_html_())
+    assert spec["tokens"] == ["Hello", " world", "↵", " café"] and spec["raw"] == gpt.tokens
+    assert spec["links"]["0"]["tokens"] == spec["tokens"]
+    long = standalone.spec(gpt, text="x" * 10_000)
+    assert len(long["share"]["text"]) == standalone.TEXT_CAP and "first 6,000 characters" in long["notices"][0]
+    from ui.state import URL_TEXT_CAP
+    assert standalone.TEXT_CAP == URL_TEXT_CAP                                 # the app's share-link cap
+
+
+def test_pair_filters_in_chromium_offline(offline_page, tmp_path, artifacts):
+    result, path = pair_file(tmp_path)
+    b, n = result.meta["sentence_b_start"], result.n_tokens
+    page = offline_page
+    page.goto(path.as_uri())
+    host = page.evaluate("document.querySelector('.attention-lens').id")
+    wait_drawn(page, host, "Layer 0 · Head 0")
+    weights = result.weights[0]
+    expected = {"all": (slice(0, n), slice(0, n)), "aa": (slice(0, b), slice(0, b)), "ab": (slice(0, b), slice(b, n)),
+                "ba": (slice(b, n), slice(0, b)), "bb": (slice(b, n), slice(b, n))}
+    for name, (rows, cols) in expected.items():
+        page.locator(f"#{host} select.sa-filter").select_option(name)
+        page.wait_for_function(f"document.getElementById('{host}').dataset.filter === '{name}'")
+        wait_drawn(page, host, "Layer 0 · Head 0")
+        label = page.evaluate(f"document.getElementById('{host}').shadowRoot.querySelector('.hm-root').getAttribute('aria-label')")
+        assert f"of {rows.stop - rows.start} query tokens over {cols.stop - cols.start} key tokens" in label
+        assert page.evaluate(IN_SHADOWS, [host, ".hm-tokens li"]) == result.tokens[rows]
+        page.wait_for_function(f"document.getElementById('{host}').shadowRoot.querySelector('.tl-root').dataset.drawn"
+                               f" === '{int((weights[:, rows, cols] >= 0.1).sum())}'")
+        if name == "ab":
+            page.screenshot(path=str(artifacts / "offline_file_pair_a_to_b.png"))
+            query, key, shown, bound = hover_weight(page, host, (0.5, 0.5))
+            assert query < b <= key and abs(shown - float(result.weights[0, 0, query, key])) <= bound
+    assert page.requested == [] and page.errors == []
+
+
+def test_an_encoder_decoder_file_offline_shows_encoder_decoder_and_cross(offline_page, tmp_path, artifacts):
+    from attention import view
+
+    rng = np.random.default_rng(5)
+    soft = lambda *shape: (lambda x: x / x.sum(-1, keepdims=True))(rng.random(shape) ** 4)   # noqa: E731
+    source, target = ["▁The", "▁cat", "▁sat", "</s>"], ["<s>", "▁Le", "▁chat", "▁était", "▁assis", "</s>"]
+    result = view(encoder=soft(2, 3, 4, 4), decoder=soft(2, 3, 6, 6), cross=soft(2, 3, 6, 4), encoder_tokens=source,
+                  decoder_tokens=target, model="tiny-bart")
+    path = export.view_file(result, tmp_path / "encdec.html")
+    page = offline_page
+    page.goto(path.as_uri())
+    host = page.evaluate("document.querySelector('.attention-lens').id")
+    wait_drawn(page, host, "Encoder · Layer 0 · Head 0")
+    assert page.evaluate(IN_SHADOWS, [host, ".hm-tokens li"]) == [" The", " cat", " sat", "</s>"]
+    for part, title, queries, keys in (("decoder", "Decoder · Layer 0 · Head 0", target, target),
+                                       ("cross", "Cross-attention · Layer 0 · Head 0", target, source)):
+        page.locator(f"#{host} select.sa-part").select_option(part)
+        wait_drawn(page, host, title)
+        label = page.evaluate(f"document.getElementById('{host}').shadowRoot.querySelector('.hm-root').getAttribute('aria-label')")
+        assert f"of {len(queries)} query tokens over {len(keys)} key tokens" in label
+        assert page.evaluate(IN_SHADOWS, [host, ".tl-keys .tl-token"]) == [t.replace("▁", " ") for t in keys]
+    query, key, shown, bound = hover_weight(page, host, (0.5, 0.5))
+    assert abs(shown - float(result.cross[0, 0, query, key])) <= bound
+    tip = page.evaluate(f"document.getElementById('{host}').shadowRoot.querySelector('.hm-root .hm-tip').textContent")
+    assert "«▁" in tip                                                          # the raw token beside the shown one
+    page.mouse.click(*grid_point(page, host, 1, 2, heads=3))
+    wait_drawn(page, host, "Cross-attention · Layer 1 · Head 2")
+    page.screenshot(path=str(artifacts / "offline_file_encoder_decoder_cross.png"))
+    assert page.requested == [] and page.errors == []
+
+
+def test_an_untrusted_notebook_shows_a_one_line_hint_not_an_empty_box(browser, tmp_path):
+    result = toy(["a", "b", "c"])
+    path = tmp_path / "cell.html"
+    path.write_text(f"<!doctype html><meta charset='utf-8'><body>{result._repr_html_()}</body>", encoding="utf-8")
+    for scripts in (False, True):
+        context = browser.new_context(java_script_enabled=scripts)
+        page = context.new_page()
+        page.goto(path.as_uri())
+        if scripts:
+            page.wait_for_function("document.querySelector('.attention-lens').dataset.ready === 'true'")
+        shown = page.evaluate("document.querySelector('.attention-lens > p').getClientRects().length > 0") if scripts \
+            else page.locator(".attention-lens > p").is_visible()
+        assert shown is (not scripts)                     # the hint where no script ran; hidden by the view otherwise
+        assert "not trusted" in page.locator(".attention-lens > p").text_content()
+        context.close()

@@ -61,3 +61,35 @@ function showPending(parentElement, rootClass, message) {
   parentElement.appendChild(root);
   return true;
 }
+
+function levelBounds(level, bits, code, scale, mu) {
+  // [value, low, high] of a weight stored as `level` (components/standalone.py encode_weights; the app's 16-bit levels):
+  // "linear": level/top of the head's maximum `scale`; "mu": the μ-law curve. Every weight that rounds to `level` lies
+  // in [low, high] (a little slack for the float arithmetic on either side; never below 0 or above the maximum).
+  const top = 2 ** bits - 1;
+  const at = (x) => {
+    const t = Math.min(Math.max(x, 0), top) / top;
+    return code === "mu" ? scale * (Math.pow(1 + mu, t) - 1) / mu : scale * t;
+  };
+  const slack = scale * 1e-6;
+  return [at(level), Math.max(0, at(level - 0.5) - slack), Math.min(scale, at(level + 0.5) + slack)];
+}
+
+function ceilTwo(x) {
+  // x rounded UP to two significant digits, as text with exactly those digits (never below x)
+  if (!(x > 0)) return "0";
+  const exponent = Math.floor(Math.log10(x)) - 1;
+  const digits = Math.ceil(x / 10 ** exponent * (1 - 1e-12));
+  const places = Math.max(0, -exponent);
+  const text = (digits * 10 ** exponent).toFixed(places);
+  return Number(text) >= x ? text : ((digits + 1) * 10 ** exponent).toFixed(places);
+}
+
+function hoverValue(value, low, high) {
+  // "value ± bound": the value written with enough decimals for its precision, and a bound that covers both how far the
+  // stored level may be from the weight and the rounding of the printed digits, so |printed − weight| ≤ bound holds.
+  const half = Math.max(high - value, value - low, 1e-12);
+  const places = Math.min(8, Math.max(3, Math.ceil(-Math.log10(half)) + 1));
+  const printed = value.toFixed(places), shown = Number(printed);
+  return `${printed} ± ${ceilTwo(Math.max(high - shown, shown - low))}`;
+}

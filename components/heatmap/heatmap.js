@@ -60,22 +60,45 @@ async function inflateLevels(b64, bits) {
   return levels;
 }
 
+function fromStored(data) {
+  // the offline file's levels as they were written ({stored: Uint8Array | Uint16Array, bits, code, mu}): 16-bit linear
+  // levels for the colours, and each cell's [value, low, high] for the hover (one table of the 256 values at 8 bits)
+  const { stored, bits, code, mu, scale } = data;
+  const levels = new Uint16Array(stored.length);
+  if (bits === 8) {
+    const table = Array.from({ length: 256 }, (_, level) => levelBounds(level, 8, code, scale, mu));
+    const colour = table.map(([value]) => Math.round(value / scale * 65535));
+    for (let i = 0; i < stored.length; i++) levels[i] = colour[stored[i]];
+    return { levels, bounds: (i) => table[stored[i]] };
+  }
+  levels.set(stored);
+  return { levels, bounds: (i) => levelBounds(stored[i], 16, code, scale, mu) };
+}
+
 function drawHead(parentElement, view) {
   // view: {title, tokens, levels (Uint16Array, row-major [query, key]), scale, error, fixed, top, diverging}
   // top: the colour bar's top when several heads share one scale; diverging: levels code -scale..+scale (A − B)
+  // keys: the key tokens when they are not the queries (cross-attention, a pair's A → B); raw / rawKeys: the tokens as
+  // the tokenizer wrote them (shown on hover beside the prettified ones); first: [query, key] position of the first
+  // row and column (a part of a pair); bounds(i): [value, low, high] of cell i (otherwise from the levels' precision)
   const { tokens, levels, scale } = view;
-  const n = tokens.length;
+  const keys = view.keys || tokens;
+  const nq = tokens.length, nk = keys.length, n = nk;
+  const [q0, k0] = view.first || [0, 0];
   const top1 = view.fixed ? 1 : (view.top || scale);      // the colour bar's top: 1, a shared top, or this head's max
   const weight = view.diverging ? (q, k) => (levels[q * n + k] / 65535 * 2 - 1) * scale
                                 : (q, k) => (levels[q * n + k] / 65535) * scale;
-  // coarser levels (8 bits) say how far the shown weight may be from the true one
-  const digits = view.error ? Math.max(3, Math.ceil(-Math.log10(view.error))) : 4;
+  const digits = view.error ? Math.max(3, Math.ceil(-Math.log10(view.error))) : 4;   // the A − B panel
   const shown = (w) => view.error ? `${w.toFixed(digits)} ± ${view.error.toPrecision(1)}` : w.toFixed(4);
+  // a weight and a bound that holds for it: 16-bit levels, or 8-bit ones widened to 16 bits (× 257) with error max/510
+  const bounds = view.bounds || ((i) => view.error ? levelBounds(levels[i] / 257, 8, "linear", scale)
+                                                   : levelBounds(levels[i], 16, "linear", scale));
+  const named = (list, raw, i) => (raw && raw[i] !== list[i] ? `${list[i]} «${raw[i]}»` : list[i]);
 
   const previous = parentElement.querySelector(".hm-root");
   const root = element("div", "hm-root");
   root.setAttribute("role", "figure");
-  root.setAttribute("aria-label", `${view.title}: attention weights of ${n} query tokens over ${n} key tokens`);
+  root.setAttribute("aria-label", `${view.title}: attention weights of ${nq} query tokens over ${nk} key tokens`);
   const header = element("div", "hm-header");
   header.appendChild(element("span", "hm-title", view.title));
   header.appendChild(element("span", "hm-subtitle", "rows: query (attending) · columns: key (attended to)"));
@@ -104,36 +127,38 @@ function drawHead(parentElement, view) {
 
   const measure = canvas.getContext("2d");
   measure.font = FONT;
-  const widest = Math.min(120, Math.max(30, ...tokens.map((t) => measure.measureText(t).width)));
+  const widest = Math.min(120, Math.max(30, ...tokens.concat(keys).map((t) => measure.measureText(t).width)));
   const available = Math.max(200, (root.clientWidth || 700) - widest - 90);
-  const cell = Math.max(1, Math.min(26, Math.floor(available / n)));
+  const cell = Math.max(1, Math.min(26, Math.floor(available / Math.max(nq, nk))));
   const labelled = cell >= 9 ? 1 : Math.ceil(9 / cell);     // label every token, or every k-th when cells are tiny
   const left = widest + 8, top = widest * 0.75 + 10, bar = 84;
-  const width = left + n * cell + bar, height = top + n * cell + 8;
+  const width = left + nk * cell + bar, height = top + nq * cell + 8;
   const ctx = sizeCanvas(canvas, width, height);
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, width, height);
 
   // cells, drawn as one image so 512 × 512 costs one putImageData; a level becomes one of 256 colours
-  const image = ctx.createImageData(n, n);
+  const image = ctx.createImageData(nk, nq);
   const pixels = new Uint32Array(image.data.buffer);
   const palette = view.diverging ? DIVERGING32 : PALETTE32;
   const factor = view.diverging ? 255 / 65535 : (scale * 255) / (65535 * top1);
-  for (let i = 0; i < n * n; i++) pixels[i] = palette[Math.min(255, (levels[i] * factor + 0.5) | 0)];
+  for (let i = 0; i < nq * nk; i++) pixels[i] = palette[Math.min(255, (levels[i] * factor + 0.5) | 0)];
   const off = document.createElement("canvas");
-  off.width = n; off.height = n;
+  off.width = nk; off.height = nq;
   off.getContext("2d").putImageData(image, 0, 0);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(off, left, top, n * cell, n * cell);
+  ctx.drawImage(off, left, top, nk * cell, nq * cell);
 
   // labels: queries on the left, keys on top (rotated)
   ctx.fillStyle = "#31333f";
   ctx.font = FONT;
   ctx.textBaseline = "middle";
-  for (let i = 0; i < n; i += labelled) {
-    const label = tokens[i].length > 18 ? tokens[i].slice(0, 17) + "…" : tokens[i];
+  const short = (token) => (token.length > 18 ? token.slice(0, 17) + "…" : token);
+  for (let i = 0; i < Math.max(nq, nk); i += labelled) {
+    const label = short(keys[i] === undefined ? "" : keys[i]);
     ctx.textAlign = "right";
-    ctx.fillText(label, left - 4, top + (i + 0.5) * cell);
+    if (i < nq) ctx.fillText(short(tokens[i]), left - 4, top + (i + 0.5) * cell);
+    if (i >= nk) continue;
     ctx.save();
     ctx.translate(left + (i + 0.5) * cell, top - 4);
     ctx.rotate(-Math.PI / 3);
@@ -143,7 +168,7 @@ function drawHead(parentElement, view) {
   }
 
   // colour bar, titled: it is the weight α, and its top is 1 or this head's maximum
-  const barX = left + n * cell + 14, barH = Math.max(16, Math.min(n * cell - 14, 240)), barTop = top + 14;   // ends within the canvas
+  const barX = left + nk * cell + 14, barH = Math.max(16, Math.min(nq * cell - 14, 240)), barTop = top + 14;   // ends within the canvas
   for (let y = 0; y < barH; y++) {
     const [r, g, b] = view.diverging ? diverging(1 - y / barH) : colour(1 - y / barH);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
@@ -166,9 +191,10 @@ function drawHead(parentElement, view) {
     const box = canvas.getBoundingClientRect();
     const k = Math.floor((event.clientX - box.left - left) / cell);
     const q = Math.floor((event.clientY - box.top - top) / cell);
-    if (q < 0 || k < 0 || q >= n || k >= n) { tip.hidden = true; return; }
+    if (q < 0 || k < 0 || q >= nq || k >= nk) { tip.hidden = true; return; }
     const what = view.diverging ? (view.names || "A − B") : "weight", w = weight(q, k);
-    showTip(tip, canvas, event, `query: ${tokens[q]} (#${q})\nkey: ${tokens[k]} (#${k})\n${what}: ${view.diverging && w > 0 ? "+" : ""}${shown(w)}`);
+    const value = view.diverging ? `${w > 0 ? "+" : ""}${shown(w)}` : hoverValue(...bounds(q * nk + k));
+    showTip(tip, canvas, event, `query: ${named(tokens, view.raw, q)} (#${q0 + q})\nkey: ${named(keys, view.rawKeys || view.raw, k)} (#${k0 + k})\n${what}: ${value}`);
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
   save.addEventListener("click", () => {
@@ -266,9 +292,12 @@ export default function headHeatmap(component) {
   if (!data || showPending(parentElement, "hm-root", data.pending)) return;
   if (!data.view) {   // a payload that carries everything (the offline file, a notebook)
     if (!Array.isArray(data.tokens)) return;
-    const levels = data.levels instanceof Uint16Array ? data.levels : new Uint16Array(decodeBytes(data.weights).buffer);
-    drawHead(parentElement, { title: data.title, tokens: data.tokens.map(String), levels, scale: data.scale,
-                              error: data.error || null, fixed: Boolean(data.fixed) });
+    const { levels, bounds } = data.stored ? fromStored(data) : {
+      levels: data.levels instanceof Uint16Array ? data.levels : new Uint16Array(decodeBytes(data.weights).buffer), bounds: null };
+    const root = drawHead(parentElement, { title: data.title, tokens: data.tokens.map(String), levels, scale: data.scale,
+                                           error: data.error || null, fixed: Boolean(data.fixed), bounds,
+                                           keys: data.keys, raw: data.raw, rawKeys: data.rawKeys, first: data.first });
+    if (data.part) root.dataset.part = data.part;
     return;
   }
 

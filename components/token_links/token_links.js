@@ -68,9 +68,10 @@ function sameTokens(a, b) {
   return true;
 }
 
-function build(parentElement, state, tokens) {
+function build(parentElement, state, tokens, keyTokens = tokens) {
   // the parts that stay while the text stays: bar (Layer box, head squares, status), token columns, canvas
-  const n = tokens.length;
+  // keyTokens: the right column when keys are not the queries (cross-attention: decoder tokens left, encoder right)
+  const n = Math.max(tokens.length, keyTokens.length);
   const root = element("div", "tl-root");
   root.setAttribute("role", "figure");
   root.setAttribute("aria-label", "Links from query tokens to key tokens");
@@ -98,7 +99,7 @@ function build(parentElement, state, tokens) {
   root.appendChild(element("div", "tl-hint",
     "Hover or focus a token to isolate its links; click to pin it (click again to unpin). Left: what it attends to; right: what attends to it."));
 
-  const makeColumn = (column, side) => tokens.map((token, position) => {
+  const makeColumn = (column, side) => (side === "k" ? keyTokens : tokens).map((token, position) => {
     const cell = element("div", "tl-token", token === "" ? "∅" : token);
     cell.dataset.side = side;
     cell.dataset.pos = String(position);
@@ -108,7 +109,7 @@ function build(parentElement, state, tokens) {
     return cell;
   });
   const view = {
-    root, bar, label, squares, status, scroller, lines, canvas, left, tokens, n,
+    root, bar, label, squares, status, scroller, lines, canvas, left, tokens, keyTokens, n,
     cells: { q: makeColumn(left, "q"), k: makeColumn(right, "k") },
     marks: { q: new Array(n).fill(""), k: new Array(n).fill("") },   // what each cell shows now: written only on change
     names: null, layerBox: null,
@@ -245,10 +246,24 @@ function layerBox(state) {
   if (select.value !== String(data.layer)) select.value = String(data.layer);
 }
 
+function within(heads, range) {
+  // a sentence pair's filter (A → B, …): only the links from queries in range.q to keys in range.k
+  if (!range) return heads;
+  const [[q0, q1], [k0, k1]] = range;
+  return heads.map((head) => {
+    const keep = [];
+    for (let i = 0; i < head.weight.length; i++) {
+      if (head.query[i] >= q0 && head.query[i] < q1 && head.key[i] >= k0 && head.key[i] < k1) keep.push(i);
+    }
+    const pick = (Kind, values) => Kind.from(keep, (i) => values[i]);
+    return { ...head, query: pick(Uint16Array, head.query), key: pick(Uint16Array, head.key), weight: pick(Uint8Array, head.weight) };
+  });
+}
+
 function show(state, data) {
   // draw `data` (resolved: heads, tokens) in the kept view: new links, shown heads and pin; the columns stay
   state.data = data;
-  state.heads = data.source ? decodedHeads(data.source) : decodedHeads(data);
+  state.heads = within(data.source ? decodedHeads(data.source) : decodedHeads(data), data.range);
   state.shown = new Set(data.shown);
   state.pin = typeof data.pin === "string" ? data.pin : null;   // "q3" or "k5"
   state.hover = null;
@@ -408,7 +423,7 @@ function draw(state) {
   const context = canvas.getContext("2d");
   const active = state.hover || pin;
   const focus = active ? { side: active[0], pos: Number(active.slice(1)) } : null;
-  const glow = { q: new Float32Array(n), k: new Float32Array(n) };
+  const glow = { q: new Float32Array(n), k: new Float32Array(n) };   // (n: the longer column)
   const total = heads.reduce((sum, head, index) => sum + (shown.has(index) ? head.weight.length : 0), 0);
   let drawn = total, source = "pictures";
   if (focus || !fromPictures(state, frame, context)) {
@@ -435,7 +450,7 @@ function draw(state) {
   }
   [...view.squares.querySelectorAll(".tl-head")].forEach((square, index) => square.classList.toggle("tl-off", !shown.has(index)));
   view.status.textContent = focus
-    ? `${drawn} link${drawn === 1 ? "" : "s"} of ${focus.side === "q" ? "query" : "key"} “${tokens[focus.pos]}”`
+    ? `${drawn} link${drawn === 1 ? "" : "s"} of ${focus.side === "q" ? "query" : "key"} “${(focus.side === "q" ? tokens : view.keyTokens)[focus.pos]}”`
     : `${drawn} link${drawn === 1 ? "" : "s"} ≥ ${data.threshold}`;
   root.dataset.drawn = String(drawn);
   root.dataset.total = String(total);
@@ -454,10 +469,12 @@ export default function tokenLinks(component) {
   state.component = { setStateValue: component.setStateValue || (() => {}), setTriggerValue: component.setTriggerValue || (() => {}) };
   const data = resolve(component.data, state, state.component.setTriggerValue);
   if (!data || !Array.isArray(data.tokens)) return;
-  const fresh = !state.view || !state.view.root.isConnected || !sameTokens(state.view.tokens, data.tokens);
+  const keyTokens = Array.isArray(data.key_tokens) ? data.key_tokens.map(String) : data.tokens;
+  const fresh = !state.view || !state.view.root.isConnected || !sameTokens(state.view.tokens, data.tokens)
+    || !sameTokens(state.view.keyTokens, keyTokens);
   if (fresh) {
     if (state.view) state.view.resize.disconnect();
-    state.view = build(parentElement, state, data.tokens);
+    state.view = build(parentElement, state, data.tokens, keyTokens);
   }
   const { view } = state;
   view.resize.observe(view.lines);   // (again) after a pause; observing twice is a no-op
