@@ -170,8 +170,9 @@ def _limit(tokenizer: Any, config: Any) -> int:
     return min(found) if found else DEFAULT_LIMIT
 
 
-def load_transformers(source: str, name: str) -> tuple[Any, torch.nn.Module, Any]:
-    """(tokenizer, network, config) of a transformers model folder or hub id, eager attention in float32."""
+def load_transformers(source: str, name: str, dtype: Any = torch.float32) -> tuple[Any, torch.nn.Module, Any]:
+    """(tokenizer, network, config) of a transformers model folder or hub id, eager attention in `dtype`
+    (float32, or "auto": the checkpoint's own)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     _quiet_transformers()
@@ -180,7 +181,7 @@ def load_transformers(source: str, name: str) -> tuple[Any, torch.nn.Module, Any
         raise ValueError(f"'{name[:80]}' needs custom code from its folder to run, which Attention Lens never executes.")
     tokenizer = _from_pretrained(AutoTokenizer, source, name)
     try:
-        network = _from_pretrained(AutoModel, source, name, config=config, attn_implementation="eager", dtype=torch.float32)
+        network = _from_pretrained(AutoModel, source, name, config=config, attn_implementation="eager", dtype=dtype)
     except TypeError as error:
         raise ValueError(f"'{name[:80]}' cannot report its attention weights: {error}") from error
     return tokenizer, network.eval(), config

@@ -21,15 +21,15 @@ def scores(layer: LayerRecord, batch: int, head: int, queries: slice, keys: slic
     """float32 [query, key] scores of one head over a block, −inf where the mask hides a key."""
     q = layer.queries[batch, head, queries].float()                          # [query, d_head]
     k = layer.keys[batch, head // layer.groups, keys].float()                # [key, d_head]
-    s = (q @ k.T) * layer.scaling                                            # [query, key]
+    s = (q @ k.T).mul_(layer.scaling)                                        # [query, key] (in place: no second copy)
     if layer.softcap is not None:
-        s = layer.softcap * torch.tanh(s / layer.softcap)
+        s = s.div_(layer.softcap).tanh_().mul_(layer.softcap)
     if layer.bias is not None:
         bias = layer.bias[batch if layer.bias.shape[0] > 1 else 0]
         s = s + bias[head if bias.shape[0] > 1 else 0, queries, keys].float()
     visible = layer.mask.allowed(batch, queries, keys)
     if visible is not None:
-        s = s.masked_fill(~visible.to(s.device), float("-inf"))
+        s = s.masked_fill_(~visible.to(s.device), float("-inf"))
     return s
 
 
@@ -40,7 +40,7 @@ def _key_step(n_rows: int) -> int:
 def log_sum_exp(layer: LayerRecord, batch: int, head: int, queries: slice) -> torch.Tensor:
     """float32 [query]: log Σ_key exp(score) over each row's visible keys (−inf where a query sees none)."""
     first, stop = layer.mask.key_bounds(batch, queries)
-    total = torch.full((queries.stop - queries.start,), float("-inf"))
+    total = torch.full((queries.stop - queries.start,), float("-inf"), device=layer.queries.device)
     step = _key_step(queries.stop - queries.start)
     for start in range(first, stop, step):
         block = scores(layer, batch, head, queries, slice(start, min(stop, start + step)))
@@ -52,10 +52,22 @@ def weights(layer: LayerRecord, batch: int, head: int, queries: slice, keys: sli
             lse: torch.Tensor) -> torch.Tensor:
     """float32 [query, key]: the exact softmax weights of a block, given its rows' log-sum-exp [query]."""
     s = scores(layer, batch, head, queries, keys)
-    out = torch.exp(s - lse[:, None])
+    lse = lse.to(s.device)
+    out = s.sub_(lse[:, None]).exp_()
     return out.masked_fill_(~torch.isfinite(lse)[:, None], 0.0)
 
 
 def n_keys(layer: LayerRecord) -> int:
     """Keys of the layer (= the map's width)."""
     return layer.keys.shape[2]
+
+
+def dense(layers: list[LayerRecord], batch: int = 0) -> torch.Tensor:
+    """float32 [layer, head, query, key]: every weight of one sequence (only for inputs whose full map fits)."""
+    out = []
+    for layer in layers:
+        n_q, n_k = layer.queries.shape[2], n_keys(layer)
+        heads = [weights(layer, batch, head, slice(0, n_q), slice(0, n_k), log_sum_exp(layer, batch, head, slice(0, n_q)))
+                 for head in range(layer.n_heads)]
+        out.append(torch.stack(heads).cpu())
+    return torch.stack(out)

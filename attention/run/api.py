@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from attention.run.cache import memory_cache
 from attention.engine.backends import Backend
 from attention.run.models import GPT_MINI_NAMES, SCRATCH, load_model
 from attention.engine.patterns import ATTEND_OPTIONS, Pattern, from_options
+from attention.run import on_demand
 from attention.run.result import Attention
 
 CHARS_PER_TOKEN_CAP = 40  # text beyond max_tokens × this many characters cannot fit and is cut before tokenising
@@ -142,7 +143,17 @@ def with_target(prepared: Prepared) -> tuple[dict[str, Any], list[str] | None, l
 
 def build_result(prepared: Prepared, model: str, arrays: dict[str, np.ndarray], target_tokens: list[str] | None,
                  notices: list[str]) -> Attention:
-    """The Attention result of one run: arrays {"weights", and "cross"/"target_weights" for a decoder side}."""
+    """The Attention result of one run: arrays {"weights", and "cross"/"target_weights" for a decoder side}, or
+    {"record"} (a recorded run): full weights when they fit in the weights budget, weights on demand beyond."""
+    if "record" in arrays:
+        weights, arrays, notices, extra = on_demand.from_record(arrays["record"], prepared.backend.family, notices)
+        if weights is None:   # too large to keep: rows, tiles and overviews come from the record
+            return Attention(tokens=prepared.tokens, weights=None, model=model, options=prepared.options, notices=notices,
+                             word_ids=prepared.word_ids, record=arrays["record"],
+                             meta={**prepared.backend.meta, **extra, "max_tokens": prepared.backend.max_tokens})
+        return Attention(tokens=prepared.tokens, weights=weights, model=model, options=prepared.options, notices=notices,
+                         word_ids=prepared.word_ids, meta={**prepared.backend.meta, **extra,
+                                                           "max_tokens": prepared.backend.max_tokens})
     weights = arrays["weights"]
     # one head tells: softmax never gives an exact 0 unless a mask forced it (checking all heads costs ~40 ms at 512)
     causal = bool(len(prepared.ids) > 1 and not np.triu(weights[0, 0], 1).any())
@@ -153,14 +164,20 @@ def build_result(prepared: Prepared, model: str, arrays: dict[str, np.ndarray], 
     )
 
 
-def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
+def attend(text: str, model: str = "minilm", *, progress: Callable[[int, int], None] | None = None,
+           device: str | None = None, **options: Any) -> Attention:
     """Attention of every layer and head of `model` over `text`: weights [layer, head, query, key].
 
     Options: max_tokens (cap below the model's limit), causal (scratch engines: each token sees only
     itself and earlier tokens), target (encoder–decoders and "scratch": the decoder's text; fills `cross`
     [layer, head, target, source] and `target_weights`), pattern (scratch engines: "full", "causal", "sliding",
     "dilated", "longformer", "bigbird" or "probsparse", with window, dilation, global_tokens, block,
-    random_blocks, seed, u; see attention/patterns.py).
+    random_blocks, seed, u; see attention/patterns.py), text_b (encoders that read two texts, e.g. minilm: the second
+    text of a pair, which begins at meta["sentence_b_start"]).
+    Recorded models (transformers decoders and encoders other than minilm; docs/long-context.md) read up to their own
+    context length: progress(tokens, total) is called during the run (raise from it to cancel; nothing is cached),
+    device picks "cpu" or "cuda"; above the weights budget (limits.weights_mb) the result keeps queries and keys and
+    answers row/tile/overview/summary/grouped, and reading .weights raises an error naming them.
     Raises ValueError with a message for the user on empty text, unknown models or bad options.
     """
     if not isinstance(model, str):
@@ -178,6 +195,7 @@ def attend(text: str, model: str = "minilm", **options: Any) -> Attention:
         return result
     prepared = prepare(text, model, **options)
     run_options, target_tokens, notices = with_target(prepared)
+    run_options.update(on_demand.run_options(prepared.backend, progress, device))
     result = build_result(prepared, model, prepared.backend.run(prepared.ids, run_options, prepared.pattern), target_tokens, notices)
     RESULTS.put(key, result)
     return result

@@ -30,6 +30,7 @@ from attention.engine.backends import (Backend, TransformersBackend, _family, _l
 from attention.engine.config import ScratchConfig
 from attention.engine.loaders import from_transformers
 from attention.engine.patterns import ATTEND_OPTIONS
+from attention.engine.record_backend import RecordingBackend, recordable
 from attention.engine.transformer import ScratchTransformer
 from attention.run import limits
 from attention.run.cache import ByteLRU, memory_cache
@@ -128,8 +129,14 @@ def _engine_copy(name: str) -> Backend:
 
 
 def _transformers(name: str) -> Backend:
-    tokenizer, network, config = load_transformers(model_source(name), name)
+    tokenizer, network, config = load_transformers(model_source(name), name, dtype="auto")
     family = _family(config)
+    if name != BUNDLED and family != "encoder-decoder" and recordable(network):   # recorded, up to its own length
+        meta = {"engine": "transformers", "model_type": config.model_type, "family": family, "recorded": True,
+                "dtype": str(next(network.parameters()).dtype).removeprefix("torch."),
+                "parameters": sum(p.numel() for p in network.parameters())}
+        return RecordingBackend(name, tokenizer, network, family, limits.model_limit(config, tokenizer), frozenset(), meta)
+    network.float()   # eager weights and the analyses that read them work in float32
     meta = {
         "engine": "transformers",
         "model_type": config.model_type,

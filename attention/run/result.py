@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from attention.run.weights import OnDemand, RecordedWeights, WeightsNotKept
 from attention.run.words import merge_pieces, word_groups
 
 
@@ -36,7 +37,7 @@ class LayersAndHeads:
 
 
 @dataclass(frozen=True, eq=False)
-class Attention(LayersAndHeads):
+class Attention(OnDemand, LayersAndHeads):
     """Per-head attention of one input.
 
     tokens   -- what each query/key position is: word pieces (special tokens included),
@@ -49,10 +50,12 @@ class Attention(LayersAndHeads):
     target_tokens / target_weights -- the decoder side: tokens and self-attention [layer, head, target, target]
     word_ids -- index of the word each token belongs to (None for special tokens), for word-level views
     meta     -- facts about the model (family, causal, sizes, ...)
+    record   -- long inputs: the recorded queries and keys that answer row/tile/overview/summary/grouped
+                (attention/run/weights.py); `weights` is then None and reading it raises WeightsNotKept
     """
 
     tokens: list[str]
-    weights: np.ndarray
+    weights: np.ndarray = field(repr=False)   # long results: None, see `record`
     model: str
     options: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
@@ -62,8 +65,14 @@ class Attention(LayersAndHeads):
     target_weights: np.ndarray | None = None
     word_ids: list[int | None] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    record: RecordedWeights | None = None
 
     def __post_init__(self) -> None:
+        if self.weights is None and self.record is not None:   # a long run: weights on demand from the record
+            object.__delattr__(self, "weights")
+            if self.record.shape[2:] != (len(self.tokens), len(self.tokens)):
+                raise ValueError(f"the record {self.record.shape} does not match {len(self.tokens)} tokens")
+            return
         object.__setattr__(self, "weights", _frozen(self.weights))
         object.__setattr__(self, "cross", _frozen(self.cross))
         object.__setattr__(self, "target_weights", _frozen(self.target_weights))
@@ -82,7 +91,17 @@ class Attention(LayersAndHeads):
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays (for bounded caches)."""
+        if self.record is not None:
+            return self.record.nbytes
         return sum(a.nbytes for a in (self.weights, self.cross, self.target_weights) if a is not None)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "weights":   # only reached when a long result dropped its weights
+            raise WeightsNotKept(
+                f"This result covers {len(self.tokens):,} tokens, too many to keep every weight; read them with "
+                "row(layer, head, query), tile(layer, head, queries, keys), overview(layer, head), "
+                "summary(layer, head) or grouped(layer, head, by=...).")
+        raise AttributeError(name)
 
     def clamp(self, layer: int, head: int) -> tuple[int, int]:
         """The nearest valid (layer, head)."""

@@ -1,0 +1,275 @@
+"""Weights on demand (attention/run/weights.py) and long inputs through attend(): rows, tiles, overviews, summaries
+and groupings against a full softmax computed directly; limits that follow the model; progress and cancelling;
+memory at 16k tokens; clear messages for bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from transformers.masking_utils import sliding_window_causal_mask_function  # noqa: E402
+
+from attention.engine.record import KeyMask, LayerRecord  # noqa: E402
+from attention.run import weights as on_demand  # noqa: E402
+from attention.run.weights import DenseWeights, RecordedWeights  # noqa: E402
+
+N = 37   # small enough for a direct softmax, odd so blocks are uneven
+
+
+def _layer(mask: KeyMask, softcap: float | None = None, seed: int = 0) -> LayerRecord:
+    generator = torch.Generator().manual_seed(seed)
+    queries = torch.randn(1, 4, N, 8, generator=generator) * 2     # 4 query heads
+    keys = torch.randn(1, 2, N, 8, generator=generator) * 2        # 2 key/value heads: grouped-query
+    return LayerRecord(queries, keys, 8 ** -0.5, softcap, mask)
+
+
+def _direct(layer: LayerRecord, visible: torch.Tensor) -> np.ndarray:
+    """The full map [head, query, key] by the textbook formula, for comparison."""
+    keys = layer.keys.repeat_interleave(layer.groups, dim=1)                     # [1, head, key, d]
+    scores = layer.queries @ keys.transpose(-1, -2) * layer.scaling               # [1, head, query, key]
+    if layer.softcap is not None:
+        scores = layer.softcap * torch.tanh(scores / layer.softcap)
+    scores = scores.masked_fill(~visible, float("-inf"))
+    return torch.softmax(scores, dim=-1).nan_to_num(0.0)[0].numpy()
+
+
+def _cases() -> dict[str, tuple[LayerRecord, torch.Tensor]]:
+    q, k = torch.arange(N)[:, None], torch.arange(N)[None, :]
+    padding = torch.ones(1, N, dtype=torch.bool)
+    padding[0, 30:] = False
+    return {
+        "causal": (_layer(KeyMask(None, N, N, kind="causal")), k <= q),
+        "full": (_layer(KeyMask(None, N, N, kind="full")), torch.ones(N, N, dtype=torch.bool)),
+        "sliding window": (_layer(KeyMask(sliding_window_causal_mask_function(5), N, N)), (k <= q) & (k > q - 5)),
+        "padding": (_layer(KeyMask(None, N, N, key_valid=padding, kind="full")), padding[0][None, :].expand(N, N)),
+        "soft-capping": (_layer(KeyMask(None, N, N, kind="causal"), softcap=1.5), k <= q),
+    }
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_rows_tiles_and_overviews_equal_a_direct_softmax(case):
+    layer, visible = _cases()[case]
+    expected = _direct(layer, visible)                                            # [head, query, key]
+    recorded = RecordedWeights([layer])
+    dense = DenseWeights(expected[None])
+    for source in (recorded, dense):                                              # one contract, two sources
+        for head in range(4):
+            assert np.abs(on_demand.tile(source, 0, head) - expected[head]).max() < 1e-6
+            assert np.abs(on_demand.tile(source, 0, head, slice(3, 20), slice(10, 37)) - expected[head, 3:20, 10:]).max() < 1e-6
+            assert np.abs(on_demand.row(source, 0, head, 17) - expected[head, 17]).max() < 1e-6
+            small = on_demand.overview(source, 0, head, size=8, pool="mean")
+            spikes = on_demand.overview(source, 0, head, size=8, pool="max")
+            block = np.arange(N) * 8 // N                                          # the blocks overview() uses
+            for row_block in range(8):
+                rows = expected[head][block == row_block]
+                sums = np.stack([rows[:, block == b].sum(1) for b in range(8)], 1).mean(0)
+                tops = np.array([rows[:, block == b].max() for b in range(8)])
+                assert np.abs(small[row_block] - sums).max() < 1e-6
+                assert np.abs(spikes[row_block] - tops).max() < 1e-6
+            assert np.abs(on_demand.overview(source, 0, head, size=64) - expected[head]).max() < 1e-6   # fits: exact
+    assert recorded.shape == (1, 4, N, N) and recorded.groups == 2
+
+
+def test_mean_overview_keeps_row_sums_and_max_keeps_a_lone_spike():
+    weights = np.full((1, 1, 40, 40), 1 / 40, dtype=np.float32)
+    weights[0, 0, 21] = 0.0
+    weights[0, 0, 21, 3] = 1.0                                                    # one query looks at one key
+    source = DenseWeights(weights)
+    mean = on_demand.overview(source, 0, 0, size=4, pool="mean")
+    assert np.allclose(mean.sum(1), 1.0, atol=1e-6)
+    spikes = on_demand.overview(source, 0, 0, size=4, pool="max")
+    assert spikes[2, 0] == 1.0 and spikes[0, 0] == pytest.approx(1 / 40)
+
+
+def test_summary_against_its_definition():
+    layer, visible = _cases()["causal"]
+    expected = _direct(layer, visible)[1]                                          # head 1 [query, key]
+    found = on_demand.summary(RecordedWeights([layer]), 0, 1, band_width=2)
+    q, k = np.arange(N)[:, None], np.arange(N)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(np.where(expected > 0, expected * np.log(expected), 0), axis=1).mean()
+    assert found.entropy == pytest.approx(entropy, abs=1e-5)
+    assert found.distance == pytest.approx((expected * np.abs(q - k)).sum(1).mean(), abs=1e-4)
+    assert found.sink == pytest.approx(expected[:, 0].mean(), abs=1e-6)
+    assert found.band == pytest.approx((expected * (np.abs(q - k) <= 2)).sum(1).mean(), abs=1e-6)
+    one_hot = np.eye(6, dtype=np.float32)[None, None]                              # each query looks at itself only
+    itself = on_demand.summary(DenseWeights(one_hot), 0, 0)
+    assert (itself.entropy, itself.distance, itself.band) == (0.0, 0.0, 1.0) and itself.sink == pytest.approx(1 / 6)
+
+
+@pytest.mark.parametrize("starts", [[0, 5, 6, 20], [0], list(range(0, N, 8))])
+def test_grouping_keeps_row_sums_and_sums_key_groups(starts):
+    layer, visible = _cases()["sliding window"]
+    expected = _direct(layer, visible)[2]
+    merged = on_demand.grouped(RecordedWeights([layer]), 0, 2, starts)
+    assert np.allclose(merged.sum(1), 1.0, atol=1e-5)
+    ends = [*starts[1:], N]
+    a, b = starts[-1], ends[-1]
+    assert merged[-1, 0] == pytest.approx(expected[a:b, starts[0]:ends[0]].sum(1).mean(), abs=1e-6)
+
+
+def test_sentence_and_word_starts():
+    tokens = ["[CLS]", "the", "cat", "sat", ".", "it", "pur", "##red", "!", "[SEP]"]
+    assert on_demand.sentence_starts(tokens) == [0, 5, 9]
+    assert on_demand.word_starts(tokens, [None, 0, 1, 2, 3, 4, 5, 5, 6, None]) == [0, 1, 2, 3, 4, 5, 6, 8, 9]
+    assert on_demand.sentence_starts(["ĠHi", ".", "ĠYes", "Ċ", "ĠNo"]) == [0, 2, 4]
+
+
+def test_bad_input_gets_a_clear_message():
+    layer, _ = _cases()["causal"]
+    source = RecordedWeights([layer])
+    with pytest.raises(ValueError, match="outside the map"):
+        on_demand.tile(source, 0, 0, slice(30, 40), slice(0, 5))
+    with pytest.raises(ValueError, match="outside the map"):
+        on_demand.tile(source, 0, 0, slice(-5, 3), slice(0, 5))
+    with pytest.raises(ValueError, match="no step"):
+        on_demand.tile(source, 0, 0, slice(0, 10, 2), slice(0, 5))
+    with pytest.raises(ValueError, match="at least 1"):
+        on_demand.overview(source, 0, 0, size=-3)
+    with pytest.raises(ValueError, match="pool"):
+        on_demand.overview(source, 0, 0, pool="median")
+    with pytest.raises(ValueError, match="no head 9"):
+        on_demand.row(source, 0, 9, 0)
+    with pytest.raises(ValueError, match="no query 37"):
+        on_demand.row(source, 0, 0, 37)
+    with pytest.raises(ValueError, match="begin at 0"):
+        on_demand.grouped(source, 0, 0, [3, 9])
+
+
+# --- through attend(): a Llama-architecture folder with grouped-query attention and 4,096 positions ---------------
+
+@pytest.fixture(scope="module")
+def long_llama(tmp_path_factory) -> str:
+    """A tiny random Llama (8 query heads over 2 key/value heads, 4,096 positions) with MiniLM's tokenizer, whose
+    own model_max_length is 512: the folder a user would point at, with a tokenizer limit that is not the model's."""
+    from conftest import save_with_tokenizer
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=4096,
+                                      initializer_range=0.3)
+    return save_with_tokenizer(transformers.LlamaForCausalLM(config), tmp_path_factory.mktemp("long_llama"))
+
+
+LONG_TEXT = " ".join(f"Sentence {i} says {'abc'[i % 3]}." for i in range(200))   # 1,002 tokens
+
+
+def test_the_model_sets_the_limit_not_512(long_llama):
+    from attention import attend
+
+    result = attend(LONG_TEXT, long_llama)
+    assert result.n_tokens == 1002 and not any("truncated" in n for n in result.notices)
+    assert result.meta["max_tokens"] == 4096 and result.meta["kv_groups"] == 4
+    assert result.meta["recorded"] is True and result.meta["causal"] is True
+
+
+def test_hosted_mode_keeps_its_cap(long_llama, monkeypatch):
+    from attention import attend
+
+    monkeypatch.setenv("ATTENTION_LENS_HOSTED", "1")
+    monkeypatch.setenv("ATTENTION_LENS_MODELS", long_llama)
+    monkeypatch.setenv("ATTENTION_LENS_MAX_TOKENS", "300")
+    result = attend(LONG_TEXT, long_llama)
+    assert result.n_tokens == 300 and any("at most 300 tokens" in n for n in result.notices)
+
+
+def test_above_the_budget_weights_come_on_demand_and_match(long_llama, monkeypatch):
+    from attention import attend
+
+    monkeypatch.setenv("ATTENTION_LENS_WEIGHTS_MB", "512")
+    full = attend(LONG_TEXT, long_llama)
+    assert full.has_weights and full.weights.shape[:2] == (2, 8)
+    monkeypatch.setenv("ATTENTION_LENS_WEIGHTS_MB", "8")
+    long = attend(LONG_TEXT, long_llama)
+    assert not long.has_weights and not hasattr(long, "weights")
+    assert any("keeps the queries and keys" in n for n in long.notices)
+    with pytest.raises(ValueError, match=r"row\(layer, head, query\), tile\("):
+        long.weights  # noqa: B018
+    n = long.n_tokens
+    assert long.nbytes < full.weights.nbytes / 20
+    assert np.abs(long.tile(1, 5) - full.weights[1, 5]).max() < 1e-6                    # the same record maths
+    assert np.abs(long.row(0, 2, n - 1) - full.row(0, 2, n - 1)).max() < 1e-6
+    assert np.abs(long.overview(1, 3, 100) - full.overview(1, 3, 100)).max() < 1e-5
+    assert long.summary(0, 1) == pytest.approx(full.summary(0, 1))
+    sentences = long.grouped(0, 1, by="sentence")
+    assert len(sentences.labels) == 201 and np.allclose(sentences.weights.sum(1), 1, atol=1e-5)
+    assert sentences.labels[1] == "sentence 1 says b ." and sentences.labels[-1] == "[SEP]"
+    blocks = long.grouped(0, 1, by="block", size=100)
+    assert blocks.weights.shape == (-(-n // 100),) * 2 and np.allclose(blocks.weights.sum(1), 1, atol=1e-5)
+    words = full.grouped(0, 1, by="word")
+    assert np.allclose(words.weights.sum(1), 1, atol=1e-5)
+
+
+def test_progress_counts_tokens_and_cancelling_caches_nothing(long_llama):
+    from attention import attend
+    from attention.run.api import is_cached
+
+    text = LONG_TEXT + " Once more."
+    seen = []
+    attend(text, long_llama, progress=lambda done, total: seen.append((done, total)))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == seen[-1][1] > 1000
+
+    class Stop(Exception):
+        pass
+
+    def cancel(done: int, total: int) -> None:
+        raise Stop
+
+    other = LONG_TEXT + " A third time."
+    with pytest.raises(Stop):
+        attend(other, long_llama, progress=cancel)
+    assert not is_cached(other, long_llama)
+    assert attend(other, long_llama).n_tokens > 1000            # the model still runs normally afterwards
+
+
+def test_device_is_checked(long_llama):
+    from attention import attend
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            attend("Hello.", long_llama, device="cuda")
+    with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+        attend("Hello.", long_llama, device="tpu")
+    assert attend("Hello.", long_llama, device="cpu").n_tokens > 2
+
+
+MEMORY_CEILING_MB = 256   # a quarter of one float32 16k × 16k map (1 GiB): no such buffer may exist
+
+_SIXTEEN_K = textwrap.dedent("""
+    import json, resource, torch, transformers
+    torch.set_num_threads(1)
+    from attention.engine import record
+    from attention.run.weights import RecordedWeights, overview, tile
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16384)
+    network = transformers.LlamaModel(config).eval()
+    record.use_recording(network)
+    ids = torch.randint(0, 64, (1, 16384))
+    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with torch.no_grad():
+        network(input_ids=ids[:, :64])     # warm up: every import and kernel loaded before the baseline
+    before = peak()
+    with torch.no_grad(), record.recording(network, dtype=torch.float16) as rec:
+        network(input_ids=ids)
+    source = RecordedWeights(rec.stacks["weights"])
+    view = overview(source, 1, 3, size=256)
+    corner = tile(source, 1, 3, slice(16000, 16128), slice(0, 16384))
+    print(json.dumps({"grown_mb": peak() - before, "record_mb": rec.nbytes / 2**20, "rows": float(view.sum(1).mean()),
+                      "tile_rows": float(corner.sum(1).mean())}))
+""")
+
+
+def test_a_16k_token_run_stays_under_the_memory_ceiling():
+    done = subprocess.run([sys.executable, "-c", _SIXTEEN_K], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["rows"] == pytest.approx(1.0, abs=1e-3) and found["tile_rows"] == pytest.approx(1.0, abs=1e-3)
+    assert found["grown_mb"] < MEMORY_CEILING_MB, found
