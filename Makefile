@@ -1,4 +1,5 @@
-# Attention Lens: `make run` starts the app, `make test` runs every test. Both set up .venv first.
+# Attention Lens: `make run` starts the app, `make test` runs every test, `make docs` builds the documentation site
+# (site/), `make wheel` the installable package (dist/). All set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ PORT ?= 8501
 # pytest workers (pytest-xdist); `make test TEST_JOBS=0` runs everything in one process
 TEST_JOBS ?= 2
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench docs screenshots wheel setup clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,5 +29,15 @@ test: setup
 bench: setup
 	$(BIN)/python bench/run_all.py
 
+docs: setup
+	$(BIN)/mkdocs build --strict
+
+# docs/images/<page>.png: every page of the app in Chromium (commit them after a change to what a page shows)
+screenshots: setup
+	$(BIN)/python scripts/docs_screenshots.py
+
+wheel: setup
+	$(BIN)/python -m build --wheel --no-isolation
+
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache
+	rm -rf $(VENV) artifacts .pytest_cache site build dist
