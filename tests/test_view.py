@@ -148,3 +148,24 @@ def uniform(layers=2, heads=2, n=3) -> np.ndarray:
 def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_docs_page_runs_as_shown_and_its_numbers_are_the_codes(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    from components import standalone
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "own-model.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    assert "view(outputs.attentions, tokens)" in blocks[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks[1:]:                       # the first is the one-liner the second spells out
+        exec(compile(block, "own-model.md", "exec"), namespace)
+    assert (tmp_path / "my_model.html").stat().st_size > 10_000
+    assert namespace["shown"].cross is not None and namespace["start"] == 9
+    assert f"{standalone.TEXT_CAP:,} characters" in page and "2.2%" in standalone.precision(8) and "2.2%" in page
+    assert "max/23,000" in page and "max/23,000" in standalone.precision(8) and "`tolerance` (1e-3)" in page
+    from attention.run.view import TOLERANCE
+    assert TOLERANCE == 1e-3
