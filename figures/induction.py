@@ -23,19 +23,19 @@ def phase_change_figure(history: dict[str, np.ndarray], phase_step: int | None, 
     """Per recorded training step: the loss on the first and on the repeated part (top), every head's induction score
     (middle) and previous-token score (bottom); layer-1 heads solid, layer-0 heads dotted; the phase change marked
     (None: not yet, while training). `steps`: the x axis runs to it (a chart drawn while training grows into it)."""
-    steps = np.asarray(history["step"])
+    recorded = np.asarray(history["step"])                          # [record]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
                         subplot_titles=("Loss (nats) on each part of the training batch", "Induction score of every head",
                                         "Previous-token score of every head"))
     for name, label, colour in (("loss_first", "first part (unpredictable)", "#7f7f7f"),
                                 ("loss_repeated", "repeated part", "#d62728")):
-        fig.add_trace(go.Scatter(x=steps, y=history[name], name=label, line={"color": colour},
+        fig.add_trace(go.Scatter(x=recorded, y=history[name], name=label, line={"color": colour},
                                  hovertemplate=f"step %{{x}}: %{{y:.2f}} nats<extra>{label}</extra>"), row=1, col=1)
     for row, kind in ((2, "induction"), (3, "previous")):
         scores = np.asarray(history[kind])                                   # [record, layer, head]
         for layer in range(scores.shape[1]):
             for head in range(scores.shape[2]):
-                fig.add_trace(go.Scatter(x=steps, y=scores[:, layer, head], name=f"L{layer} H{head}", legendgroup=f"{layer}-{head}",
+                fig.add_trace(go.Scatter(x=recorded, y=scores[:, layer, head], name=f"L{layer} H{head}", legendgroup=f"{layer}-{head}",
                                          showlegend=row == 2, line={"color": _HEAD_COLOURS[head % len(_HEAD_COLOURS)],
                                                                      "dash": "solid" if layer else "dot"},
                                          hovertemplate=f"step %{{x}}: %{{y:.2f}}<extra>layer {layer} head {head}</extra>"),

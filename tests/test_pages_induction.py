@@ -94,3 +94,17 @@ def test_a_link_of_the_heads_page_runs_induction_mini_by_name():
     app = open_page("home", text="abc abc", model="induction-mini")
     assert not app.error and app.session_state["model"] == "induction-mini"
     assert attend("abc abc", "induction-mini").tokens == ["[BOS]", "a", "b", "c", "▁", "a", "b", "c"]
+
+
+def test_the_phase_change_figure_drawn_while_training_runs_to_the_last_step(trained_induction_mini):
+    """While training (phase_step None) the chart has no phase line and its x axis runs to the last step, so it grows
+    rightwards; once trained the line marks the phase change."""
+    from figures.induction import phase_change_figure
+
+    history = trained_induction_mini.history
+    so_far = {name: values[:9] for name, values in history.items()}
+    growing = phase_change_figure(so_far, None, 1500)
+    assert list(growing.layout.xaxis.range) == [0, 1500] and not growing.layout.shapes
+    np.testing.assert_array_equal(growing.data[0].x, history["step"][:9])
+    done = phase_change_figure(history, 225)
+    assert done.layout.shapes[0].x0 == 225 and done.layout.xaxis.range is None
