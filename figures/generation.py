@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from attention.analyses.generation import Generation
+from attention.analyses.lens import LogitLens
 from figures import COLORSCALE, every_label, safe_text, token_labels, top_margin
 
 _BARE = go.layout.Template(layout={"margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "font": {"family": "sans-serif"},
@@ -98,3 +99,44 @@ def perplexity_figure(scores: dict) -> go.Figure:
     fig.update_layout(template=_BARE, height=220, title=_title(f"Held-out perplexity on {scores['tokens']:,} tokens (lower is better)"),
                       xaxis={"title": "perplexity", "range": [0, max(values) * 1.2]}, yaxis={"autorange": "reversed"})
     return fig
+
+
+def lens_figure(lens: LogitLens, position: int | None = None) -> go.Figure:
+    """The logit lens at one position (default: the newest token): a row per residual row (embeddings, after each
+    layer), the top tokens left to right, coloured by probability; the last row is the model's own prediction."""
+    position = lens.newest if position is None else position
+    tokens, probabilities = lens.column(position)                       # [row][top], [row, top]
+    labels = [[safe_text(t) for t in row] for row in tokens]
+    rows = [f"{name} (output)" if index == len(lens.rows) - 1 else name for index, name in enumerate(lens.rows)]
+    fig = go.Figure(go.Heatmap(z=probabilities, x=[f"#{rank + 1}" for rank in range(probabilities.shape[1])], y=rows,
+                               text=[[f"{t}<br>{p:.0%}" for t, p in zip(row, values)] for row, values in zip(labels, probabilities)],
+                               texttemplate="%{text}", colorscale=COLORSCALE, zmin=0.0, zmax=1.0, xgap=2, ygap=2,
+                               customdata=labels, colorbar={"title": {"text": "probability"}, "thickness": 10},
+                               hovertemplate="%{y}, %{x}: %{customdata} %{z:.1%}<extra></extra>"))
+    fig.update_layout(template=_BARE, height=int(110 + 52 * len(rows)),
+                      title=_title(f"Logit lens after token {position} ({safe_text(lens.tokens[position])}): the next token "
+                                   "read from each layer"),
+                      xaxis={"title": "rank", "side": "top"}, yaxis={"autorange": "reversed"})
+    return fig
+
+
+def continuations_table(samples: list[dict]) -> dict[str, list[str]]:
+    """held_out_continuations() as table columns: prompt, greedy, sampled, what really followed."""
+    return {"held-out prompt": [s["prompt"] for s in samples], "greedy": [s["greedy"] for s in samples],
+            "sampled (T 0.8, top-40, seed 0)": [s["sampled"] for s in samples],
+            "what really followed": [s["actual"] for s in samples]}
+
+
+def roles_caption(roles: dict[str, tuple[int, int, float]], strong: float = 0.3) -> str:
+    """gpt_mini.head_roles() in words: which head does what, with its score; a best score under `strong` is said to be weak."""
+    what = {"previous": "on the previous token", "induction": "in the second copy, on the token after the current "
+            "token's earlier occurrence (an induction head: it copies what came next last time)",
+            "sink": "on the first token (an attention sink)"}
+    parts = []
+    for kind in ("previous", "induction", "sink"):
+        layer, head, score = roles[kind]
+        if score >= strong:
+            parts.append(f"layer {layer} · head {head} puts {score:.0%} of its weight {what[kind]}")
+        else:
+            parts.append(f"no head puts much weight {what[kind].split(' (')[0]} (the most: layer {layer} · head {head}, {score:.0%})")
+    return f"Measured on random tokens repeated twice: {parts[0]}; {parts[1]}; {parts[2]}."

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from attention.analyses.generation import Generation
-from figures.generation import cache_figure, candidates_figure, latest_heads_figure, perplexity_figure, score_maps
+from attention.analyses.lens import LogitLens
+from figures.generation import (cache_figure, candidates_figure, continuations_table, latest_heads_figure, lens_figure,
+                                perplexity_figure, roles_caption, score_maps)
 from test_pages_learn import array
 
 
@@ -48,3 +50,26 @@ def test_latest_heads_and_score_maps():
     assert len(maps.data) == 2 and np.array(maps.data[0].z).tolist() == [[1, 0], [0, 1]]
     bars = perplexity_figure({"perplexity": 30.0, "bigram": 45.0, "unigram": 190.0, "tokens": 100})
     assert list(bars.data[0].x) == [30.0, 45.0, 190.0]
+
+
+def test_lens_figure_draws_the_newest_column_best_first():
+    """3 rows (embeddings, 2 layers) × 2 positions × top 2: the figure shows the newest position's column."""
+    ids = np.arange(12).reshape(3, 2, 2)
+    names = [[[f"t{r}{p}{k}" for k in range(2)] for p in range(2)] for r in range(3)]
+    names[2][1][0] = "<b>"
+    probabilities = np.array([[[0.5, 0.1], [0.4, 0.2]], [[0.6, 0.1], [0.3, 0.2]], [[0.7, 0.2], [0.9, 0.05]]], np.float32)
+    lens = LogitLens("toy", ["[CLS]", "a"], ["embeddings", "after layer 0", "after layer 1"], ids, names, probabilities)
+    heat = lens_figure(lens).data[0]
+    np.testing.assert_allclose(np.array(heat.z, dtype=float), probabilities[:, 1])
+    assert list(heat.y) == ["embeddings", "after layer 0", "after layer 1 (output)"]
+    assert heat.text[2][0] == "&lt;b&gt;<br>90%" and heat.text[0][1] == "t011<br>20%"
+    np.testing.assert_allclose(np.array(lens_figure(lens, 0).data[0].z, dtype=float), probabilities[:, 0])
+
+
+def test_continuations_table_and_roles_caption():
+    table = continuations_table([{"prompt": "p", "greedy": "g", "sampled": "s", "actual": "a"}])
+    assert list(table.values()) == [["p"], ["g"], ["s"], ["a"]]
+    caption = roles_caption({"previous": (0, 3, 0.91), "induction": (2, 1, 0.55), "sink": (3, 0, 0.04)})
+    assert "layer 0 · head 3 puts 91% of its weight on the previous token" in caption
+    assert "layer 2 · head 1 puts 55% of its weight in the second copy" in caption
+    assert "no head puts much weight on the first token (the most: layer 3 · head 0, 4%)" in caption
