@@ -45,6 +45,9 @@ def pretty_tokens(tokens: list[str]) -> list[str]:
             text = token.replace("▁", " ")
             if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
                 text = {"<0x0A>": "\n", "<0x09>": "\t", "<0x0D>": "\r", "<0x20>": " "}.get(token, token)
+        if text == token:
+            shown.append(token)   # nothing decoded (WordPiece, characters, special tokens): as the model wrote it
+            continue
         lead = " " if text.startswith(" ") and text.strip() else ""
         body = text[1:] if lead else text
         shown.append(lead + "".join(_SHOWN.get(ch, ch) if ch in "\n\t\r" or (ch == " " and not body.strip()) else ch
@@ -74,7 +77,7 @@ def payload(links: Links, shown: list[int] | None = None, pin: str | None = None
         })
     every = list(range(len(links.heads)))
     return {
-        "tokens": links.tokens,
+        "tokens": pretty_tokens(links.tokens),
         "heads": heads,
         "shown": every if shown is None else [h for h in shown if 0 <= h < len(links.heads)],
         "pin": pin,
@@ -93,7 +96,8 @@ def head_payload(result: Attention, layer: int, head: int) -> dict:
         "title": f"Layer {layer} · Head {head}",
         "layer": layer,
         "head": head,
-        "tokens": [str(token) for token in result.tokens],
+        "tokens": pretty_tokens([str(token) for token in result.tokens]),
+        "raw": [str(token) for token in result.tokens],
         "scale": scale,
         "weights": base64.b64encode(levels.tobytes()).decode("ascii"),
     }
@@ -175,7 +179,9 @@ def head_view_payload(result: Attention, layer: int, head: int, held: set, has_t
     if (layer, head) not in held:
         data.update({key: value for key, value in head_payload(result, layer, head).items() if key in ("scale", "weights")})
     if not has_tokens:
-        data["tokens"] = [str(token) for token in result.tokens]
+        data["tokens"] = pretty_tokens([str(token) for token in result.tokens])
+        if data["tokens"] != result.tokens:
+            data["raw"] = [str(token) for token in result.tokens]   # shown on hover
     if prefetched:
         data["prefetch"] = prefetched
     return data

@@ -439,3 +439,16 @@ def test_an_untrusted_notebook_shows_a_one_line_hint_not_an_empty_box(browser, t
         assert shown is (not scripts)                     # the hint where no script ran; hidden by the view otherwise
         assert "not trusted" in page.locator(".attention-lens > p").text_content()
         context.close()
+
+
+def test_the_apps_payloads_prettify_tokens_too_and_keep_the_raw_for_the_hover():
+    from attention.analyses.links import layer_links
+    from components.payloads import head_payload, head_view_payload, payload
+
+    gpt = Attention(tokens=["Hello", "Ġworld", "Ċ"], weights=np.full((1, 1, 3, 3), 1 / 3), model="g")
+    assert payload(layer_links(gpt, 0, 0.1))["tokens"] == ["Hello", " world", "↵"]
+    assert head_payload(gpt, 0, 0)["raw"] == gpt.tokens and head_payload(gpt, 0, 0)["tokens"][1] == " world"
+    data = head_view_payload(gpt, 0, 0, held=set(), has_tokens=False)
+    assert data["tokens"] == ["Hello", " world", "↵"] and data["raw"] == gpt.tokens
+    plain = Attention(tokens=["[CLS]", "the", "##re", " ", "[SEP]"], weights=np.full((1, 1, 5, 5), 0.2), model="m")
+    assert "raw" not in head_view_payload(plain, 0, 0, held=set(), has_tokens=False)   # nothing to decode: as written

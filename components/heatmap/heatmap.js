@@ -303,6 +303,7 @@ export default function headHeatmap(component) {
 
   // the app: keep what arrived, draw from the store
   if (Array.isArray(data.tokens)) STORE.tokens.set(data.view, data.tokens.map(String));
+  if (Array.isArray(data.tokens)) STORE.raw = Object.assign(STORE.raw || {}, { [data.view]: Array.isArray(data.raw) ? data.raw.map(String) : null });
   if (typeof data.weights === "string") {
     keep(data.view, data.layer, data.head, { levels: new Uint16Array(decodeBytes(data.weights).buffer), scale: data.scale, error: null });
   }
@@ -335,7 +336,7 @@ export default function headHeatmap(component) {
     const fixed = Boolean(d.fixed);
     if (!d.pair) {
       const root = drawHead(panels[0], { title: `Layer ${layer} · Head ${head}`, tokens, levels: entry.levels,
-                                         scale: entry.scale, error: entry.error, fixed });
+                                         scale: entry.scale, error: entry.error, fixed, raw: (STORE.raw || {})[d.view] });
       root.dataset.source = entry.error === null ? "exact" : "prefetched";
       mark(root, layer, head);
     } else {
