@@ -50,3 +50,26 @@ def test_hostile_text_is_shown_as_text(trained_induction_mini, page, app_url):
     wait_for_run(page)
     assert page.locator("img[src=x]").count() == 0 and dialogs == []
     assert page.locator("[data-testid=stException]").count() == 0
+
+
+def test_a_fresh_machine_draws_the_phase_change_while_it_trains(browser, tmp_path):
+    """A server with an empty cache trains on the first visit: the progress bar and the growing chart are on the page
+    together. (The server is stopped after 125 steps: the whole run is the fixture's and the bench's business.)"""
+    from serving import free_port, start_app, stop
+
+    port = free_port()
+    server = start_app(port, env={"ATTENTION_LENS_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/induction_heads")
+        page.get_by_text("Training induction-mini: step 125 of").first.wait_for(timeout=240_000)
+        drawn = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot .gtitle, .js-plotly-plot "
+                              ".annotation-text')].map(e => e.textContent)")   # now, not waiting: training goes on
+        assert "Loss (nats) on each part of the training batch" in drawn and "Induction score of every head" in drawn
+        assert not any(title.startswith("phase change") for title in drawn)      # not found yet: no line
+        assert page.locator("[data-testid=stProgress]").count() == 1
+        assert page.locator("[data-testid=stException]").count() == 0
+    finally:
+        context.close()
+        stop(server)
