@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_offline_file.py [--reps 5] [--no-bertviz] [--anchor-512]
 
-Size: our file for fresh 128- and 512-token texts (MiniLM, the default precision: 8-bit levels of each head's maximum,
-deflated) beside BertViz's `model_view(..., html_action="return")` HTML for the same text and attentions (written live;
+Size: our file for fresh 128- and 512-token texts (MiniLM, the default precision: 8-bit μ-law levels of each head's
+maximum, deflated) beside BertViz's `model_view(..., html_action="return")` HTML for the same text and attentions (written live;
 --anchor-512 uses the 870 MB measured on this machine instead of writing it at 512). Goals: ≤ 1/25 of it at 128 tokens,
 ≤ 1/50 at 512.
 Time: from page.goto to the first drawn head — ours: the heatmap "Layer 0 · Head 0" drawn with a token of the text in
@@ -165,7 +165,7 @@ def main() -> None:
         rows.append([str(size), f"{mine / MB:.2f}", f"{write_s:.1f}", f"{their / MB:.1f} ({source})",
                      f"1/{their / mine:.0f}", f"≤ 1/{SIZE_FACTOR[size]} ({goal / MB:.2f} MB)", verdict(mine <= goal)])
     print(table(["tokens", "our file MB", "written in s", "BertViz model_view MB", "ours/BertViz", "goal", ""], rows))
-    print("  our file: every head at full resolution as 8-bit levels of its maximum (hover within ± max/510), deflated;"
+    print("  our file: every head at full resolution as 8-bit μ-law levels of its maximum (hover: value ± a bound that holds), deflated;"
           "\n  the grid's thumbnails and every layer's token links (weight ≥ 0.1) included; 'written in' includes attend()")
     print()
     if theirs_s:
