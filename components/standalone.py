@@ -300,6 +300,10 @@ class View:
     def _repr_html_(self) -> str:
         return fragment(self.result, self.views, **self.options)
 
+    def __repr__(self) -> str:
+        """A short text where HTML is not shown (a terminal, a notebook's plain-text fallback)."""
+        return f"View({' + '.join(self.views)} of {self.result!r}; display it in a notebook, or .save('view.html'))"
+
     def save(self, path: str | os.PathLike) -> Path:
         """The whole offline file (grid, heads, links) of this result."""
         options = {name: value for name, value in self.options.items() if name != "links_layers"}

@@ -452,3 +452,10 @@ def test_the_apps_payloads_prettify_tokens_too_and_keep_the_raw_for_the_hover():
     assert data["tokens"] == ["Hello", " world", "↵"] and data["raw"] == gpt.tokens
     plain = Attention(tokens=["[CLS]", "the", "##re", " ", "[SEP]"], weights=np.full((1, 1, 5, 5), 0.2), model="m")
     assert "raw" not in head_view_payload(plain, 0, 0, held=set(), has_tokens=False)   # nothing to decode: as written
+
+
+def test_results_and_views_have_a_short_text_form():
+    result = toy(["a", "b", "c"] * 40, layers=6, heads=12)
+    assert len(repr(result)) < 200 and "120 tokens" in repr(result) and "6 layers × 12 heads" in repr(result)
+    shown = repr(result.show("all"))
+    assert shown.startswith("View(grid + head + links of Attention('toy'") and len(shown) < 300
