@@ -129,6 +129,7 @@ def trained_timeseries():
 
 
 TRAINED_FIXTURES = ("trained_vit", "trained_timeseries", "trained_gpt_mini", "trained_translate_mini", "trained_masks_models",
+                    "trained_long_mini",
                     "trained_induction_mini")
 
 
@@ -235,6 +236,15 @@ def trained_induction_mini():
     from attention.domains import induction_mini
 
     return induction_mini.load_or_train()
+
+
+@pytest.fixture(scope="session")
+def trained_long_mini():
+    """long-mini, the long-context demo (a small Llama): trained once per machine (about a minute on one thread) and
+    written as a transformers folder in the cache folder, where the app and its test server find it."""
+    from attention.domains import long_mini
+
+    return long_mini.load_or_train()
 
 
 @pytest.fixture(scope="session")

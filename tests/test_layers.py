@@ -30,6 +30,7 @@ KNOWN = {
     ("attention.run.models", "attention.domains.gpt_mini"),
     ("attention.run.models", "attention.domains.translate_mini"),
     ("attention.run.models", "attention.domains.induction_mini"),
+    ("attention.run.models", "attention.domains.long_mini"),
 }
 
 

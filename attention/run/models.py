@@ -12,6 +12,8 @@ Names are a contract:
                     "scratch:random-translate-mini" is the same network with its untrained, seeded weights
   "induction-mini"  a 2-layer attention-only decoder trained here in about half a minute on repeated random characters,
                     whose induction heads form while you watch (attention/domains/induction_mini/)
+  "long-mini"       a 2-layer Llama (grouped-query, rotary, 32,768 positions) trained here on repeated random words, whose
+                    induction head finds an earlier copy at any distance (attention/domains/long_mini/)
   anything else     a Hugging Face model id or a local model folder, offline first
 
 The engine (attention/engine/backends.py) builds a Backend from a network and a tokenizer and knows no names;
@@ -94,6 +96,14 @@ def _induction_mini(name: str) -> Backend:
     return induction_mini.backend(name)
 
 
+def _long_mini(name: str) -> Backend:
+    from dataclasses import replace
+
+    from attention.domains import long_mini   # a Llama trained here (about a minute), read from its folder as any other
+
+    return replace(_transformers(long_mini.folder()), name=name)
+
+
 def _scratch(name: str) -> Backend:
     from transformers import AutoTokenizer
 
@@ -112,6 +122,7 @@ NAMED: dict[str, Callable[[str], Backend]] = {
     **{name: _translate_mini for name in TRANSLATE_MINI_NAMES},
     **{name: _gpt_mini for name in GPT_MINI_NAMES},
     INDUCTION_MINI: _induction_mini,
+    "long-mini": _long_mini,
 }
 
 
