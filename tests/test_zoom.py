@@ -1,0 +1,121 @@
+"""The zoomable view's payloads (components/zoom/payload.py) against the result's own weights: a long result (queries
+and keys kept) and a short one (every weight kept) of the same text must send the same cells."""
+from __future__ import annotations
+
+import base64
+import zlib
+
+import numpy as np
+import pytest
+
+from attention import attend
+from components.zoom.payload import (EXACT_SPAN, WINDOW_CELLS, grouped_payload, kv_groups,
+                                     overview_payload, row_payload, window_payload, zoom_id, zoom_payload)
+
+TEXT = " ".join(["The keeper lit the lamp.", "Ships passed in the night while the harbour slept."] * 40)
+
+
+def halves(b64: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype="<f2").astype(np.float32).reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory) -> str:
+    """A 2-layer Llama with 4 query heads sharing 2 key/value heads (random weights), MiniLM's tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from conftest import save_with_tokenizer
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=4096)
+    return save_with_tokenizer(LlamaForCausalLM(config), tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_llama):
+    """(long, short): the same text and model, once over the weights budget (weights on demand), once under it."""
+    mp = pytest.MonkeyPatch()
+    short = attend(TEXT, tiny_llama)
+    mp.setenv("ATTENTION_LENS_WEIGHTS_MB", "2")   # the least it takes; 642 tokens need 13 MB
+    long = attend(TEXT + " ", tiny_llama)   # another cache key, the same tokens
+    mp.undo()
+    assert short.has_weights and not long.has_weights and long.tokens == short.tokens
+    return long, short
+
+
+def test_exact_window_is_the_weights(pair):
+    long, short = pair
+    sent = window_payload(long, 1, 3, (300, 300 + EXACT_SPAN), (100, 100 + EXACT_SPAN))
+    assert sent["factor"] == 1 and (sent["rows"], sent["cols"]) == (EXACT_SPAN, EXACT_SPAN)
+    cells = halves(sent["data"], (EXACT_SPAN, EXACT_SPAN))
+    truth = short.weights[1, 3, 300:300 + EXACT_SPAN, 100:100 + EXACT_SPAN]
+    assert np.abs(cells - truth).max() <= 1e-3 * max(truth.max(), 1e-6)   # float16: 3 significant digits
+
+
+def test_pooled_window_pools_the_weights(pair):
+    long, short = pair
+    n = long.n_tokens
+    span = min(n, 2 * EXACT_SPAN + 10)
+    for pool, reduce in (("max", np.max), ("mean", np.mean)):
+        sent = window_payload(long, 0, 1, (0, span), (0, span), pool=pool)
+        factor = -(-span // WINDOW_CELLS)
+        assert sent["factor"] == factor > 1
+        cells = halves(sent["data"], (sent["rows"], sent["cols"]))
+        truth = short.weights[0, 1, :span, :span]
+        for r, c in [(0, 0), (1, 0), (sent["rows"] - 1, sent["cols"] - 1), (3, 2)]:
+            block = truth[r * factor:(r + 1) * factor, c * factor:(c + 1) * factor]
+            assert cells[r, c] == pytest.approx(float(reduce(block)), rel=2e-3, abs=1e-6)
+
+
+def test_windows_outside_or_too_wide_are_refused(pair, monkeypatch):
+    from components.zoom import payload
+
+    long, _ = pair
+    with pytest.raises(ValueError, match="outside the map"):
+        window_payload(long, 0, 0, (long.n_tokens + 5, long.n_tokens + 50), (0, 10))
+    monkeypatch.setattr(payload, "POOLED_SPAN", 300)   # the test's text is shorter than the real limit
+    with pytest.raises(ValueError, match="the overview shows it"):
+        window_payload(long, 0, 0, (0, 301), (0, 301))
+
+
+def test_overview_levels_decode_to_the_overview(pair):
+    long, short = pair
+    sent = overview_payload(long, 1, 0, pool="max", size=64)
+    levels = np.frombuffer(zlib.decompress(base64.b64decode(sent["data"])), dtype=np.uint8).reshape(sent["rows"], sent["cols"])
+    cells = short.overview(1, 0, size=64, pool="max")
+    assert sent["top"] == pytest.approx(float(cells.max()))
+    shown = sent["scale"] * (levels / 255.0) ** 2                    # what the view's hover reads
+    below = cells < sent["scale"]
+    assert np.abs(shown[below] - cells[below]).max() <= 2 * sent["scale"] / 255   # within a level (square root scale)
+    assert (levels[~below] == 255).all()
+
+
+def test_row_lists_the_strongest_keys_with_their_text(pair):
+    long, short = pair
+    sent = row_payload(long, 1, 2, 500)
+    values = halves(sent["data"], (long.n_tokens,))
+    truth = short.weights[1, 2, 500]
+    assert np.abs(values - truth).max() <= 1e-3 * truth.max()
+    assert [peak["key"] for peak in sent["peaks"]] == list(np.argsort(-truth, kind="stable")[:len(sent["peaks"])])
+    first = sent["peaks"][0]
+    assert first["weight"] == pytest.approx(float(truth.max())) and first["context"][1] == long.tokens[first["key"]]
+
+
+def test_payload_names_grouped_heads_and_sends_only_what_is_missing(pair):
+    long, short = pair
+    assert kv_groups(long) == 2
+    data = zoom_payload(long, 0, 3, overview=False, tokens=False)
+    assert data["groups"] == 2 and data["causal"] and "overview" not in data and "tokens" not in data
+    assert zoom_id(long) == zoom_id(short)          # the same tokens, model and options: one view
+    full = zoom_payload(long, 9, 9)                 # clamped to the last layer and head
+    assert (full["layer"], full["head"]) == (1, 3) and len(full["tokens"]) == long.n_tokens
+
+
+def test_sentence_level_rows_sum_to_one(pair):
+    long, _ = pair
+    sent = grouped_payload(long, 1, 1, by="sentence")
+    size = len(sent["labels"])
+    cells = halves(sent["data"], (size, size))
+    assert size > 40 and np.allclose(cells.sum(axis=1), 1.0, atol=5e-3)
