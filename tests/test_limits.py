@@ -27,7 +27,7 @@ def test_local_mode_has_no_allow_list_or_cap(monkeypatch):
 def test_hosted_mode_defaults(hosted):
     current = limits.current()
     assert current.hosted and current.models == ("minilm", "scratch", "scratch:minilm", "gpt-mini", "scratch:random-gpt-mini",
-                                                 "translate-mini", "scratch:random-translate-mini")
+                                                 "translate-mini", "scratch:random-translate-mini", "induction-mini")
     assert current.max_tokens == 256 and current.max_batch == 24
 
 
