@@ -19,7 +19,9 @@ DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 # a page's code that names a trained demo model waits for the session fixture that trains it (tests/conftest.py)
-TRAINED = {"gpt-mini": "trained_gpt_mini", "translate-mini": "trained_translate_mini", "translate_mini": "trained_translate_mini"}
+TRAINED = {"gpt-mini": "trained_gpt_mini", "translate-mini": "trained_translate_mini", "translate_mini": "trained_translate_mini",
+           "induction-mini": "trained_induction_mini", "induction_mini": "trained_induction_mini",
+           "long-mini": "trained_long_mini", "long_mini": "trained_long_mini"}
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -82,28 +84,23 @@ print("\\n" + json.dumps(failed))
 """
 
 
-@pytest.fixture(scope="module")
-def blocks_run(request, tmp_path_factory) -> dict[str, str]:
-    """Every page's Python blocks, in order, as one program per page (later blocks use earlier names) with a namespace
-    of its own, all pages in one fresh interpreter outside the repository (one start-up instead of one per page):
-    {page: traceback} for the pages that failed."""
+@pytest.mark.trained
+def test_every_python_block_runs(request, tmp_path):
+    """Every page's Python blocks run as shown: what a reader who copies them gets. Each page's blocks, in order, are
+    one program (later blocks use earlier names) with a namespace of its own; all pages run in one fresh interpreter
+    outside the repository (one start-up, not one per page; one test, so pytest's workers do not each run them all)."""
     programs = {path.name: "\n".join(python_blocks(path)) for path in [ROOT / "README.md", *PAGES]}
+    assert all(code or "```python" not in (DOCS / name if name != "README.md" else ROOT / name).read_text()
+               for name, code in programs.items())   # no block was missed by the pattern
+    assert sum(bool(code) for code in programs.values()) >= 6
     for name, fixture in TRAINED.items():
         if any(name in code for code in programs.values()):
             request.getfixturevalue(fixture)
     done = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps({k: v for k, v in programs.items() if v}),
-                          capture_output=True, text=True, timeout=1800, cwd=tmp_path_factory.mktemp("blocks"))
+                          capture_output=True, text=True, timeout=1800, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@pytest.mark.trained
-@pytest.mark.parametrize("path", [ROOT / "README.md", *PAGES], ids=lambda path: path.name)
-def test_every_python_block_runs(path, blocks_run):
-    """A page's Python blocks run as shown: what a reader who copies them gets."""
-    if not python_blocks(path):
-        assert "```python" not in path.read_text()   # nothing was missed by the pattern
-    assert path.name not in blocks_run, blocks_run.get(path.name)
+    failed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not failed, "\n\n".join(f"{name}:\n{trace}" for name, trace in failed.items())
 
 
 def test_every_import_the_readme_and_the_docs_show_runs():
