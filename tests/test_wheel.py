@@ -23,7 +23,7 @@ from conftest import ROOT
 from serving import free_port
 
 # what the build reads; the rest of the checkout (its venv, git, artifacts, docs, bench) stays out of the copy
-SKIP = shutil.ignore_patterns(".venv", ".git", "artifacts", "build", "dist", "site", "*.egg-info", "__pycache__",
+SKIP = shutil.ignore_patterns(".venv", ".git", ".cache", "artifacts", "build", "dist", "site", "*.egg-info", "__pycache__",
                               ".pytest_cache", "bench", "docs", "examples", "*.whl")
 
 
