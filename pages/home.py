@@ -8,11 +8,13 @@ from figures import heads_side_by_side
 from figures.payloads import grid_payload
 from components.heatmap import head_grid, head_heatmap, head_view
 from components.payloads import view_id
+from ui.zoom import demo_share, is_long, long_view, open_demo
 
 STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.Index("head"),
                      ui.Custom("compare", [], lambda raw: ([part for part in (raw or "").split(",") if part][:6], None)),
-                     ui.Flag("fixed"))
+                     ui.Flag("fixed"), ui.Text("demo", "", strip=True))
 STATE.load()
+open_demo(STATE)   # a link's demo=long-mini: a ~20,000-token text, too long for the link to carry
 
 HELD = {"home_inputs": 96, "home_pickers": 40}    # the widgets' heights: places held while a new text is drawn first
 HOLD = ui.held_heights(HELD)                      # ... as a CSS rule the views add as they draw
@@ -103,6 +105,11 @@ def head_panel(result) -> None:
 def draw_views(result) -> None:
     """The chosen head as a heatmap (with its pickers) and every layer × head as a grid."""
     st.session_state["_home_fragment_run"] = False   # a full run: the share box at the end writes the URL
+    if is_long(result):   # too long for the full heatmap: one head as a zoomable map, with its own layers × heads grid
+        with body.container():
+            long_view(result, STATE, "zoom", link=lambda: STATE.link(model=STATE["model"], layer=STATE["layer"],
+                                                                       head=STATE["head"], **demo_share(STATE["text"])))
+        return
     head_panel(result)
     with grid_slot:
         head_grid({**grid_payload(result, (STATE["layer"], STATE["head"])), "view": view_id(result), "hold": HOLD}, key="grid",
@@ -120,6 +127,8 @@ if result is None:
     body.empty()
     ui.stop_with_share({"text": text, "model": model}, text)
 layer, head = STATE["layer"], STATE["head"]
+if is_long(result):
+    ui.stop_with_share({"model": model, "layer": layer, "head": head, **demo_share(text)}, text)
 hover_hint.caption("Hover a cell for its query, key and weight.")
 
 st.subheader("Compare heads")

@@ -6,6 +6,7 @@ from attention.analyses.links import LINK_BUDGET, MERGE_RULE, format_heads, laye
 from figures.payloads import payload
 from components.payloads import PREFETCH_BYTES, view_id
 from components.token_links import links_view, token_links
+from ui.zoom import is_long, long_view
 
 MODES = {"mean": "Mean of the layer's heads", "heads": "Each head in its colour"}   # the mean first: one readable set of lines
 
@@ -23,6 +24,11 @@ st.caption(
 ui.show_url_notices()
 
 text, model, result = ui.inputs_and_result()
+if is_long(result):   # too long for a line per pair: the layer's heads as a zoomable map (ui/zoom.py)
+    st.info(f"{result.n_tokens:,} tokens are too many to draw a line for every pair: here is one head of the layer as a "
+            "map to zoom into instead (pick the head in its grid).")
+    long_view(result, STATE, "links_zoom", link=lambda: STATE.link(text=text, model=model, layer=STATE["layer"]))
+    ui.stop_with_share({"text": text, "model": model, "layer": STATE["layer"]}, text)
 
 STATE.clamp("layer", result.n_layers)
 # the "Show" radio needs ~350 px to stay on one line, so the toggle has its own line below, as on the Compare page

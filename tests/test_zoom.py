@@ -119,3 +119,24 @@ def test_sentence_level_rows_sum_to_one(pair):
     size = len(sent["labels"])
     cells = halves(sent["data"], (size, size))
     assert size > 40 and np.allclose(cells.sum(axis=1), 1.0, atol=5e-3)
+
+
+def test_docs_numbers_are_the_code():
+    """docs/zoom.md states the view's sizes and long-mini's shape: each is the code's."""
+    from pathlib import Path
+
+    from attention.domains import long_mini
+    from attention.domains.long_mini.data import tokenizer
+    from components.zoom import payload
+
+    doc = " ".join((Path(__file__).resolve().parent.parent / "docs" / "zoom.md").read_text().split())
+    c = long_mini.LongMiniConfig()
+    assert f"{payload.OVERVIEW_SIZE:,} × {payload.OVERVIEW_SIZE:,} cells" in doc
+    assert f"more than {payload.EXACT_SPAN} tokens a side (up to {payload.POOLED_SPAN:,})" in doc
+    assert f"at most {payload.WINDOW_CELLS} × {payload.WINDOW_CELLS} cells" in doc
+    assert f"({payload.SATURATE * 100:.1f} %)" in doc
+    assert f"blocks of {256} tokens" in doc and 'size: int = 256' in __import__("inspect").getsource(grouped_payload)
+    assert (f"{c.layers} layers, {c.heads} query heads sharing {c.kv_heads} key/value heads" in doc
+            and f"up to {c.max_positions:,} tokens" in doc and f"by up to {c.max_gap:,}" in doc)
+    first, second, _ = long_mini.passage_positions(tokenizer()(long_mini.demo_text())["input_ids"])
+    assert round(second - first, -3) == 15000 and "about 15,000 tokens apart" in doc

@@ -1,0 +1,87 @@
+"""A result too long for the full heatmap, as the pages show it: the zoomable map of one head (components/zoom) in a
+fragment, so a zoom step reruns only the view; the page's layer and head follow a grid click and go into the URL."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable
+
+import streamlit as st
+
+from attention import Attention
+from attention.domains import long_mini
+from components.zoom import zoom_view
+from ui.state import PageState
+
+DEMO = long_mini.MODEL_NAME   # demo=long-mini in a link: long-mini on its demo text
+
+
+def is_long(result: Attention) -> bool:
+    """True when the result keeps queries and keys instead of every weight (attend() decided it was too long)."""
+    return not result.has_weights
+
+
+def open_demo(state: PageState) -> None:
+    """On a link's demo=long-mini (once per session): long-mini and its ~20,000-token demo text, which is too long for
+    a link to carry. Any other value is left alone with a notice."""
+    asked = state["demo"]
+    if not asked or st.session_state.get("_demo_opened") == asked:
+        return
+    st.session_state["_demo_opened"] = asked
+    if asked != DEMO:
+        st.warning(f"The link's demo '{asked[:40]}' is not one this app has; it has demo={DEMO}.")
+        return
+    state["text"], state["model"] = long_mini.demo_text(), DEMO
+
+
+def demo_share(text: str) -> dict[str, Any]:
+    """The link's text parameter: demo=long-mini when the text is the demo text, else the text itself."""
+    demo = len(text) > 50_000 and long_mini.PASSAGE in text and text == long_mini.demo_text()   # cheap checks first
+    return {"demo": DEMO} if demo else {"text": text}
+
+
+@lru_cache(maxsize=1)
+def _demo_passage() -> tuple[int, int, int]:
+    return long_mini.passage_positions(long_mini.data.tokenizer()(long_mini.demo_text())["input_ids"])
+
+
+def model_note(result: Attention) -> str | None:
+    """What long-mini is, for the page (None for other models); its numbers come from its config."""
+    if result.model != DEMO:
+        return None
+    c = long_mini.LongMiniConfig()
+    first, second, size = _demo_passage()
+    return (f"**long-mini** is a small Llama trained on this machine: {c.layers} layers, {c.heads} query heads sharing "
+            f"{c.kv_heads} key/value heads (grouped-query attention), rotary positions (base {c.rope_theta:,.0f}) for up "
+            f"to {c.max_positions:,} tokens, trained on runs of random words repeated with position gaps up to "
+            f"{c.max_gap:,}, so its layer-1 induction heads find an earlier copy at any distance. The demo text is "
+            f"Python's documentation with one {size}-token passage placed twice, at token {first:,} and at token "
+            f"{second:,}: open layer 1 and look for the stripe {second - first:,} tokens left of the diagonal.")
+
+
+def long_view(result: Attention, state: PageState, key: str, link: Callable[[], Any] | None = None) -> None:
+    """The zoomable map of `result` at the state's layer and head (a session value when the page has no head
+    parameter); `link()` writes the page's URL after a change made in the view."""
+    state.clamp("layer", result.n_layers)
+    head_key = state.key("head") if "head" in state.params else f"_{key}_head"
+    st.session_state[head_key] = min(max(int(st.session_state.get(head_key) or 0), 0), result.n_heads - 1)
+
+    def chosen() -> tuple[int, int]:
+        return int(state["layer"]), int(st.session_state[head_key])
+
+    def opened(layer: int, head: int) -> None:
+        state["layer"], st.session_state[head_key] = layer, head
+
+    note = model_note(result)
+    if note:
+        st.caption(note)
+    st.session_state[f"_{key}_fragment"] = False
+    _panel(result, chosen, key, opened, link)
+
+
+@st.fragment
+def _panel(result: Attention, chosen: Callable[[], tuple[int, int]], key: str, opened: Callable[[int, int], None],
+           link: Callable[[], Any] | None) -> None:
+    zoom_view(result, *chosen(), key=key, on_open=opened)
+    if link and st.session_state.get(f"_{key}_fragment"):   # a rerun of this view alone: the URL follows it here
+        link()
+    st.session_state[f"_{key}_fragment"] = True
