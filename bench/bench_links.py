@@ -3,7 +3,7 @@
 For each size, fresh random texts (no cache helps) open the share link
 /token_links?text=…&model=minilm&layer=L&threshold=T in a fresh browser context, and we measure:
 
-  links, JSON KB   what the component receives: attention.analyses.links.payload() serialised (exactly what Python sends)
+  links, JSON KB   what the component receives: figures.payloads.payload() serialised (exactly what Python sends)
   ws KB            every websocket byte the visit received (page, widgets, component data)
   sight s          goto -> the link view drawn
   draw ms          the component's own timing of its first full draw (all 12 heads)

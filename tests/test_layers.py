@@ -21,7 +21,6 @@ KNOWN = {
     # they move to a `views` package with no Streamlit import that both use
     ("attention.run.export", "components.standalone"),
     ("attention.run.result", "components.standalone"),
-    ("attention.analyses.links", "components.payloads"),
     # the table of model names moved up from the engine to run/models.py: the engine keeps a transition __getattr__
     # for the old names until the move is complete
     ("attention.engine.backends", "attention.run.models"),

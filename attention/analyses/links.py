@@ -96,13 +96,3 @@ def format_heads(heads: list[int], n_heads: int) -> str:
         return "all"
     return ",".join(map(str, heads)) or "none"
 
-
-def __getattr__(name: str):
-    """`payload`, the Token links view's browser payload, moved to the app side (components/payloads.py): the core draws
-    nothing. Scripts written when the README imported it from here still find it; it is loaded only when asked for, so
-    importing the core never imports the app."""
-    if name == "payload":
-        from components.payloads import payload
-
-        return payload
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
