@@ -3,29 +3,19 @@ newest token with its key/value cache, and which heads copy, look back one token
 import streamlit as st
 
 import ui
-from attention.analyses.generation import Generation, generate, head_scores
+from attention.analyses.generation import Generation, generate
 from attention.domains import gpt_mini
 from attention.run.cache import memoized
-from figures.generation import cache_figure, candidates_figure, latest_heads_figure, perplexity_figure, score_maps
+from figures.generation import cache_figure, candidates_figure, latest_heads_figure
+from ui.generation import DEFAULT_TOP_K, heads_panel, lens_panel, quality_panel, read_top_k
 
 DEFAULT_PROMPT = "the for statement is used to iterate over"
 DECODERS = (gpt_mini.MODEL_NAME, gpt_mini.RANDOM_NAME)
 STEP_LIMIT = 64
-
-
-def read_top_k(raw: str | None) -> tuple[int | None, str | None]:
-    if raw is None or not raw.strip() or raw.strip().lower() == "none":
-        return None, None
-    value, notice = ui.parse_index(raw, "top_k")
-    if notice or value < 1:
-        return None, f"The link's top_k '{raw[:20]}' is not a whole number of at least 1; no limit is used."
-    return value, None
-
-
 STATE = ui.PageState(
     "generation", ui.Text("prompt", DEFAULT_PROMPT, limit=2000), ui.Text("model", DECODERS[0], strip=True, limit=200),
     ui.Integer("steps", 20, low=1, high=STEP_LIMIT), ui.Integer("seed", 0, low=0, high=2**31 - 1),
-    ui.Fraction("temperature", 0.0, low=0.0, high=2.0), ui.Custom("top_k", None, read_top_k),
+    ui.Fraction("temperature", 0.8, low=0.0, high=2.0), ui.Custom("top_k", DEFAULT_TOP_K, read_top_k),
     ui.Index("layer"), ui.Index("head"), ui.Index("step", None, noun="step", fallback=None), shared=())
 STATE.load()
 
@@ -37,14 +27,13 @@ st.caption(
     "kept (the **key/value cache**) and each step only computes the newest token's query, key and value."
 )
 ui.show_url_notices()
-trained = ui.load_demo(gpt_mini.load_or_train, gpt_mini.is_cached(),   # once per machine (a few minutes), then on disk
+trained = ui.load_demo(gpt_mini.load_or_train, gpt_mini.is_cached(),   # shipped; another recipe trains once, then on disk
                        "Training gpt-mini once on this machine (it is saved for every later visit)…")
 
 st.text_area("Prompt", key=STATE.key("prompt"), height=70, help="gpt-mini writes lowercase: MiniLM's tokenizer lowercases.")
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
-c1.text_input("Decoder", key=STATE.key("model"),
-              help="gpt-mini (trained here on Python's documentation), scratch:random-gpt-mini (the same network untrained), "
-                   "scratch:<GPT-2 folder>, or a transformers decoder id or folder (GPT-2, Llama, Qwen2, Mistral …).")
+c1.text_input("Decoder", key=STATE.key("model"), help="gpt-mini (trained here on Python's documentation), scratch:random-gpt-mini "
+              "(the same network untrained), scratch:<GPT-2 folder>, or a transformers decoder id or folder (GPT-2, Llama …).")
 c2.number_input("Tokens to write", 1, STEP_LIMIT, key=STATE.key("steps"))
 c3.number_input("Temperature", 0.0, 2.0, step=0.1, key=STATE.key("temperature"),
                 help="0: always the likeliest token (greedy). Above 0: drawn from softmax(scores / temperature).")
@@ -53,8 +42,10 @@ top_k = c5.number_input("Top-k (0: all)", 0, 1000, value=STATE["top_k"] or 0, he
 STATE["top_k"] = int(top_k) or None
 
 
-def show_all() -> None:
+def show_all(temperature: float | None = None) -> None:
     STATE["step"] = None
+    if temperature is not None:
+        STATE["temperature"] = temperature
 
 
 def one_more() -> None:
@@ -65,13 +56,14 @@ def one_more() -> None:
     STATE["step"] = min(shown + 1, STATE["steps"])
 
 
-b1, b2, _ = st.columns([1, 1, 4])
+b1, b2, b3, _ = st.columns([1, 1, 1, 3])
 b1.button("Generate", type="primary", on_click=show_all)
-b2.button("Step", on_click=one_more, help="Show one more token (writing one more when all are shown).")
+b2.button("Greedy", on_click=show_all, args=(0.0,), help="Temperature 0: always the likeliest token.")
+b3.button("Step", on_click=one_more, help="Show one more token (writing one more when all are shown).")
 
 prompt, model = STATE["prompt"], STATE["model"] or DECODERS[0]
 settings = dict(steps=int(STATE["steps"]), seed=int(STATE["seed"]), temperature=float(STATE["temperature"]), top_k=STATE["top_k"])
-share = dict(prompt=prompt, model=model, **settings)
+share = dict(prompt=prompt, model=model, **{**settings, "top_k": settings["top_k"] or "none"})
 
 
 @memoized("generations", max_items=16)
@@ -117,42 +109,13 @@ if any(len(group) > 1 for group in groups):
     st.dataframe({"key/value head": list(range(len(groups))), "query heads": [", ".join(map(str, g)) for g in groups]},
                  hide_index=True)
 
+st.subheader("Logit lens: the next token, read from every layer")
+lens_panel(run, step)
+
 st.header("What the heads do: gpt-mini against the same network untrained")
-st.caption(
-    "Measured the standard way (Olsson et al., 2022): a start token, 50 random tokens, the same 50 again; 4 draws "
-    "averaged. **Previous-token** heads put their weight on the token just before; **induction** heads, in the second "
-    "copy, look at the token that followed the current token's earlier occurrence (the one to copy next); an "
-    "**attention sink** (Xiao et al., 2024) is weight parked on the first token. gpt-mini's training included windows "
-    "of repeated random tokens (1 in 8, periods of 8–48 tokens), where an induction head pays off; in the 500 steps it "
-    "trains here, none formed: compare the best heads below."
-)
-kind = st.segmented_control("Score", ("induction", "previous", "sink"), default="induction", key="generation_kind") or "induction"
-maps = ui.run_core("Measuring heads…", lambda: {name: head_scores(name, kind) for name in DECODERS})
-if maps is not None:
-    ui.chart(score_maps(maps, f"{kind} score per head (0–1)"), "generation_scores")
-    best = {name: float(values.max()) for name, values in maps.items()}
-    st.caption(f"Best head: gpt-mini {best[DECODERS[0]]:.2f}, untrained {best[DECODERS[1]]:.2f}.")
+heads_panel(DECODERS)
 
 st.header("How good is gpt-mini?")
-scores = trained.scores
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("gpt-mini, held-out perplexity", f"{scores['perplexity']:.1f}")
-m2.metric("Bigram (add-k)", f"{scores['bigram']:.1f}", help=f"k = {scores['bigram_k']}, chosen on the held-out text (flatters it).")
-m3.metric("Unigram", f"{scores['unigram']:.1f}")
-m4.metric("Training", f"{trained.seconds:.0f} s", help="Once per machine, one CPU thread, seed 0; kept in the cache folder.")
-st.caption(
-    f"Trained on {len(trained.corpus.train):,} tokens of Python's reference documentation (pydoc_data, shipped with "
-    f"Python) and scored on {scores['tokens']:,} tokens of {len(trained.corpus.held_out_topics)} topics it never saw "
-    f"({', '.join(trained.corpus.held_out_topics)}). Perplexity is e to the mean negative log-probability of each true "
-    "next token: lower is better; a model guessing evenly among N tokens scores N."
-)
-ui.chart(perplexity_figure(scores), "generation_perplexity")
-samples = ui.run_core("Writing continuations…", gpt_mini.held_out_continuations)
-if samples:
-    st.caption("Openings of held-out topics, continued for 20 tokens as the model writes them (shown as they come), "
-               "beside what the documentation really says next.")
-    st.table({"held-out prompt": [s["prompt"] for s in samples], "greedy": [s["greedy"] for s in samples],
-              "sampled (T 0.8, top-40, seed 0)": [s["sampled"] for s in samples],
-              "what really followed": [s["actual"] for s in samples]})
+quality_panel(trained)
 
 STATE.share(prompt, **share, layer=layer, head=head, step=step)

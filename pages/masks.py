@@ -4,8 +4,10 @@ import streamlit as st
 import ui
 from attention.analyses.batch import attend_padded, gap_alone
 from attention.domains import gpt_mini, translate_mini
+from figures.generation import roles_caption
 from figures.learn import recurrence_figure
 from figures.masks import causal_pair_figure, cross_mean_figure, decoder_figure, mask_pair_figure, padding_figure, seq2seq_figures
+from ui.masks import translator_report
 
 DEFAULT_DECODER = gpt_mini.MODEL_NAME          # a decoder trained here: its causal patterns are learned ones
 DEFAULT_SEQ2SEQ = translate_mini.MODEL_NAME    # an encoder–decoder trained here: its cross-attention aligns
@@ -62,9 +64,8 @@ if decoder.strip():
         if decoded.meta.get("family") != "decoder":
             ui.warn(f"This is an {decoded.meta.get('family', 'unknown')} model, not a decoder; its attention is shown as it is.")
         ui.chart(decoder_figure(decoded, layer, head), "decoder_head")
-        trained_here = (" gpt-mini was trained with the causal mask to predict each next token, so this pattern is "
-                        "learned: look for heads on the previous token or on the first token." if decoder_name ==
-                        gpt_mini.MODEL_NAME else "")
+        trained_here = (" gpt-mini was trained with the causal mask to predict each next token. " + roles_caption(
+            gpt_mini.head_roles()) if decoder_name == gpt_mini.MODEL_NAME else "")
         st.caption(f"Causal: {'yes — nothing above the diagonal' if decoded.meta.get('causal') else 'no'} · "
                    f"{decoded.n_layers} layers × {decoded.n_heads} heads.{trained_here} The Generation page shows it writing.")
 else:
@@ -111,23 +112,7 @@ if pair is not None and pair.cross is not None:
         ui.chart(cross_mean_figure(pair, seq2seq_name), "cross_mean")
         report = ui.run_core("Reading translate-mini's held-out figures…", translate_mini.alignment_report)
         if report is not None:
-            m1, m2, m3 = st.columns(3)
-            m1.metric("Held-out exact match", f"{report['accuracy']:.1%}",
-                      help=f"Share of {report['examples']:,} held-out dates (never seen in training) translated exactly.")
-            m2.metric("Alignment score", f"{report['trained']['score']:.0%}",
-                      help="Share of output digits whose cross-attention (mean over the last layer's heads) peaks inside "
-                           "the source words of their field (day, month or year).")
-            m3.metric("Same network, random weights", f"{report['random']['score']:.0%}",
-                      help=f"Chance (a peak drawn uniformly over the source tokens): {report['trained']['chance']:.0%}.")
-            st.caption(
-                "translate-mini is a small encoder–decoder (2 encoder layers, 1 decoder layer, 4 heads, d = 64) trained "
-                "here from a fixed seed to turn dates in words into ISO dates. Each row is the decoder reading one token "
-                "while it writes the next, so the row of ‘-’ writes the month's first digit. Cross-attention shows where "
-                "the decoder reads: on held-out dates, the mean over the last layer's heads peaks inside the source words "
-                f"that hold the digit being written (day, month or year) for {report['trained']['score']:.0%} of the "
-                f"output digits; the same network with random weights: {report['random']['score']:.0%} (chance: "
-                f"{report['trained']['chance']:.0%}). Exact-match accuracy on {report['examples']:,} held-out dates: "
-                f"{report['accuracy']:.1%}. The circles mark each row's peak.")
+            translator_report(report)
     elif seq2seq_name == "scratch":
         st.caption("scratch has random weights: its cross-attention shows stripes, not alignments. translate-mini is "
                    "trained and aligns.")

@@ -3,6 +3,7 @@ perplexity against unigram and bigram, and its induction heads against the same 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -57,6 +58,9 @@ def test_gpt_mini_beats_the_bigram_by_a_fifth(trained_gpt_mini):
     scores = evaluate_lm("gpt-mini")
     assert scores["tokens"] > 20_000
     assert scores["perplexity"] <= 0.8 * scores["bigram"] < scores["unigram"]
+    network = trained_gpt_mini.network                                     # the recorded score is the network's own
+    corpus = trained_gpt_mini.corpus
+    assert gpt_mini.train.perplexity(network, corpus, 128) == pytest.approx(scores["perplexity"], rel=1e-3)
     untrained = evaluate_lm("scratch:random-gpt-mini")
     assert untrained["perplexity"] > scores["unigram"]                    # an untrained network knows nothing
     with pytest.raises(ValueError, match="gpt-mini"):
@@ -97,12 +101,17 @@ def attend_ids(ids: list[int]) -> np.ndarray:
 
 def test_head_scores_of_trained_and_untrained(trained_gpt_mini):
     """Scores are [layer, head] means in 0..1; training parks attention on the first token (a sink) where the untrained
-    network spreads it. (Induction heads did not form within the 500-step budget: see the README for the figures.)"""
+    network spreads it. (Induction heads did not form within the 500-step budget: see docs/learn.md for the figures.)
+    head_roles, which the Masks, Step-by-step and Generation captions state, are the best heads of each score."""
     for kind in ("previous", "induction", "sink"):
         trained, untrained = head_scores("gpt-mini", kind), head_scores("scratch:random-gpt-mini", kind)
         assert trained.shape == untrained.shape == (4, 4) and trained.dtype == np.float32
         assert ((0 <= trained) & (trained <= 1)).all() and ((0 <= untrained) & (untrained <= 1)).all()
     assert head_scores("gpt-mini", "sink").max() > 3 * head_scores("scratch:random-gpt-mini", "sink").max()
+    roles = gpt_mini.head_roles()
+    for kind, (layer, head, score) in roles.items():
+        scores = head_scores("gpt-mini", kind)
+        assert score == pytest.approx(float(scores.max())) and scores[layer, head] == scores.max()
     np.testing.assert_array_equal(head_scores("gpt-mini", "induction", seed=1), head_scores("gpt-mini", "induction", seed=1))
 
 
@@ -123,3 +132,68 @@ def test_step_by_step_opens_gpt_mini(trained_gpt_mini):
     steps = trace_steps(run, 1, 2)
     np.testing.assert_allclose(steps.weights, run.weights[1, 2], atol=1e-6)
     assert not np.triu(steps.weights, 1).any()
+
+
+def test_a_shipped_recipe_is_read_not_trained_and_its_first_steps_reproduce(tmp_path, monkeypatch):
+    """ship() writes what load_or_train reads for that recipe without training; re-running the recipe's first steps
+    gives the losses recorded when it was trained (to 1e-4)."""
+    from attention.domains import store
+    from attention.domains.gpt_mini import cache
+    from attention.domains.gpt_mini.ship import ship
+    from attention.domains.gpt_mini.train import first_losses
+
+    config = gpt_mini.GPTMiniConfig(steps=6, batch_size=2, context=16, warmup=2, seed=5)
+    path = tmp_path / "gpt-mini.pt"
+    saved = ship(path, config)
+    assert len(saved["losses"]) == 6 and saved["recipe"] == cache.recipe(config)
+    monkeypatch.setattr(cache, "shipped_path", lambda: path)
+    cache.shipped.cache_clear()
+    try:
+        assert cache.is_cached(config) and not store.is_ready(cache.cache_path(config))
+
+        def no_training(*args, **kwargs):
+            raise AssertionError("a shipped recipe is read, not trained")
+
+        monkeypatch.setattr(cache, "train", no_training)
+        trained = cache.load_or_train(config)
+        for name, value in cache.pack(trained.network).items():
+            torch.testing.assert_close(value, saved["state"][name], rtol=0, atol=0, msg=name)
+        assert trained.scores == saved["scores"]
+        np.testing.assert_allclose(first_losses(config, 3), saved["losses"][:3], rtol=0, atol=1e-4)
+        assert not cache.is_cached(replace(config, seed=6))                 # another recipe is not the shipped one
+    finally:
+        cache.shipped.cache_clear()
+
+
+def test_docstrings_join_the_training_side_only():
+    from attention.domains.gpt_mini.data import docstring_texts
+
+    texts = docstring_texts(20_000)
+    assert all(len(text) >= 80 for text in texts) and 20_000 <= sum(map(len, texts)) < 20_000 + max(map(len, texts))
+    base, more = load_corpus(), load_corpus(docstrings=20_000)
+    assert len(more.train) > len(base.train) and more.held_out_topics == base.held_out_topics
+    assert len(more.held_out) == len(base.held_out)
+
+
+def test_packed_weights_give_the_same_network(trained_gpt_mini):
+    from attention.domains.gpt_mini.cache import pack, unpack
+
+    network = trained_gpt_mini.network
+    again = unpack(gpt_mini.GPTMiniConfig(), pack(network), trained_gpt_mini.corpus.unk)
+    for (name, a), (_, b) in zip(network.state_dict().items(), again.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    assert pack(network)["token_embedding.weight"].shape[0] == len(network.vocabulary)
+
+
+def test_masks_and_step_by_step_say_what_the_heads_do_as_measured(trained_gpt_mini, trained_translate_mini):
+    """The captions' numbers are head_roles()'s, which are head_scores()'s best heads (checked above)."""
+    from apptest_pages import open_page
+    from test_pages_learn import words
+
+    from figures.generation import roles_caption
+
+    roles = gpt_mini.head_roles()
+    masks = open_page("masks")
+    assert roles_caption(roles) in words(masks)
+    steps = open_page("step_by_step", text=SENTENCE, model="scratch", causal="1")
+    assert roles_caption(roles) in words(steps)

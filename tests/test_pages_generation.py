@@ -10,7 +10,12 @@ from apptest_pages import open_page
 from test_pages_learn import array, messages, metric, words
 
 from attention import generate
+from attention.analyses.lens import generation_lens
 from attention.domains import gpt_mini
+from figures.generation import roles_caption
+from ui.messages import md_escape
+
+DEFAULT_PROMPT = "the for statement is used to iterate over"
 
 
 @pytest.fixture(autouse=True)
@@ -27,10 +32,17 @@ def written(app) -> str:
     return next(str(m.value) for m in app.markdown if str(m.value).startswith("**Written"))
 
 
-def test_bare_url_writes_greedily_and_shows_the_numbers(trained_gpt_mini):
+def no_runs(tokens: list[str]) -> bool:
+    """No token written twice in a row (the old default wrote `_ _ _ _ …`)."""
+    return all(a != b for a, b in zip(tokens, tokens[1:]))
+
+
+def test_bare_url_samples_with_a_seed_and_shows_the_numbers(trained_gpt_mini):
     app = open_page("generation")
     assert not app.error and not app.warning
-    run = generate("the for statement is used to iterate over", "gpt-mini", steps=20)
+    run = generate(DEFAULT_PROMPT, "gpt-mini", steps=20, seed=0, temperature=0.8, top_k=40)
+    assert no_runs(run.tokens[run.generated_from:])
+    assert md_escape(run.written[-1]) in written(app)
     assert f"({run.n_generated} of {run.n_generated} tokens)" in written(app)
     cache = array(chart(app, "generation_cache")["data"][0]["z"])
     query = run.generated_from - 1 + run.n_generated
@@ -42,7 +54,11 @@ def test_bare_url_writes_greedily_and_shows_the_numbers(trained_gpt_mini):
     scores = trained_gpt_mini.scores
     assert metric(app, "gpt-mini, held-out perplexity") == f"{scores['perplexity']:.1f}"
     assert metric(app, "Bigram (add-k)") == f"{scores['bigram']:.1f}"
-    assert "key/value cache" in words(app) and "Olsson" in words(app)
+    assert "key/value cache" in words(app) and "Olsson" in words(app) and "A lens, not a measurement" in words(app)
+    lens = chart(app, "generation_lens")["data"][0]
+    tokens, probabilities = generation_lens(run, run.n_generated).column()
+    np.testing.assert_allclose(array(lens["z"]), probabilities, atol=1e-6)
+    assert roles_caption(gpt_mini.head_roles()) in words(app)
     shown = gpt_mini.held_out_continuations()
     assert app.table[0].value["greedy"].tolist() == [sample["greedy"] for sample in shown]
     assert app.table[0].value["what really followed"].tolist() == [sample["actual"] for sample in shown]
@@ -60,14 +76,17 @@ def test_a_link_opens_the_same_sampled_run_and_step(trained_gpt_mini):
     assert {k: app.query_params[k] for k in params} == params
 
 
-def test_step_adds_one_token():
+def test_step_adds_one_token_and_greedy_is_one_click():
     app = open_page("generation", steps="3")
     assert "(3 of 3 tokens)" in written(app)
-    app.button[1].click().run()
+    app.button[2].click().run()
     assert "(4 of 4 tokens)" in written(app)
     assert app.query_params["steps"] == "4" and app.query_params["step"] == "4"
     app.button[0].click().run()
     assert "(4 of 4 tokens)" in written(app)
+    app.button[1].click().run()                                                    # Greedy
+    greedy = generate(DEFAULT_PROMPT, "gpt-mini", steps=4)
+    assert app.query_params["temperature"] == "0" and md_escape(greedy.written[-1]) in written(app)
 
 
 def test_bad_values_in_the_link_give_notices():

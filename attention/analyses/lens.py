@@ -10,6 +10,7 @@ be read through the final norm and the output layer, so early rows can be meanin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,11 +68,16 @@ def logit_lens(text: str, model: str = "gpt-mini", top: int = 5) -> LogitLens:
                          f"{'an' if str(family)[:1] in 'aeiou' else 'a'} {family}, which does not predict the next token. "
                          "Try gpt-mini.")
     backend = load_model(run.model)
-    network, tokenizer = backend.network, backend.tokenizer
-    ends = {tokenizer.sep_token_id, tokenizer.eos_token_id} - {None}
+    ends = {backend.tokenizer.sep_token_id, backend.tokenizer.eos_token_id} - {None}
     # a decoder continues the text: drop the end marker the tokenizer adds (causal, so no earlier position saw it)
     kept = len(run.ids) - 1 if len(run.ids) > 1 and run.ids[-1] in ends else len(run.ids)
     residual = torch.from_numpy(np.array(run.residual[:, :kept]))                 # [layer + 1, token, d_model]
+    return _read(backend, residual, list(run.tokens[:kept]), list(run.notices), top)
+
+
+def _read(backend: Any, residual: torch.Tensor, tokens: list[str], notices: list[str], top: int) -> LogitLens:
+    """The lens of a residual stream [layer + 1, token, d_model] whose last row has been through the final norm."""
+    network = backend.network
     ids, probabilities = [], []
     with COMPUTE_LOCK, torch.inference_mode():
         for row in range(residual.shape[0]):
@@ -84,12 +90,13 @@ def logit_lens(text: str, model: str = "gpt-mini", top: int = 5) -> LogitLens:
             ids.append(best.indices)
             probabilities.append(best.values)
     top_ids = torch.stack(ids).numpy().astype(np.int64)                             # [row, token, top]
-    names = [[[str(t) for t in tokenizer.convert_ids_to_tokens(position.tolist())] for position in row] for row in top_ids]
-    rows = ["embeddings"] + [f"after layer {layer}" for layer in range(run.n_layers)]
+    names = [[[str(t) for t in backend.tokenizer.convert_ids_to_tokens(position.tolist())] for position in row]
+             for row in top_ids]
+    rows = ["embeddings"] + [f"after layer {layer}" for layer in range(residual.shape[0] - 1)]
     prob = torch.stack(probabilities).numpy().astype(np.float32)
     for array in (top_ids, prob):
         array.flags.writeable = False
-    return LogitLens(run.model, list(run.tokens[:kept]), rows, top_ids, names, prob, notices=list(run.notices))
+    return LogitLens(backend.name, tokens, rows, top_ids, names, prob, notices=notices)
 
 
 def generation_lens(generation: Generation, step: int | None = None, top: int = 5) -> LogitLens:
@@ -98,8 +105,14 @@ def generation_lens(generation: Generation, step: int | None = None, top: int = 
     step = generation.n_generated if step is None else step
     if not 0 <= step <= generation.n_generated:
         raise ValueError(f"This run wrote {generation.n_generated} tokens; step {step} does not exist.")
-    tokenizer = load_model(generation.model).tokenizer
     ids = generation.ids[: generation.newest(step) + 1]
+    backend = load_model(generation.model)
+    if backend.kind == "scratch":           # the engine: one pass over the very ids generated, recorded as trace() does
+        with COMPUTE_LOCK, torch.inference_mode():
+            passed = backend.network.run(torch.tensor([ids]), record=True)
+            residual = torch.cat([entry["input"] for entry in passed.records] + [passed.hidden])   # [layer + 1, token, d_model]
+        return _read(backend, residual, generation.tokens[: len(ids)], [], top)
+    tokenizer = backend.tokenizer           # a transformers decoder: traced on the engine from the written text
     if ids and ids[0] in {tokenizer.cls_token_id, tokenizer.bos_token_id} - {None}:
         ids = ids[1:]                       # the tokenizer adds its start marker again
     lens = logit_lens(tokenizer.decode(ids, skip_special_tokens=False), generation.model, top)

@@ -1,14 +1,16 @@
 """The text gpt-mini learns from, tokenised and split, and the two count-based baselines it must beat.
 
 Text: Python's reference documentation as shipped with the interpreter (`pydoc_data.topics`: 79 topics, ~465,000
-characters), so every installation has it offline. Tokenizer: the bundled MiniLM's WordPiece tokenizer (already
+characters), plus, for training only, the docstrings of the standard library's top-level modules (read from their
+source with `ast`, never imported; ~800,000 characters), so every installation has it offline. Tokenizer: the bundled MiniLM's WordPiece tokenizer (already
 installed with the app, offline, and the same tokens the rest of the app shows); it lowercases and drops accents, so
 gpt-mini writes lowercase text. Each topic reads "[CLS] topic text [SEP]": [CLS] marks where a text begins.
 
 Heading underlines (lines that are only a run of one of * = - ~ ^ # +, 209 of them) are dropped: as WordPiece tokens
 they become runs of up to ~80 "*" tokens, which any model predicts trivially and which would flatter every perplexity.
 
-Split: the topics are shuffled with a fixed seed; the last 10% of that order are held out (never trained on).
+Split: the topics are shuffled with a fixed seed; the last 10% of that order are held out (never trained on); the
+docstrings join the training side.
 Output vocabulary: the tokens seen at least `min_count` times in the training topics, plus [UNK]; every other token
 is read as [UNK], by the network and by both baselines alike, so all three are scored on the same tokens.
 """
@@ -60,9 +62,32 @@ class Corpus:
     eos: int
 
 
+def docstring_texts(budget: int) -> list[str]:
+    """Docstrings (80 characters or more) of the standard library's top-level modules, read with ast (never imported),
+    in file order until `budget` characters: more text in the documentation's own style."""
+    import ast
+    import sysconfig
+    from pathlib import Path
+
+    texts, total = [], 0
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) >= 80 and total < budget:
+                    texts.append(doc)
+                    total += len(doc)
+    return texts
+
+
 @lru_cache(maxsize=4)
-def load_corpus(split_seed: int = 0, held_out_share: float = 0.1, min_count: int = 2) -> Corpus:
-    """Tokenise pydoc_data.topics, split by topic (seeded shuffle, last share held out), keep the output vocabulary."""
+def load_corpus(split_seed: int = 0, held_out_share: float = 0.1, min_count: int = 2, docstrings: int = 0) -> Corpus:
+    """Tokenise pydoc_data.topics, split by topic (seeded shuffle, last share held out), add up to `docstrings`
+    characters of standard-library docstrings to the training side, keep the output vocabulary."""
     from pydoc_data import topics
 
     tok = tokenizer()
@@ -77,6 +102,9 @@ def load_corpus(split_seed: int = 0, held_out_share: float = 0.1, min_count: int
         return np.array([i for piece in pieces for i in piece], dtype=np.int64)
 
     train, held_out = ids(train_names), ids(held_names)
+    if docstrings:
+        extra = [tok(clean(text), verbose=False)["input_ids"] for text in docstring_texts(docstrings)]
+        train = np.concatenate([train, np.array([i for piece in extra for i in piece], dtype=np.int64)])
     counts = Counter(train.tolist())
     unk = tok.unk_token_id
     vocabulary = np.array(sorted({i for i, c in counts.items() if c >= min_count} | {unk}), dtype=np.int64)
@@ -85,6 +113,16 @@ def load_corpus(split_seed: int = 0, held_out_share: float = 0.1, min_count: int
     train = np.where(known[train], train, unk)
     held_out = np.where(known[held_out], held_out, unk)
     return Corpus(train, held_out, vocabulary, tuple(train_names), tuple(held_names), unk, tok.cls_token_id, tok.sep_token_id)
+
+
+def fingerprint(corpus: Corpus) -> str:
+    """A short hash of the corpus's tokens and vocabulary: equal on every machine whose Python ships the same text."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (corpus.train, corpus.held_out, corpus.vocabulary):
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def windows(ids: np.ndarray, context: int) -> np.ndarray:

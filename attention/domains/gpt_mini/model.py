@@ -31,13 +31,14 @@ class GPTMiniConfig:
     weight_decay: float = 0.1
     warmup: int = 100
     repeat_share: float = 0.125   # share of training windows that are a random token sequence repeated (induction)
-    repeat_length: int = 24
+    repeat_length: int = 24       # periods drawn from 8 … 48 tokens: only an induction head serves them all
     sinusoidal_start: float = 0.02  # learned positions start as sine/cosine codes × this (0: random like the rest)
     query_key_start: float = 0.088  # std of the starting query and key weights (≈ 1/√d_model; 0.02 like the rest
                                     # left every head uniform after 500 steps: scores ~0.05, so no head could sharpen)
     seed: int = 0                 # initial weights and window order
     split_seed: int = 0           # which topics are held out
     held_out_share: float = 0.1
+    docstrings: int = 0           # characters of standard-library docstrings added to the training text
     min_count: int = 2            # output vocabulary: tokens seen at least this often in training
 
     def scratch(self, vocab_size: int = 30522) -> ScratchConfig:

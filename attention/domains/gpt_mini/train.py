@@ -12,6 +12,11 @@ from attention.domains.gpt_mini.data import Corpus, load_corpus, windows
 from attention.domains.gpt_mini.model import GPTMini, GPTMiniConfig
 
 
+def corpus_for(config: GPTMiniConfig) -> Corpus:
+    """The corpus a recipe trains and is scored on."""
+    return load_corpus(config.split_seed, config.held_out_share, config.min_count, config.docstrings)
+
+
 def build(config: GPTMiniConfig, corpus: Corpus) -> GPTMini:
     """The untrained network with its seeded starting weights."""
     return GPTMini.initial(config.scratch(), torch.as_tensor(corpus.vocabulary), config.seed, config.sinusoidal_start,
@@ -44,11 +49,20 @@ def _loss(network: GPTMini, index: torch.Tensor, rows: torch.Tensor) -> torch.Te
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), index[rows[:, 1:]].reshape(-1))
 
 
-def train(config: GPTMiniConfig = GPTMiniConfig(), corpus: Corpus | None = None, progress: Progress | None = None) -> GPTMini:
+def train(config: GPTMiniConfig = GPTMiniConfig(), corpus: Corpus | None = None, progress: Progress | None = None,
+          losses: list[float] | None = None, stop_after: int | None = None) -> GPTMini:
     """Train from a fixed seed (AdamW, linear warm-up then cosine decay) on one CPU thread: small matrices gain
-    nothing from a second thread on a shared machine, and one thread keeps the result repeatable."""
+    nothing from a second thread on a shared machine, and one thread keeps the result repeatable. Each step's loss is
+    appended to `losses`; `stop_after` ends the run early (the same first steps as the full recipe)."""
     with store.one_thread():
-        return _train(config, corpus or load_corpus(config.split_seed, config.held_out_share, config.min_count), progress)
+        return _train(config, corpus or corpus_for(config), progress, losses, stop_after)
+
+
+def first_losses(config: GPTMiniConfig = GPTMiniConfig(), steps: int = 50) -> list[float]:
+    """The training losses of the recipe's first `steps` steps, run again: [step]."""
+    losses: list[float] = []
+    train(config, losses=losses, stop_after=steps)
+    return losses
 
 
 def _index(corpus: Corpus, vocab_size: int) -> torch.Tensor:
@@ -58,7 +72,8 @@ def _index(corpus: Corpus, vocab_size: int) -> torch.Tensor:
     return index
 
 
-def _train(config: GPTMiniConfig, corpus: Corpus, progress: Progress | None) -> GPTMini:
+def _train(config: GPTMiniConfig, corpus: Corpus, progress: Progress | None, losses: list[float] | None,
+           stop_after: int | None) -> GPTMini:
     network = build(config, corpus).train()
     index = _index(corpus, network.config.vocab_size)
     generator = torch.Generator().manual_seed(config.seed)
@@ -75,8 +90,10 @@ def _train(config: GPTMiniConfig, corpus: Corpus, progress: Progress | None) -> 
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     every = max(1, config.steps // 50)
-    for step in range(config.steps):
+    for step in range(min(config.steps, stop_after or config.steps)):
         loss = _loss(network, index, _batch(config, corpus, generator))
+        if losses is not None:
+            losses.append(float(loss.detach()))
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(network.parameters(), 1.0)
