@@ -108,15 +108,15 @@ def lens_figure(lens: LogitLens, position: int | None = None) -> go.Figure:
     tokens, probabilities = lens.column(position)                       # [row][top], [row, top]
     labels = [[safe_text(t) for t in row] for row in tokens]
     rows = [f"{name} (output)" if index == len(lens.rows) - 1 else name for index, name in enumerate(lens.rows)]
-    fig = go.Figure(go.Heatmap(z=probabilities, x=[f"#{rank + 1}" for rank in range(probabilities.shape[1])], y=rows,
+    fig = go.Figure(go.Heatmap(z=probabilities, x=[f"top {rank + 1}" for rank in range(probabilities.shape[1])], y=rows,
                                text=[[f"{t}<br>{p:.0%}" for t, p in zip(row, values)] for row, values in zip(labels, probabilities)],
                                texttemplate="%{text}", colorscale=COLORSCALE, zmin=0.0, zmax=1.0, xgap=2, ygap=2,
                                customdata=labels, colorbar={"title": {"text": "probability"}, "thickness": 10},
                                hovertemplate="%{y}, %{x}: %{customdata} %{z:.1%}<extra></extra>"))
-    fig.update_layout(template=_BARE, height=int(110 + 52 * len(rows)),
+    fig.update_layout(template=_BARE, height=int(130 + 52 * len(rows)), margin={"t": 80},
                       title=_title(f"Logit lens after token {position} ({safe_text(lens.tokens[position])}): the next token "
                                    "read from each layer"),
-                      xaxis={"title": "rank", "side": "top"}, yaxis={"autorange": "reversed"})
+                      xaxis={"side": "top"}, yaxis={"autorange": "reversed"})
     return fig
 
 
