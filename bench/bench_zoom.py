@@ -1,0 +1,115 @@
+"""The zoomable view's budgets at 8k and 32k tokens, on this machine, in Chromium (issue 24, item 4):
+overview drawn ≤ 1 s after the run, a zoom/pan step ≤ 150 ms (tile compute + transfer + draw), overview page bytes ≤ 2 MB.
+
+    python bench/bench_zoom.py [--tokens 8000 32000] [--model long-mini]
+
+Serves a one-view app (the same component, fragment and payloads the home page uses: ui.zoom.long_view) on the demo
+text cut to each length, and reports side by side: the run (attend) time, the overview's compute time, its bytes,
+the browser's time from navigation to the overview drawn on a second visit (the run cached: what the reader waits
+after the run), and the pan step latency (p50, p95: the view moved by 300 tokens at 200 tokens a side, so each
+step asks for a new exact tile; request sent → tile drawn, measured in the page).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+APP = '''
+import sys
+sys.path.insert(0, {root!r})
+import streamlit as st
+import ui
+from ui.zoom import long_view
+from attention.domains.long_mini.data import demo_text
+STATE = ui.PageState("bench", ui.Index("layer"), ui.Index("head"))
+STATE.load()
+result = ui.attend(demo_text(int(st.query_params["n"])), st.query_params["model"])
+long_view(result, STATE, "zoom")
+'''
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, nargs="+", default=[8000, 32000])
+    parser.add_argument("--model", default="long-mini")
+    parser.add_argument("--steps", type=int, default=12)
+    args = parser.parse_args()
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    from attention import attend
+    from attention.domains.long_mini.data import demo_text
+    from components.zoom.payload import zoom_payload
+    from serving import CHROMIUM, CHROMIUM_ARGS, free_port
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-zoom-"))
+    (folder / "app.py").write_text(APP.format(root=str(ROOT)))
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(folder / "app.py"), "--server.port", str(port),
+                               "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = []
+    try:
+        time.sleep(5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for n in args.tokens:
+                text = demo_text(n)
+                started = time.perf_counter()
+                result = attend(text, args.model)
+                run = time.perf_counter() - started
+                started = time.perf_counter()
+                payload = zoom_payload(result, 1, 0)
+                overview = time.perf_counter() - started
+                page_bytes = len(json.dumps(payload))
+                url = f"http://127.0.0.1:{port}/?n={n}&model={args.model}&layer=1&head=0"
+                for visit in range(2):   # the first visit runs the model in the server; the second finds it cached
+                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                    started = time.perf_counter()
+                    page.goto(url)
+                    page.locator(".zm-root[data-ready='1']").wait_for(timeout=900_000)
+                    drawn = time.perf_counter() - started
+                    if visit == 0:
+                        page.close()
+                root = page.locator(".zm-root")
+                steps = []
+                for step in range(args.steps):   # a pan of 300 tokens at 200 tokens a side: every step needs a new tile
+                    seen = len(json.loads(root.get_attribute("data-steps") or "[]"))
+                    centre = n // 4 + 300 * step
+                    root.evaluate(f"e => e.parentNode.__zoom.setViewport({centre}, {centre - 150}, 200)")
+                    deadline = time.time() + 30
+                    while len(json.loads(root.get_attribute("data-steps") or "[]")) == seen and time.time() < deadline:
+                        page.wait_for_timeout(5)
+                    found = json.loads(root.get_attribute("data-steps") or "[]")
+                    if len(found) > seen:
+                        steps.append(float(found[-1]))
+                page.close()
+                p50 = statistics.median(steps) if steps else float("nan")
+                p95 = sorted(steps)[max(0, int(round(0.95 * len(steps))) - 1)] if steps else float("nan")
+                rows.append({"tokens": result.n_tokens, "run_s": round(run, 2), "overview_s": round(overview, 2),
+                             "overview_bytes": page_bytes, "drawn_after_run_s": round(drawn, 2),
+                             "step_ms_p50": p50, "step_ms_p95": p95, "steps": len(steps)})
+                print(json.dumps(rows[-1]), flush=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    print(f"\n{'tokens':>8} {'run s':>7} {'overview s':>10} {'overview MB':>11} {'drawn after run s':>17} "
+          f"{'step p50 ms':>11} {'step p95 ms':>11}   budgets: drawn ≤ 1 s, step ≤ 150 ms, ≤ 2 MB")
+    for row in rows:
+        print(f"{row['tokens']:>8,} {row['run_s']:>7} {row['overview_s']:>10} {row['overview_bytes'] / 1e6:>11.2f} "
+              f"{row['drawn_after_run_s']:>17} {row['step_ms_p50']:>11} {row['step_ms_p95']:>11}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
