@@ -225,3 +225,12 @@ def test_the_docs_page_states_the_recipe_and_seed_0_as_the_code_has_them(trained
            f"{removed.loss_repeated_before:.2f} → {removed.loss_repeated_after:.2f} nats |")
     start, end = row.split("{}")[0], row.split("{}")[-1]
     assert any(line.startswith(start) and line.endswith(end) for line in page.splitlines()), row
+
+
+def test_the_step_by_step_view_opens_induction_mini_up(trained_induction_mini):
+    """Like gpt-mini, induction-mini runs on the engine, so the views that open it up take its name: the weights they
+    rebuild step by step are attend()'s."""
+    from attention.analyses.steps import sentence_steps
+
+    steps = sentence_steps("abc abc", "induction-mini", 1, 2, causal=True)
+    np.testing.assert_allclose(steps.weights, attend("abc abc", "induction-mini").head(1, 2), atol=1e-6)

@@ -10,7 +10,7 @@ import numpy as np
 from attention.run import limits
 from attention.run.cache import memory_cache
 from attention.engine.backends import Backend
-from attention.run.models import GPT_MINI_NAMES, SCRATCH, load_model
+from attention.run.models import GPT_MINI_NAMES, INDUCTION_MINI, SCRATCH, load_model
 from attention.engine.patterns import ATTEND_OPTIONS, Pattern, from_options
 from attention.run import on_demand
 from attention.run.result import Attention
@@ -204,7 +204,7 @@ def attend(text: str, model: str = "minilm", *, progress: Callable[[int, int], N
 def prepare_scratch_name(model: str) -> str:
     """The name, when it names the project's own engine ('scratch' or 'scratch:<weights>'); ValueError otherwise."""
     name = model.strip() if isinstance(model, str) else ""
-    if name in GPT_MINI_NAMES:   # trained here on the engine: every step can be opened up too
+    if name in (*GPT_MINI_NAMES, INDUCTION_MINI):   # trained here on the engine: every step can be opened up too
         return name
     if name != SCRATCH and not name.startswith(SCRATCH + ":"):
         raise ValueError(
