@@ -131,11 +131,13 @@ def _quiet() -> None:
 
 
 def _add_text_and_model(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("text", help="the text to run (quote it); bytes that are not UTF-8 and control characters "
-                                     "are removed, with a note")
+    parser.add_argument("text", help="the text to run (quote it), or a .txt file to read; bytes that are not UTF-8 "
+                                     "and control characters are removed, with a note")
     parser.add_argument("--model", default="minilm",
                         help="minilm (default), scratch, scratch:minilm, or a Hugging Face id / local folder")
     parser.add_argument("--max-tokens", type=int, default=None, help="read at most this many tokens of the text")
+    parser.add_argument("--device", default=None, help="cpu or cuda (recorded transformers models; default: cuda when "
+                                                       "present, else cpu)")
 
 
 def _attend(args: argparse.Namespace):
@@ -143,9 +145,18 @@ def _attend(args: argparse.Namespace):
     if _offline_unless_reachable():
         _check_model_offline(args.model)
     from attention import attend
+    from attention.run import on_demand
 
     options = {} if args.max_tokens is None else {"max_tokens": args.max_tokens}
-    return attend(args.text, args.model, **options)
+    from_file = on_demand.read_text_file(args.text)   # `attend FILE.txt`: long texts come as files
+    if from_file is not None:
+        args.text = from_file
+
+    def progress(done: int, total: int) -> None:   # long runs say how far they are (stderr, rewritten in place)
+        if total >= 4096 and sys.stderr.isatty():
+            print(f"\rread {done:,} of {total:,} tokens", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+    return attend(args.text, args.model, progress=progress, device=args.device, **options)
 
 
 def _add_export(parser: argparse.ArgumentParser) -> None:
@@ -174,6 +185,10 @@ def _export(args: argparse.Namespace) -> int:
         raise ValueError("--threshold must be above 0 and at most 1.")
     result = _attend(args)
     _check_head(result, args.layer, args.head)
+    if not result.has_weights:
+        raise ValueError(f"{result.n_tokens:,} tokens are too many for every weight to go into one page; the zoomable "
+                         "view that fetches tiles is not in the file export yet. Use `attention-lens attend ... --out "
+                         "x.npz` for every head's overview, or fewer tokens (--max-tokens).")
     from attention.run import export
     from attention.run.api import clean_text
 
@@ -214,8 +229,16 @@ def _attend_command(args: argparse.Namespace) -> int:
     result = _attend(args)
     from attention.run import export
 
-    data = {"npz": export.to_npz, "json": lambda r: export.to_json(r).encode("utf-8"),
-            "csv": lambda r: export.to_csv(r).encode("utf-8")}[kind](result)
+    if not result.has_weights and kind != "npz":
+        raise ValueError(f"{result.n_tokens:,} tokens are too many for every weight to fit in a {kind} file; give --out "
+                         "a .npz name to write every head's overview instead.")
+    if not result.has_weights:   # a long result: each head's overview, not every weight
+        from attention.run import on_demand
+
+        data = on_demand.overview_npz(result)
+    else:
+        data = {"npz": export.to_npz, "json": lambda r: export.to_json(r).encode("utf-8"),
+                "csv": lambda r: export.to_csv(r).encode("utf-8")}[kind](result)
     export.write_whole(target, data)
     for notice in result.notices:
         print(f"note: {notice}", file=sys.stderr)

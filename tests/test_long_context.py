@@ -273,3 +273,46 @@ def test_a_16k_token_run_stays_under_the_memory_ceiling():
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["rows"] == pytest.approx(1.0, abs=1e-3) and found["tile_rows"] == pytest.approx(1.0, abs=1e-3)
     assert found["grown_mb"] < MEMORY_CEILING_MB, found
+
+
+def test_the_cli_reads_a_long_text_file(long_llama, tmp_path, monkeypatch, capsys):
+    from attention import cli
+
+    monkeypatch.setenv("ATTENTION_LENS_WEIGHTS_MB", "8")
+    monkeypatch.setenv("ATTENTION_LENS_OFFLINE", "1")
+    source = tmp_path / "long.txt"
+    source.write_text(LONG_TEXT + " " + LONG_TEXT, encoding="utf-8")
+    out = tmp_path / "long.npz"
+    assert cli.main(["attend", str(source), "--model", long_llama, "--max-tokens", "1500", "--out", str(out)]) == 0
+    saved = np.load(out)
+    header = json.loads(str(saved["header"]))
+    assert saved["overviews"].shape == (2, 8, 256, 256) and header["n_tokens"] == 1500
+    assert np.allclose(saved["overviews"].sum(-1), 1, atol=1e-4) and "not every weight" in header["notices"][-1]
+    again = ["--model", long_llama, "--max-tokens", "1500"]   # the same run, answered from the result cache
+    assert cli.main(["attend", str(source), *again, "--out", str(tmp_path / "long.json")]) == 2
+    assert "give --out a .npz name" in capsys.readouterr().err
+    assert cli.main(["export", str(source), *again, "--out", str(tmp_path / "long.html")]) == 2
+    assert "not in the file export yet" in capsys.readouterr().err
+
+
+def test_the_numbers_in_the_docs_are_the_code_s():
+    from pathlib import Path
+
+    from attention.engine.record_backend import FP32_RECORD_TOKENS
+    from attention.run import limits
+    from attention.run.on_demand import FILE_OVERVIEW_SIZE
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "long-context.md").read_text()
+    assert f"{limits.WEIGHTS_MB} MB by default" in page and f"float32 up to {FP32_RECORD_TOKENS:,} tokens" in page
+    assert f"{FILE_OVERVIEW_SIZE} × {FILE_OVERVIEW_SIZE} mean overview" in page
+
+
+def test_the_hosted_cap_in_the_docs(monkeypatch):
+    from pathlib import Path
+
+    from attention.run import limits
+
+    monkeypatch.setenv("ATTENTION_LENS_HOSTED", "1")
+    monkeypatch.delenv("ATTENTION_LENS_MAX_TOKENS", raising=False)
+    page = (Path(__file__).resolve().parent.parent / "docs" / "long-context.md").read_text()
+    assert f"`ATTENTION_LENS_MAX_TOKENS` ({limits.current().max_tokens} by default)" in page

@@ -43,7 +43,7 @@ def run_options(backend: Any, progress: Callable[[int, int], None] | None, devic
         if device not in (None, "cpu"):
             raise ValueError(f"'{backend.name}' runs on the CPU; device= applies to recorded transformers models.")
         return {}
-    return {"keep_record": True, "progress": progress, "device": device}
+    return {"keep_record": True, "progress": progress, "device": device or default_device()}
 
 
 def from_record(layers: list[LayerRecord], family: str, notices: list[str]
@@ -64,3 +64,36 @@ def from_record(layers: list[LayerRecord], family: str, notices: list[str]
               f"{needed / 2**20:,.0f} MB (the budget is {budget / 2**20:,.0f} MB), so this result keeps the queries and "
               f"keys ({source.nbytes / 2**20:,.1f} MB) and computes rows, tiles and overviews exactly when asked.")
     return None, {"record": source}, [*notices, notice], extra
+
+
+FILE_OVERVIEW_SIZE = 256   # cells per side of each head's overview in a file of a long result
+
+
+def overview_npz(result: Any, size: int = FILE_OVERVIEW_SIZE) -> bytes:
+    """A long result as an NPZ file: tokens, every head's mean overview float32 [layer, head, ≤ size, ≤ size] (rows sum
+    to 1) and what the model was; the full weights are not in it (they would not fit), and the file says so."""
+    import io
+    import json
+
+    heads = [[result.overview(layer, head, size, "mean") for head in range(result.n_heads)] for layer in range(result.n_layers)]
+    header = {"model": result.model, "n_tokens": result.n_tokens, "pool": "mean", "size": size,
+              "meta": {k: v for k, v in result.meta.items() if isinstance(v, (str, int, float, bool))},
+              "notices": [*result.notices, f"This file holds each head's {size} × {size} overview (mean pooling: a cell "
+                          "is the average over its queries of the weight summed over its keys), not every weight; "
+                          "the record it came from computes any tile exactly."]}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, overviews=np.asarray(heads, dtype=np.float32),
+                        tokens=np.array(json.dumps(result.tokens)), header=np.array(json.dumps(header)))
+    return buffer.getvalue()
+
+
+def read_text_file(argument: str) -> str | None:
+    """The text of `argument` when it names an existing .txt file (UTF-8, undecodable bytes replaced), else None."""
+    from pathlib import Path
+
+    if not argument.lower().endswith(".txt") or "\n" in argument or len(argument) > 4096:
+        return None
+    path = Path(argument).expanduser()
+    if not path.is_file():
+        return None
+    return path.read_bytes().decode("utf-8", errors="replace")
