@@ -89,3 +89,7 @@ def test_grid_marks_heads_sharing_a_key_value_head(long_app, page):
     assert "share one key/value head" in page.locator(".zm-grid-note").inner_text()
     cells.nth(6).click()                                 # layer 1, head 2
     page.locator(".zm-root[data-layer='1'][data-head='2']").wait_for(timeout=60_000)
+    page.locator(".zm-select").select_option("block")    # the block level: 256-token blocks, exact, rows sum to 1
+    page.locator(".zm-legend", has_text="blocks: a cell is a query block").wait_for(timeout=60_000)
+    n = int(page.locator(".zm-root").get_attribute("data-n"))
+    assert page.locator(".zm-legend").inner_text().startswith(f"{-(-n // 256)} blocks")
