@@ -73,19 +73,21 @@ def test_the_api_reference_documents_the_public_functions_types_and_the_cli(site
 
 
 RUNNER = """
-import json, sys, traceback
-failed = {}
+import json, sys, time, traceback
+failed, seconds = {}, {}
 for name, code in json.loads(sys.stdin.read()).items():
+    started = time.perf_counter()
     try:
         exec(compile(code, name, "exec"), {"__name__": "__main__"})
     except BaseException:
         failed[name] = traceback.format_exc()[-3000:]
-print("\\n" + json.dumps(failed))
+    seconds[name] = round(time.perf_counter() - started, 1)
+print("\\n" + json.dumps({"failed": failed, "seconds": seconds}))
 """
 
 
 @pytest.mark.trained
-def test_every_python_block_runs(request, tmp_path):
+def test_every_python_block_runs(request, tmp_path, artifacts):
     """Every page's Python blocks run as shown: what a reader who copies them gets. Each page's blocks, in order, are
     one program (later blocks use earlier names) with a namespace of its own; all pages run in one fresh interpreter
     outside the repository (one start-up, not one per page; one test, so pytest's workers do not each run them all)."""
@@ -99,7 +101,9 @@ def test_every_python_block_runs(request, tmp_path):
     done = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps({k: v for k, v in programs.items() if v}),
                           capture_output=True, text=True, timeout=1800, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    failed = json.loads(done.stdout.strip().splitlines()[-1])
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    (artifacts / "docs-blocks.json").write_text(json.dumps(found["seconds"], indent=1))   # where the time goes
+    failed = found["failed"]
     assert not failed, "\n\n".join(f"{name}:\n{trace}" for name, trace in failed.items())
 
 
