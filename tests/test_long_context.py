@@ -316,3 +316,13 @@ def test_the_hosted_cap_in_the_docs(monkeypatch):
     monkeypatch.delenv("ATTENTION_LENS_MAX_TOKENS", raising=False)
     page = (Path(__file__).resolve().parent.parent / "docs" / "long-context.md").read_text()
     assert f"`ATTENTION_LENS_MAX_TOKENS` ({limits.current().max_tokens} by default)" in page
+
+
+def test_a_long_result_displays_in_a_notebook_without_its_weights(long_llama, monkeypatch):
+    from attention import attend
+
+    monkeypatch.setenv("ATTENTION_LENS_WEIGHTS_MB", "8")
+    long = attend(LONG_TEXT, long_llama)
+    shown = long._repr_html_()
+    assert "1002 tokens" in shown and ".tile()" in shown and "<script" not in shown
+    assert "2 layers × 8 heads" in repr(long)

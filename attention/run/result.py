@@ -175,6 +175,11 @@ class Attention(OnDemand, LayersAndHeads):
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: the layers × heads grid and the open head (click a square; hover for the weight)."""
+        if not self.has_weights:   # a long result: the zoomable view that fetches tiles is not in the notebook yet
+            import html
+
+            return (f"<p>{html.escape(repr(self))}: weights on demand; read them with .row(), .tile(), .overview(), "
+                    ".summary() or .grouped() (docs/long-context.md).</p>")
         return self.show("grid")._repr_html_()
 
     def show(self, view: str = "grid", layer: int = 0, head: int = 0, threshold: float = 0.1, **options: Any) -> Any:
