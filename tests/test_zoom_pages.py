@@ -26,3 +26,18 @@ def test_home_shows_a_long_result_as_the_map_and_says_what_long_mini_is(small_bu
     captions = " ".join(caption.value for caption in app.caption)
     assert "**long-mini** is a small Llama trained on this machine: 2 layers, 4 query heads sharing 2" in captions
     assert not app.multiselect   # the full-weights views (Compare heads) are left out for a long result
+
+
+def test_the_demo_note_gives_the_passage_only_for_the_demo_text(trained_long_mini):
+    from attention import attend
+    from attention.domains import long_mini
+    from attention.domains.long_mini.data import tokenizer
+    from ui.zoom import model_note
+
+    first, second, size = long_mini.passage_positions(tokenizer()(long_mini.demo_text())["input_ids"])
+    note = model_note(attend(long_mini.demo_text(), "long-mini"))
+    assert f"one {size}-token passage placed twice, at token {first:,} and at token {second:,}" in note
+    assert f"the stripe {second - first:,} tokens left of the diagonal" in note
+    short = model_note(attend(TEXT, "long-mini"))
+    assert short.startswith("**long-mini** is a small Llama") and "passage" not in short
+    assert model_note(attend(TEXT, "minilm")) is None

@@ -40,22 +40,28 @@ def demo_share(text: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _demo_passage() -> tuple[int, int, int]:
-    return long_mini.passage_positions(long_mini.data.tokenizer()(long_mini.demo_text())["input_ids"])
+def _demo_tokens() -> tuple[tuple[str, ...], int, int, int]:
+    """The demo text's tokens and its passage's (first start, second start, length)."""
+    ids = long_mini.data.tokenizer()(long_mini.demo_text())["input_ids"]
+    return (tuple(long_mini.data.tokenizer().convert_ids_to_tokens(ids)), *long_mini.passage_positions(ids))
 
 
 def model_note(result: Attention) -> str | None:
-    """What long-mini is, for the page (None for other models); its numbers come from its config."""
+    """What long-mini is, for the page (None for other models), and where to look when the text is its demo text;
+    its numbers come from its config and the demo text."""
     if result.model != DEMO:
         return None
     c = long_mini.LongMiniConfig()
-    first, second, size = _demo_passage()
-    return (f"**long-mini** is a small Llama trained on this machine: {c.layers} layers, {c.heads} query heads sharing "
+    note = (f"**long-mini** is a small Llama trained on this machine: {c.layers} layers, {c.heads} query heads sharing "
             f"{c.kv_heads} key/value heads (grouped-query attention), rotary positions (base {c.rope_theta:,.0f}) for up "
             f"to {c.max_positions:,} tokens, trained on runs of random words repeated with position gaps up to "
-            f"{c.max_gap:,}, so its layer-1 induction heads find an earlier copy at any distance. The demo text is "
-            f"Python's documentation with one {size}-token passage placed twice, at token {first:,} and at token "
-            f"{second:,}: open layer 1 and look for the stripe {second - first:,} tokens left of the diagonal.")
+            f"{c.max_gap:,}, so its layer-1 induction heads find an earlier copy at any distance.")
+    tokens, first, second, size = _demo_tokens()
+    if tuple(result.tokens) == tokens:
+        note += (f" The demo text is Python's documentation with one {size}-token passage placed twice, at token "
+                 f"{first:,} and at token {second:,}: open layer 1 and look for the stripe {second - first:,} tokens "
+                 "left of the diagonal.")
+    return note
 
 
 def long_view(result: Attention, state: PageState, key: str, link: Callable[[], Any] | None = None) -> None:
