@@ -132,7 +132,8 @@ def test_defining_properties_on_a_random_gpt2(gpt2_model):
     np.testing.assert_allclose(found.residual[0, [p for p in range(len(found.tokens)) if p not in changed]], 0, atol=1e-4)
     np.testing.assert_allclose(found.residual[:, :changed[0]], 0, atol=1e-4)
     np.testing.assert_allclose(found.residual[-1, :-1], 0, atol=1e-4)        # other output rows are not read
-    assert np.isfinite(found.heads).all() and found.passes == 2 * 4 + 3 * len(found.tokens) + 2 * 2
+    # only patches that change something run: every head and block, the changed embedding, rows 1–2 from the change on
+    assert np.isfinite(found.heads).all() and found.passes == 2 * 4 + 2 * 2 + 1 + 2 * (len(found.tokens) - changed[0])
 
 
 def test_similarity_and_token_targets_on_minilm():
@@ -233,3 +234,23 @@ def test_induction_mini_heads_found_by_patching_are_those_found_by_the_scores(tr
     order = np.argsort(-restored, axis=None)[:len(scored)]
     assert {tuple(map(int, where)) for where in zip(*np.unravel_index(order, restored.shape))} == scored
     assert int(restored[0].argmax()) == int(scores["previous"][0].argmax())
+
+
+def test_patches_left_out_as_unchanged_restore_nothing_when_run(gpt2_model):
+    """patch() does not run a patch whose clean activation equals the corrupted run's own: running every one of them
+    anyway gives the same arrays."""
+    from attention.analyses import patching as P
+
+    clean, corrupted = "the cat sat on the mat", "the dog sat on the mat"
+    found = patch(clean, corrupted, gpt2_model, answer="the", wrong="a")
+    runs = [trace(text, found.model) for text in (clean, corrupted)]
+    sides = [P._Side.of("encoder", runs[0])]
+    patches = P._patches(sides, runs[0].n_tokens)
+    every = P._run_patches(runs[1], found.model, patches, {"encoder": sides[0]}, lambda hidden: (
+        models.load_model(found.model).network.next_token_logits(hidden[:, -1:])[:, 0]), None)
+    ids = [models.load_model(found.model).tokenizer.convert_tokens_to_ids(t) for t in ("the", "a")]
+    restored = ((every[:, ids[0]] - every[:, ids[1]]) - found.corrupted_value) / (found.clean_value - found.corrupted_value)
+    all_run = P._assemble(runs, sides, patches, restored, found.clean_value, found.corrupted_value, [], "", "", 0)
+    assert found.passes < len(patches)
+    for name in ("heads", "residual", "attention", "feed_forward"):
+        np.testing.assert_allclose(getattr(found, name), getattr(all_run, name), atol=1e-4)   # batched passes: float noise

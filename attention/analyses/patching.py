@@ -5,6 +5,7 @@
                          (a head's output, the residual stream at a layer and position, a block's attention or
                          feed-forward output), copies stacked along the batch axis, one pass per patch
                      ──► restored = (patched − corrupted) ÷ (clean − corrupted): 0 = as corrupted, 1 = as clean
+                         (a patch whose clean activation equals the corrupted one is not run: it restores exactly 0)
 
 The replacement is an option of the engine's forward (Swap in engine/maths.py, `swaps` in trace.forward), the way
 gates are, so every patched value is measured on the same pass as the traces. Meng et al. (2022) call this causal
@@ -32,12 +33,12 @@ from attention.analyses.contributions.targets import _check_int, _named_token
 from attention.engine.backends import COMPUTE_LOCK
 from attention.engine.maths import Swap
 from attention.engine.transformer import ScratchTransformer
-from attention.run.api import prepare
+from attention.run.api import Prepared
 from attention.run.models import load_model
 from attention.run.trace import StackTrace, Trace, engine_model, forward, trace
 
 TARGETS = ("next_token", "similarity", "token")
-BATCH_TOKENS = 4096          # tokens per stacked pass: enough to fill the cores, little enough to keep memory small
+BATCH_TOKENS = 1024          # tokens per stacked pass: measured (bench/bench_patching.py) faster than 256 or 4096 on MiniLM and gpt-mini
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class Patching:
     layer_names: list[str] = field(default_factory=list)
     metric: str = ""               # what was measured, for people
     model: str = ""
-    passes: int = 0                # patches run (one pass each, stacked)
+    passes: int = 0                # patches run (one pass each, stacked); a patch whose clean activation equals the
+    #                                corrupted run's own is not run: it restores exactly 0
 
     @property
     def changed(self) -> list[int]:
@@ -247,9 +249,29 @@ def patch(clean: str, corrupted: str, model: str, answer: Any = None, wrong: Any
         raise ValueError(f"The clean and corrupted inputs give the same value ({clean_value:.4f}), so there is nothing "
                          "to restore: change the corrupted input where it matters, or pick another answer.")
     patches = _patches(sides, runs[0].n_tokens)
-    restored = (_run_patches(runs[1], name, patches, {s.name: s for s in sides}, value, prefix_ids) - corrupted_value) \
-        / (clean_value - corrupted_value)
-    return _assemble(runs, sides, patches, restored, clean_value, corrupted_value, notices, label, name)
+    corrupted_sides = [_Side.of("encoder", runs[1])] + (
+        [_Side.of("decoder", runs[1].decoder, runs[1].cross, len(prefix_ids))] if encoder_decoder else [])
+    changes = _changes(patches, {s.name: s for s in sides}, {s.name: s for s in corrupted_sides})
+    restored = np.zeros(len(patches), np.float32)          # a patch that changes nothing restores nothing, exactly
+    if changes.any():
+        run = [p for p, changed in zip(patches, changes) if changed]
+        restored[changes] = (_run_patches(runs[1], name, run, {s.name: s for s in sides}, value, prefix_ids)
+                             - corrupted_value) / (clean_value - corrupted_value)
+    return _assemble(runs, sides, patches, restored, clean_value, corrupted_value, notices, label, name, int(changes.sum()))
+
+
+def _changes(patches: list, clean: dict[str, _Side], corrupted: dict[str, _Side]) -> np.ndarray:
+    """bool [patch]: whether the clean activation a patch takes differs from the corrupted run's own (where they are the
+    same, e.g. a causal model's positions before the first change, the patched pass would be the corrupted pass)."""
+    found = np.ones(len(patches), bool)
+    for i, (side, kind, layer, index) in enumerate(patches):
+        a, b = clean[side].clean[kind][layer], corrupted[side].clean[kind][layer]
+        if kind == "input":
+            a, b = a[index], b[index]                           # one position of the stream
+        elif kind.endswith("heads"):
+            a, b = a[index], b[index]                           # one head's output
+        found[i] = not np.array_equal(a, b)
+    return found
 
 
 def _check_aligned(runs: list[Trace]) -> None:
@@ -265,7 +287,9 @@ def _check_aligned(runs: list[Trace]) -> None:
 def _run_patches(corrupted: Trace, name: str, patches: list, sides: dict[str, _Side], value: Callable,
                  prefix_ids: list[int] | None) -> np.ndarray:
     """The metric with each patch applied to the corrupted input, stacked along the batch axis: [patch]."""
-    prepared = prepare(corrupted.text, name, **{k: v for k, v in corrupted.options.items() if k == "max_tokens"})
+    options = {k: v for k, v in corrupted.options.items() if k != "target"}   # the decoder's ids are passed as prefix_ids
+    prepared = Prepared(load_model(name), corrupted.text, list(corrupted.ids), list(corrupted.tokens), None, [], options,
+                        corrupted.n_tokens)                                   # as traced: no second tokenisation
     n_tokens, n_heads = corrupted.n_tokens, corrupted.n_heads
     width = max(1, BATCH_TOKENS // (n_tokens + len(prefix_ids or ())))
     values = []
@@ -280,7 +304,7 @@ def _run_patches(corrupted: Trace, name: str, patches: list, sides: dict[str, _S
 
 
 def _assemble(runs: list[Trace], sides: list[_Side], patches: list, restored: np.ndarray, clean_value: float,
-              corrupted_value: float, notices: list[str], label: str, name: str) -> Patching:
+              corrupted_value: float, notices: list[str], label: str, name: str, passes: int) -> Patching:
     """The result's arrays from the patches' values, in _patches' order."""
     n_layers, n_heads = sides[0].shape
     decoder_layers = sides[1].shape[0] if len(sides) > 1 else 0
@@ -302,4 +326,4 @@ def _assemble(runs: list[Trace], sides: list[_Side], patches: list, restored: np
         else:
             feed_forward[row] = found
     return Patching(heads, residual, attention, feed_forward, clean_value, corrupted_value, notices,
-                    list(runs[0].tokens), list(runs[1].tokens), rows, label, name, len(patches))
+                    list(runs[0].tokens), list(runs[1].tokens), rows, label, name, passes)
