@@ -189,7 +189,8 @@ def pytest_collection_modifyitems(session, config, items) -> None:
 
 TRAINED_PAGES = {"images": "trained_vit", "time_series": "trained_timeseries", "generation": "trained_gpt_mini",
                  "masks": "trained_masks_models",
-                 "induction_heads": "trained_induction_mini"}   # page -> the fixture that trains its models
+                 "induction_heads": "trained_induction_mini",
+                 "patching": "trained_induction_mini"}   # page -> the fixture that trains its models
 
 
 def choose(page, label: str, option: str) -> None:
