@@ -90,7 +90,7 @@ def test_the_head_that_carries_the_answer_restores_it_and_the_others_nothing(toy
     assert found.heads[0, 0] == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose([found.heads[0, 1], *found.heads[1]], 0.0, atol=1e-5)
     assert found.top_heads(1)[0][:2] == (0, 0)
-    assert found.metric == "logit of ‘cat’ − logit of ‘dog’ after the last token"
+    assert found.metric == "logit of ‘cat’ − logit of ‘dog’ after the last token (‘sat’)"   # [SEP] is no part of the text
     assert found.tokens[2] == "cat" and found.corrupted_tokens[2] == "dog" and found.changed == [2]
 
 
@@ -108,7 +108,7 @@ def test_residual_rows_as_worked_out_by_hand(toy):
     assert found.residual.shape == (3, 5) and found.residual.dtype == np.float32     # [layer + 1, position]
     expected = np.zeros((3, 5))
     expected[0, 2] = 1.0                  # the embeddings: only the noun differs, so patching it is patching all
-    expected[1:, 4] = 1.0                 # after layer 0 the answer sits at the last position, the only one read
+    expected[1:, 3] = 1.0                 # after layer 0 the answer sits at 'sat', the only position read ([SEP] is not)
     np.testing.assert_allclose(found.residual, expected, atol=1e-5)
 
 
@@ -122,16 +122,18 @@ def test_answer_alone_reads_its_logit_and_no_answer_takes_the_top_tokens(toy):
 
 def test_defining_properties_on_a_random_gpt2(gpt2_model):
     """Patching the changed embedding is patching the whole input (1), the last output row at the last position is the
-    read-out itself (1), and in a causal model nothing before the change differs (0)."""
+    read-out itself (1), and in a causal model nothing before the change differs (0). The metric reads the last token
+    of the text, 'mat': the tokenizer's [SEP] after it is no part of what a decoder continues."""
     clean, corrupted = "the cat sat on the mat", "the dog sat on the mat"
     found = patch(clean, corrupted, gpt2_model, answer="the", wrong="a")
     changed = found.changed
     assert len(changed) == 1
     assert found.residual[0, changed[0]] == pytest.approx(1.0, abs=1e-4)
-    assert found.residual[-1, -1] == pytest.approx(1.0, abs=1e-4)
+    assert found.tokens[-1] == "[SEP]" and found.metric.endswith("(‘mat’)")
+    assert found.residual[-1, -2] == pytest.approx(1.0, abs=1e-4)
     np.testing.assert_allclose(found.residual[0, [p for p in range(len(found.tokens)) if p not in changed]], 0, atol=1e-4)
     np.testing.assert_allclose(found.residual[:, :changed[0]], 0, atol=1e-4)
-    np.testing.assert_allclose(found.residual[-1, :-1], 0, atol=1e-4)        # other output rows are not read
+    np.testing.assert_allclose(np.delete(found.residual[-1], -2), 0, atol=1e-4)   # other outputs are not read
     # only patches that change something run: every head and block, the changed embedding, rows 1–2 from the change on
     assert np.isfinite(found.heads).all() and found.passes == 2 * 4 + 2 * 2 + 1 + 2 * (len(found.tokens) - changed[0])
 
@@ -247,10 +249,19 @@ def test_patches_left_out_as_unchanged_restore_nothing_when_run(gpt2_model):
     sides = [P._Side.of("encoder", runs[0])]
     patches = P._patches(sides, runs[0].n_tokens)
     every = P._run_patches(runs[1], found.model, patches, {"encoder": sides[0]}, lambda hidden: (
-        models.load_model(found.model).network.next_token_logits(hidden[:, -1:])[:, 0]), None)
+        models.load_model(found.model).network.next_token_logits(hidden[:, -2:-1])[:, 0]), None)   # 'mat', before [SEP]
     ids = [models.load_model(found.model).tokenizer.convert_tokens_to_ids(t) for t in ("the", "a")]
     restored = ((every[:, ids[0]] - every[:, ids[1]]) - found.corrupted_value) / (found.clean_value - found.corrupted_value)
     all_run = P._assemble(runs, sides, patches, restored, found.clean_value, found.corrupted_value, [], "", "", 0)
     assert found.passes < len(patches)
     for name in ("heads", "residual", "attention", "feed_forward"):
         np.testing.assert_allclose(getattr(found, name), getattr(all_run, name), atol=1e-4)   # batched passes: float noise
+
+
+def test_gpt_mini_defining_properties(trained_gpt_mini):
+    found = patch("the function returns a list of the", "the function returns a string of the", "gpt-mini")
+    assert found.heads.shape == (trained_gpt_mini.network.config.n_layers, trained_gpt_mini.network.config.n_heads)
+    assert found.clean_value != found.corrupted_value and found.changed == [5]
+    assert found.residual[0, 5] == pytest.approx(1.0, abs=1e-3)
+    assert found.residual[-1, -2] == pytest.approx(1.0, abs=1e-3)              # 'the', the text's last token
+    np.testing.assert_array_equal(found.residual[:, :5], 0)                    # causal: nothing before the change moves

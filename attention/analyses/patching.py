@@ -104,7 +104,7 @@ class _Side:
         return self.clean["heads"].shape[:2]
 
 
-def _metric(network: ScratchTransformer, encoder_decoder: bool, tokenizer: Any, clean_out: torch.Tensor,
+def _metric(network: ScratchTransformer, encoder_decoder: bool, tokenizer: Any, clean_ids: list[int], clean_out: torch.Tensor,
             corrupted_out: torch.Tensor, answer: Any, wrong: Any, target: str | None, token: Any,
             notices: list[str]) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
     """The metric as a function of the output hidden [batch, token, d_model] -> [batch], and its label."""
@@ -139,12 +139,16 @@ def _metric(network: ScratchTransformer, encoder_decoder: bool, tokenizer: Any, 
         raise ValueError("answer and wrong are next tokens, and this model is an encoder (each token sees the whole "
                          "text): use target='similarity' or target='token'.")
 
+    ends = {tokenizer.sep_token_id, tokenizer.eos_token_id} - {None}
+    # a decoder continues the text: an end marker its tokenizer appends is not part of it (causal: it changes nothing before)
+    read = clean_out.shape[1] - 2 if not encoder_decoder and clean_ids[-1] in ends and len(clean_ids) > 1 else -1
+
     def logits(hidden: torch.Tensor) -> torch.Tensor:                       # [batch, vocab] after the last position
         if encoder_decoder:
             read_out = getattr(network, "read_out", None)
             last = hidden[:, -1]
             return read_out(last) if read_out is not None else last @ network.decoder.token_embedding.weight.T
-        return network.next_token_logits(hidden[:, -1:])[:, 0]
+        return network.next_token_logits(hidden[:, read][:, None])[:, 0]
 
     clean_logits, corrupted_logits = logits(clean_out)[0], logits(corrupted_out)[0]
     vocab = clean_logits.shape[0]
@@ -164,7 +168,8 @@ def _metric(network: ScratchTransformer, encoder_decoder: bool, tokenizer: Any, 
     if len(ids) == 2 and ids[0] == ids[1]:
         raise ValueError("answer and wrong are the same token: name two different tokens.")
     words = tokenizer.convert_ids_to_tokens(ids)
-    where = "after the last token of the output so far" if encoder_decoder else "after the last token"
+    last = tokenizer.convert_ids_to_tokens([clean_ids[read]])[0]
+    where = "after the last token of the output so far" if encoder_decoder else f"after the last token (‘{last}’)"
     if len(ids) == 1:
         return lambda hidden: logits(hidden)[:, ids[0]], f"logit of ‘{words[0]}’ {where}"
     return (lambda hidden: logits(hidden)[:, ids[0]] - logits(hidden)[:, ids[1]],
@@ -242,7 +247,7 @@ def patch(clean: str, corrupted: str, model: str, answer: Any = None, wrong: Any
         sides.append(_Side.of("decoder", runs[0].decoder, runs[0].cross, n))
         outputs = [torch.from_numpy(np.array(run.decoder.residual[-1][:n]))[None] for run in runs]
     with torch.inference_mode():
-        value, label = _metric(network, encoder_decoder, backend.tokenizer, outputs[0], outputs[1], answer, wrong,
+        value, label = _metric(network, encoder_decoder, backend.tokenizer, runs[0].ids, outputs[0], outputs[1], answer, wrong,
                                target, token, notices)
         clean_value, corrupted_value = float(value(outputs[0])[0]), float(value(outputs[1])[0])
     if not abs(clean_value - corrupted_value) > 1e-6 * max(1.0, abs(clean_value)):
