@@ -13,7 +13,9 @@ And the page's figures of one Explanation, built from the pieces above:
     head_effect_maps  the head-removed and head-mean-ablated maps
     head_view_pair    head_pair of one HeadView
     agreement_maps    Spearman and Kendall τ between the methods
-    faithfulness_curves  curves_figure of the deletion and insertion curves
+    faithfulness_curves  curves_figure of one direction's removal and insertion curves
+    faithfulness_table   AOPC − random ± spread and τ with the leave-one-out effects, per method
+    known_answer_table   the bench's known-answer shares and AOPC over many pairs (saved_figures)
 """
 from __future__ import annotations
 
@@ -124,22 +126,23 @@ def agreement_map(names: list[str], matrix: np.ndarray, title: str) -> go.Figure
     return fig
 
 
-def curves_figure(curves: dict[str, dict[str, np.ndarray]], full: float, target: str) -> go.Figure:
-    """Deletion (top-k replaced) and insertion (only top-k kept) curves per method; random dashed; the input's value as a line."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Deletion: top k replaced", "Insertion: only top k kept"),
+def curves_figure(curves: dict[str, dict[str, np.ndarray]], full: float, target: str, title: str = "") -> go.Figure:
+    """Removal (top share taken away) and insertion (only the top share kept) curves per method over the fraction of the
+    explained tokens; random dashed; the input's value as a line."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{title}Top share removed", f"{title}Only top share kept"),
                         horizontal_spacing=0.08)
     for index, (name, curve) in enumerate(curves.items()):
         colour = "#444" if name == "random" else _PALETTE[index % len(_PALETTE)]
         style = {"color": colour, "dash": "dash" if name == "random" else "solid", "width": 2}
         for column, kind in enumerate(("deletion", "insertion"), start=1):
             fig.add_trace(go.Scatter(
-                x=curve["k"], y=curve[kind], mode="lines+markers", name=name, legendgroup=name, showlegend=column == 1,
-                line=style, marker={"size": 5},
-                hovertemplate=f"{name}<br>k = %{{x}}<br>{safe_text(target)} %{{y:.4f}}<extra></extra>",
+                x=curve["fraction"], y=curve[kind], mode="lines+markers", name=name, legendgroup=name,
+                showlegend=column == 1, line=style, marker={"size": 5},
+                hovertemplate=f"{name}<br>share %{{x:.0%}}<br>{safe_text(target)} %{{y:.4f}}<extra></extra>",
             ), row=1, col=column)
         for column in (1, 2):
             fig.add_hline(y=full, line={"color": "#999", "width": 1, "dash": "dot"}, row=1, col=column)
-    fig.update_xaxes(title="k tokens (ranked by the method)")
+    fig.update_xaxes(title="share of the explained tokens (ranked by the method)", tickformat=".0%")
     fig.update_yaxes(title=safe_text(target), col=1)
     fig.update_layout(template=_BARE, height=380, margin={"t": 50}, legend={"orientation": "h", "y": -0.25})
     return fig
@@ -168,6 +171,48 @@ def agreement_maps(scores: dict[str, np.ndarray]) -> tuple[go.Figure, go.Figure]
     return agreement_map(names, spearman, "Spearman rank correlation"), agreement_map(names, kendall, "Kendall τ")
 
 
-def faithfulness_curves(found: Explanation) -> go.Figure:
-    """Deletion and insertion curves of every method and the random order, the input's target as a line."""
-    return curves_figure(found.curves, found.target_value, "target")
+def faithfulness_curves(found: Explanation, direction: str) -> go.Figure:
+    """One direction's removal and insertion curves of every method and the random order, the input's target as a line."""
+    title = {"A": "Sentence A explained (B whole) · ", "B": "Sentence B explained (A whole) · "}.get(direction, "")
+    return curves_figure(found.curves[direction], found.target_value, "target", title)
+
+
+FITS = {True: "comprehensiveness − random, τ with LOO (signed) and with |LOO|",
+        False: "τ with |LOO| (no sign: comprehensiveness assumes one)"}
+
+
+def faithfulness_table(found: Explanation, direction: str | None = None) -> list[dict]:
+    """One row per method: AOPC minus the random order's ± the shuffles' spread, Kendall τ with the leave-one-out effects,
+    and which measure fits it (signed methods: all; unsigned ones: τ with |LOO|). The mean over the directions, or one."""
+    from attention.analyses.contributions import UNSIGNED
+
+    rows = []
+    for row in found.faithfulness_rows(direction):
+        if row["method"] == "random":
+            continue
+        rows.append({"method": row["method"],
+                     "comprehensiveness − random": f"{row['comprehensiveness_vs_random']:+.3f} ± {row['comprehensiveness_spread']:.3f}",
+                     "sufficiency − random (↓)": f"{row['sufficiency_vs_random']:+.3f} ± {row['sufficiency_spread']:.3f}",
+                     "τ with |LOO|": _number(row["tau_abs"]), "τ with LOO": _number(row["tau_signed"]),
+                     "fits": FITS[row["method"] not in UNSIGNED]})
+    return rows
+
+
+def _number(value: float, form: str = "+.2f") -> str:
+    return "—" if value is None or not np.isfinite(value) else format(value, form)
+
+
+def known_answer_table(saved: dict, methods: list[str]) -> list[dict]:
+    """The bench's figures per method: each known-answer set's share of cases whose known token ranks first, and the
+    comprehensiveness − random over its sentence pairs (mean ± 95% interval) beside them."""
+    sets = saved.get("known_answers", {})
+    rows = []
+    for method in methods:
+        row = {"method": method}
+        for name, found in sets.items():
+            share = found["shares"].get(method)
+            row[f"{name} ({found['cases']} cases)"] = "—" if share is None else f"{share:.0%}"
+        mean, interval = saved.get("methods", {}).get(method, {}).get("comprehensiveness_vs_random", [np.nan, np.nan])
+        row[f"comprehensiveness − random, {saved.get('pairs', 0)} pairs"] = f"{_number(mean, '+.3f')} ± {_number(interval, '.3f')}"
+        rows.append(row)
+    return rows

@@ -2,23 +2,17 @@
 agreement and a faithfulness test on the same input."""
 import json
 
-import numpy as np
 import streamlit as st
 
 import ui
-from attention.analyses.contributions import METHOD_NOTES, METHODS, TARGETS, explain, head_views, target_tokens, targets_for
+from attention.analyses.contributions import METHOD_NOTES, METHODS, REMOVALS, TARGETS, explain, targets_for
 from attention.run.export import table_csv
-from figures.contributions import agreement_maps, faithfulness_curves, head_effect_maps, head_view_pair, method_rows
+from figures.contributions import agreement_maps, method_rows
+from ui.contributions import (CONTRIB_TOKENS, REMOVAL_HELP, TARGET_HELP, TARGET_NAMES, TEXT_B, faithfulness_panel,
+                              heads_panel, target_inputs)
 
-TEXT_B = "The animal didn't cross the street because it was too wide."
-TARGET_NAMES = {"similarity": "Similarity of two sentences", "token": "One token's output",
-                "next_token": "Next-token logit (decoders, encoder–decoders)"}
 TRAINED = ("gpt-mini", "translate-mini")          # demo models trained here, offered by name
-DATE_SOURCE, DATE_PREFIX = "the third of march, twenty twenty-one", "2021-03-0"   # translate-mini's example
 DEFAULT_STEPS, MIN_STEPS, MAX_STEPS = 32, 4, 128
-
-
-CONTRIB_TOKENS = 64   # tokens read per sentence: every method runs the model tens to hundreds of times
 
 
 def read_steps(raw: str | None) -> tuple[int, str | None]:
@@ -32,7 +26,7 @@ def read_steps(raw: str | None) -> tuple[int, str | None]:
 
 STATE = ui.PageState("contrib", ui.Sentence(), ui.Model(), ui.Text("text_b", TEXT_B),
                      ui.Choice("target", TARGETS), ui.Choice("method", METHODS), ui.Index("layer"), ui.Index("head"),
-                     ui.Custom("steps", DEFAULT_STEPS, read_steps), ui.Index("token"))
+                     ui.Custom("steps", DEFAULT_STEPS, read_steps), ui.Index("token"), ui.Choice("removal", REMOVALS))
 STATE.load()
 
 st.title("Contributions")
@@ -45,10 +39,6 @@ st.caption(
 ui.show_url_notices()
 
 
-def use_date_example() -> None:
-    st.session_state["text"], st.session_state["contrib_text_b"] = DATE_SOURCE, DATE_PREFIX
-
-
 text, model = ui.text_and_model("Sentence A (or an encoder–decoder's source)",
                                 picker=lambda: ui.model_picker(extra=TRAINED))   # with the demo models trained here
 allowed = ui.run_core("Reading the model…", targets_for, model)
@@ -59,33 +49,12 @@ if st.session_state.get("contrib_target") not in allowed:
     ui.warn(f"{model[:80]} is an encoder–decoder: its target is the logit of the next output token, shown instead.")
     st.session_state["contrib_target"] = allowed[0]
 c1, c2, c3 = st.columns([2, 2, 1])
-target = c1.radio("Target", allowed, format_func=TARGET_NAMES.get, key="contrib_target", horizontal=False,
-                  help="Similarity: the cosine similarity of the two sentences' mean-pooled embeddings (how "
-                       "sentence-transformers pools all-MiniLM-L6-v2). One token's output: the norm of its output vector. "
-                       "Next-token logit: for decoders, the logit of the predicted next token; for encoder–decoders "
-                       "(translate-mini), the logit of the predicted next output token given the source and the output so far.")
-text_b = None
-token = None
-if target == "similarity":
-    text_b = c2.text_area("Sentence B", key="contrib_text_b", height=90,
-                          help="The second sentence; both sentences' tokens get scores.")
-elif encoder_decoder:
-    if st.session_state.get("contrib_text_b") == TEXT_B:                  # the similarity default is no output of this model
-        st.session_state["contrib_text_b"] = ""
-    text_b = c2.text_input("Output so far", key="contrib_text_b",
-                           help="What the decoder has written: it reads its start token, then these tokens, and the "
-                                "target is the logit of the token it predicts next. Empty: the first output token.")
-    c2.button("Date example", on_click=use_date_example, key="contrib_date_example",
-              help=f"Source ‘{DATE_SOURCE}’, output so far ‘{DATE_PREFIX}’ (translate-mini turns dates in words into ISO dates).")
-elif target == "token":
-    tokens_a = ui.run_core("Reading the tokens…", target_tokens, text, model, CONTRIB_TOKENS)
-    if tokens_a:
-        STATE.clamp("token", len(tokens_a))
-        token = c2.selectbox("Token", range(len(tokens_a)), key="contrib_token",
-                             format_func=lambda i: f"{i} · {tokens_a[i]}", help="The token whose output vector's norm is the target.")
+target = c1.radio("Target", allowed, format_func=TARGET_NAMES.get, key="contrib_target", help=TARGET_HELP)
+text_b, token = target_inputs(c2, target, encoder_decoder, text, model, STATE.clamp)
 steps = c3.number_input("IG steps", MIN_STEPS, MAX_STEPS, key="contrib_steps", step=4,
                         help="Integrated gradients' interpolation steps (trapezoid rule over steps + 1 points, batched).")
-params = {"text": text, "model": model, "target": target, "text_b": text_b, "steps": steps,
+removal = c3.selectbox("Removal", REMOVALS, key="contrib_removal", help=REMOVAL_HELP)
+params = {"text": text, "model": model, "target": target, "text_b": text_b, "steps": steps, "removal": removal,
           "token": token if target == "token" else None}
 
 bar = st.empty()
@@ -97,7 +66,7 @@ def show_progress(fraction: float, message: str) -> None:
 
 found = ui.run_core(f"Computing contributions (first run: gradients, {int(steps) + 1} interpolation points, head removals)…",
                     explain, text, model, target=target, text_b=text_b, token=token, steps=int(steps), progress=show_progress,
-                    max_tokens=CONTRIB_TOKENS)
+                    max_tokens=CONTRIB_TOKENS, removal=removal)
 bar.empty()
 if found is None:
     ui.stop_with_share(params, text)
@@ -107,8 +76,9 @@ for notice in found.notices:
 m1, m2, m3 = st.columns(3)
 m1.metric("Target", f"{found.target_value:.4f}", help=found.target_label)
 m2.metric("Integrated gradients: completeness gap", f"{found.completeness_gap:.3%}",
-          help="|Σ scores − (f(input) − f(baseline))| ÷ |f(input) − f(baseline)| (Sundararajan et al., 2017). "
-               f"f(baseline) = {found.f_baseline:.4f}.")
+          help="|Σ scores − (f(input) − f(baseline))| ÷ |f(input) − f(baseline)| (Sundararajan et al., 2017), the "
+               "largest over the explained sentences. f(baseline) = "
+               + ", ".join(f"{value:.4f}" for value in found.f_baselines) + ".")
 m3.metric("Tokens", len(found.tokens))
 st.caption(f"**Target:** {ui.md_escape(found.target_label)}.  **Baseline** of integrated gradients: "
            f"{ui.md_escape(found.baseline)}.")
@@ -136,56 +106,13 @@ with st.container(horizontal=True, gap="small"):
     ui.download("Heads CSV", lambda: table_csv(found.head_rows()), "contribution_heads.csv", "text/csv",
                 key="contrib_heads_csv")
 
-st.subheader("Heads: what the target loses without each")
-st.caption("Left: target − target with the head removed (its output set to 0). Right: target − target with the head's "
-           "output replaced by its mean over tokens (it still writes, but no longer depends on which token asks). "
-           "Red: the head raised the target. Click a head to open it below."
-           + (" Rows: the encoder's layers, then the decoder's self-attention layers, then its cross-attention layers "
-              "(blank where a stack has fewer heads)." if encoder_decoder else ""))
-layers, heads = found.head_importance.shape
-rows = found.layer_names
-STATE.clamp("layer", layers)
-STATE.clamp("head", heads)
-for column, figure, key in zip(st.columns(2), head_effect_maps(found), ("contrib_removed", "contrib_mean")):
-    with column:
-        ui.head_map(figure, key, "contrib")
-h1, h2, h3 = st.columns([1, 1, 4], vertical_alignment="bottom")
-layer = h1.selectbox("Layer", range(layers), key="contrib_layer", format_func=lambda l: str(l) if rows[l] == f"layer {l}"
-                     else f"{l} · {rows[l]}")
-head = h2.selectbox("Head", range(heads), key="contrib_head")
-name = found.head_name(layer, head)
-if np.isfinite(found.head_importance[layer, head]):
-    h3.markdown(f"Removing {name} changes the target by **{-found.head_importance[layer, head]:+.5f}**; "
-                f"mean-ablating it by **{-found.head_mean_ablation[layer, head]:+.5f}**.")
-else:
-    h3.markdown(f"{ui.md_escape(name)}: no such head, or head removal is not available for this model.")
-view = ui.run_core("Reading the head…", head_views, text, model, layer, head, CONTRIB_TOKENS, text_b if encoder_decoder else None)
-if view is not None:
-    ui.chart(head_view_pair(view), "contrib_head_pair", theme="streamlit")
-    st.caption(("Cross-attention: decoder queries × source keys. " if "cross" in view.title else "")
-               + ("Where the head looks (left) and how much each key's value actually moves through it, ‖α·f(x)‖ "
-                  "(right; Kobayashi et al., 2020): a large weight on a small vector moves little."
-                  if view.norms is not None else "Where the head looks (value-weighted norms need the project's engine)."))
+layer, head = heads_panel(found, text, model, text_b, encoder_decoder, STATE.clamp)
 
 st.subheader("How much the methods agree")
 for column, figure, key in zip(st.columns(2), agreement_maps(found.scores), ("contrib_spearman", "contrib_kendall")):
     ui.chart(figure, key, slot=column, theme="streamlit")
 
-st.subheader("Which method is faithful on this input")
-st.caption(f"Tokens are taken away in each method's order (replaced by {ui.md_escape(found.replacement)}) and the target "
-           "measured again. **Comprehensiveness**: mean drop of the target when the top k are replaced (higher: the "
-           "method found what matters). **Sufficiency**: mean drop when only the top k are kept (lower is better). "
-           "AOPC over k (DeYoung et al., 2020), against a random order averaged over 10 shuffles.")
-ui.chart(faithfulness_curves(found), "contrib_curves", theme="streamlit")
-best = found.most_comprehensive()
-st.dataframe(found.faithfulness_rows(), hide_index=True, width="stretch")
-st.markdown(f"On this input, **{best['method']}** has the highest comprehensiveness "
-            f"({best['comprehensiveness']:+.4f}; random {found.faithfulness['random']['comprehensiveness']:+.4f}). "
-            "This can differ from input to input: one input is not a verdict on a method (the README gives MiniLM's "
-            "means over 50 sentence pairs).")
-if target == "similarity":
-    st.caption("For similarity, replacing tokens in both sentences by the same token makes them alike, so the target "
-               "can rise as tokens go and the numbers can be negative: compare each method with random.")
+faithfulness_panel(found)
 
 with st.expander("What each method measures, and what it cannot claim"):
     for name in METHODS:

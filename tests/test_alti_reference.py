@@ -11,7 +11,7 @@ import torch
 
 from attention import trace
 from attention.analyses import contributions as C
-from attention.engine.backends import _bundled_path, load_model
+from attention.run.models import _bundled_path, load_model
 
 SENTENCES = ["The animal didn't cross the street because it was too tired.",
              "A man is playing a guitar on the stage tonight."]

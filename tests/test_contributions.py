@@ -106,9 +106,12 @@ def test_every_method_ranks_the_deciding_token_first(toy):
         assert int(np.argmax(scores)) == position, (method, scores)
         others = np.delete(scores, position)
         assert scores[position] > 2 * np.abs(others).max(), method
-    # 'cat' is the whole target: taking it away is what every faithful ranking does first
+    # 'cat' is the whole target: replacing it is what every faithful ranking does first (deleting it would delete the
+    # token the target reads, so deletion keeps it)
+    masked = explain(TOY_TEXT, toy, target="token", token=position, removal="mask")
     for method in C.METHODS:
-        assert found.faithfulness[method]["comprehensiveness"] > found.faithfulness["random"]["comprehensiveness"]
+        assert masked.faithfulness[method]["comprehensiveness_vs_random"] > 0
+    assert np.isnan(found.leave_one_out[position]) and np.nanargmax(np.abs(masked.leave_one_out)) == position
 
 
 def test_toy_target_is_the_output_norm_and_head_removal_leaves_the_residual(toy):
@@ -169,8 +172,9 @@ def test_alti_contributions_are_non_negative_and_rows_sum_to_one(model, gpt2_fol
 def test_integrated_gradients_completeness_on_minilm_default_pair(default_pair):
     found = default_pair                                                       # the default steps
     assert found.completeness_gap < 0.01
-    assert found.scores["integrated_gradients"].sum() == pytest.approx(found.target_value - found.f_baseline,
-                                                                      rel=0.01, abs=1e-6)
+    for side, f_baseline in enumerate(found.f_baselines):                     # each sentence: its own baseline
+        part = found.scores["integrated_gradients"][found.segments == side]
+        assert part.sum() == pytest.approx(found.target_value - f_baseline, rel=0.01, abs=1e-6)
     assert any("scratch:minilm" in n for n in found.notices)
 
 
@@ -229,16 +233,21 @@ def test_gradients_through_the_engine_equal_finite_differences():
 
 # --- faithfulness, agreement, the decoder target -------------------------------------------------------------------
 
-def test_faithfulness_numbers_are_in_range_and_curves_end_where_they_must(default_pair):
+def test_faithfulness_numbers_are_in_range_and_both_directions_are_explained(default_pair):
     found = default_pair
     assert set(found.faithfulness) == set(C.METHODS) | {"random"}
+    assert found.directions == ["A", "B"] and found.removal == C.DEFAULT_REMOVAL == "delete"
     for name, values in found.faithfulness.items():
-        assert set(values) == {"comprehensiveness", "sufficiency"}
-        assert all(np.isfinite(v) and abs(v) <= 2.0 for v in values.values())   # a cosine moves at most 2
-    ends = {name: (c["deletion"][-1], c["insertion"][-1]) for name, c in found.curves.items()}
-    last_deleted = {round(float(d), 5) for d, _ in ends.values()}
-    assert len(last_deleted) == 1                       # every ranking deletes all removable tokens at k = n
-    assert all(i == pytest.approx(found.target_value, abs=1e-5) for _, i in ends.values())   # keeping all = the input
+        assert {"comprehensiveness", "sufficiency", "comprehensiveness_vs_random", "comprehensiveness_spread",
+                "tau_abs", "tau_signed"} <= set(values)
+        assert all(abs(v) <= 2.0 for v in values.values() if np.isfinite(v))   # a cosine moves at most 2
+        assert (name in C.UNSIGNED or name == "random") == np.isnan(values["tau_signed"])
+    assert found.faithfulness["random"]["comprehensiveness_vs_random"] == 0
+    assert found.faithfulness["random"]["comprehensiveness_spread"] > 0
+    for direction, curves in found.curves.items():
+        for curve in curves.values():
+            assert 0 < curve["fraction"].min() and curve["fraction"].max() < 1     # bins never reach 100%
+    assert len(found.f_baselines) == 2
 
 
 def test_the_page_reads_head_names_and_the_most_comprehensive_method_from_the_explanation(default_pair):

@@ -11,7 +11,8 @@ from apptest_pages import open_page
 
 import ui
 from attention import explain
-from attention.analyses.contributions import METHODS, target_tokens
+from attention.analyses import contributions as C
+from attention.analyses.contributions import METHOD_NOTES, METHODS, target_tokens
 from test_pages_learn import figures
 
 TEXT_B = "The animal didn't cross the street because it was too wide."
@@ -117,3 +118,27 @@ def test_an_encoder_decoder_link_with_another_target_shows_next_token(trained_tr
     assert app.text_input(key="contrib_text_b").value == ""                # the similarity default is no output of it
     assert "‘2’" in next(m for m in app.metric if m.label == "Target").help    # nothing written yet: the year's first digit
     assert not app.error
+
+
+def test_faithfulness_explains_each_sentence_with_the_other_whole_beside_the_known_answers():
+    app = open_page("contributions", removal="mask")
+    assert not app.error
+    text = " ".join(str(b.value) for group in (app.caption, app.markdown) for b in group)
+    assert "replacing tokens in both sentences by the same token makes them alike" not in text
+    assert "the README gives MiniLM's means" not in text
+    assert "Each sentence is explained while the other stays whole" in text and "replaced by [MASK]" in text
+    assert "Attention, rollout, value norms and ALTI have no sign" in text
+    assert app.selectbox(key="contrib_removal").value == "mask"
+    drawn = figures(app)
+    assert any(title.startswith("Sentence A explained (B whole)") for title in drawn)
+    assert any(title.startswith("Sentence B explained (A whole)") for title in drawn)
+    tables = [t.value for t in app.dataframe]
+    assert any("comprehensiveness − random" in list(t.columns) for t in tables)
+    if C.saved_figures():
+        assert "Known answers" in text
+        assert any(any(c.startswith("translate-mini (") for c in t.columns) for t in tables)
+
+
+def test_alti_note_says_the_biases_are_in_y_as_the_authors_define_it():
+    assert "includes the biases" in METHOD_NOTES["alti"] and "biases=False" in METHOD_NOTES["alti"]
+    assert "Feed-forward layers and biases are left out" not in METHOD_NOTES["alti"]

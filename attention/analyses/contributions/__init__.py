@@ -7,7 +7,8 @@ forward for the gradient ones), and a faithfulness test of every answer on the s
     text (, text_b) ──► trace (weights, value writes, residual) ──► attention · rollout · value_norm · alti
                     ──► forward with gradients on ──► grad_input · integrated_gradients · attention_gradient
                     ──► heads removed / mean-ablated, batched ──► head_importance [layer, head]
-                    ──► tokens deleted / kept by each ranking ──► AOPC comprehensiveness and sufficiency
+                    ──► tokens removed / kept by each ranking, one sentence at a time ──► AOPC − random (± spread),
+                        Kendall τ with single-token removal effects; known-answer checks (known_answers.py)
 
 Targets:
     "similarity"  cosine similarity of the two sentences' embeddings, each the mean of its output vectors over all
@@ -33,7 +34,9 @@ Read in this order (explain() below is the whole method in one page):
     trace_methods.py      attention, rollout, value_norm, alti, read from the trace
     gradients.py          grad_input, integrated_gradients, attention_gradient, through a forward with autograd
     heads.py              each head removed or mean-ablated: [layer, head] maps
-    evaluation.py         deletion/insertion curves, AOPC against random orders; agreement between methods
+    evaluation.py         removal (delete, [MASK], [PAD]) and its criterion, AOPC against random orders with their
+                          spread, leave-one-out τ; agreement between methods
+    known_answers.py      cases whose deciding token is known: translate-mini, minimal pairs, induction-mini
     explanation.py        the Explanation explain() returns
     views.py              what the page reads besides: one head's view, a text's tokens, a model's targets
 """
@@ -45,9 +48,13 @@ import numpy as np
 import torch
 
 # Every name of the former single module stays importable from here (pages, bench and tests use some private ones).
-from attention.analyses.contributions.evaluation import (MAX_CURVE_POINTS, _EVAL_BATCH, _curve_points, _evaluate,
-                                                         _replacement, agreement, faithfulness, ranking)
+from attention.analyses.contributions.evaluation import (DEFAULT_REMOVAL, FRACTIONS, RANDOM_SEEDS, REMOVALS, UNSIGNED,
+                                                         _EVAL_BATCH, _evaluate, _replacement, agreement, directions,
+                                                         faithfulness, ranking, removal_artefact)
 from attention.analyses.contributions.explanation import Explanation
+from attention.analyses.contributions.known_answers import (MINIMAL_PAIRS, Case, induction_cases, minimal_pair_cases, scores_only,
+                                                            minimal_pairs, ranks_first, saved_figures, shares,
+                                                            translate_mini_cases)
 from attention.analyses.contributions.gradients import (_IG_CHUNK, _baseline, _embeddings, _gradient_scores,
                                                         _integrated_gradients, _run)
 from attention.analyses.contributions.heads import (_ablation_hook, _encoder_decoder_head_effects, _finish, _head_grid,
@@ -68,7 +75,6 @@ from attention.engine.backends import COMPUTE_LOCK
 from attention.run.cache import memory_cache
 
 METHODS = ("attention", "rollout", "value_norm", "alti", "grad_input", "integrated_gradients", "attention_gradient")
-RANDOM_SEEDS = 10          # the random order's AOPC is averaged over this many shuffles
 
 # What each method measures, and what it cannot claim (the page shows these; each rests on the paper named).
 METHOD_NOTES = {
@@ -110,14 +116,35 @@ def _check_methods(methods: Any) -> list[str]:
     return chosen
 
 
+def _ig_by_direction(setup, steps: int, progress) -> tuple[float, list[float], np.ndarray, str]:
+    """Integrated gradients per direction: for the similarity target each sentence's scores come from a baseline that
+    blanks only that sentence (the other whole); otherwise one baseline blanks every segment. (gap, f(baseline) per
+    direction, scores [token], baseline in words); the gap is the largest over the directions."""
+    if setup.target != "similarity" or setup.mode == ENCODER_DECODER:
+        found, _, f_base, gap, words = _integrated_gradients(setup, steps, progress)
+        return gap, [f_base], found, words
+    bounds = np.cumsum([0] + [len(ids) for ids in setup.segment_ids])
+    scores, bases, gaps = np.zeros(bounds[-1], np.float32), [], []
+    for index in range(len(setup.segment_ids)):
+        found, _, f_base, gap, words = _integrated_gradients(setup, steps, progress, explained=index)
+        scores[bounds[index]:bounds[index + 1]] = found[bounds[index]:bounds[index + 1]]
+        bases.append(f_base)
+        gaps.append(gap)
+    return float(max(gaps)), bases, scores, words.replace("every position", "every position of the explained sentence "
+                                                          "(the other sentence whole)")
+
+
 def explain(text: str, model: str = "minilm", target: str = "similarity", text_b: str | None = None,
             token: Any = None, methods: list[str] | None = None, steps: int = 32, seed: int = 0,
-            progress: Callable[[float, str], None] | None = None, max_tokens: int | None = None) -> Explanation:
+            progress: Callable[[float, str], None] | None = None, max_tokens: int | None = None,
+            removal: str = DEFAULT_REMOVAL) -> Explanation:
     """Every method's contribution of each input token to one target, head importance, IG completeness and the
     faithfulness of each ranking: scores {method: [token]}, head_importance [layer, head]. `max_tokens` reads each
     text up to that many tokens (with a notice), as attend() does. Encoder–decoders (translate-mini, scratch:<BART>):
     target "next_token", `text` the source, `text_b` the output so far; tokens are the source's then the decoder's and
-    the head maps' rows are named by `head_layers`. ValueError for people."""
+    the head maps' rows are named by `head_layers`. `removal` is how the faithfulness test takes tokens away
+    (REMOVALS: "delete", "mask", "pad"); the similarity target's sentences are explained one at a time, the other
+    whole (integrated gradients' baseline blanks only the explained one). ValueError for people."""
     chosen = _check_methods(methods)
     steps = _check_int(steps, "steps")
     if not 2 <= steps <= 512:
@@ -127,7 +154,9 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
         raise ValueError("The model must be named by a string, e.g. 'minilm'.")
     if not isinstance(text, str) or (text_b is not None and not isinstance(text_b, str)):
         raise ValueError("The input must be text.")
-    key = (text, model.strip(), target, text_b, repr(token), tuple(chosen), steps, seed, max_tokens)
+    if removal not in REMOVALS:
+        raise ValueError(f"removal must be one of {', '.join(REMOVALS)}; got {str(removal)[:30]!r}.")
+    key = (text, model.strip(), target, text_b, repr(token), tuple(chosen), steps, seed, max_tokens, removal)
     found = _CACHE.get(key)
     if found is not None:
         return found
@@ -151,7 +180,7 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
         notices = notices + ["Encoder–decoder: scores cover the source tokens, then the decoder's (its start token and "
                              "the output so far); the head maps' rows are the encoder's layers, then the decoder's "
                              "self-attention layers, then its cross-attention layers."]
-    replace_id, replacement = _replacement(setup)
+    _, replacement = _replacement(setup, removal)
     with COMPUTE_LOCK, torch.no_grad():
         if progress is not None:
             progress(0.0, "Reading the trace: attention, rollout, value norms, ALTI")
@@ -169,26 +198,24 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
                                      "not the ones its values are multiplied by (no gradient reaches them)."]
         if not chosen:
             raise ValueError("None of the methods asked for is available for this model.")
-        gap, f_base, baseline = float("nan"), float("nan"), ""
+        gap, f_bases, baseline = float("nan"), [], ""
         if "integrated_gradients" in chosen:
-            scores["integrated_gradients"], _, f_base, gap, baseline = _integrated_gradients(setup, steps, progress)
+            gap, f_bases, scores["integrated_gradients"], baseline = _ig_by_direction(setup, steps, progress)
         full = float(setup.value(setup.outputs())[0])
         if progress is not None:
-            progress(1.0, "Heads removed and mean-ablated; deletion and insertion curves")
+            progress(1.0, "Heads removed and mean-ablated; removal curves and single-token effects")
         removed, mean_ablated = head_effects(setup, "remove"), head_effects(setup, "mean")
         special = np.concatenate(setup.special)
-        orders = {name: [ranking(scores[name], special)] for name in chosen}
-        candidates = np.flatnonzero(~special)
-        orders["random"] = [np.random.default_rng(seed + i).permutation(candidates) for i in range(RANDOM_SEEDS)]
-        faithful, curves = faithfulness(setup, orders, full, replace_id)
+        faithful, by_direction, curves, loo = faithfulness(setup, {n: scores[n] for n in chosen}, full, removal, seed)
     scores = {name: scores[name] for name in chosen}                        # the order asked for
     result = Explanation(
         tokens=setup.tokens, target_value=full, scores=scores, head_importance=removed.astype(np.float32),
         completeness_gap=gap, faithfulness=faithful, notices=notices, head_mean_ablation=mean_ablated.astype(np.float32),
-        head_scores=head_scores, curves=curves,
+        head_scores=head_scores, curves=curves, faithfulness_by_direction=by_direction, removal=removal,
+        leave_one_out=loo.astype(np.float32), f_baselines=f_bases,
         segments=np.concatenate([np.full(len(ids), i) for i, ids in enumerate(setup.segment_ids)]), special=special,
         model=setup.model, target=target, target_label=label, baseline=baseline,
-        replacement=f"{replacement} (special tokens are never removed)", f_baseline=f_base,
+        replacement=f"{replacement} (special tokens are never removed)", f_baseline=f_bases[0] if f_bases else float("nan"),
         head_layers=head_layer_names(setup), unavailable=unavailable)
     _CACHE.put(key, result)
     return result

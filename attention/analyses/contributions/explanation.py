@@ -15,12 +15,19 @@ class Explanation:
     scores: dict[str, np.ndarray]                      # method -> float32 [token]
     head_importance: np.ndarray                        # float32 [layer, head]: target − target with the head removed
     completeness_gap: float                            # integrated gradients: |Σ scores − (f(x) − f(baseline))| / |f(x) − f(baseline)|
-    faithfulness: dict[str, dict[str, float]]          # method and "random" -> {"comprehensiveness", "sufficiency"}
+    faithfulness: dict[str, dict[str, float]]          # method and "random" -> {"comprehensiveness", "sufficiency",
+                                                       # their "_vs_random" and "_spread", "tau_abs", "tau_signed"},
+                                                       # the mean over the directions
     notices: list[str]
     head_mean_ablation: np.ndarray                     # float32 [layer, head]: target − target with the head's output
                                                        # replaced by its mean over tokens
     head_scores: dict[str, np.ndarray] = field(default_factory=dict)   # "value_norm", "attention_gradient" -> [layer, head]
-    curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # method/"random" -> {"k", "deletion", "insertion"}
+    curves: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)  # direction -> method/"random" ->
+                                                       # {"fraction", "deletion", "insertion"}
+    faithfulness_by_direction: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # "A"/"B" or "all"
+    removal: str = "delete"                            # how the faithfulness test takes tokens away (REMOVALS)
+    leave_one_out: np.ndarray | None = None            # float32 [token]: f(x) − f(x without the token); NaN if never removed
+    f_baselines: list[float] = field(default_factory=list)   # integrated gradients' f(baseline) per direction
     segments: np.ndarray | None = None                 # int [token]: 0 for text, 1 for text_b
     special: np.ndarray | None = None                  # bool [token]: special tokens (kept by deletions and the baseline)
     model: str = ""                                    # the engine's model name that ran
@@ -42,7 +49,7 @@ class Explanation:
     def nbytes(self) -> int:
         """Bytes of its arrays (what the explanations cache counts)."""
         arrays = [*self.scores.values(), self.head_importance, self.head_mean_ablation, *self.head_scores.values(),
-                  *(a for curve in self.curves.values() for a in curve.values())]
+                  *(a for side in self.curves.values() for curve in side.values() for a in curve.values())]
         return sum(np.asarray(a).nbytes for a in arrays) + 64 * len(self.tokens)
 
     def rows(self) -> list[dict]:
@@ -72,8 +79,16 @@ class Explanation:
                  **{name: float(v[l, h]) for name, v in self.head_scores.items()}}
                 for l in range(layers) for h in range(heads)]
 
-    def faithfulness_rows(self) -> list[dict]:
-        return [{"method": name, **values} for name, values in self.faithfulness.items()]
+    @property
+    def directions(self) -> list[str]:
+        """What was explained in turn: ["A", "B"] for a pair's similarity, else ["all"]."""
+        return list(self.faithfulness_by_direction) or ["all"]
+
+    def faithfulness_rows(self, direction: str | None = None) -> list[dict]:
+        """One dict per method and the random order: AOPC, AOPC minus random with the shuffles' spread, Kendall τ with
+        the leave-one-out effects; the mean over the directions, or one direction's."""
+        table = self.faithfulness if direction is None else self.faithfulness_by_direction[direction]
+        return [{"method": name, **values} for name, values in table.items()]
 
     def most_comprehensive(self) -> dict:
         """The faithfulness row (method, comprehensiveness, sufficiency) of the method whose top tokens, taken away,
@@ -89,5 +104,9 @@ class Explanation:
                 "head_importance": self.head_importance.tolist(), "head_mean_ablation": self.head_mean_ablation.tolist(),
                 "head_scores": {k: v.tolist() for k, v in self.head_scores.items()},
                 "faithfulness": self.faithfulness, "head_layers": self.head_layers, "unavailable": self.unavailable,
-                "curves": {k: {n: v.tolist() for n, v in c.items()} for k, c in self.curves.items()},
+                "faithfulness_by_direction": self.faithfulness_by_direction, "removal": self.removal,
+                "leave_one_out": None if self.leave_one_out is None else
+                [None if np.isnan(v) else float(v) for v in self.leave_one_out], "f_baselines": self.f_baselines,
+                "curves": {d: {k: {n: v.tolist() for n, v in c.items()} for k, c in side.items()}
+                           for d, side in self.curves.items()},
                 "notices": self.notices}

@@ -91,11 +91,15 @@ def _gradient_scores(setup: _Setup, methods: list[str]) -> tuple[dict[str, np.nd
     return scores, maps
 
 
-def _integrated_gradients(setup: _Setup, steps: int, progress: Callable[[float, str], None] | None
-                          ) -> tuple[np.ndarray, float, float, float, str]:
-    """Integrated gradients with the trapezoid rule over steps + 1 points, batched: (scores, f(x), f(baseline), gap, baseline)."""
+def _integrated_gradients(setup: _Setup, steps: int, progress: Callable[[float, str], None] | None,
+                          explained: int | None = None) -> tuple[np.ndarray, float, float, float, str]:
+    """Integrated gradients with the trapezoid rule over steps + 1 points, batched: (scores [token], f(x), f(baseline),
+    gap, baseline). `explained` blanks only that segment in the baseline (the other stays whole, so its scores are 0);
+    None blanks every segment."""
     inputs = [_embeddings(setup, i) for i in range(len(setup.segment_ids))]
-    baselines, words = zip(*[_baseline(setup, i) for i in range(len(setup.segment_ids))])
+    blanked = [_baseline(setup, i) for i in range(len(setup.segment_ids))]
+    baselines = [b if explained is None or i == explained else x for i, (x, (b, _)) in enumerate(zip(inputs, blanked))]
+    words = [w for _, w in blanked]
     alphas = torch.linspace(0, 1, steps + 1, dtype=setup.dtype)
     rule = torch.ones(steps + 1, dtype=torch.float64) / steps
     rule[0] = rule[-1] = 0.5 / steps                                         # trapezoid weights, summing to 1

@@ -50,12 +50,13 @@ class _Setup:
     def ids(self, index: int) -> torch.Tensor:
         return torch.tensor([self.segment_ids[index]])
 
-    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
-        """What the target reads from one segment's output hidden [batch, token, d_model]: [batch, ...]."""
+    def readout(self, hidden: torch.Tensor, positions: list[int] | None = None) -> torch.Tensor:
+        """What the target reads from one segment's output hidden [batch, token, d_model]: [batch, ...] (`positions`:
+        where a token target's tokens are when some were deleted before them)."""
         if self.target == "similarity":
             return hidden.mean(1)                                            # mean pooling over every token
         if self.target == "token":
-            return hidden[:, self.positions]                                 # [batch, 1 or 2, d_model]
+            return hidden[:, self.positions if positions is None else positions]   # [batch, 1 or 2, d_model]
         return hidden[:, -1] @ self.output_row + self.output_bias           # one logit: [batch]
 
     def combine(self, reads: list[torch.Tensor]) -> torch.Tensor:
