@@ -10,6 +10,21 @@ from attention.run.trace import Trace
 from figures import safe_text
 from figures.learn import _BARE, matrices_grid, matrix_figure
 
+def forward_work(d_model: int, d_ff: int, n: int) -> float:
+    """Multiply-adds per layer of one encoder pass over n tokens: the projections (4·d²) and feed-forward layer (2·d·d_ff)
+    per token, plus the n × n scores and their weighted sum (2·n·d per token)."""
+    return float(n) * (4 * d_model ** 2 + 2 * d_model * d_ff + 2 * n * d_model)
+
+
+def doubling_ratio(d_model: int, d_ff: int, n: int) -> float:
+    """How much more work a layer does at 2n tokens than at n (4 for the scores alone; less for the whole model)."""
+    return forward_work(d_model, d_ff, 2 * n) / forward_work(d_model, d_ff, n)
+
+
+MINILM_SIZES = {"d_model": 384, "d_ff": 1536}   # all-MiniLM-L6-v2's hidden and feed-forward sizes (checked in a test)
+MINILM_DOUBLING = doubling_ratio(**MINILM_SIZES, n=512)   # 512 → 1,024 tokens: ≈ 2.4× the work
+
+
 COLOURS = {"full": "#444444", "causal": "#888888", "sliding": "#1f6fb4", "dilated": "#6baed6", "longformer": "#2ca02c",
            "bigbird": "#9467bd", "probsparse": "#d62728"}
 

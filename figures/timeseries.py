@@ -37,6 +37,18 @@ def forecast_figure(result: Attention, output: int, layer: int, head: int | None
     return fig
 
 
+def gradient_figure(result: Attention, gradient: np.ndarray, output: int) -> go.Figure:
+    """|∂forecast/∂x| per past step [window] of forecast token `output`, as bars under the window's time axis."""
+    steps = np.arange(-len(gradient) + 1, 1)
+    patch = int(result.meta["patch"])
+    fig = go.Figure(go.Bar(x=steps, y=np.asarray(gradient, dtype=np.float64), marker_color="rgba(44,160,44,0.7)",
+                           name="|∂forecast/∂x|", hovertemplate="step %{x}: %{y:.4f}<extra></extra>"))
+    fig.update_layout(title=f"Forecast steps {output * patch + 1}–{(output + 1) * patch}: its sensitivity to each past "
+                            "step (the whole model)", xaxis_title="time step (0 = the latest observed)",
+                      yaxis_title="|∂forecast/∂x|", bargap=0, height=420, margin=dict(l=50, r=10, t=50, b=40))
+    return fig
+
+
 def sensors_figure(result: Attention, sensor_names: list[str], layer: int, head: int | None) -> go.Figure:
     """The machine's sensor traces (standardised) over the window, the [RUL] token's attention shaded behind them."""
     window = np.asarray(result.meta["window"])                                # [cycle, sensor]

@@ -16,8 +16,9 @@ STATE = ui.PageState("compare", ui.Sentence(), ui.Model(), ui.Choice("mode", tup
 STATE.load()
 
 BIDIRECTIONAL_VS_CAUSAL = (
-    "Model A: MiniLM, a BERT-style encoder trained (as a masked language model, then for sentence embeddings) to read "
-    "the whole sentence, so every token attends both ways. Model B: gpt-mini, a small GPT-style decoder trained here to "
+    "Model A: MiniLM (all-MiniLM-L6-v2), a BERT-style encoder that starts from MiniLM-L6-H384, distilled from a larger "
+    "model's self-attention (Wang et al., 2020) rather than trained with a masked-language-model loss, then trained "
+    "for sentence embeddings; it reads the whole sentence, so every token attends both ways. Model B: gpt-mini, a small GPT-style decoder trained here to "
     "predict the next token, so its causal mask lets each token attend only to itself and earlier tokens: the upper "
     "triangle of its heatmaps is exactly 0. Both read MiniLM's word pieces, so the sentence's tokens align one to one. "
     "gpt-mini trains on first use (a few minutes), then is kept on disk."

@@ -3,7 +3,7 @@ import streamlit as st
 
 import ui
 from attention.analyses.efficient import at_longest, compare, global_positions, informer_u, kept_share, load_costs, probsparse_counts
-from figures.efficient import cost_figure, head_pair_figure, pattern_figure, quality_figure
+from figures.efficient import MINILM_DOUBLING, cost_figure, head_pair_figure, pattern_figure, quality_figure
 from attention.engine.patterns import PATTERN_OPTIONS, PATTERNS
 from attention.run.cache import memoized
 from attention.run.trace import trace
@@ -37,9 +37,13 @@ STATE.load()
 
 st.title("Efficient attention")
 st.caption(
-    "Full attention scores every token against every other token, so doubling the text quadruples the work and the memory: "
-    "1,000 tokens already make a million pairs. Sparse patterns keep only some pairs — and here they are computed that way, "
-    "block by block, not by blanking out a full matrix. Compare each pattern with full attention on the same real weights."
+    "Full attention scores every token against every other token, so doubling the text quadruples the number of scores "
+    "(the n × n matrix): 1,000 tokens already make a million pairs. The whole model grows less: its linear layers grow "
+    f"with n, so for MiniLM's sizes 512 → 1,024 tokens is ≈ {MINILM_DOUBLING:.1f}× the total work; and exact attention "
+    "need not hold the matrix (FlashAttention computes it in O(n) memory). Sparse patterns keep only some pairs — here "
+    "computed that way, block by block, not by blanking out a full matrix. Compare each pattern with full attention on "
+    "the same real weights: MiniLM was trained with full attention, while Longformer, BigBird and Informer are trained "
+    "with their patterns, so the errors shown are those of a model meeting a pattern it never saw."
 )
 ui.show_url_notices()
 text, model = ui.text_and_model(picker=ui.engine_picker)
@@ -80,8 +84,8 @@ if patterned is not None and full is not None:
                          "little" + ("." if c["u"] >= 0.5 * n else f"; here u = {c['u']} is set by hand."))
             st.caption(note)
         else:
-            st.caption(f"{n} tokens: this head scores {kept_share(patterned, layer, head):.0%} of the {n * n:,} pairs full "
-                       "attention scores.")
+            st.caption(f"{n} tokens: this head gives a weight above 0 to {kept_share(patterned, layer, head):.0%} of "
+                       f"the {n * n:,} pairs full attention scores.")
     with right:
         st.subheader("This head, pattern beside full attention")
         ui.chart(head_pair_figure(patterned, full, layer, head, pattern), "pair")
@@ -89,7 +93,8 @@ if patterned is not None and full is not None:
     found = ui.run_core("Comparing every layer with full attention…", quality, text, model, {"pattern": pattern, **options})
     if found is not None:
         ui.chart(quality_figure(found, pattern), "quality")
-        st.caption("The pattern runs in every layer, so differences build up towards the top. KL(pattern ‖ full): how far "
+        st.caption("The pattern runs in every layer, so differences build up towards the top; MiniLM never saw it in "
+                   "training (the models that use these patterns are trained with them). KL(pattern ‖ full): how far "
                    "each of the pattern's rows is from full attention's row, in nats (0 = the same). Output error: how much the layer's output vectors moved. "
                    f"Top-{found.top_k}: of the keys full attention weighs most, the share the pattern keeps among its own top.")
 

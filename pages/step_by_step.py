@@ -82,7 +82,8 @@ def show_steps(steps, numbers: bool, prefix: str, query: int) -> None:
     chart(matrix_figure(steps.scores, tokens, tokens, "Scores = Q·Kᵀ", numbers=numbers, row_title="query",
                         column_title="key", scale_title="score"), "scores")
     st.subheader(f"4 · Divide by √d_k = √{d_k} = {np.sqrt(d_k):.3g}")
-    st.caption("If the parts of q and k have mean 0 and variance 1, q·k has variance d_k, so its typical size grows like "
+    st.caption("If the parts of q and k are independent, each with mean 0 and variance 1, q·k has variance d_k, so its "
+               "typical size grows like "
                "√d_k. Large scores push the softmax into saturated regions where nearly all weight sits on one key and "
                "the gradients are tiny, which slows learning; dividing by √d_k brings the scores back to variance 1 "
                "(Vaswani et al., 2017, §3.2.1).")

@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from attention.analyses.efficient import probsparse_counts
 from attention.domains import timeseries as ts
-from figures.timeseries import forecast_figure, rul_trace_figure, sensors_figure, time_heatmap
+from figures.timeseries import forecast_figure, gradient_figure, rul_trace_figure, sensors_figure, time_heatmap
 
 PATTERNS = ("full", "probsparse")
 AVERAGE = "average"
@@ -27,11 +27,9 @@ STATE = ui.PageState("ts", ui.Choice("dataset", ts.DATASETS), ui.Index("window",
 STATE.load()
 
 st.title("Time series")
-st.caption(
-    "Here the tokens are moments in time instead of words. A small transformer built on this project's own attention "
-    "engine reads a window of the past — each token is a short stretch of steps (or one machine cycle), turned into a "
-    "vector and given a position — and answers with a forecast, or with how many cycles a machine has left."
-)
+st.caption("Here the tokens are moments in time instead of words. A small transformer built on this project's own attention "
+           "engine reads a window of the past — each token is a short stretch of steps (or one machine cycle), turned into "
+           "a vector and given a position — and answers with a forecast, or with how many cycles a machine has left.")
 ui.show_url_notices()
 
 c1, c2, c3 = st.columns([2, 1, 1])
@@ -101,10 +99,15 @@ head = None if head_choice == AVERAGE else int(head_choice)
 result = ui.run_core("Running the window…", ts.explain, trained, int(sample), pattern)
 if result is not None:
     if config.forecasting:
-        ui.chart(forecast_figure(result, output, layer, head), "ts_forecast")
-        st.caption("Red shading under the blue curve: how much the chosen forecast (orange band) draws on each past step. "
-                   "Look for peaks one season back — the matching moment of the last cycle, however far away — and on "
-                   "the latest steps, which show how the current cycle is going.")
+        left, right = st.columns(2)
+        ui.chart(forecast_figure(result, output, layer, head), "ts_forecast", slot=left)
+        ui.chart(gradient_figure(result, ts.forecast_gradient(trained, int(sample), output), output), "ts_gradient", slot=right)
+        st.caption(f"Red shading (left): one layer's attention row — how the chosen forecast token (orange band) weights each "
+                   f"past token of {config.patch} steps in layer {layer}. The forecast is a linear baseline plus an attention "
+                   "correction, so the row is not how much the forecast draws on each step; the green bars (right) are what "
+                   f"the whole model's forecast is locally sensitive to, |∂forecast/∂x|. Over {ts.GRADIENT_CHECKED} held-out "
+                   "windows the median Spearman correlation of the two (per token, first forecast token, heads averaged, "
+                   f"layer {layer}) is {ts.attention_gradient_agreement(trained, layer):.2f}.")
     else:
         ui.chart(sensors_figure(result, list(ts.SENSOR_NAMES), layer, head), "ts_sensors")
         machine = int(result.meta["end"][0])
@@ -117,11 +120,11 @@ if result is not None:
 st.subheader("Why attention suits time series")
 st.markdown(
     "- **Far-away moments are one step away.** A recurrent network carries the past forward step by step and tends to "
-    "lose what happened long ago; here the forecast token compares itself with every past step directly, so last "
-    "season's peak is as easy to reach as yesterday.\n"
+    "lose what happened long ago; here the forecast token compares itself with every past token directly (a token "
+    f"is a patch of {config.patch} steps), so last season's peak is as easy to reach as yesterday.\n"
     "- **No recurrence, so it runs in parallel.** All steps are processed at once rather than one after another.\n"
     "- **The price is the square of the length.** Every token scores every other, so doubling the window quadruples "
-    "that work and memory — painful for long sensor histories. Informer's *ProbSparse* lets only the few queries with "
+    "the number of scores — painful for long sensor histories. Informer's *ProbSparse* lets only the few queries with "
     "sharp, informative score profiles attend (about 5·ln n of them) and gives the rest the average: the number of "
     "scored pairs grows like n·log n, a saving that shows on long windows (see the table below)."
 )

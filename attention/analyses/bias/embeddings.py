@@ -108,9 +108,12 @@ def seat(model: str = "minilm", test: str = "career-family", embed: Callable[[li
     return {**found, "model": model, "test": test, "targets": ("male names", "female names"), "attributes": (first, second),
             "sentences": {name: len(sentences) for name, sentences in sets.items()}, "permutations": permutations,
             "meaning": (f"Effect size {found['effect_size']:+.2f} (Cohen's d-like, −2…2): "
-                        + (f"male-name sentences sit nearer '{first}' and female-name ones nearer '{second}'"
+                        + (f"male-name sentences are relatively more associated with '{first}' (and female-name ones "
+                           f"with '{second}') than the other way round"
                            if found["effect_size"] > 0 else
-                           f"female-name sentences sit nearer '{first}' and male-name ones nearer '{second}'")
+                           f"female-name sentences are relatively more associated with '{first}' (and male-name ones "
+                           f"with '{second}') than the other way round")
+                        + " (a differential effect: neither set need be nearer either attribute)"
                         + f"; p = {found['p_value']:.4f} (one-sided permutation test).")}
 
 

@@ -215,8 +215,9 @@ class BiasReport:
         if n < 2:
             return lines + ["Too few pairs have controls to test the excess; add templates or pairs."]
         if not found:
-            return lines + [f"No head's excess survives the test ({test}): by this measure, swapping gender moves this "
-                            "model's attention no more than swapping a word of the same gender."]
+            return lines + [f"No head's excess survives the test ({test}): no head's excess is detectable at FDR "
+                            f"{ALPHA:.0%}. A test that finds nothing does not show that the two swaps move attention "
+                            "equally; with more pairs a smaller excess could be detected."]
         more = sum(item[2] > 0 for item in found)
         lines.append(f"The excess survives the test ({test}) in {len(found)} of {heads} heads: {more} move more of the "
                      f"term's attention under the gender swap than under the controls, {len(found) - more} move less.")

@@ -33,13 +33,13 @@ from attention.domains.timeseries.data import (DATASET_TITLES, DATASETS, RUL_CAP
                                                synthetic_series, validation_split)
 from attention.domains.timeseries.model import Member, TimeSeriesTransformer, predict
 from attention.domains.timeseries.train import Progress, train
-from attention.domains.timeseries.weights import (compare_patterns, explain, machine_life, past_attention, pattern_for,
+from attention.domains.timeseries.weights import (GRADIENT_CHECKED, attention_gradient_agreement, compare_patterns, explain, forecast_gradient, machine_life, past_attention, pattern_for,
                                                   token_labels)
 
 __all__ = [
     "DATASETS", "DATASET_TITLES", "MODEL_ROW", "RUL_CAP", "SENSOR_NAMES", "SYNTHETIC_PERIODS", "SYNTHETIC_STRENGTH",
     "TRAINING_VERSION", "WINDOWS", "Config", "Fleet", "Member", "Progress", "Split", "Synthetic", "TimeSeriesTransformer",
-    "Trained", "baselines", "cache_path", "co2_series", "compare_patterns", "explain", "fit_linear", "is_cached",
+    "Trained", "baselines", "cache_path", "co2_series", "GRADIENT_CHECKED", "attention_gradient_agreement", "compare_patterns", "forecast_gradient", "explain", "fit_linear", "is_cached",
     "linear_inputs", "load_or_train", "machine_life", "make_config", "nasa_score", "out_of_fold_linear", "past_attention",
     "pattern_for", "predict", "scores", "score_table", "seasonal_naive", "series_for", "simulate_fleet", "split",
     "synthetic_series", "token_labels", "train", "validation_split", "window_features",

@@ -10,6 +10,7 @@ from attention.domains.timeseries.baselines import scores
 from attention.domains.timeseries.cache import Trained
 from attention.domains.timeseries.data import RUL_CAP, Config, simulate_fleet
 from attention.domains.timeseries.model import predict
+from attention.engine.backends import COMPUTE_LOCK
 from attention.engine.patterns import Pattern, make_pattern
 from attention.run.result import Attention
 
@@ -81,3 +82,48 @@ def machine_life(trained: Trained, machine: int) -> tuple[np.ndarray, np.ndarray
     windows = np.stack([readings[c - w:c] for c in cycles])
     predicted, _ = predict(trained.network, windows, keep_weights=False)
     return cycles, np.minimum(len(readings) - cycles, RUL_CAP), predicted[:, 0]
+
+
+def forecast_gradient(trained: Trained, index: int, output: int) -> np.ndarray:
+    """|∂ forecast / ∂ x| of forecast token `output` (the sum of its patch of forecast steps) with respect to each past
+    step of held-out window `index`, summed over features: [window]. What the whole model's output is locally
+    sensitive to: the linear baseline and the attention correction together."""
+    import torch
+
+    data, network = trained.data, trained.network
+    config = network.config
+    if not config.forecasting:
+        raise ValueError("The gradient view is for forecasting models (the RUL model has one output per machine).")
+    if not 0 <= index < len(data.test_x):
+        raise ValueError(f"There are {len(data.test_x)} held-out windows (0–{len(data.test_x) - 1}); {index} is not one.")
+    x = torch.tensor(np.asarray(data.test_x[index:index + 1], dtype=np.float32), requires_grad=True)
+    with COMPUTE_LOCK, torch.enable_grad():
+        y, _ = network(x)
+        (gradient,) = torch.autograd.grad(y[0, output * config.patch:(output + 1) * config.patch].sum(), x)
+    return gradient[0].abs().sum(-1).numpy()                                    # [window]
+
+
+GRADIENT_CHECKED = 40   # held-out windows over which the attention row is compared with the gradient
+
+
+def attention_gradient_agreement(trained: Trained, layer: int = -1, n: int = GRADIENT_CHECKED) -> float:
+    """Median over the first n held-out windows (first forecast token, heads averaged) of the Spearman correlation, per
+    8-step patch token, between the shaded attention row and |∂forecast/∂x| summed over the patch's steps."""
+    from scipy.stats import spearmanr
+
+    config = trained.network.config
+    layer = layer % config.n_layers
+    key = (id(trained.network), layer, n)
+    if key in _AGREEMENT:
+        return _AGREEMENT[key]
+    found = []
+    for index in range(min(n, len(trained.data.test_x))):
+        weight = past_attention(explain(trained, index), 0, layer, None)[::config.patch]          # [patch token]
+        gradient = forecast_gradient(trained, index, 0).reshape(-1, config.patch).sum(-1)      # [patch token]
+        if np.ptp(weight) > 0 and np.ptp(gradient) > 0:
+            found.append(float(spearmanr(weight, gradient).statistic))
+    _AGREEMENT[key] = float(np.median(found))
+    return _AGREEMENT[key]
+
+
+_AGREEMENT: dict[tuple[int, int, int], float] = {}   # per loaded network, layer and n: computed once per process

@@ -1,7 +1,7 @@
 """`translate-mini`: a small encoder–decoder on the project's engine, trained here to turn dates written in words into
 ISO dates, so that its cross-attention can be checked against alignments known in advance.
 
-    "the third of march, twenty twenty-one" ──► encoder (2 layers) ──► decoder (2 layers, causal, cross-attention)
+    "the third of march, twenty twenty-one" ──► encoder (2 layers) ──► decoder (1 layer, causal, cross-attention)
         ──► "2021-03-03", one character at a time (greedy)
 
 The data come from a seeded generator (every date 1950-01-01 … 2049-12-31, written in seven formats); a tenth of the

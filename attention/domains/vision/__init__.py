@@ -21,11 +21,12 @@ from attention.domains.vision.data import Digits, decode_pixels, encode_pixels, 
 from attention.domains.vision.model import (MODEL_NAME, VisionConfig, VisionTransformer, accuracy, patch_pixels,
                                             patch_tokens, patchify, predict)
 from attention.domains.vision.train import Progress, train
-from attention.domains.vision.weights import attend_image, mistake_rollouts, mistakes, rollout_map
+from attention.domains.vision.weights import (attend_image, mistake_rollouts, mistakes, occlusion_map, rollout_map,
+                                             rollout_agreement, rollout_occlusion_agreement)
 
 __all__ = [
     "MODEL_NAME", "TRAINING_VERSION", "Digits", "Progress", "Trained", "VisionConfig", "VisionTransformer", "accuracy",
     "attend_image", "cache_dir", "cache_path", "decode_pixels", "encode_pixels", "is_cached", "load_digits_split",
     "load_or_train", "logistic_accuracy", "mistake_rollouts", "mistakes", "patch_pixels", "patch_tokens", "patchify",
-    "predict", "rollout_map", "train",
+    "occlusion_map", "predict", "rollout_map", "rollout_agreement", "rollout_occlusion_agreement", "train",
 ]
