@@ -140,3 +140,22 @@ def test_docs_numbers_are_the_code():
             and f"up to {c.max_positions:,} tokens" in doc and f"by up to {c.max_gap:,}" in doc)
     first, second, _ = long_mini.passage_positions(tokenizer()(long_mini.demo_text())["input_ids"])
     assert round(second - first, -3) == 15000 and "about 15,000 tokens apart" in doc
+
+
+def test_the_record_sent_to_the_browser_gives_the_tile(pair):
+    """What the view computes from record_payload (zoom.js computeWindow, repeated here in numpy) is Attention.tile."""
+    from components.zoom.payload import record_payload
+
+    long, short = pair
+    sent = record_payload(long, 1, 3)
+    assert sent is not None and sent["causal"] and record_payload(short, 1, 3) is None   # short: the server's windows
+    wire = "<f2" if sent["bits"] == 16 else "<f4"
+    n, d = long.n_tokens, sent["d"]
+    queries = np.frombuffer(base64.b64decode(sent["q"]), dtype=wire).astype(np.float64).reshape(n, d)
+    keys = np.frombuffer(base64.b64decode(sent["k"]), dtype=wire).astype(np.float64).reshape(n, d)
+    lse = np.frombuffer(base64.b64decode(sent["lse"]), dtype="<f4").astype(np.float64)
+    q, k = slice(400, 480), slice(350, 430)
+    scores = queries[q] @ keys[k].T * sent["scaling"]
+    visible = np.arange(k.start, k.stop)[None, :] <= np.arange(q.start, q.stop)[:, None]
+    weights = np.where(visible, np.exp(scores - lse[q, None]), 0.0)
+    assert np.abs(weights - short.weights[1, 3, q, k]).max() < 1e-5

@@ -1,9 +1,11 @@
 """A long attention head as a zoomable map (Streamlit custom component, v2): it opens on the head's overview and
 fetches the part on screen from Python as the reader zooms, exact once a cell is one weight (components/zoom/zoom.js).
 
-Requests travel through the component's triggers ("window", "row", "level", "open", "pool", "missing"): each reruns
-only the fragment that draws the view (call `zoom_view` inside an st.fragment), which answers with one small payload
-(components/zoom/payload.py). What the browser already holds (the tokens, the overviews it has drawn) is not sent
+Requests travel through the component's triggers ("window", "row", "level", "open", "pool", "record", "missing"):
+each reruns only the fragment that draws the view (call `zoom_view` inside an st.fragment), which answers with one
+small payload (components/zoom/payload.py). Once a head's overview is drawn, the view asks for its queries and keys
+("record", when they fit in RECORD_BYTES): from then on it computes every window itself, exactly as Attention.tile
+does, so a zoom step costs no round trip (a rerun of the fragment under load took ~1 s in bench/bench_zoom.py). What the browser already holds (the tokens, the overviews it has drawn) is not sent
 again: this session keeps a record of it, as the heatmap does.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ import streamlit as st
 
 from attention import Attention
 from components import DOM_JS
-from components.zoom.payload import grouped_payload, row_payload, window_payload, zoom_id, zoom_payload
+from components.zoom.payload import grouped_payload, record_payload, row_payload, window_payload, zoom_id, zoom_payload
 
 _HERE = Path(__file__).resolve().parent
 _COMMON = (_HERE.parent / "heatmap" / "common.js").read_text(encoding="utf-8")   # colours, base64, tooltip, pending
@@ -62,6 +64,9 @@ def zoom_view(result: Attention, layer: int, head: int, key: str, on_open: Calla
         row = asked.pop("row", None)
         if row and (row.get("layer"), row.get("head")) == (layer, head):
             data["row"] = row_payload(result, layer, head, int(row["query"]))
+        wanted = asked.pop("record", None) or (window if window and window.get("record") else None)
+        if wanted and (wanted.get("layer"), wanted.get("head")) == (layer, head):
+            data["record"] = record_payload(result, layer, head) or {"layer": layer, "head": head, "none": True}
         level = asked.pop("level", None)
         if level and (level.get("layer"), level.get("head")) == (layer, head) and level.get("by") in ("sentence", "block"):
             data["grouped"] = grouped_payload(result, layer, head, by=level["by"])
@@ -90,6 +95,7 @@ def zoom_view(result: Attention, layer: int, head: int, key: str, on_open: Calla
         record["overviews"].clear()
 
     _MOUNT(key=key, data=data, on_window_change=on("window"), on_row_change=on("row"), on_level_change=on("level"),
+           on_record_change=on("record"),
            on_open_change=opened, on_pool_change=pooled, on_missing_change=missing)
     record["tokens"] = True
     record["overviews"].add((layer, head, pool))

@@ -17,6 +17,7 @@ import zlib
 from typing import Any
 
 import numpy as np
+import torch
 
 from attention import Attention
 
@@ -26,6 +27,7 @@ WINDOW_CELLS = 256      # a wider window is pooled to at most this many cells a 
 POOLED_SPAN = 1024       # wider than this, the view draws the overview (a window would cost more than a zoom step may)
 PEAKS = 6               # strongest keys listed for a row, with CONTEXT tokens either side
 CONTEXT = 8
+RECORD_BYTES = 4_000_000  # one head's queries and keys go to the browser up to this many bytes (then it computes tiles)
 SATURATE = 0.995        # the overview's colour reaches its darkest at this quantile of its non-zero cells
 
 
@@ -104,6 +106,32 @@ def window_payload(result: Attention, layer: int, head: int, queries: tuple[int,
     cells = _pooled(block, factor, pool)
     return {"layer": int(layer), "head": int(head), "q0": q0, "q1": q1, "k0": k0, "k1": k1, "factor": factor,
             "pool": pool, "rows": int(cells.shape[0]), "cols": int(cells.shape[1]), "data": _f16(cells)}
+
+
+def record_payload(result: Attention, layer: int, head: int) -> dict[str, Any] | None:
+    """One head's queries [query, d_head] and keys [key, d_head] as the record holds them (float16 or float32), each
+    row's log-sum-exp (float32 [query]), scaling, soft-cap and whether the model is causal, so the browser computes any
+    window itself, exactly as Attention.tile does: weight = exp(score − row's log-sum-exp). None when it cannot (a
+    short result, a mask other than causal or full, padding, a bias the model adds, more than RECORD_BYTES)."""
+    record = getattr(result, "record", None)
+    if record is None:
+        return None
+    layer, head = result.clamp(layer, head)
+    part = record.layers[layer]
+    mask = part.mask
+    if (mask.kind not in ("causal", "full") or mask.key_valid is not None or part.bias is not None
+            or mask.q_offset or mask.kv_offset):
+        return None
+    queries = part.queries[record.batch, head]                                       # [query, d_head]
+    keys = part.keys[record.batch, head // part.groups]                               # [key, d_head]
+    wire = "<f2" if queries.dtype == torch.float16 and keys.dtype == torch.float16 else "<f4"
+    if (queries.numel() + keys.numel()) * np.dtype(wire).itemsize > RECORD_BYTES:
+        return None
+    lse = record.log_sum_exp(layer, head, slice(0, queries.shape[0]))                 # [query]
+    encode = lambda tensor: _b64(np.ascontiguousarray(tensor.float().numpy(), dtype=wire).tobytes())   # noqa: E731
+    return {"layer": layer, "head": head, "d": int(queries.shape[1]), "bits": 16 if wire == "<f2" else 32,
+            "scaling": float(part.scaling), "softcap": float(part.softcap or 0.0), "causal": mask.kind == "causal",
+            "q": encode(queries), "k": encode(keys), "lse": _b64(np.ascontiguousarray(lse.numpy(), dtype="<f4").tobytes())}
 
 
 def _context(tokens: list[str], position: int, width: int = CONTEXT) -> list[str]:

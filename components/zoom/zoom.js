@@ -6,7 +6,7 @@
 // (a strip) with the text around its strongest keys. Tokens are user text: fillText / textContent only.
 // common.js (colour, decodeBytes, sizeCanvas, showTip, showPending) and dom.js (element) are prepended in Python.
 
-const ZSTORE = window.__attentionLensZoom || (window.__attentionLensZoom = { tokens: new Map(), overviews: new Map(), windows: new Map() });
+const ZSTORE = window.__attentionLensZoom || (window.__attentionLensZoom = { tokens: new Map(), overviews: new Map(), windows: new Map(), records: new Map() });
 const ZPALETTE = (() => {
   const words = new Uint32Array(256), bytes = new Uint8Array(words.buffer);
   for (let v = 0; v < 256; v++) { const [r, g, b] = colour(v / 255); bytes.set([r, g, b, 255], 4 * v); }
@@ -436,7 +436,8 @@ export default function zoomView(component) {
     const entry = { ...w, n: data.n, values, top: scale,
                     image: picture(w.cols, w.rows, (i) => Math.round(255 * Math.sqrt(Math.max(values[i], 0) / scale))) };
     entry.q1 = Math.min(w.q1, w.q0 + w.rows * w.factor); entry.k1 = Math.min(w.k1, w.k0 + w.cols * w.factor);
-    ZSTORE.windows.set(id, entry);
+    const newer = ZSTORE.windows.get(id);
+    if (!newer || !(newer.seq > w.seq)) ZSTORE.windows.set(id, entry);   // a late answer never replaces a newer window
     const sent = state.sent && state.sent.get(w.seq);
     if (sent !== undefined) {   // request sent → window received and drawn (the draw follows below, synchronously)
       state.landed = { seq: w.seq, started: sent };
@@ -444,6 +445,15 @@ export default function zoomView(component) {
     }
     if (state.pending && w.seq >= state.pending.seq) state.pending = null;
   }
+  const recordId = `${data.view}|${data.layer}|${data.head}`;
+  if (data.record && !data.record.none) {   // this head's queries and keys: from now on windows are computed here
+    const r = data.record, floats = (b64) => r.bits === 16 ? halves(b64) : new Float32Array(decodeBytes(b64).buffer);
+    ZSTORE.records.set(`${data.view}|${r.layer}|${r.head}`, { ...r, q: floats(r.q), k: floats(r.k),
+                                                            lse: new Float32Array(decodeBytes(r.lse).buffer) });
+  } else if (data.record) {
+    ZSTORE.records.set(`${data.view}|${data.record.layer}|${data.record.head}`, null);   // the server computes them
+  }
+  state.record = ZSTORE.records.get(recordId) || null;
   if (data.row && data.row.layer === data.layer && data.row.head === data.head) {
     showRow(state, { ...data.row, values: halves(data.row.data) });
   }
@@ -474,9 +484,16 @@ export default function zoomView(component) {
       state.root.dataset.steps = JSON.stringify(state.steps);
       state.landed = null;
     }
+    if (!ZSTORE.records.has(recordId) && (state.askedRecord !== recordId || performance.now() - state.askedAt > 3000)) {
+      state.askedRecord = recordId;   // after the overview is drawn (again if a window request took the trigger's place)
+      state.askedAt = performance.now();
+      requestAnimationFrame(() => setTimeout(() => setTriggerValue("record", { layer: data.layer, head: data.head }), 0));
+    }
+    state.root.dataset.source = state.record ? "browser" : "server";
     state.root.dataset.ready = "1";
     state.root.dataset.drawn = String((Number(state.root.dataset.drawn) || 0) + 1);
-    if (data.window) state.root.dataset.window = [data.window.q0, data.window.q1, data.window.k0, data.window.k1, data.window.factor].join(",");
+    const shown = state.window;
+    if (shown) state.root.dataset.window = [shown.q0, shown.q1, shown.k0, shown.k1, shown.factor].join(",");
     window.dispatchEvent(new CustomEvent("attention-lens:zoom-drawn", { detail: { view: data.view, layer: data.layer, head: data.head } }));
   });
 }
@@ -493,9 +510,54 @@ function wantWindow(state) {
   const centreQ = v.q0 + v.span / 2, centreK = v.k0 + v.span / 2;
   const q0 = Math.max(0, Math.min(n - span, Math.floor(centreQ - span / 2)));
   const k0 = Math.max(0, Math.min(n - span, Math.floor(centreK - span / 2)));
+  if (state.record) {   // computed here from the head's queries and keys: no round trip
+    const started = performance.now(), factor = span <= EXACT_SPAN ? 1 : Math.ceil(span / 256);
+    const q1 = Math.min(n, q0 + span), k1 = Math.min(n, k0 + span);
+    const { values, rows, cols } = computeWindow(state.record, q0, q1, k0, k1, factor, state.pool);
+    let top = 0;
+    for (const value of values) if (value > top) top = value;
+    top = Math.max(top, 1e-12);
+    const entry = { seq: ++state.asked, layer: state.layer, head: state.head, pool: state.pool, q0, q1, k0, k1, factor, rows, cols, n,
+                    values, top, image: picture(cols, rows, (i) => Math.round(255 * Math.sqrt(values[i] / top))) };
+    ZSTORE.windows.set(`${state.data.view}|${state.layer}|${state.head}|${state.pool}`, entry);
+    state.window = entry;
+    draw(state);
+    const ms = Math.round(performance.now() - started);
+    state.steps = [...(state.steps || []).slice(-49), ms];
+    Object.assign(state.root.dataset, { stepMs: String(ms), steps: JSON.stringify(state.steps), source: "browser",
+                                        window: [q0, q1, k0, k1, factor].join(",") });
+    return;
+  }
   const seq = ++state.asked;
   state.pending = { seq, started: performance.now() };
   (state.sent || (state.sent = new Map())).set(seq, state.pending.started);
-  state.trigger("window", { layer: state.layer, head: state.head, pool: state.pool, seq,
+  const held = ZSTORE.records.has(`${state.data.view}|${state.layer}|${state.head}`);
+  state.trigger("window", { layer: state.layer, head: state.head, pool: state.pool, seq, record: !held,
                             q0, q1: Math.min(n, q0 + span), k0, k1: Math.min(n, k0 + span) });
+}
+
+function computeWindow(rec, q0, q1, k0, k1, factor, pool) {
+  // exact weights exp(score − row's log-sum-exp) of queries q0..q1 × keys k0..k1, pooled factor × factor (max, or
+  // mean over the cells inside the map) — as Attention.tile and components/zoom/payload.py compute them
+  const d = rec.d, rows = Math.ceil((q1 - q0) / factor), cols = Math.ceil((k1 - k0) / factor);
+  const values = new Float32Array(rows * cols), counts = pool === "mean" ? new Float32Array(rows * cols) : null;
+  const { q: Q, k: K, lse: L, scaling, softcap, causal } = rec;
+  for (let q = q0; q < q1; q++) {
+    const r = Math.floor((q - q0) / factor) * cols, lse = L[q], qo = q * d;
+    for (let k = k0; k < k1; k++) {
+      const index = r + Math.floor((k - k0) / factor);
+      let w = 0;
+      if (!(causal && k > q) && Number.isFinite(lse)) {
+        let score = 0;
+        const ko = k * d;
+        for (let j = 0; j < d; j++) score += Q[qo + j] * K[ko + j];
+        score *= scaling;
+        if (softcap) score = softcap * Math.tanh(score / softcap);
+        w = Math.exp(score - lse);
+      }
+      if (counts) { values[index] += w; counts[index] += 1; } else if (w > values[index]) values[index] = w;
+    }
+  }
+  if (counts) for (let i = 0; i < values.length; i++) values[i] /= Math.max(counts[i], 1);
+  return { values, rows, cols };
 }
