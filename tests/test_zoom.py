@@ -134,7 +134,7 @@ def test_docs_numbers_are_the_code():
     assert f"{payload.OVERVIEW_SIZE:,} × {payload.OVERVIEW_SIZE:,} cells" in doc
     assert f"more than {payload.EXACT_SPAN} tokens a side (up to {payload.POOLED_SPAN:,})" in doc
     assert f"at most {payload.WINDOW_CELLS} × {payload.WINDOW_CELLS} cells" in doc
-    assert f"({payload.SATURATE * 100:.1f} %)" in doc
+    assert f"({payload.SATURATE * 100:.1f} %)" in doc and f"fit in {payload.RECORD_BYTES // 1_000_000} MB" in doc
     assert f"blocks of {256} tokens" in doc and 'size: int = 256' in __import__("inspect").getsource(grouped_payload)
     assert (f"{c.layers} layers, {c.heads} query heads sharing {c.kv_heads} key/value heads" in doc
             and f"up to {c.max_positions:,} tokens" in doc and f"by up to {c.max_gap:,}" in doc)
