@@ -22,8 +22,7 @@ import os
 # ~1 s instead of ~40 ms here; passive waiting keeps it near 40 ms. Must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from attention.engine.backends import load_model  # noqa: E402
-from attention.run.models import BUNDLED, SCRATCH
+from attention.run.models import BUNDLED, SCRATCH, load_model  # noqa: E402
 from attention.run import limits  # noqa: E402
 from attention.run.api import attend, clean_text  # noqa: E402
 from attention.run.result import Attention  # noqa: E402
