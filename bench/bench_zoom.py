@@ -7,7 +7,8 @@ Serves a one-view app (the same component, fragment and payloads the home page u
 text cut to each length, and reports side by side: the run (attend) time, the overview's compute time, its bytes,
 the browser's time from navigation to the overview drawn on a second visit (the run cached: what the reader waits
 after the run), and the pan step latency (p50, p95: the view moved by 300 tokens at 200 tokens a side, so each
-step asks for a new exact tile; request sent → tile drawn, measured in the page).
+step needs a new exact tile; asked → drawn, measured in the page) once the head's queries and keys are in the
+browser (components/zoom: the view then computes windows itself; before that they come from a fragment rerun).
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ def main() -> int:
                     if visit == 0:
                         page.close()
                 root = page.locator(".zm-root")
+                page.locator(".zm-root[data-source='browser']").wait_for(timeout=300_000)   # the head's queries and keys
                 steps = []
                 for step in range(args.steps):   # a pan of 300 tokens at 200 tokens a side: every step needs a new tile
                     seen = len(json.loads(root.get_attribute("data-steps") or "[]"))
