@@ -51,9 +51,13 @@ def log_sum_exp(layer: LayerRecord, batch: int, head: int, queries: slice) -> to
 def weights(layer: LayerRecord, batch: int, head: int, queries: slice, keys: slice,
             lse: torch.Tensor) -> torch.Tensor:
     """float32 [query, key]: the exact softmax weights of a block, given its rows' log-sum-exp [query]."""
-    s = scores(layer, batch, head, queries, keys)
-    lse = lse.to(s.device)
-    out = s.sub_(lse[:, None]).exp_()
+    return normalise(scores(layer, batch, head, queries, keys), lse)
+
+
+def normalise(block_scores: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+    """exp(score − log-sum-exp) in place over a block of scores [query, key]; rows that see no key are 0."""
+    lse = lse.to(block_scores.device)
+    out = block_scores.sub_(lse[:, None]).exp_()
     return out.masked_fill_(~torch.isfinite(lse)[:, None], 0.0)
 
 

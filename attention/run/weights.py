@@ -115,8 +115,16 @@ class RecordedWeights:
         """(first key, float32 [query, key]) over the keys these queries can see."""
         record = self.layers[layer]
         first, stop = record.mask.key_bounds(self.batch, queries)
-        lse = self.log_sum_exp(layer, head, queries)
-        return first, tiles.weights(record, self.batch, head, queries, slice(first, stop), lse).cpu()
+        block = tiles.scores(record, self.batch, head, queries, slice(first, stop))   # every key these rows see
+        with self._lock:
+            known = self._lse.get((layer, head))
+            if known is None:
+                known = self._lse[(layer, head)] = torch.full((self.shape[2],), float("nan"))
+        lse = known[queries]
+        if torch.isnan(lse).any():   # the band holds whole rows, so their log-sum-exp comes from the same scores
+            lse = torch.logsumexp(block, dim=-1).cpu()
+            known[queries] = lse
+        return first, tiles.normalise(block, lse).cpu()
 
     def tile(self, layer: int, head: int, queries: slice, keys: slice) -> np.ndarray:
         lse = self.log_sum_exp(layer, head, queries)
