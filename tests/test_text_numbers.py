@@ -76,3 +76,17 @@ def test_every_number_in_the_conclusions_is_in_the_tables_or_the_saved_summary()
     assert len(numbers) > 20
     for number in numbers:
         assert number in tables, number
+
+
+def test_the_docs_translate_mini_figures_are_the_codes(trained_translate_mini):
+    """docs/learn.md's held-out table (it came from the README) against translate_mini.alignment_report()."""
+    from attention.domains import translate_mini as T
+
+    report = T.alignment_report()
+    learn = (ROOT / "docs" / "learn.md").read_text()
+    for name, row in (("`translate-mini`", report["trained"]), ("`scratch:random-translate-mini`", report["random"])):
+        line = next(l for l in learn.splitlines() if l.startswith(f"| {name}"))
+        cells = [c.strip().strip("*") for c in line.split("|")[2:-1]]
+        assert cells[1:] == [f"{row['score']:.3f}", *(f"{row['per_field'][f]:.3f}" for f in ("year", "month", "day"))], line
+    assert f"{report['accuracy']:.1%}" in learn
+    assert f"| chance (peak drawn uniformly over the source tokens) | | {report['trained']['chance']:.3f} |" in learn
