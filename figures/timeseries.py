@@ -43,8 +43,8 @@ def gradient_figure(result: Attention, gradient: np.ndarray, output: int) -> go.
     patch = int(result.meta["patch"])
     fig = go.Figure(go.Bar(x=steps, y=np.asarray(gradient, dtype=np.float64), marker_color="rgba(44,160,44,0.7)",
                            name="|∂forecast/∂x|", hovertemplate="step %{x}: %{y:.4f}<extra></extra>"))
-    fig.update_layout(title=f"Forecast steps {output * patch + 1}–{(output + 1) * patch}: its sensitivity to each past "
-                            "step (the whole model)", xaxis_title="time step (0 = the latest observed)",
+    fig.update_layout(title=f"|∂forecast/∂x| of steps {output * patch + 1}–{(output + 1) * patch} (whole model)",
+                      xaxis_title="time step (0 = the latest observed)",
                       yaxis_title="|∂forecast/∂x|", bargap=0, height=420, margin=dict(l=50, r=10, t=50, b=40))
     return fig
 

@@ -82,7 +82,7 @@ def probability_figure(probabilities: np.ndarray, label: int | None = None, titl
 
 
 def overlay_panels(images: list[np.ndarray], maps: list[np.ndarray], titles: list[str], columns: int, patch_size: int,
-                   title: str = "", patch: int | None = None, panel_height: int = 190) -> go.Figure:
+                   title: str = "", patch: int | None = None, panel_height: int = 190, scale: str = "weight") -> go.Figure:
     """Pictures with their patch maps over them, `columns` per row, on one colour scale from 0 to the largest value."""
     rows = -(-len(images) // columns)
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[safe_text(t) for t in titles],
@@ -99,7 +99,7 @@ def overlay_panels(images: list[np.ndarray], maps: list[np.ndarray], titles: lis
         fig.update_yaxes(scaleanchor=f"x{index + 1}", row=index // columns + 1, col=index % columns + 1)
     top = float(max(np.max(m) for m in maps)) or 1.0
     fig.update_layout(template=_BARE, title=_title(title), height=60 + panel_height * rows,
-                      coloraxis={"colorscale": ATTENTION, "cmin": 0.0, "cmax": top, "colorbar": {"thickness": 10, "title": {"text": "weight"}}})
+                      coloraxis={"colorscale": ATTENTION, "cmin": 0.0, "cmax": top, "colorbar": {"thickness": 10, "title": {"text": scale}}})
     fig.update_annotations(font={"size": 12})
     return fig
 

@@ -113,7 +113,7 @@ left, middle, right = st.columns([1, 1, 2])
 ui.chart(overlay_panels([image], [vision.rollout_map(result)], ["rollout: [CLS] ← patches"], 1, config.patch_size,
                         panel_height=320), "images_rollout", slot=left)
 ui.chart(overlay_panels([image], [vision.occlusion_map(trained.network, image, predicted)],
-                        [f"occlusion: drop of P({predicted})"], 1, config.patch_size, panel_height=320),
+                        [f"occlusion: drop of P({predicted})"], 1, config.patch_size, panel_height=320, scale="drop"),
          "images_occlusion", slot=middle)
 agreement = vision.rollout_agreement(ROLLOUT_CHECKED)   # computed once per process
 right.markdown(

@@ -108,11 +108,11 @@ def faithfulness_panel(found: Explanation) -> None:
         "(lower is better). **τ with LOO**: Kendall's rank agreement with each token's own removal effect (as ferret "
         "does). Attention, rollout, value norms and ALTI have no sign, so for them only τ with |LOO| fits; the "
         "gradient methods are signed and scored both ways.")
-    columns = st.columns(len(found.directions))
-    for column, direction in zip(columns, found.directions):
-        with column:
-            chart(faithfulness_curves(found, direction), f"contrib_curves_{direction}", theme="streamlit")
-            st.dataframe(faithfulness_table(found, direction), hide_index=True, width="stretch")
+    for direction in found.directions:                                      # full width: two subplots each
+        chart(faithfulness_curves(found, direction), f"contrib_curves_{direction}", theme="streamlit")
+    for column, direction in zip(st.columns(len(found.directions)), found.directions):
+        column.caption({"A": "Sentence A explained (B whole)", "B": "Sentence B explained (A whole)"}.get(direction, ""))
+        column.dataframe(faithfulness_table(found, direction), hide_index=True, width="stretch")
     best = found.most_comprehensive()
     random = found.faithfulness["random"]
     st.markdown(f"On this input, **{best['method']}** has the highest comprehensiveness "

@@ -215,7 +215,7 @@ def explain(text: str, model: str = "minilm", target: str = "similarity", text_b
         leave_one_out=loo.astype(np.float32), f_baselines=f_bases,
         segments=np.concatenate([np.full(len(ids), i) for i, ids in enumerate(setup.segment_ids)]), special=special,
         model=setup.model, target=target, target_label=label, baseline=baseline,
-        replacement=f"{replacement} (special tokens are never removed)", f_baseline=f_bases[0] if f_bases else float("nan"),
+        replacement=f"{replacement}; special tokens are never removed", f_baseline=f_bases[0] if f_bases else float("nan"),
         head_layers=head_layer_names(setup), unavailable=unavailable)
     _CACHE.put(key, result)
     return result

@@ -33,7 +33,7 @@ def _replacement(setup: _Setup, removal: str) -> tuple[int | None, str]:
     if removal not in REMOVALS:
         raise ValueError(f"removal must be one of {', '.join(REMOVALS)}; got {str(removal)[:30]!r}.")
     if removal == "delete":
-        return None, "deleted (taken out of the sequence)"
+        return None, "deleted, taken out of the sequence"
     tokenizer = setup.prepared[0].backend.tokenizer
     found = getattr(tokenizer, f"{removal}_token_id", None)
     if found is None:
