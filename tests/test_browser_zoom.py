@@ -73,6 +73,14 @@ def test_zoom_into_a_long_head_draws_its_exact_weights(long_app, page, artifacts
 
 def check_hovered_cells(page, root, result, x, y) -> None:
     """Hover five cells of the exact window on screen: each reads the weight Attention.tile gives."""
+    settled, last = 0, None
+    for _ in range(300):   # answers still travelling may replace the window: wait until an exact one stays
+        window = root.get_attribute("data-window") or ""
+        settled = settled + 1 if window == last and window.endswith(",1") else 0
+        last = window
+        if settled >= 5:
+            break
+        page.wait_for_timeout(100)
     q0, q1, k0, k1, factor = map(int, root.get_attribute("data-window").split(","))
     assert factor == 1
     tile = result.tile(1, 0, slice(q0, q1), slice(k0, k1))
