@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 
-DOMAINS = ("vision", "timeseries", "gpt_mini", "translate_mini")
+DOMAINS = ("vision", "timeseries", "gpt_mini", "translate_mini", "induction_mini", "long_mini")
 
 
 def run_python(code: str) -> str:

@@ -6,4 +6,8 @@
     gpt_mini/       a small GPT-style decoder trained on Python's documentation (data, model, train)
     translate_mini/ an encoder–decoder that turns dates in words into ISO dates (cross-attention with known alignments;
                     data, model, train, scores, cache)
+    induction_mini/ a 2-layer attention-only decoder trained on repeated random characters until an induction head
+                    forms (data, model, train, scores, cache)
+    long_mini/      a small Llama-architecture decoder (rotary, grouped-query) trained on repeated random word runs, whose
+                    induction head reaches back across long texts (data, model, train, cache)
 """
