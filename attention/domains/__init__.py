@@ -1,4 +1,4 @@
-"""Models trained here, on data every installation already has, with the project's engine: nothing is downloaded.
+"""Models trained here, on data every installation already has (the project's engine, and for long_mini a transformers Llama): nothing is downloaded.
 
     store.py        train once with a seed, keep on disk, load (one helper for every domain)
     vision/         a small vision transformer on 8×8 digits (model, data, train, cache, weights)
