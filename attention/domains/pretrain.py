@@ -17,7 +17,7 @@ from typing import Callable
 
 def _jobs() -> dict[str, tuple[Callable[[], bool], Callable[[], object]]]:
     """name -> (is it on disk already?, train or load it)."""
-    from attention.domains import gpt_mini, induction_mini, translate_mini, vision
+    from attention.domains import gpt_mini, induction_mini, long_mini, translate_mini, vision
     from attention.domains import timeseries as ts
 
     jobs = {
@@ -25,6 +25,7 @@ def _jobs() -> dict[str, tuple[Callable[[], bool], Callable[[], object]]]:
         "translate-mini": (translate_mini.is_cached, translate_mini.load_or_train),
         "vit-digits": (vision.is_cached, vision.load_or_train),
         "induction-mini": (induction_mini.is_cached, induction_mini.load_or_train),
+        "long-mini": (long_mini.is_cached, long_mini.load_or_train),
     }
     for dataset in ts.DATASETS:
         config = ts.make_config(dataset)
