@@ -123,7 +123,7 @@ def test_an_encoder_decoder_link_with_another_target_shows_next_token(trained_tr
 def test_faithfulness_explains_each_sentence_with_the_other_whole_beside_the_known_answers():
     app = open_page("contributions", removal="mask")
     assert not app.error
-    text = " ".join(str(b.value) for group in (app.caption, app.markdown) for b in group)
+    text = " ".join(str(b.value) for group in (app.caption, app.markdown) for b in group).replace("\\", "")
     assert "replacing tokens in both sentences by the same token makes them alike" not in text
     assert "the README gives MiniLM's means" not in text
     assert "Each sentence is explained while the other stays whole" in text and "replaced by [MASK]" in text
