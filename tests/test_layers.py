@@ -21,15 +21,6 @@ KNOWN = {
     # they move to a `views` package with no Streamlit import that both use
     ("attention.run.export", "components.standalone"),
     ("attention.run.result", "components.standalone"),
-    # the table of model names moved up from the engine to run/models.py: the engine keeps a transition __getattr__
-    # for the old names until the move is complete
-    ("attention.engine.backends", "attention.run.models"),
-    # run/models.py builds the trained demos by name (lazily, inside the builders): the table of names belongs above
-    # run and the domains, or the domains register their builders with it
-    ("attention.run.models", "attention.domains.gpt_mini"),
-    ("attention.run.models", "attention.domains.translate_mini"),
-    ("attention.run.models", "attention.domains.induction_mini"),
-    ("attention.run.models", "attention.domains.long_mini"),
 }
 
 

@@ -11,3 +11,4 @@
     long_mini/      a small Llama-architecture decoder (rotary, grouped-query) trained on repeated random word runs, whose
                     induction head reaches back across long texts (data, model, train, cache)
 """
+from attention.domains import names as _names  # noqa: E402,F401  (registers the demos' model names with run/models.py)

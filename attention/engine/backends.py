@@ -199,14 +199,3 @@ def _scratch_backend(name: str, tokenizer: Any, network: ScratchTransformer, fam
         "parameters": sum(p.numel() for p in network.parameters()),
     }
     return ScratchBackend(name, tokenizer, network, family, limit, frozenset(options), meta)
-
-
-_MOVED = {"BUNDLED", "SCRATCH", "GPT_MINI_NAMES", "load_model", "is_loaded", "model_source", "_bundled_path", "_LOADED", "_build"}
-
-
-def __getattr__(name: str):   # TRANSITION: removed once every import names attention.run.models
-    if name in _MOVED:
-        from attention.run import models
-
-        return getattr(models, name)
-    raise AttributeError(name)

@@ -77,33 +77,6 @@ def model_source(name: str) -> str:
     return name
 
 
-def _translate_mini(name: str) -> Backend:
-    from attention.domains import translate_mini   # dates in words -> ISO dates, trained here
-
-    return translate_mini.backend(name)
-
-
-def _gpt_mini(name: str) -> Backend:
-    from attention.domains.gpt_mini import network as gpt_mini_network
-
-    tokenizer, network = gpt_mini_network(name)   # trained on first use (minutes), then read from the disk cache
-    return _scratch_backend(name, tokenizer, network, "decoder", network.config.max_positions, {"causal", *ATTEND_OPTIONS})
-
-
-def _induction_mini(name: str) -> Backend:
-    from attention.domains import induction_mini   # trained on first use (about half a minute), then read from disk
-
-    return induction_mini.backend(name)
-
-
-def _long_mini(name: str) -> Backend:
-    from dataclasses import replace
-
-    from attention.domains import long_mini   # a Llama trained here (about a minute), read from its folder as any other
-
-    return replace(_transformers(long_mini.folder()), name=name)
-
-
 def _scratch(name: str) -> Backend:
     from transformers import AutoTokenizer
 
@@ -116,14 +89,15 @@ def _scratch(name: str) -> Backend:
     return _scratch_backend(name, tokenizer, network, "encoder", config.max_positions, {"causal", "target", *ATTEND_OPTIONS})
 
 
-# The models built here rather than read from a folder or the hub: name -> builder(name) -> Backend.
-NAMED: dict[str, Callable[[str], Backend]] = {
-    SCRATCH: _scratch,
-    **{name: _translate_mini for name in TRANSLATE_MINI_NAMES},
-    **{name: _gpt_mini for name in GPT_MINI_NAMES},
-    INDUCTION_MINI: _induction_mini,
-    "long-mini": _long_mini,
-}
+# The models built here rather than read from a folder or the hub: name -> builder(name) -> Backend. The trained demos
+# register theirs from above (attention/domains/names.py), so this table never imports a domain.
+NAMED: dict[str, Callable[[str], Backend]] = {SCRATCH: _scratch}
+
+
+def register(names: tuple[str, ...], builder: Callable[[str], Backend]) -> None:
+    """Name models that `builder(name)` builds (the trained demos call this when their package is imported)."""
+    for name in names:
+        NAMED[name] = builder
 
 
 def _engine_copy(name: str) -> Backend:
