@@ -33,6 +33,22 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
+def seeded_start(network: torch.nn.Module, seed: int, query_key_std: float) -> torch.nn.Module:
+    """GPT-2's starting weights, drawn from `seed`: normal with std 0.02 (the query and key weights `query_key_std`),
+    biases 0, layer norms left as built (identity). The demos' decoders start training here."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in network.named_parameters():
+            if "norm" in name:
+                continue
+            if name.endswith("bias"):
+                parameter.zero_()
+            else:
+                std = query_key_std if name.endswith(("query.weight", "key.weight")) else 0.02
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+    return network
+
+
 def cache_dir() -> Path:
     """Where trained weights are kept: $ATTENTION_LENS_CACHE, else ~/.cache/attention-lens."""
     return Path(os.environ.get("ATTENTION_LENS_CACHE") or Path.home() / ".cache" / "attention-lens")

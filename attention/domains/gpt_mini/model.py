@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from attention.domains import store
 from attention.engine.config import ScratchConfig
 from attention.engine.layers import sinusoidal_positions
 from attention.engine.transformer import ScratchTransformer
@@ -63,18 +64,9 @@ class GPTMini(ScratchTransformer):
         starts as sine/cosine codes times it: neighbouring positions start alike, so a head that looks one token back
         (the first half of an induction circuit) has something to find from the first step. `query_key_start` is the
         std of the query and key weights: large enough that scores differ from the first step."""
-        generator = torch.Generator().manual_seed(seed)
-        network = cls(config, vocabulary)
-        with torch.no_grad():
-            for name, parameter in network.named_parameters():
-                if "norm" in name:
-                    continue
-                if name.endswith("bias"):
-                    parameter.zero_()
-                else:
-                    std = query_key_start if name.endswith(("query.weight", "key.weight")) else 0.02
-                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
-            if sinusoidal_start:
+        network = store.seeded_start(cls(config, vocabulary), seed, query_key_start)
+        if sinusoidal_start:
+            with torch.no_grad():
                 network.position_embedding.weight.copy_(sinusoidal_positions(config.max_positions, config.d_model) * sinusoidal_start)
         return network
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from attention.domains import store
 from attention.engine.config import ScratchConfig
 from attention.engine.transformer import ScratchTransformer
 
@@ -58,18 +59,7 @@ class InductionMini(ScratchTransformer):
     def initial(cls, config: InductionConfig) -> "InductionMini":
         """Seeded starting weights (normal, std 0.02 as in GPT-2; query and key 1/√d_model so that scores differ from
         the first step; biases 0; norms identity): training starts here."""
-        generator = torch.Generator().manual_seed(config.seed)
-        network = cls(config.scratch())
-        with torch.no_grad():
-            for name, parameter in network.named_parameters():
-                if "norm" in name:
-                    continue
-                if name.endswith("bias"):
-                    parameter.zero_()
-                else:
-                    std = config.d_model ** -0.5 if name.endswith(("query.weight", "key.weight")) else 0.02
-                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
-        return network
+        return store.seeded_start(cls(config.scratch()), config.seed, config.d_model ** -0.5)
 
     def next_token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [batch, seq, d_model] (after the final norm) -> next-token scores [batch, seq, vocab]."""
