@@ -49,7 +49,7 @@ def main() -> int:
 
     from attention import attend
     from attention.domains.long_mini.data import demo_text
-    from components.zoom.payload import zoom_payload
+    from views.zoom.payload import zoom_payload
     from serving import CHROMIUM, CHROMIUM_ARGS, free_port
 
     folder = Path(tempfile.mkdtemp(prefix="bench-zoom-"))

@@ -1,5 +1,3 @@
 """Custom Streamlit components whose front-end code ships in this repository."""
 
-from pathlib import Path
-
-DOM_JS = (Path(__file__).resolve().parent / "dom.js").read_text(encoding="utf-8")  # element(): text-only DOM building
+from views import DOM_JS  # noqa: F401  (element(): text-only DOM building; the views package holds every script)

@@ -1,3 +1,3 @@
-"""The component payload encoders now live beside the components that read them (components/payloads.py), so the
-notebook and offline-file views can use them without importing plotly; this name keeps working."""
-from components.payloads import grid_payload, head_payload, payload, pretty_tokens  # noqa: F401
+"""The views' payload encoders live in the views package (views/payloads.py), which the app's components and the
+notebook and offline-file views share without importing plotly; this name keeps working."""
+from views.payloads import grid_payload, head_payload, payload, pretty_tokens  # noqa: F401

@@ -7,7 +7,7 @@ from attention.run.models import is_loaded
 from figures import heads_side_by_side
 from figures.payloads import grid_payload
 from components.heatmap import head_grid, head_heatmap, head_view
-from components.payloads import view_id
+from views.payloads import view_id
 from ui.zoom import demo_share, is_long, long_view, open_demo
 
 STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.Index("head"),

@@ -4,7 +4,7 @@ import streamlit as st
 import ui
 from attention.analyses.links import LINK_BUDGET, MERGE_RULE, format_heads, layer_links, parse_heads, parse_pin
 from figures.payloads import payload
-from components.payloads import PREFETCH_BYTES, view_id
+from views.payloads import PREFETCH_BYTES, view_id
 from components.token_links import links_view, token_links
 from ui.zoom import is_long, long_view
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from attention import attend
-from components.payloads import grid_payload, head_payload, packed_head
+from views.payloads import grid_payload, head_payload, packed_head
 
 pytestmark = pytest.mark.browser
 TEXT = "Interactions must feel instant: the heads a reader opens next are already in the page when asked."

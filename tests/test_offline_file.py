@@ -1,4 +1,4 @@
-"""The offline HTML file and the notebook views (components/standalone.py + standalone.js): the weights it carries equal
+"""The offline HTML file and the notebook views (views/standalone.py + standalone.js): the weights it carries equal
 the result's within the stated precision, user text stays text, files are written whole or not at all, and in Chromium
 with the network cut the file draws the grid, opens any head on click and shows a weight on hover."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from attention import Attention, attend
 from attention.run import export
-from components import standalone
+from views import standalone
 
 HOSTILE = ["[CLS]", "</script><script>window.__pwned = 1</script>", "<img src=x onerror=\"window.__pwned = 2\">",
            "&lt;b&gt;", "<!--", "[SEP]"]
@@ -443,7 +443,7 @@ def test_an_untrusted_notebook_shows_a_one_line_hint_not_an_empty_box(browser, t
 
 def test_the_apps_payloads_prettify_tokens_too_and_keep_the_raw_for_the_hover():
     from attention.analyses.links import layer_links
-    from components.payloads import head_payload, head_view_payload, payload
+    from views.payloads import head_payload, head_view_payload, payload
 
     gpt = Attention(tokens=["Hello", "Ġworld", "Ċ"], weights=np.full((1, 1, 3, 3), 1 / 3), model="g")
     assert payload(layer_links(gpt, 0, 0.1))["tokens"] == ["Hello", " world", "↵"]

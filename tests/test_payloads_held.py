@@ -1,4 +1,4 @@
-"""The payloads of the views that keep what they received (components/payloads.py, issue 19), on hand-built results."""
+"""The payloads of the views that keep what they received (views/payloads.py, issue 19), on hand-built results."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attention import Attention
-from components.payloads import (PREFETCH_BYTES, head_view_payload, neighbours, packed_head, prefetch, view_id)
+from views.payloads import (PREFETCH_BYTES, head_view_payload, neighbours, packed_head, prefetch, view_id)
 
 
 def made(layers: int = 3, heads: int = 4, n: int = 6, seed: int = 0, model: str = "m") -> Attention:
@@ -69,7 +69,7 @@ def test_head_view_payload_sends_weights_and_tokens_only_when_the_browser_lacks_
 
 def test_links_view_sends_a_layer_and_the_tokens_only_when_the_browser_lacks_them():
     from attention.analyses.links import layer_links
-    from components.payloads import payload
+    from views.payloads import payload
     from components.token_links import lean, links_view
 
     result = made(layers=3, heads=4, n=6, seed=5)

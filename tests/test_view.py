@@ -154,7 +154,7 @@ def test_the_docs_page_runs_as_shown_and_its_numbers_are_the_codes(tmp_path, mon
     import re
     from pathlib import Path
 
-    from components import standalone
+    from views import standalone
 
     page = (Path(__file__).resolve().parent.parent / "docs" / "own-model.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)

@@ -72,7 +72,7 @@ def test_the_wheel_carries_the_core_the_app_and_its_files(wheel):
     pages = sorted(path.name for path in (ROOT / "pages").glob("*.py"))
     assert {"attention/__init__.py", "attention/cli.py", "ui/__init__.py", "figures/__init__.py",
             "attention_lens_app/app.py", "attention_lens_app/.streamlit/config.toml", "attention_lens_app/assets/icon.png",
-            "attention/data/sample_corpus.txt", "components/heatmap/heatmap.js"} <= names
+            "attention/data/sample_corpus.txt", "views/heatmap/heatmap.js"} <= names
     assert {f"attention_lens_app/pages/{name}" for name in pages} <= names
     assert (ROOT / "attention_lens_app" / "app.py").resolve() == ROOT / "app.py"   # the checkout: one copy, linked
     assert not any(name.startswith(("tests/", "docs/", "bench/")) for name in names)

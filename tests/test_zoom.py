@@ -1,4 +1,4 @@
-"""The zoomable view's payloads (components/zoom/payload.py) against the result's own weights: a long result (queries
+"""The zoomable view's payloads (views/zoom/payload.py) against the result's own weights: a long result (queries
 and keys kept) and a short one (every weight kept) of the same text must send the same cells."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attention import attend
-from components.zoom.payload import (EXACT_SPAN, WINDOW_CELLS, grouped_payload, kv_groups,
+from views.zoom.payload import (EXACT_SPAN, WINDOW_CELLS, grouped_payload, kv_groups,
                                      overview_payload, row_payload, window_payload, zoom_id, zoom_payload)
 
 TEXT = " ".join(["The keeper lit the lamp.", "Ships passed in the night while the harbour slept."] * 40)
@@ -70,7 +70,7 @@ def test_pooled_window_pools_the_weights(pair):
 
 
 def test_windows_outside_or_too_wide_are_refused(pair, monkeypatch):
-    from components.zoom import payload
+    from views.zoom import payload
 
     long, _ = pair
     with pytest.raises(ValueError, match="outside the map"):
@@ -127,7 +127,7 @@ def test_docs_numbers_are_the_code():
 
     from attention.domains import long_mini
     from attention.domains.long_mini.data import tokenizer
-    from components.zoom import payload
+    from views.zoom import payload
 
     doc = " ".join((Path(__file__).resolve().parent.parent / "docs" / "zoom.md").read_text().split())
     c = long_mini.LongMiniConfig()
@@ -144,7 +144,7 @@ def test_docs_numbers_are_the_code():
 
 def test_the_record_sent_to_the_browser_gives_the_tile(pair):
     """What the view computes from record_payload (zoom.js computeWindow, repeated here in numpy) is Attention.tile."""
-    from components.zoom.payload import record_payload
+    from views.zoom.payload import record_payload
 
     long, short = pair
     sent = record_payload(long, 1, 3)

@@ -204,9 +204,6 @@ def view_file(result: Attention, path: str | os.PathLike, text: str | None = Non
     click with its weights on hover, token links of every layer above `threshold`, and the share-link parameters (text,
     model, layer, head). Weights as 8-bit levels of each head's maximum (16 bits for small results, or `bits`=16).
     Written whole or not at all. Raises ValueError for a path that cannot be written."""
-    try:   # the views' JavaScript ships with the app's components/ folder; imported only here (no streamlit, no plotly)
-        from components.standalone import write_file
-    except ImportError as error:
-        raise ImportError("The HTML view needs the Attention Lens components/ folder: install the project "
-                          "(pip install -e .) or run from its folder.") from error
-    return write_file(result, path, text=text, layer=layer, head=head, threshold=threshold, bits=bits)
+    from attention.run.display import drawer   # the views package draws it (no streamlit, no plotly)
+
+    return drawer("write_file")(result, path, text=text, layer=layer, head=head, threshold=threshold, bits=bits)

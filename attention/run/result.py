@@ -186,12 +186,9 @@ class Attention(OnDemand, LayersAndHeads):
         """A notebook view that displays itself: "grid" (layers × heads + the open head), "head", "links" (one layer's
         token links above `threshold`) or "all"; options: bits (8 or 16), text (for the share-link parameters).
 
-        Plain HTML with the app's own component scripts inlined (components/standalone.py), not a widget: it needs no
-        kernel once drawn, so saved notebooks, nbconvert's HTML and offline viewers show it, with no CDN. The builder is
-        imported only here, so `import attention` still imports neither streamlit nor plotly."""
-        try:
-            from components.standalone import show
-        except ImportError as error:  # the views' JavaScript ships with the app's components/ folder
-            raise ImportError("The notebook views need the Attention Lens components/ folder: install the project "
-                              "(pip install -e .) or run from its folder.") from error
-        return show(self, view, layer=layer, head=head, threshold=threshold, **options)
+        Plain HTML with the app's own view scripts inlined (views/standalone.py), not a widget: it needs no kernel once
+        drawn, so saved notebooks, nbconvert's HTML and offline viewers show it, with no CDN. The views package draws
+        it (attention/run/display.py), so `import attention` imports neither streamlit nor plotly."""
+        from attention.run.display import drawer
+
+        return drawer("show")(self, view, layer=layer, head=head, threshold=threshold, **options)

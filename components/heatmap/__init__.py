@@ -1,37 +1,35 @@
 """One head as a canvas heatmap, and every layer × head as a clickable grid (Streamlit custom components, v2).
 
 They draw without waiting for Streamlit's plotly bundle (4.7 MB of script to parse), which makes the first
-sight of a share link fast, and they carry weights as uint16 levels / uint8 thumbnails. JavaScript and CSS ship in this folder
+sight of a share link fast, and they carry weights as uint16 levels / uint8 thumbnails. JavaScript and CSS ship in views/heatmap/
 and are read once at import: no CDN, nothing fetched, works offline. Python hands it
-`components.payloads.head_payload(...)`; tokens are drawn with fillText/textContent, never as markup.
+`views.payloads.head_payload(...)`; tokens are drawn with fillText/textContent, never as markup.
 
 `head_view` is the app's heatmap that keeps what it received (issue 19): this session's record of the heads the
 browser holds lives in st.session_state, so a head already there travels as a reference, and after the first view is
-drawn the browser asks for the heads a reader opens next (`components.payloads.prefetch`, within PREFETCH_BYTES).
+drawn the browser asks for the heads a reader opens next (`views.payloads.prefetch`, within PREFETCH_BYTES).
 Call it inside an st.fragment: a change then reruns only that view.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import streamlit as st
 
 from attention import Attention
-from components import DOM_JS
-from components.payloads import PREFETCH_BYTES, head_view_payload, neighbours, prefetch, view_id
+from views import DOM_JS, asset
+from views.payloads import PREFETCH_BYTES, head_view_payload, neighbours, prefetch, view_id
 
-_HERE = Path(__file__).resolve().parent
-_COMMON = DOM_JS + (_HERE / "common.js").read_text(encoding="utf-8")  # element(), colours, base64 decoding, the tooltip
+_COMMON = DOM_JS + asset("heatmap/common.js")  # element(), colours, base64 decoding, the tooltip
 _MOUNT = st.components.v2.component(
     "head_heatmap",
-    js=_COMMON + (_HERE / "heatmap.js").read_text(encoding="utf-8"),
-    css=(_HERE / "heatmap.css").read_text(encoding="utf-8"),
+    js=_COMMON + asset("heatmap/heatmap.js"),
+    css=asset("heatmap/heatmap.css"),
 )
 _GRID = st.components.v2.component(
     "head_grid",
-    js=_COMMON + (_HERE / "grid.js").read_text(encoding="utf-8"),
-    css=(_HERE / "heatmap.css").read_text(encoding="utf-8"),
+    js=_COMMON + asset("heatmap/grid.js"),
+    css=asset("heatmap/heatmap.css"),
 )
 _HELD = "_heatmap_held"   # session key: {view id: {"tokens": bool, "heads": {(layer, head), ...}}}
 _VIEWS_KEPT = 8           # results remembered per session (the browser's store keeps at least as many at 512 tokens)

@@ -1,18 +1,16 @@
 """The token-link view as a Streamlit custom component (v2).
 
-Its JavaScript and CSS ship in this folder and are read once at import: no CDN, nothing fetched, works
-offline. Python hands it `components.payloads.payload(...)` as JSON; tokens are inserted with textContent.
+Its JavaScript and CSS ship in views/token_links/ and are read once at import: no CDN, nothing fetched, works
+offline. Python hands it `views.payloads.payload(...)` as JSON; tokens are inserted with textContent.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import streamlit as st
 
-from components import DOM_JS
+from views import DOM_JS, asset
 
-_HERE = Path(__file__).resolve().parent
 
 
 def lean(script: str) -> str:
@@ -23,8 +21,8 @@ def lean(script: str) -> str:
 
 _MOUNT = st.components.v2.component(
     "token_links",
-    js=lean(DOM_JS + (_HERE / "token_links.js").read_text(encoding="utf-8")),
-    css=(_HERE / "token_links.css").read_text(encoding="utf-8"),
+    js=lean(DOM_JS + asset("token_links/token_links.js")),
+    css=asset("token_links/token_links.css"),
 )
 
 

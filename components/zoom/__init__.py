@@ -1,5 +1,5 @@
 """A long attention head as a zoomable map (Streamlit custom component, v2): it opens on the head's overview and
-fetches the part on screen from Python as the reader zooms, exact once a cell is one weight (components/zoom/zoom.js).
+fetches the part on screen from Python as the reader zooms, exact once a cell is one weight (views/zoom/zoom.js).
 
 Requests travel through the component's triggers ("window", "row", "level", "open", "pool", "record", "missing"):
 each reruns only the fragment that draws the view (call `zoom_view` inside an st.fragment), which answers with one
@@ -10,21 +10,19 @@ again: this session keeps a record of it, as the heatmap does.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import streamlit as st
 
 from attention import Attention
-from components import DOM_JS
-from components.zoom.payload import grouped_payload, record_payload, row_payload, window_payload, zoom_id, zoom_payload
+from views import DOM_JS, asset
+from views.zoom.payload import grouped_payload, record_payload, row_payload, window_payload, zoom_id, zoom_payload
 
-_HERE = Path(__file__).resolve().parent
-_COMMON = (_HERE.parent / "heatmap" / "common.js").read_text(encoding="utf-8")   # colours, base64, tooltip, pending
+_COMMON = asset("heatmap/common.js")   # colours, base64, tooltip, pending
 _MOUNT = st.components.v2.component(
     "zoom_view",
-    js=DOM_JS + _COMMON + (_HERE / "zoom.js").read_text(encoding="utf-8"),
-    css=(_HERE / "zoom.css").read_text(encoding="utf-8"),
+    js=DOM_JS + _COMMON + asset("zoom/zoom.js"),
+    css=asset("zoom/zoom.css"),
 )
 _HELD = "_zoom_held"      # session key: {view id: {"tokens": bool, "overviews": {(layer, head, pool), ...}}}
 _VIEWS_KEPT = 4

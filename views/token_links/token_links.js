@@ -1,5 +1,5 @@
 // Token links: query tokens (left) joined to key tokens (right) by one line per link above the threshold.
-// Data arrives as JSON from Python (components/payloads.py: payload). Tokens are written with textContent only:
+// Data arrives as JSON from Python (views/payloads.py: payload). Tokens are written with textContent only:
 // they are user text and never become markup. Lines are drawn on one canvas, bucketed by strength so
 // thousands of links cost a few dozen strokes.
 //

@@ -1,6 +1,6 @@
 // A long attention head as a map: it opens on the head's overview (every cell pools a block of weights, "max" or
 // "mean", named above the map); scrolling zooms about the pointer, dragging pans, shift-dragging zooms into a box. The
-// part on screen is then asked from Python (components/zoom/payload.py, through this component's triggers) and drawn
+// part on screen is then asked from Python (views/zoom/payload.py, through this component's triggers) and drawn
 // over the overview: pooled while the window is wide, exact (cell = one weight, float16) once it spans ≤ 256 tokens,
 // with token labels once a cell is wide enough to hold one. A click on a cell opens that query's row over every key
 // (a strip) with the text around its strongest keys. Tokens are user text: fillText / textContent only.
@@ -22,7 +22,7 @@ const HALF = (() => {   // float16 bits -> float32, for every one of the 65,536 
   return table;
 })();
 const SIDE = 640, LEFT = 118, TOP = 96, STRIP = 46, LABEL_CELL = 12;
-const EXACT_SPAN = 256, POOLED_SPAN = 1024;   // as components/zoom/payload.py
+const EXACT_SPAN = 256, POOLED_SPAN = 1024;   // as views/zoom/payload.py
 
 function halves(b64) {
   const bits = new Uint16Array(decodeBytes(b64).buffer), out = new Float32Array(bits.length);
@@ -538,7 +538,7 @@ function wantWindow(state) {
 
 function computeWindow(rec, q0, q1, k0, k1, factor, pool) {
   // exact weights exp(score − row's log-sum-exp) of queries q0..q1 × keys k0..k1, pooled factor × factor (max, or
-  // mean over the cells inside the map) — as Attention.tile and components/zoom/payload.py compute them
+  // mean over the cells inside the map) — as Attention.tile and views/zoom/payload.py compute them
   const d = rec.d, rows = Math.ceil((q1 - q0) / factor), cols = Math.ceil((k1 - k0) / factor);
   const values = new Float32Array(rows * cols), counts = pool === "mean" ? new Float32Array(rows * cols) : null;
   const { q: Q, k: K, lse: L, scaling, softcap, causal } = rec;

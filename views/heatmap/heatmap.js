@@ -1,6 +1,6 @@
 // One attention head as a canvas heatmap: query tokens as rows, key tokens as columns.
-// Data arrives as JSON from Python (components/payloads.py): tokens as a list of strings and weights as base64 uint16
-// levels of the head's maximum (or, outside Streamlit, components/standalone.js hands the levels over already decoded,
+// Data arrives as JSON from Python (views/payloads.py): tokens as a list of strings and weights as base64 uint16
+// levels of the head's maximum (or, outside Streamlit, views/standalone.js hands the levels over already decoded,
 // with the precision they carry). Tokens are drawn with fillText / textContent only: they are user text and never
 // become markup. No libraries: it draws before any chart bundle is loaded.
 //

@@ -63,7 +63,7 @@ function showPending(parentElement, rootClass, message) {
 }
 
 function levelBounds(level, bits, code, scale, mu) {
-  // [value, low, high] of a weight stored as `level` (components/standalone.py encode_weights; the app's 16-bit levels):
+  // [value, low, high] of a weight stored as `level` (views/standalone.py encode_weights; the app's 16-bit levels):
   // "linear": level/top of the head's maximum `scale`; "mu": the μ-law curve. Every weight that rounds to `level` lies
   // in [low, high] (a little slack for the float arithmetic on either side; never below 0 or above the maximum).
   const top = 2 ** bits - 1;

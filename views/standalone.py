@@ -1,17 +1,17 @@
 """The app's views outside Streamlit: a notebook cell's output, and one interactive HTML file that works offline.
 
-No second implementation of any view: the very JavaScript files the app's components load (components/dom.js,
+No second implementation of any view: the very JavaScript files the app's components load (views/dom.js,
 heatmap/common.js, heatmap/heatmap.js, heatmap/grid.js, token_links/token_links.js) are inlined here at build time, each
-in its own function scope, and components/standalone.js mounts them outside Streamlit (it plays Streamlit's part: hands a
+in its own function scope, and views/standalone.js mounts them outside Streamlit (it plays Streamlit's part: hands a
 view its data and answers the grid's "open" click). Imports neither streamlit nor plotly, so a notebook pays for neither.
 
 Weights: every head of every layer travels as integer levels of that head's maximum — 16 bits linear (within
 max/131070), or 8 bits on a μ-law curve (μ = 255, telephony's companding: a level is a step of about 2.2% of the weight,
 so small weights keep levels of their own instead of all being 0; only weights under max/23,000 can be level 0) — in one
 deflate stream, base64 in the page, inflated by the browser's own DecompressionStream. The hover prints each weight with
-a bound that holds for it (components/heatmap/common.js: levelBounds, hoverValue; tested over every cell).
+a bound that holds for it (views/heatmap/common.js: levelBounds, hoverValue; tested over every cell).
 Encoder–decoders carry three parts (encoder, decoder, cross) and sentence pairs a filter (A→A, A→B, B→A, B→B); tokens
-are shown prettified (components.payloads.pretty_tokens), the raw token on hover. Nothing is fetched: no CDN, no network, and the
+are shown prettified (views.payloads.pretty_tokens), the raw token on hover. Nothing is fetched: no CDN, no network, and the
 file's Content-Security-Policy forbids any request. Tokens are user text: they travel as JSON (with "<", ">" and "&"
 escaped so no token can close the script element) and the views write them with textContent / fillText only.
 """
@@ -33,8 +33,8 @@ import numpy as np
 from attention.analyses.links import layer_links
 from attention.run.export import write_whole
 from attention.run.result import Attention
-from components import DOM_JS
-from components.payloads import grid_payload, payload, pretty_tokens
+from views import DOM_JS
+from views.payloads import grid_payload, payload, pretty_tokens
 
 _HERE = Path(__file__).resolve().parent
 # view name -> the files the app's component for it loads, in the same order (components/heatmap/__init__.py, ...)
@@ -319,3 +319,10 @@ def show(result: Attention, view: str = "grid", layer: int = 0, head: int = 0, t
         raise ValueError(f"Unknown view {view!r}: choose 'grid', 'head', 'links' or 'all'.")
     links_layers = [layer] if view == "links" else None
     return View(result, views, layer=layer, head=head, threshold=threshold, bits=bits, text=text, links_layers=links_layers)
+
+
+def register() -> None:
+    """Hand the core the notebook view and the file export (attention/run/display.py)."""
+    from attention.run import display
+
+    display.register(show=show, write_file=write_file)

@@ -1,5 +1,5 @@
 // The app's views outside Streamlit: in a notebook cell or one offline HTML file.
-// components/standalone.py wraps heatmap.js, grid.js and token_links.js (the very files the app loads) each in its own
+// views/standalone.py wraps heatmap.js, grid.js and token_links.js (the very files the app loads) each in its own
 // function scope and calls standaloneViews() with them; nothing here draws a view itself. This file only plays the part
 // Streamlit plays in the app: it hands each view its data and a parentElement, and answers the grid's "open" trigger
 // by opening that head. Every view lives in its own shadow root, so several per page stay independent.

@@ -1,4 +1,4 @@
-// Shared by the components (prepended to their scripts in Python, see components/__init__.py).
+// Shared by the components (prepended to their scripts in Python: views/__init__.py DOM_JS).
 // Every piece of user text reaches the page through textContent: never as markup.
 function element(tag, className, text) {
   const node = document.createElement(tag);
