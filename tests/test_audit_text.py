@@ -2,6 +2,8 @@
 present, and every number the replacement states is the code's own (so a retrained model cannot leave a stale figure)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -99,18 +101,15 @@ def test_forecast_gradient_equals_finite_differences(trained_timeseries):
     trained = trained_timeseries["synthetic"]
     gradient = ts.forecast_gradient(trained, 0, 0)
     x = torch.tensor(trained.data.test_x[:1], dtype=torch.float64)
-    network = trained.network.double()
-    try:
-        patch = trained.network.config.patch
-        step = 5
-        with torch.no_grad():
-            moved = [x.clone(), x.clone()]
-            moved[0][0, step, 0] += 1e-4
-            moved[1][0, step, 0] -= 1e-4
-            values = [float(network(m)[0][0, :patch].sum()) for m in moved]
-        assert abs(values[0] - values[1]) / 2e-4 == pytest.approx(gradient[step], rel=1e-2, abs=1e-5)
-    finally:
-        trained.network.float()
+    network = copy.deepcopy(trained.network).double()   # a copy: the cached network is shared (its baseline is float64)
+    patch = trained.network.config.patch
+    step = 5
+    with torch.no_grad():
+        moved = [x.clone(), x.clone()]
+        moved[0][0, step, 0] += 1e-4
+        moved[1][0, step, 0] -= 1e-4
+        values = [float(network(m)[0][0, :patch].sum()) for m in moved]
+    assert abs(values[0] - values[1]) / 2e-4 == pytest.approx(gradient[step], rel=1e-2, abs=1e-5)
 
 
 def test_translate_mini_docstring_names_its_layers():

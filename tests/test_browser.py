@@ -77,7 +77,7 @@ def test_hovering_a_cell_shows_query_key_and_weight(page, app_url):
     n = len(tokens)
     weights = attend(text, "scratch").head(1, 2)
     # hover the bottom-right cell (the last query and the last key): the canvas ends with an 8 px bottom margin
-    # and an 84 px colour-bar strip on the right (components/heatmap/heatmap.js: `bar`)
+    # and an 84 px colour-bar strip on the right (views/heatmap/heatmap.js: `bar`)
     x = box["x"] + box["width"] - 84 - 3
     y = box["y"] + box["height"] - 8 - 3
     page.mouse.move(x, y)
@@ -85,7 +85,8 @@ def test_hovering_a_cell_shows_query_key_and_weight(page, app_url):
     tip.wait_for(state="visible")
     lines = tip.text_content().split("\n")
     assert lines[0] == f"query: {tokens[-1]} (#{n - 1})" and lines[1] == f"key: {tokens[-1]} (#{n - 1})"
-    assert abs(float(lines[2].split(": ")[1]) - weights[n - 1, n - 1]) < 1e-3
+    value, bound = (float(part) for part in lines[2].split(": ")[1].split(" ± "))   # "weight: 0.0659471 ± 0.0000048"
+    assert abs(value - weights[n - 1, n - 1]) <= bound < 1e-3
 
 
 def test_bare_url_shows_the_default_sentence(page, app_url):
@@ -114,7 +115,7 @@ def test_clicking_a_grid_square_opens_that_head_and_updates_the_url(page, app_ur
     open_view(page, app_url, text="Birds fly south in winter.", model="minilm", layer="0", head="0")
     canvas = page.locator(".hg-canvas").first
     box = canvas.bounding_box()
-    layers, heads, left, top, gap = 6, 12, 30, 22, 4  # the grid's geometry (components/heatmap/grid.js)
+    layers, heads, left, top, gap = 6, 12, 30, 22, 4  # the grid's geometry (views/heatmap/grid.js)
     tile = (box["width"] - left) / heads - gap
     target_layer, target_head = 3, 8
     x = box["x"] + left + target_head * (tile + gap) + tile / 2
