@@ -128,6 +128,7 @@ def test_the_readme_is_short_and_leads_into_the_docs():
     assert all((ROOT / link).is_file() for link in links), links
     assert {f"docs/{name}.md" for name in ("inspect", "learn", "domains", "python", "notebook", "cli", "hosting",
                                            "reference", "architecture", "benchmarks")} <= links
+    assert {f"docs/{page.name}" for page in DOCS.glob("*.md")} <= links   # the guides too
 
 
 def app_pages() -> list[tuple[str, str]]:
