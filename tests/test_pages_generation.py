@@ -107,3 +107,18 @@ def test_hostile_prompt_is_shown_as_text():
     app = open_page("generation", prompt=hostile, steps="2")
     prompt_line = next(str(m.value) for m in app.markdown if str(m.value).startswith("**Prompt"))
     assert "\\*\\*bold\\*\\*" in prompt_line and "\\<img" in prompt_line and "\\[link\\]" in prompt_line
+
+
+def test_the_docs_state_the_pages_sampling_defaults():
+    """docs/learn.md's sampling defaults are the page's own (its schema and ui.generation)."""
+    import re
+    from pathlib import Path
+
+    from ui.generation import DEFAULT_TOP_K
+
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "pages" / "generation.py").read_text()
+    temperature = re.search(r'ui\.Fraction\("temperature", ([0-9.]+)', page).group(1)
+    seed = re.search(r'ui\.Integer\("seed", (\d+)', page).group(1)
+    docs = (root / "docs" / "learn.md").read_text()
+    assert f"(temperature {temperature},\nthe {DEFAULT_TOP_K} likeliest tokens, seed {seed}:" in docs
