@@ -146,3 +146,14 @@ def test_every_page_of_the_app_is_in_the_readme_and_has_a_screenshot_in_the_docs
         assert (DOCS / "images" / f"{stem}.png").is_file(), f"no screenshot of {stem}: run make screenshots"
         assert f"images/{stem}.png" in shown, f"the docs do not show images/{stem}.png"
         assert f"**{title}**" in readme, title
+
+
+def test_the_command_line_page_states_the_codes_numbers():
+    """docs/cli.md's overview size and formula characters are the code's own."""
+    from attention.run.export import _FORMULA
+    from attention.run.on_demand import FILE_OVERVIEW_SIZE
+
+    text = (DOCS / "cli.md").read_text()
+    assert f"{FILE_OVERVIEW_SIZE} × {FILE_OVERVIEW_SIZE} mean overview" in text
+    assert set(_FORMULA) == {"=", "+", "-", "@", "\t", "\r", "'"}   # the page names the first six; ' keeps it reversible
+    assert "(starting with `=`, `+`, `-`, `@`, a tab or a carriage\nreturn)" in text
