@@ -22,19 +22,38 @@ import os
 # ~1 s instead of ~40 ms here; passive waiting keeps it near 40 ms. Must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from attention.run.models import BUNDLED, SCRATCH, load_model  # noqa: E402
-from attention.run import limits  # noqa: E402
-from attention.run.api import attend, clean_text  # noqa: E402
-from attention.run.result import Attention  # noqa: E402
-from attention.run.view import view  # noqa: E402
-from attention.run.trace import StackTrace, Trace, trace  # noqa: E402
-from attention.analyses.contributions import Explanation, explain  # noqa: E402
-from attention.analyses.generation import Generation, generate, head_scores  # noqa: E402
-from attention.analyses.patching import Patching, patch  # noqa: E402
-from attention.analyses.lens import LogitLens, logit_lens  # noqa: E402
-from attention.domains.gpt_mini.cache import evaluate_lm  # noqa: E402
+from importlib import import_module  # noqa: E402
+from typing import Any  # noqa: E402
+
+from attention import domains as _domains  # noqa: E402,F401  (registers the trained demos' names; no torch)
+from attention.run.names import BUNDLED, SCRATCH  # noqa: E402
+
+# The public names load on first use (as transformers' own top level does): `import attention` and the command line's
+# argument and model-name checks cost no torch import; `from attention import attend` imports what attend needs.
+_PUBLIC = {
+    "load_model": "attention.run.models", "limits": "attention.run", "attend": "attention.run.api",
+    "clean_text": "attention.run.api", "Attention": "attention.run.result", "view": "attention.run.view",
+    "StackTrace": "attention.run.trace", "Trace": "attention.run.trace", "trace": "attention.run.trace",
+    "Explanation": "attention.analyses.contributions", "explain": "attention.analyses.contributions",
+    "Generation": "attention.analyses.generation", "generate": "attention.analyses.generation",
+    "head_scores": "attention.analyses.generation", "Patching": "attention.analyses.patching",
+    "patch": "attention.analyses.patching", "LogitLens": "attention.analyses.lens", "logit_lens": "attention.analyses.lens",
+    "evaluate_lm": "attention.domains.gpt_mini.cache",
+}
 
 MODELS = (BUNDLED, SCRATCH, f"{SCRATCH}:{BUNDLED}")
 
 __all__ = ["attend", "view", "trace", "Attention", "Trace", "StackTrace", "load_model", "clean_text", "limits", "MODELS",
            "generate", "Generation", "head_scores", "evaluate_lm", "explain", "Explanation", "patch", "Patching", "logit_lens", "LogitLens"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'attention' has no attribute {name!r}")
+    value = getattr(import_module(_PUBLIC[name]), name)
+    globals()[name] = value   # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -240,3 +240,17 @@ def test_a_write_in_progress_is_never_visible_under_its_name_and_never_half_ther
     assert target.read_bytes() == b"old"
     if line == "written":                                   # Linux: the data sat in an unnamed file; nothing left
         assert files(tmp_path) == ["out.bin"]
+
+
+def test_an_unknown_model_fails_offline_before_torch_is_imported(tmp_path):
+    """The name is checked first (attention/run/names.py, no torch): offline, `attend` and `export` with a model that is
+    neither the project's own, a folder nor in the Hugging Face cache fail before any library loads, and write nothing."""
+    code = ("import sys\nfrom attention.cli import main\n"
+            "codes = [main(['attend', 'The cat.', '--model', 'no-such/model-xyz', '--out', sys.argv[1] + '/w.npz']),\n"
+            "         main(['export', 'The cat.', '--model', 'no-such/model-xyz', '--out', sys.argv[1] + '/v.html'])]\n"
+            "print(codes, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert done.stdout.strip() == "[2, 2] False", done.stdout + done.stderr
+    assert done.stderr.count("Could not load the model 'no-such/model-xyz'") == 2
+    assert list(tmp_path.iterdir()) == []

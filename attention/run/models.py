@@ -35,13 +35,10 @@ from attention.engine.patterns import ATTEND_OPTIONS
 from attention.engine.record_backend import RecordingBackend, recordable
 from attention.engine.transformer import ScratchTransformer
 from attention.run import limits
+from attention.run.names import (BUNDLED, GPT_MINI_NAMES, INDUCTION_MINI, LONG_MINI, NAMED,  # noqa: F401 (names of the table)
+                                  SCRATCH, TRANSLATE_MINI_NAMES, register)
 from attention.run.cache import ByteLRU, memory_cache
 
-BUNDLED = "minilm"
-SCRATCH = "scratch"
-GPT_MINI_NAMES = ("gpt-mini", "scratch:random-gpt-mini")
-TRANSLATE_MINI_NAMES = ("translate-mini", "scratch:random-translate-mini")
-INDUCTION_MINI = "induction-mini"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 _LOAD_LOCK = threading.Lock()
@@ -89,15 +86,9 @@ def _scratch(name: str) -> Backend:
     return _scratch_backend(name, tokenizer, network, "encoder", config.max_positions, {"causal", "target", *ATTEND_OPTIONS})
 
 
-# The models built here rather than read from a folder or the hub: name -> builder(name) -> Backend. The trained demos
-# register theirs from above (attention/domains/names.py), so this table never imports a domain.
-NAMED: dict[str, Callable[[str], Backend]] = {SCRATCH: _scratch}
-
-
-def register(names: tuple[str, ...], builder: Callable[[str], Backend]) -> None:
-    """Name models that `builder(name)` builds (the trained demos call this when their package is imported)."""
-    for name in names:
-        NAMED[name] = builder
+# The table (run/names.py, no torch): the project's engine with seeded weights is built here; the trained demos
+# register theirs from above (attention/domains/names.py), so this module never imports a domain.
+register((SCRATCH,), _scratch)
 
 
 def _engine_copy(name: str) -> Backend:
