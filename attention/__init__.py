@@ -31,7 +31,7 @@ from attention.run.names import BUNDLED, SCRATCH  # noqa: E402
 # The public names load on first use (as transformers' own top level does): `import attention` and the command line's
 # argument and model-name checks cost no torch import; `from attention import attend` imports what attend needs.
 _PUBLIC = {
-    "load_model": "attention.run.models", "limits": "attention.run", "attend": "attention.run.api",
+    "load_model": "attention.run.models", "limits": "attention.run.limits", "attend": "attention.run.api",
     "clean_text": "attention.run.api", "Attention": "attention.run.result", "view": "attention.run.view",
     "StackTrace": "attention.run.trace", "Trace": "attention.run.trace", "trace": "attention.run.trace",
     "Explanation": "attention.analyses.contributions", "explain": "attention.analyses.contributions",
@@ -50,7 +50,8 @@ __all__ = ["attend", "view", "trace", "Attention", "Trace", "StackTrace", "load_
 def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'attention' has no attribute {name!r}")
-    value = getattr(import_module(_PUBLIC[name]), name)
+    module = import_module(_PUBLIC[name])
+    value = module if module.__name__.rpartition(".")[2] == name else getattr(module, name)   # `limits` is a module
     globals()[name] = value   # once loaded, a plain attribute
     return value
 

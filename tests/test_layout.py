@@ -53,3 +53,14 @@ def test_a_trained_demo_names_its_nn_module_network_and_keeps_the_old_name():
     assert all(f[0] == "network" and "model" not in f for f in fields)
     trained = vision.Trained(object(), None, 0.0, 0.0, 0.0)
     assert trained.model is trained.network
+
+
+def test_import_attention_loads_no_library_and_every_public_name_resolves():
+    """`import attention` costs no torch (its public names load on first use), and each name in __all__ resolves to
+    the object its module defines."""
+    found = json.loads(run_python(
+        "import json, sys, attention\n"
+        "light = 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "names = {name: getattr(attention, name) is not None for name in attention.__all__}\n"
+        "print(json.dumps({'light': light, 'names': names, 'limits': attention.limits.__name__}))"))
+    assert found["light"] and all(found["names"].values()) and found["limits"] == "attention.run.limits"
