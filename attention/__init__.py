@@ -51,7 +51,7 @@ def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'attention' has no attribute {name!r}")
     module = import_module(_PUBLIC[name])
-    value = module if module.__name__.rpartition(".")[2] == name else getattr(module, name)   # `limits` is a module
+    value = module if name == "limits" else getattr(module, name)   # `limits` is a module, the rest its members
     globals()[name] = value   # once loaded, a plain attribute
     return value
 

@@ -61,6 +61,8 @@ def test_import_attention_loads_no_library_and_every_public_name_resolves():
     found = json.loads(run_python(
         "import json, sys, attention\n"
         "light = 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
-        "names = {name: getattr(attention, name) is not None for name in attention.__all__}\n"
-        "print(json.dumps({'light': light, 'names': names, 'limits': attention.limits.__name__}))"))
-    assert found["light"] and all(found["names"].values()) and found["limits"] == "attention.run.limits"
+        "kinds = {name: type(getattr(attention, name)).__name__ for name in attention.__all__}\n"
+        "print(json.dumps({'light': light, 'kinds': kinds, 'limits': attention.limits.__name__}))"))
+    assert found["light"] and found["limits"] == "attention.run.limits"
+    assert {name for name, kind in found["kinds"].items() if kind == "module"} == {"limits"}   # not `trace` the module
+    assert found["kinds"]["trace"] == found["kinds"]["attend"] == "function" and found["kinds"]["Attention"] == "type"
