@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -125,10 +126,10 @@ def test_the_app_starts_from_the_wheel_and_draws_its_first_page(venv, page, arti
         page.screenshot(path=str(artifacts / "wheel-first-page.png"))
         (artifacts / "wheel.txt").write_text(f"fresh venv + wheel installed: {venv['install']:.1f} s; `attention-lens run` "
                                              f"to the first page drawn: {first_page:.1f} s\n")
-    finally:
-        process.terminate()
+    finally:   # the whole session: `attention-lens run` waits on its streamlit child, which must stop too
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
         log.close()
