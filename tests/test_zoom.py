@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from attention import attend
+from views.payloads import view_id
 from views.zoom.payload import (EXACT_SPAN, WINDOW_CELLS, grouped_payload, kv_groups,
-                                     overview_payload, row_payload, window_payload, zoom_id, zoom_payload)
+                                     overview_payload, row_payload, window_payload, zoom_payload)
 
 TEXT = " ".join(["The keeper lit the lamp.", "Ships passed in the night while the harbour slept."] * 40)
 
@@ -108,7 +109,7 @@ def test_payload_names_grouped_heads_and_sends_only_what_is_missing(pair):
     assert kv_groups(long) == 2
     data = zoom_payload(long, 0, 3, overview=False, tokens=False)
     assert data["groups"] == 2 and data["causal"] and "overview" not in data and "tokens" not in data
-    assert zoom_id(long) == zoom_id(short)          # the same tokens, model and options: one view
+    assert view_id(long) == view_id(short)          # the same tokens, model and options: one view
     full = zoom_payload(long, 9, 9)                 # clamped to the last layer and head
     assert (full["layer"], full["head"]) == (1, 3) and len(full["tokens"]) == long.n_tokens
 

@@ -126,10 +126,11 @@ PREFETCH_BITS = 8          # a prefetched head is shown within ± max/510 (the h
 
 
 def view_id(result: Attention) -> str:
-    """A short id of a result's weights (model, options, tokens, shape): the browser keeps heads under it."""
+    """A short id of a result's weights (model, options, tokens, layers × heads; the same for a long result and a short
+    one of the same text): the browser keeps heads, and the zoomable view its overviews, under it."""
     digest = hashlib.blake2b(digest_size=8)
     for part in (result.model, repr(sorted(result.options.items())), "\x1f".join(map(str, result.tokens)),
-                 repr(result.weights.shape)):
+                 f"{result.n_layers}x{result.n_heads}"):
         digest.update(part.encode("utf-8", "replace") + b"\x1e")
     return digest.hexdigest()
 

@@ -16,7 +16,8 @@ import streamlit as st
 
 from attention import Attention
 from views import DOM_JS, asset
-from views.zoom.payload import grouped_payload, record_payload, row_payload, window_payload, zoom_id, zoom_payload
+from views.payloads import view_id
+from views.zoom.payload import grouped_payload, record_payload, row_payload, window_payload, zoom_payload
 
 _COMMON = asset("heatmap/common.js")   # colours, base64, tooltip, pending
 _MOUNT = st.components.v2.component(
@@ -36,7 +37,7 @@ def zoom_pending(message: str, key: str) -> Any:
 
 def _held(result: Attention) -> dict[str, Any]:
     record = st.session_state.setdefault(_HELD, {})
-    view = zoom_id(result)
+    view = view_id(result)
     if view not in record:
         while len(record) >= _VIEWS_KEPT:
             record.pop(next(iter(record)))

@@ -12,7 +12,6 @@ Tokens are JSON strings, written by the browser with textContent / fillText only
 from __future__ import annotations
 
 import base64
-import hashlib
 import zlib
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from attention import Attention
+from views.payloads import view_id
 
 OVERVIEW_SIZE = 1024    # cells a side of the overview
 EXACT_SPAN = 256        # a window this many tokens a side (or fewer) is sent exact: one cell per weight
@@ -33,15 +33,6 @@ SATURATE = 0.995        # the overview's colour reaches its darkest at this quan
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def zoom_id(result: Attention) -> str:
-    """A short id of a result (model, options, tokens, layers × heads): the browser keeps its overviews under it."""
-    digest = hashlib.blake2b(digest_size=8)
-    for part in (result.model, repr(sorted(result.options.items())), "\x1f".join(map(str, result.tokens)),
-                 f"{result.n_layers}x{result.n_heads}"):
-        digest.update(part.encode("utf-8", "replace") + b"\x1e")
-    return digest.hexdigest()
 
 
 def kv_groups(result: Attention) -> int:
@@ -174,7 +165,7 @@ def zoom_payload(result: Attention, layer: int, head: int, pool: str = "max", *,
     """What the view needs to open a head: {view, layer, head, pool, n, layers, heads, groups, causal, model}, plus
     the tokens and the head's overview unless the browser holds them already (`tokens`, `overview` False)."""
     layer, head = result.clamp(layer, head)
-    data: dict[str, Any] = {"view": zoom_id(result), "layer": layer, "head": head, "pool": pool, "n": result.n_tokens,
+    data: dict[str, Any] = {"view": view_id(result), "layer": layer, "head": head, "pool": pool, "n": result.n_tokens,
                             "layers": result.n_layers, "heads": result.n_heads, "groups": kv_groups(result),
                             "causal": bool(result.meta.get("causal")), "model": str(result.model)}
     if tokens:
