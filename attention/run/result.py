@@ -37,7 +37,7 @@ class LayersAndHeads:
 
 
 @dataclass(frozen=True, eq=False)
-class Attention(OnDemand, LayersAndHeads):
+class Attention(OnDemand):
     """Per-head attention of one input.
 
     tokens   -- what each query/key position is: word pieces (special tokens included),
