@@ -147,7 +147,7 @@ def _model_first(args: argparse.Namespace) -> None:
 
 
 def _attend(args: argparse.Namespace):
-    _model_first(args)
+    """The result of the text and model in `args` (its callers have already checked the model name: _model_first)."""
     from attention import attend
     from attention.run import on_demand
 
