@@ -77,6 +77,31 @@ def test_rows_tiles_and_overviews_equal_a_direct_softmax(case):
     assert recorded.shape == (1, 4, N, N) and recorded.groups == 2
 
 
+def test_a_large_overview_in_blocks_and_threads_equals_pooling_the_full_softmax():
+    """Long enough (2,100² weights) that overview() shares its rows between threads, online softmax over key blocks
+    of uneven cells, causal: both pools equal pooling the directly computed map, and rows of the mean still sum to 1."""
+    n, size = 2100, 97
+    generator = torch.Generator().manual_seed(3)
+    layer = LayerRecord(torch.randn(1, 2, n, 8, generator=generator) * 3, torch.randn(1, 1, n, 8, generator=generator) * 3,
+                        8 ** -0.5, None, KeyMask(None, n, n, kind="causal"))
+    source = RecordedWeights([layer])
+    assert n * n >= 1 << 22 and on_demand.OVERVIEW_THREADS > 1                  # the threaded path
+    q, k = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    scores = (layer.queries[0, 1] @ layer.keys[0, 0].T * layer.scaling).masked_fill(k > q, float("-inf"))
+    full = torch.softmax(scores.double(), -1).numpy()                            # [query, key]
+    cell = np.arange(n) * size // n
+    sums = np.stack([full[:, cell == c].sum(1) for c in range(size)], 1)           # [query, key cell]
+    mean = np.stack([sums[cell == c].mean(0) for c in range(size)])
+    peak = np.stack([np.stack([full[cell == r][:, cell == c].max() for c in range(size)]) for r in range(size)])
+    found_mean = on_demand.overview(source, 0, 1, size=size, pool="mean")
+    found_max = on_demand.overview(source, 0, 1, size=size, pool="max")
+    assert found_mean.shape == found_max.shape == (size, size)
+    assert np.abs(found_mean - mean).max() < 2e-6 and np.abs(found_max - peak).max() < 2e-6
+    assert np.allclose(found_mean.sum(1), 1.0, atol=1e-5)
+    lse = torch.logsumexp(scores, -1)                                               # the pass keeps every row's
+    assert torch.allclose(source.log_sum_exp(0, 1, slice(0, n)), lse, atol=1e-5)   # log-sum-exp as it goes
+
+
 def test_mean_overview_keeps_row_sums_and_max_keeps_a_lone_spike():
     weights = np.full((1, 1, 40, 40), 1 / 40, dtype=np.float32)
     weights[0, 0, 21] = 0.0

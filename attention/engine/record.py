@@ -54,10 +54,11 @@ class KeyMask:
 
     def allowed(self, batch: int, queries: slice, keys: slice) -> torch.Tensor | None:
         """bool [query, key] for positions queries × keys of one sequence (None: everything is visible)."""
+        if self.key_valid is None and (self.kind == "full" or (self.kind == "causal" and
+                                                              keys.stop - 1 + self.kv_offset <= queries.start + self.q_offset)):
+            return None                                       # every key of the block is visible to every query
         q = torch.arange(queries.start, queries.stop)
         k = torch.arange(keys.start, keys.stop)
-        if self.kind == "full" and self.key_valid is None:
-            return None
         if self.kind == "causal":
             visible = k[None, :] + self.kv_offset <= q[:, None] + self.q_offset
         elif self.kind == "full":

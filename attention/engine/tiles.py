@@ -75,3 +75,64 @@ def dense(layers: list[LayerRecord], batch: int = 0) -> torch.Tensor:
                  for head in range(layer.n_heads)]
         out.append(torch.stack(heads).cpu())
     return torch.stack(out)
+
+
+class Cells:
+    """n positions split into `size` near-equal cells, cell(position) = position · size // n (what the overview and the
+    zoomable view both use): starts [cell], and a gather index [cell, longest] that lists each cell's positions,
+    its last position repeated where the cell is shorter (`repeats` [cell] times), so cells pool with one reshape."""
+
+    def __init__(self, n: int, size: int) -> None:
+        self.n, self.size = n, size
+        self.starts = (torch.arange(size + 1) * n + size - 1) // size               # first position of each cell, and n
+        lengths = self.starts[1:] - self.starts[:-1]
+        self.longest = int(lengths.max())
+        offsets = torch.arange(self.longest)[None, :]
+        self.index = torch.minimum(self.starts[:-1, None] + offsets, self.starts[1:, None] - 1)   # [cell, longest]
+        self.repeats = (self.longest - lengths).float()                              # [cell]
+
+    def of(self, positions: torch.Tensor) -> torch.Tensor:
+        """The cell of each position: int64 [...]."""
+        return positions * self.size // self.n
+
+    def pool(self, values: torch.Tensor, first: int, cells: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sum, max) over each of `cells` of values [row, position from `first`] that cover those cells whole:
+        float32 [row, cell] each."""
+        index = self.index[cells] - first                                            # [cell, longest]
+        gathered = values.index_select(1, index.reshape(-1)).view(values.shape[0], -1, self.longest)
+        last = gathered[..., -1]
+        return gathered.sum(-1).sub_(last * self.repeats[cells]), gathered.amax(-1)
+
+
+def pooled_rows(layer: LayerRecord, batch: int, head: int, queries: slice, cells: Cells,
+                key_step: int = 2048) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass over the keys these queries can see, a small block at a time (scores, exp and pooling stay in cache):
+    (sum, max) of each row's exact weights over every key cell, float32 [query, cell] each, and each row's
+    log-sum-exp float32 [query]. Softmax runs online: each block is exp(score − the row's largest score so far), and
+    what was pooled before is rescaled when that largest score grows."""
+    rows = queries.stop - queries.start
+    first, stop = layer.mask.key_bounds(batch, queries)
+    sums = torch.zeros(rows, cells.size)
+    peaks = torch.zeros(rows, cells.size)
+    top = torch.full((rows,), float("-inf"))
+    if stop > first:
+        c_first, c_stop = int(cells.of(torch.tensor(first))), int(cells.of(torch.tensor(stop - 1))) + 1
+        per = max(1, key_step // cells.longest)                                      # cells per key block
+        for c0 in range(c_first, c_stop, per):
+            c1 = min(c_stop, c0 + per)
+            k0, k1 = int(cells.starts[c0]), int(cells.starts[c1])
+            block = scores(layer, batch, head, queries, slice(k0, k1)).cpu()        # [query, key]
+            grown = torch.maximum(top, block.amax(-1))
+            safe = torch.where(torch.isfinite(grown), grown, torch.zeros_like(grown))
+            shrink = torch.exp(torch.where(torch.isfinite(top), top - safe, torch.full_like(top, float("-inf"))))
+            sums.mul_(shrink[:, None])
+            peaks.mul_(shrink[:, None])
+            top = grown
+            part_sum, part_max = cells.pool(block.sub_(safe[:, None]).exp_(), k0, slice(c0, c1))
+            sums[:, c0:c1] += part_sum
+            peaks[:, c0:c1] = torch.maximum(peaks[:, c0:c1], part_max)
+    total = sums.sum(-1)                                                             # Σ exp(score − top) per row
+    seen = total > 0
+    scale = torch.where(seen, 1.0 / total.clamp_min(1e-38), torch.zeros_like(total))
+    lse = torch.where(seen, top + torch.log(total.clamp_min(1e-38)), torch.full_like(total, float("-inf")))
+    return sums.mul_(scale[:, None]), peaks.mul_(scale[:, None]), lse

@@ -18,6 +18,7 @@ Names (see docs/long-context.md):
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -28,6 +29,7 @@ from attention.engine import tiles
 from attention.engine.record import CHUNK_ELEMENTS, LayerRecord
 
 POOLS = ("mean", "max")
+ROWS_PER_BLOCK = 128      # query rows per block of an overview pass (its scores stay in cache)
 
 
 class WeightsNotKept(ValueError, AttributeError):
@@ -126,6 +128,17 @@ class RecordedWeights:
             known[queries] = lse
         return first, tiles.normalise(block, lse).cpu()
 
+    def pooled_rows(self, layer: int, head: int, queries: slice, cells: tiles.Cells) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sum, max) float32 [query, key cell] of these rows' weights over each key cell, in one pass that also
+        finds (and keeps) the rows' log-sum-exp."""
+        sums, peaks, lse = tiles.pooled_rows(self.layers[layer], self.batch, head, queries, cells)
+        with self._lock:
+            known = self._lse.get((layer, head))
+            if known is None:
+                known = self._lse[(layer, head)] = torch.full((self.shape[2],), float("nan"))
+            known[queries] = lse
+        return sums, peaks
+
     def tile(self, layer: int, head: int, queries: slice, keys: slice) -> np.ndarray:
         lse = self.log_sum_exp(layer, head, queries)
         return tiles.weights(self.layers[layer], self.batch, head, queries, keys, lse).cpu().numpy()
@@ -186,13 +199,60 @@ def tile(source: Source, layer: int, head: int, queries: slice | None = None, ke
     return source.tile(layer, head, _span(queries, source.shape[2], "queries"), _span(keys, source.shape[3], "keys"))
 
 
-def _blocks_of(n: int, size: int) -> torch.Tensor:
-    """Which of `size` near-equal blocks each of n positions falls in: int64 [n]."""
-    return torch.arange(n) * size // n
+OVERVIEW_THREADS = 2          # an overview's row blocks are shared by this many threads (torch releases the GIL)
+_OVERVIEWS_KEPT = 16          # overviews kept per source (both pools of a head come from one pass)
+
+
+def _pooled_part(source: Source, layer: int, head: int, q_cells: tiles.Cells, k_cells: tiles.Cells,
+                 cells: range) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, max) float32 [cell, key cell] for query cells `cells`, row blocks of whole cells at a time: "mean" is the
+    cell's queries' average of their weight summed over the key cell, "max" the largest single weight in it."""
+    per = max(1, ROWS_PER_BLOCK // q_cells.longest)
+    means, peaks = [], []
+    for c0 in range(cells.start, cells.stop, per):
+        c1 = min(cells.stop, c0 + per)
+        rows = slice(int(q_cells.starts[c0]), int(q_cells.starts[c1]))
+        if isinstance(source, RecordedWeights):
+            row_sum, row_max = source.pooled_rows(layer, head, rows, k_cells)
+        else:
+            first, block = source.band(layer, head, rows)
+            row_sum, row_max = k_cells.pool(block, first, slice(0, k_cells.size))
+        part_sum, part_max = q_cells.pool(row_sum.T.contiguous(), rows.start, slice(c0, c1))   # [key cell, cell]
+        counts = (q_cells.starts[c0 + 1:c1 + 1] - q_cells.starts[c0:c1]).float()
+        means.append((part_sum / counts).T)
+        peaks.append(q_cells.pool(row_max.T.contiguous(), rows.start, slice(c0, c1))[1].T)
+    return torch.cat(means), torch.cat(peaks)
+
+
+def _pooled(source: Source, layer: int, head: int, size_q: int, size_k: int) -> dict[str, np.ndarray]:
+    """Both overviews of one head ({"mean", "max"} float32 [size_q, size_k]) from one pass over its weights, kept on
+    the source (the last _OVERVIEWS_KEPT heads asked for)."""
+    key = (layer, head, size_q, size_k)
+    kept = source.__dict__.setdefault("_overviews", {})
+    if key in kept:
+        kept[key] = kept.pop(key)                                                   # most recently used last
+        return kept[key]
+    _, _, n_q, n_k = source.shape
+    q_cells, k_cells = tiles.Cells(n_q, size_q), tiles.Cells(n_k, size_k)
+    threads = OVERVIEW_THREADS if n_q * n_k >= 1 << 22 else 1
+    bounds = [size_q * i // threads for i in range(threads + 1)]
+    parts = [range(bounds[i], bounds[i + 1]) for i in range(threads)]
+    if threads == 1:
+        done = [_pooled_part(source, layer, head, q_cells, k_cells, parts[0])]
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            done = list(pool.map(lambda cells: _pooled_part(source, layer, head, q_cells, k_cells, cells), parts))
+    found = {"mean": torch.cat([d[0] for d in done]).numpy(), "max": torch.cat([d[1] for d in done]).numpy()}
+    kept[key] = found
+    while len(kept) > _OVERVIEWS_KEPT:
+        kept.pop(next(iter(kept)))
+    return found
 
 
 def overview(source: Source, layer: int, head: int, size: int = 1024, pool: str = "mean") -> np.ndarray:
-    """float32 [≤ size, ≤ size]: the whole map downsampled (exact when it already fits in size × size)."""
+    """float32 [≤ size, ≤ size]: the whole map downsampled (exact when it already fits in size × size). Cell (i, j)
+    covers the queries q with q · rows // n = i and the keys k with k · cols // n = j; both pools come from one pass
+    over the head and are kept, so the other pool and the same head again cost nothing."""
     layer, head = _check_head(source, layer, head)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"The overview's size must be a whole number of at least 1; got {size!r}.")
@@ -201,21 +261,7 @@ def overview(source: Source, layer: int, head: int, size: int = 1024, pool: str 
     _, _, n_q, n_k = source.shape
     if n_q <= size and n_k <= size:
         return source.tile(layer, head, slice(0, n_q), slice(0, n_k))
-    size_q, size_k = min(size, n_q), min(size, n_k)
-    q_block, k_block = _blocks_of(n_q, size_q), _blocks_of(n_k, size_k)
-    out = torch.zeros(size_q, size_k)
-    for rows, first, block in _row_blocks(source, layer, head):
-        keys = k_block[first:first + block.shape[1]]
-        if pool == "mean":
-            pooled = torch.zeros(block.shape[0], size_k).index_add_(1, keys, block)          # [rows, key block]
-            out.index_add_(0, q_block[rows], pooled)
-        else:
-            pooled = torch.zeros(block.shape[0], size_k).scatter_reduce_(
-                1, keys.expand(block.shape[0], -1), block, "amax")
-            out.scatter_reduce_(0, q_block[rows][:, None].expand(-1, size_k), pooled, "amax")
-    if pool == "mean":
-        out /= torch.bincount(q_block, minlength=size_q).clamp(min=1)[:, None].float()
-    return out.numpy()
+    return _pooled(source, layer, head, min(size, n_q), min(size, n_k))[pool].copy()
 
 
 def summary(source: Source, layer: int, head: int, band_width: int = 1) -> HeadSummary:
