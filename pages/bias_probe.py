@@ -117,7 +117,8 @@ with map_col:
 with head_col:
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", range(scores.shape[0]), key="bias_layer",
-                         help="Opens on the head whose excess is largest (or, without controls, that moves most).")
+                         help="Opens on the surviving head of largest |excess| (if none survives, the largest |excess|; "
+                              "without controls, the head that moves most).")
     head = c2.selectbox("Head", range(scores.shape[1]), key="bias_head", help="Heads count from 0.")
     if controlled:
         head_numbers(report, layer, head)

@@ -121,11 +121,11 @@ with st.expander("Pattern types: the rule", expanded=False):
     st.markdown(PATTERN_RULE)
     st.markdown(" · ".join(f"{name}: **{count}**" for name, count in pattern_counts(pattern).items()))
 
-st.subheader("Rollout and flow: which input tokens reach each position")
+st.subheader("Rollout and flow: attention weights carried through the layers")
 st.caption(
-    "Abnar & Zuidema (2020). Each layer's heads are averaged and the residual connection added as half attention to "
-    "oneself. **Rollout** multiplies these layer by layer; **flow** is the maximum flow from each top position to each "
-    f"input token through the layers, with the weights as capacities (computed up to {FLOW_MAX_TOKENS} tokens)."
+    "Abnar & Zuidema (2020): heads averaged per layer, the residual added as half attention to oneself. **Rollout** "
+    "multiplies these layer by layer; **flow** is the maximum flow from each top position to each input token, the weights "
+    f"as capacities (up to {FLOW_MAX_TOKENS} tokens). Weights alone (no values, norms or MLPs): a heuristic, not a measurement."
 )
 if views.flow is None:
     ui.warn(f"This text has {result.n_tokens} tokens; attention flow is computed up to {FLOW_MAX_TOKENS}.")

@@ -120,7 +120,7 @@ right.markdown(
     "**Attention rollout** (Abnar & Zuidema, 2020, left) multiplies the layers' head-averaged attention weights, with "
     "the residual connection counted as 0.5·I. It is made of weights alone: it ignores the value vectors, the output "
     "projections, the layer norms and the feed-forward layers, so it says where attention points, not how much of a "
-    "patch reaches [CLS]. **Occlusion** (right) measures what the output uses: how much the probability of the "
+    "patch reaches [CLS]. **Occlusion** (beside it) is measured on the output: how much the probability of the "
     f"predicted digit drops when each patch is blanked. On this ViT the two agree little: over {ROLLOUT_CHECKED} "
     f"held-out digits the median Spearman correlation of the rollout map with the occlusion drop of the true digit is "
     f"{agreement:.2f}."
@@ -130,7 +130,7 @@ st.subheader("Where does a patch look?")
 st.selectbox("Patch", range(config.n_patches), key="images_patch", format_func=lambda p: f"{p} · row {p // config.grid}, column {p % config.grid}",
              help="Click a patch on the picture above, or pick it here; patches count row by row from the top left.")
 ui.chart(heads_overlay(image, result, 1 + patch, config.patch_size, patch=patch), "images_patch_view")
-st.caption("The blue square is the chosen patch (the query); red shows which patches it takes its new vector from, per layer and head.")
+st.caption("The blue square is the chosen patch (the query); red shows where it puts its attention weight, per layer and head.")
 
 st.subheader("Mistakes, and what the model looked at")
 wrong = vision.mistakes(trained)

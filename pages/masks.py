@@ -9,7 +9,7 @@ from figures.learn import recurrence_figure
 from figures.masks import causal_pair_figure, cross_mean_figure, decoder_figure, mask_pair_figure, padding_figure, seq2seq_figures
 from ui.masks import translator_report
 
-DEFAULT_DECODER = gpt_mini.MODEL_NAME          # a decoder trained here: its causal patterns are learned ones
+DEFAULT_DECODER = gpt_mini.MODEL_NAME          # a decoder trained here (what its heads do is measured: head_roles)
 DEFAULT_SEQ2SEQ = translate_mini.MODEL_NAME    # an encoder–decoder trained here: its cross-attention aligns
 TRANSLATORS = (translate_mini.MODEL_NAME, translate_mini.RANDOM_NAME)
 DEFAULT_SOURCE = translate_mini.example(3).source   # a held-out date (never seen in training), written in words
@@ -70,7 +70,7 @@ if decoder.strip():
                    f"{decoded.n_layers} layers × {decoded.n_heads} heads.{trained_here} The Generation page shows it writing.")
 else:
     st.info("Type a decoder (gpt-mini, a Hugging Face id or a folder) to see a GPT-style model's own causal attention. "
-            "`scratch:<folder>` runs a GPT-2 folder in the project's engine (same numbers as transformers).",
+            "`scratch:<folder>` runs a GPT-2 folder in the project's engine (its attention equals transformers' within 1e-5).",
             icon=":material/info:")
 
 st.header("Self-attention vs cross-attention")

@@ -6,7 +6,7 @@ from figures.learn import matrix_figure, permutation_figure
 from attention.analyses.positions import learned, permutation_experiment, similarity, sinusoidal
 
 SINE_DIMENSIONS = 64   # the "scratch" engine's width, whose positions are these sine/cosine codes
-DEFAULT_HEAD = 2       # MiniLM's layer-0 head 2 attends to the next position: the shuffle shows it at once
+DEFAULT_HEAD = 2       # MiniLM's layer-0 head 2 attends to the previous position: the shuffle shows it at once
 
 
 def read_count(raw: str | None) -> tuple[int, str | None]:
@@ -29,7 +29,7 @@ st.caption(
     "to attention alone, “dog bites man” and “man bites dog” hold the same tokens. Transformers therefore add a "
     "**position code** to each token's embedding before the first layer, as BERT, GPT-2 and the original Transformer "
     "do, so that order can shape the scores. Other models put position inside attention, in every layer: T5 adds a "
-    "learned bias per relative distance to the scores (Raffel et al., 2020), RoPE rotates queries and keys by their "
+    "learned bias per (bucketed) relative distance to the scores (Raffel et al., 2020), RoPE rotates queries and keys by their "
     "position (Su et al., 2021), and ALiBi subtracts a penalty growing with distance (Press et al., 2022)."
 )
 ui.show_url_notices()
@@ -89,7 +89,7 @@ if experiment is not None:
     m2.metric("With positions: largest difference", f"{experiment.gap_with:.3f}",
               help="The same comparison with position codes added: the order now changes the weights themselves.")
     ui.chart(permutation_figure(experiment), "permutation")
-    st.caption("Top row: the two pictures are identical — without positions the head cannot tell the orders apart. "
+    st.caption("Top row: the two pictures are the same up to rounding — without positions the head cannot tell the orders apart. "
                "Bottom row: they differ — the position codes let the model see that the words moved.")
 
 STATE.share(text, text=text, model=model, layer=layer, head=head, seed=int(seed), count=count)

@@ -52,7 +52,7 @@ def show_scaling(prefix: str) -> None:
     ui.chart(scaling_figure(int(d_k)), f"{prefix}_scaling")
     st.caption(f"Without the scaling (red) the scores spread with √d_k = {np.sqrt(d_k):.3g}, and as d_k grows the row's "
                "largest weight climbs towards 1: the softmax saturates. With it (blue) the spread, and the largest "
-               "weight, stay the same at every d_k. This is the experiment, not the model above: a trained head's "
+               "weight, stay about the same at every d_k (up to sampling noise). This is the experiment, not the model above: a trained head's "
                "scores are not random.")
 
 

@@ -115,7 +115,7 @@ if result is not None:
         ui.chart(rul_trace_figure(true, predicted, cycles), "ts_life")
     ui.chart(time_heatmap(result, layer, head), "ts_heatmap")
     st.caption("Rows are the tokens that look (the last rows are the forecast or RUL tokens), columns the tokens looked at. "
-               "Switch between single heads and their average: heads often split the work (recent steps, one season back).")
+               "Switch between single heads and their average to see whether the heads split the work (recent steps, one season back).")
 
 st.subheader("Why attention suits time series")
 st.markdown(

@@ -132,3 +132,95 @@ def test_bias_texts_say_what_the_tests_show():
     source = inspect.getsource(report)
     assert "no more than swapping a word of the same gender" not in source
     assert "no head's excess is detectable at FDR" in source and f"{ALPHA:.0%}" == "5%"
+
+
+def _source(*parts: str) -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parent.parent.joinpath(*parts)).read_text()
+
+
+def test_positions_default_head_is_named_for_what_it_does():
+    """MiniLM's layer-0 head 2 (the Positions page's default) puts its weight on the previous token, not the next."""
+    import re
+
+    from attention import attend
+    from attention.analyses import stats
+
+    head = int(re.search(r"^DEFAULT_HEAD = (\d+)", _source("pages", "positions.py"), re.M).group(1))
+    found = stats.result_stats(attend("The animal didn't cross the street because it was too tired.", "scratch:minilm"))
+    assert found.values["previous"][0, head] > 0.9 > found.values["next"][0, head]
+    learn = _source("docs", "learn.md")
+    assert "layer-0 next-token head" not in learn and f"`head` (default {head}: MiniLM's layer-0 previous-token head)" in learn
+    assert "head 2 attends to the next position" not in _source("pages", "positions.py")
+
+
+def test_equal_to_transformers_says_within_what():
+    """'Same numbers' / 'equal to transformers' gave no tolerance; the engine's MiniLM attention is within 1e-5."""
+    from attention import attend
+
+    text = "The animal didn't cross the street because it was too tired."
+    assert np.abs(attend(text, "minilm").weights - attend(text, "scratch:minilm").weights).max() < 1e-5
+    inspect_doc, learn = _source("docs", "inspect.md"), _source("docs", "learn.md")
+    assert "(`scratch:minilm`, equal to transformers)" not in inspect_doc
+    assert "(`scratch:minilm`, equal to transformers' attention within 1e-5)" in inspect_doc
+    assert "(same weights, same numbers)" not in learn and "its attention equals transformers' within 1e-5" in learn
+    masks = _source("pages", "masks.py")
+    assert "(same numbers as transformers)" not in masks and "(its attention equals transformers' within 1e-5)" in masks
+
+
+def test_the_decoder_differences_stated_in_learn_are_measured():
+    """docs/learn.md: GPT-2 and BART in the engine against transformers on the tiny random models of test_decoder."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from attention import attend
+    from test_decoder import SOURCE, TARGET, bart, bart_reference, eager, gpt2, ids_of, save_with_tokenizer
+
+    learn = _source("docs", "learn.md")
+    assert "measured\n  difference 0)" not in learn
+    stated_bart, stated_gpt2 = re.search(r"measured:\n  ([0-9.e-]+) for BART, ([0-9.e-]+) for GPT-2\)", learn).groups()
+    folder = save_with_tokenizer(gpt2(), Path(tempfile.mkdtemp()))
+    ours = attend(SOURCE, f"scratch:{folder}")
+    with torch.inference_mode():
+        out = eager(folder)(input_ids=torch.tensor([ids_of(folder, SOURCE)]), output_attentions=True, use_cache=False)
+    gpt2_gap = float(np.abs(ours.weights - torch.cat(out.attentions).numpy()).max())
+    folder = save_with_tokenizer(bart(), Path(tempfile.mkdtemp()))
+    ours = attend(SOURCE, f"scratch:{folder}", target=TARGET)
+    out = bart_reference(folder, ids_of(folder, SOURCE), ids_of(folder, TARGET))
+    bart_gap = max(float(np.abs(mine - torch.cat(theirs).numpy()).max()) for mine, theirs in (
+        (ours.weights, out.encoder_attentions), (ours.target_weights, out.decoder_attentions), (ours.cross, out.cross_attentions)))
+    # round-off: the same order of magnitude as stated (another CPU may round differently), and far within 1e-5
+    assert bart_gap <= max(float(stated_bart) * 10, 1e-7)
+    assert float(stated_gpt2) / 10 <= gpt2_gap <= float(stated_gpt2) * 10 < 1e-5
+
+
+def test_inspect_doc_says_what_the_bias_probe_opens_on_and_what_flow_costs():
+    inspect_doc = _source("docs", "inspect.md")
+    assert "a plain-language summary of the heads that move most" not in inspect_doc
+    assert "`head` (default: the surviving head of largest \\|excess\\|" in inspect_doc
+    assert "(about 6 s at\n  64 tokens × 6 layers; 0.2 s for the default sentence)" not in inspect_doc
+    assert "a heuristic for which inputs a\n  position draws on, not a measurement of it" in inspect_doc
+    page = _source("pages", "bias_probe.py")
+    assert "Opens on the head whose excess is largest" not in page and "Opens on the surviving head of largest |excess|" in page
+
+
+def test_rollout_and_attention_rows_are_not_said_to_measure_what_reaches_the_output():
+    stats_page, images, learn = _source("pages", "head_stats.py"), _source("pages", "images.py"), _source("docs", "learn.md")
+    assert "which input tokens reach each position" not in stats_page
+    assert "Weights alone (no values, norms or MLPs): a heuristic, not a measurement." in stats_page
+    assert "which patches it takes its new vector from" not in images and "where it puts its attention weight" in images
+    assert "these patterns pay off in models\ntrained with them" not in learn
+    assert "the errors of a model meeting a pattern it never saw" in learn
+
+
+def test_scaling_experiment_caption_allows_for_sampling_noise():
+    from figures.learn import scaling_figure
+
+    peaks = [fig.data[3].y for fig in (scaling_figure(4),)][0]      # the scaled curve: the largest weight per d_k
+    assert np.ptp(peaks) > 0                                        # not exactly the same at every d_k
+    source = _source("pages", "step_by_step.py")
+    assert "stay the same at every d_k." not in source and "stay about the same at every d_k (up to sampling noise)" in source

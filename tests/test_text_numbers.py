@@ -90,3 +90,146 @@ def test_the_docs_translate_mini_figures_are_the_codes(trained_translate_mini):
         assert cells[1:] == [f"{row['score']:.3f}", *(f"{row['per_field'][f]:.3f}" for f in ("year", "month", "day"))], line
     assert f"{report['accuracy']:.1%}" in learn
     assert f"| chance (peak drawn uniformly over the source tokens) | | {report['trained']['chance']:.3f} |" in learn
+
+
+INSPECT = (ROOT / "docs" / "inspect.md").read_text()
+LEARN = (ROOT / "docs" / "learn.md").read_text()
+DOMAINS = (ROOT / "docs" / "domains.md").read_text()
+
+
+def test_the_docs_bias_probe_and_seat_figures_are_the_codes():
+    """docs/inspect.md's bias-probe paragraph and SEAT table against probe() and seat() on MiniLM's default templates."""
+    from attention.analyses import bias
+
+    probes, _ = bias.expand(bias.DEFAULT_TEMPLATES)
+    report = bias.probe(probes, "minilm")
+    named = [i for i, pair in enumerate(report.pairs) if "{name}" in pair.probe.template]
+    pronouns = [i for i in range(len(report.pairs)) if i not in named]
+    assert report.controlled == list(range(len(report.pairs)))          # every default pair has its controls
+    assert f"({len(report.pairs)} pairs; {len(named)} name pairs, {len(pronouns)} pronoun pairs)" in INSPECT
+    assert (f"the gender swap moves {100 * report.scores.mean():.1f}% of the\nterm's attention on average and the controls "
+            f"{100 * report.control.mean():.1f}%, so the mean excess is {100 * report.excess.mean():.1f} points"
+            ).replace("-", "−") in INSPECT
+    found = report.surviving()
+    more = [item for item in found if item[2] > 0]
+    assert f"It survives the test in {len(found)} of {report.excess.size}\nheads: {len(more)} move *more*" in INSPECT
+    (l1, h1, e1, _), (l2, h2, e2, _) = more[:2]
+    assert f"(most: layer {l1} · head {h1}, {100 * e1:+.1f} points; layer {l2} · head {h2}, {100 * e2:+.1f})" in INSPECT
+    assert f"{len(found) - len(more)} move\n*less*" in INSPECT
+    name_excess, pronoun_excess = (100 * report.differences[rows].mean() for rows in (named, pronouns))
+    assert (f"the name pairs' mean excess is {name_excess:+.1f} points and the pronoun pairs' {pronoun_excess:+.1f}"
+            .replace("-", "−")) in INSPECT
+    for test, label in (("career-family", "career/family"), ("math-arts", "math/arts")):
+        seat = bias.seat("minilm", test)
+        line = next(row for row in INSPECT.splitlines() if row.startswith(f"| male/female names × {label}"))
+        effect, p = (cell.strip() for cell in line.split("|")[2:4])
+        assert effect == f"{seat['effect_size']:+.2f}".replace("-", "−"), line
+        assert p.split(" ")[0] == (f"{seat['p_value']:.4f}" if seat["p_value"] < 0.001 else f"{seat['p_value']:.2f}"), line
+    assert f'{{"effect_size": {bias.seat("minilm", "career-family")["effect_size"]:.2f}, "p_value": 0.0001' in INSPECT
+
+
+def test_the_docs_head_stats_limits_are_the_codes():
+    from attention.analyses import corpus, stats
+    from attention.analyses.bias import PERMUTATIONS
+
+    sentences = [line for line in corpus.SAMPLE.read_text().splitlines() if line.strip()]
+    assert f"`data/sample_corpus.txt`, {len(sentences)} varied sentences" in INSPECT
+    assert f"padded batches of {corpus.PADDED}" in INSPECT
+    assert f"computed for texts of up to {stats.FLOW_MAX_TOKENS} tokens" in INSPECT
+    assert f"(every flip when there are at most\n{PERMUTATIONS:,}, else {PERMUTATIONS:,} seeded random ones)" in INSPECT
+
+
+def test_the_docs_pattern_bench_figures_are_the_saved_bench():
+    """docs/learn.md's cost table and quality sentence against the saved output of bench/bench_patterns.py."""
+    from attention.analyses.efficient import load_costs
+
+    costs = load_costs()
+    rows = {(r["pattern"], r["length"]): r for r in costs["rows"]}
+    full = rows["full", 8192]
+    assert f"(103 s in the saved run;" in LEARN and costs["meta"]["seconds"] == 103
+    assert f"fastest of {costs['meta']['reps']} runs" in LEARN and f"{costs['meta']['date']}, load average" in LEARN
+    for name, exponents in costs["exponents"].items():
+        line = next(row for row in LEARN.splitlines() if row.startswith(f"| {name} |"))
+        cells = [cell.strip().strip("*") for cell in line.split("|")[1:-1]]
+        mine = {n: rows[name, n] for n in (1024, 4096, 8192)}
+        assert cells[2:5] == [f"{mine[n]['ms']:,.0f} ms" for n in (1024, 4096, 8192)], line
+        assert cells[5].split(" ")[0] == f"{exponents['time']:.2f}", line
+        assert cells[6] == f"{mine[8192]['mb']:,.0f}" and cells[7] == f"{exponents['memory']:.2f}", line
+        if name != "full":
+            cpu, wall = full["ms"] / mine[8192]["ms"], full["wall_ms"] / mine[8192]["wall_ms"]
+            assert cells[8] == f"{cpu:.1f}× / {wall:.1f}×" and cells[9] == f"{full['mb'] / mine[8192]['mb']:.1f}×", line
+    q = costs["quality"]
+    pct = lambda values, i: f"{100 * values[i]:.0f}%"   # noqa: E731
+    lf, bb, sl, ps = q["longformer w=32 +CLS"], q["bigbird w=32 b=16 r=2"], q["sliding w=32"], q["probsparse u=32"]
+    assert (f"KL {lf['kl'][0]:.2f} → {lf['kl'][-1]:.2f}, output error {pct(lf['error'], 0)} → {pct(lf['error'], -1)}, "
+            f"top-5 overlap\n{lf['overlap'][0]:.2f} → {lf['overlap'][-1]:.2f}") in LEARN
+    assert (f"output error {pct(bb['error'], 0)} → {pct(bb['error'], -1)}, top-5 overlap "
+            f"{bb['overlap'][0]:.2f} → {bb['overlap'][-1]:.2f}") in LEARN
+    assert f"sliding (window 32) output error {pct(sl['error'], 0)} → {pct(sl['error'], -1)}" in LEARN
+    assert (f"ProbSparse u = 32 output error {pct(ps['error'], 0)} → {pct(ps['error'], -1)}, top-5 overlap "
+            f"{min(ps['overlap']):.2f}–{max(ps['overlap']):.2f}") in LEARN
+
+
+def test_the_docs_translate_mini_setup_is_the_codes(trained_translate_mini):
+    """docs/learn.md's translate-mini data, tokenizer and model figures, and docs/inspect.md's explain() example."""
+    from attention import attend, explain
+    from attention.domains import translate_mini as T
+    from attention.run.models import load_model
+
+    config = T.TranslateConfig()
+    train, held_out = T.split_dates(config.data_seed, config.held_out)
+    assert f"({len(T.all_dates()):,}) in seven formats" in LEARN and f"A tenth of the dates ({len(held_out):,})" in LEARN
+    assert f"{config.train_examples:,} training examples" in LEARN and f"{config.test_examples:,} test examples" in LEARN
+    assert f"vocabulary ({len(load_model(T.MODEL_NAME).tokenizer)} tokens" in LEARN
+    params = sum(p.numel() for p in trained_translate_mini.network.parameters())
+    assert f"{config.encoder_layers} encoder layers, {config.decoder_layers} decoder\n  layer, {config.n_heads} heads, " \
+           f"d_model {config.d_model}, d_ff {config.d_ff}" in LEARN and f"({params / 1000:.0f} k parameters)" in LEARN
+    assert f"{config.steps:,} steps on one CPU thread" in LEARN
+    shape = attend("march 3rd 2021", T.MODEL_NAME, target="2021-03-03").cross.shape
+    assert f"[layer, head, target, source] = {tuple(shape)}" in LEARN
+    assert f'"trained": {{"score": {T.alignment_report()["trained"]["score"]:.3f}' in LEARN
+    dates = explain("the third of march, twenty twenty-one", T.MODEL_NAME, target="next_token", text_b="2021-03-0")
+    assert f'dates.target_label   # "{dates.target_label}"' in INSPECT
+    assert f"dates.head_layers    # {dates.head_layers}" in INSPECT
+
+
+def test_the_docs_domain_figures_are_the_codes(trained_vit, trained_timeseries):
+    """docs/domains.md's ViT and time-series figures against the trained models (as the pages compute them)."""
+    from attention.domains import timeseries as ts
+    from attention.domains import vision
+
+    config = vision.VisionConfig()
+    wrong = len(vision.mistakes(trained_vit))
+    n = len(trained_vit.data.test_labels)
+    assert (f"**ViT {trained_vit.vit_accuracy:.1%}** ({wrong} of {n} wrong) vs **logistic regression "
+            f"{trained_vit.logistic_accuracy:.1%}**") in DOMAINS
+    assert f"({sum(p.numel() for p in trained_vit.network.parameters()):,} parameters)" in DOMAINS
+    assert f"{len(trained_vit.data.train_images):,} to train, {n} held out" in DOMAINS
+    assert f"{config.n_layers} layers × {config.n_heads} heads, d_model {config.d_model}" in DOMAINS
+    assert f"label smoothing {config.label_smoothing},\n  {config.epochs} epochs" in DOMAINS
+    agreement = vision.rollout_occlusion_agreement(trained_vit, 40)
+    assert f"over 40 held-out\n  digits its median Spearman correlation with the occlusion drop of the true digit is {agreement:.2f}" in DOMAINS
+    synthetic = trained_timeseries["synthetic"]
+    assert f"layer 1) is {ts.attention_gradient_agreement(synthetic, 1):.2f}" in DOMAINS
+    assert f"each token is a patch of {synthetic.network.config.patch} steps" in DOMAINS
+
+    def percent(mine: float, other: float, digits: int) -> str:
+        return f"{100 * (mine / other - 1):.{digits}f}%".replace("-", "−")
+
+    rows = {"synthetic": "| synthetic (96 steps) |", "co2": "| CO2 (104 weeks) |", "rul": "| RUL (30 cycles) |"}
+    for dataset, start in rows.items():
+        table = trained_timeseries[dataset].table
+        line = next(row.strip() for row in DOMAINS.splitlines() if row.strip().startswith(start))
+        mine = table["Transformer (this page)"]
+        if dataset == "rul":
+            linear = table["Linear regression (window features)"]
+            assert f"RMSE {mine['RMSE']:.1f}, NASA {mine['NASA score']:.0f}" in line, line
+            assert (f"{linear['RMSE']:.1f} ({percent(mine['RMSE'], linear['RMSE'], 0)}), {linear['NASA score']:.0f} "
+                    f"({percent(mine['NASA score'], linear['NASA score'], 0)})") in line, line
+            continue
+        linear, naive = table["Linear regression"], table["Seasonal naive"]
+        digits = 1 if dataset == "co2" else 0
+        assert f"RMSE {mine['RMSE']:.3f}, MAE {mine['MAE']:.3f}" in line, line
+        assert (f"{linear['RMSE']:.3f} ({percent(mine['RMSE'], linear['RMSE'], digits)}), {linear['MAE']:.3f} "
+                f"({percent(mine['MAE'], linear['MAE'], digits)})") in line, line
+        assert f"{naive['RMSE']:.3f}, {naive['MAE']:.3f}" in line, line
