@@ -167,6 +167,8 @@ def test_equal_to_transformers_says_within_what():
     assert "(same weights, same numbers)" not in learn and "its attention equals transformers' within 1e-5" in learn
     masks = _source("pages", "masks.py")
     assert "(same numbers as transformers)" not in masks and "(its attention equals transformers' within 1e-5)" in masks
+    widgets = _source("ui", "widgets.py")
+    assert "(same weights, same attention)" not in widgets and widgets.count("its attention equals minilm's within 1e-5.") == 2
 
 
 def test_the_decoder_differences_stated_in_learn_are_measured():

@@ -233,3 +233,25 @@ def test_the_docs_domain_figures_are_the_codes(trained_vit, trained_timeseries):
         assert (f"{linear['RMSE']:.3f} ({percent(mine['RMSE'], linear['RMSE'], digits)}), {linear['MAE']:.3f} "
                 f"({percent(mine['MAE'], linear['MAE'], digits)})") in line, line
         assert f"{naive['RMSE']:.3f}, {naive['MAE']:.3f}" in line, line
+
+
+def test_the_ui_panels_numbers_are_the_codes():
+    """Numbers written into the panels' text (ui/) against the constants and configs that decide them."""
+    import inspect
+
+    from attention.analyses.bias import ALPHA
+    from attention.analyses.contributions import evaluation
+    from attention.analyses.generation import repeated_tokens
+    from attention.domains import translate_mini as T
+
+    masks, generation, contributions, bias_ui = ((ROOT / "ui" / f"{name}.py").read_text()
+                                                 for name in ("masks", "generation", "contributions", "bias"))
+    config = T.TranslateConfig()
+    assert (f"({config.encoder_layers} encoder layers, {config.decoder_layers} decoder layer, {config.n_heads} heads, "
+            f"d = {config.d_model})") in masks
+    defaults = inspect.signature(repeated_tokens).parameters
+    length, draws = defaults["length"].default, defaults["sequences"].default
+    assert f"a start token, {length} random tokens, the same {length} again; {draws} draws" in generation
+    assert f"over {evaluation.RANDOM_SEEDS} random shuffles" in contributions
+    assert evaluation.FRACTIONS == tuple(round(0.1 * k, 1) for k in range(1, 10)) and "at 10%, 20%, … 90%" in contributions
+    assert f"the head survives at ≤ {ALPHA}" in bias_ui

@@ -18,7 +18,7 @@ MODEL_HELP = (
     "model (Wang et al., 2020) and fine-tuned for sentence embeddings; findings about BERT's heads need not carry over. "
     "Run by Hugging Face transformers.  \n"
     "scratch: this project's own encoder with seeded random weights (2 layers × 4 heads).  \n"
-    "scratch:minilm: this project's own encoder holding MiniLM's real weights; its attention equals minilm's.  \n"
+    "scratch:minilm: this project's own encoder holding MiniLM's real weights; its attention equals minilm's within 1e-5.  \n"
     "Other: any Hugging Face model id or local model folder (offline machines can only use local ones), or a model "
     "trained here: gpt-mini (a small GPT-style decoder trained on Python's documentation), translate-mini (a small "
     "encoder–decoder trained on dates in words → ISO dates) or induction-mini (a 2-layer decoder trained on repeated "
@@ -27,7 +27,7 @@ MODEL_HELP = (
 TEXT_HELP = "Any text. Long texts are cut to the model's limit (512 tokens for MiniLM), with a notice."
 ENGINE_HELP = (
     "The Learn pages open up the project's own engine, so they run on it:  \n"
-    "scratch:minilm: MiniLM's real weights (6 layers × 12 heads); its attention equals minilm's.  \n"
+    "scratch:minilm: MiniLM's real weights (6 layers × 12 heads); its attention equals minilm's within 1e-5.  \n"
     "scratch: seeded random weights (2 layers × 4 heads), fixed sine/cosine positions.  \n"
     "Or type scratch:<id or folder> for BERT-family, GPT-2 or BART weights you have."
 )
@@ -84,7 +84,7 @@ def _engine_name(name: str) -> str:
         return name
     if name == MODELS[0]:
         return SCRATCH_ENGINES[0]  # the bundled MiniLM: the engine holds the same weights and gives the same numbers
-    warn(f"This page opens up the project's own engine, so '{name[:80]}' runs as 'scratch:{name[:80]}' (same weights, same attention).")
+    warn(f"This page opens up the project's own engine, so '{name[:80]}' runs as 'scratch:{name[:80]}' (the same weights).")
     return f"scratch:{name}"
 
 
