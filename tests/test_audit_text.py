@@ -226,3 +226,18 @@ def test_scaling_experiment_caption_allows_for_sampling_noise():
     assert np.ptp(peaks) > 0                                        # not exactly the same at every d_k
     source = _source("pages", "step_by_step.py")
     assert "stay the same at every d_k." not in source and "stay about the same at every d_k (up to sampling noise)" in source
+
+
+def test_token_target_norm_is_not_said_to_stay_in_a_narrow_range():
+    """docs/inspect.md: the `token` target's norm after MiniLM's final layer norm, over the default sentence's tokens."""
+    import torch
+
+    from attention.run.models import load_model
+
+    backend = load_model("minilm")
+    encoded = backend.tokenizer(["The animal didn't cross the street because it was too tired."], return_tensors="pt")
+    with torch.inference_mode():
+        norms = backend.network(**encoded).last_hidden_state[0].norm(dim=-1).numpy()
+    text = _source("docs", "inspect.md")
+    assert "keeps this norm within a narrow range" not in text
+    assert f"ranges {norms.min():.2f}–{norms.max():.2f} over the default sentence's tokens" in text

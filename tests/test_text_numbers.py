@@ -255,3 +255,23 @@ def test_the_ui_panels_numbers_are_the_codes():
     assert f"over {evaluation.RANDOM_SEEDS} random shuffles" in contributions
     assert evaluation.FRACTIONS == tuple(round(0.1 * k, 1) for k in range(1, 10)) and "at 10%, 20%, … 90%" in contributions
     assert f"the head survives at ≤ {ALPHA}" in bias_ui
+
+
+def test_the_docs_synthetic_floor_is_the_series_own():
+    """docs/domains.md: the RMSE of a forecast that knows the synthetic series' parts up to now (and the average
+    strength for the next cycle), on the test windows of the default model."""
+    from attention.domains import timeseries as ts
+    from attention.domains.timeseries.data import SYNTHETIC_PERIODS, SYNTHETIC_STRENGTH, split, synthetic_series
+
+    config = ts.make_config("synthetic")
+    series, data, period = synthetic_series(), split(config), SYNTHETIC_PERIODS[1]
+    average = float(np.mean(SYNTHETIC_STRENGTH))
+    errors = []
+    for origin in data.test_ends:
+        steps = np.arange(origin, origin + config.horizon)
+        current = (origin - 1) // period                      # the cycle of the last observed step
+        strength = np.where(steps // period == current, series.strength[current], average)
+        known = series.trend[steps] * (1 + series.season_short[steps] + strength * np.sin(2 * np.pi * steps / period) ** 3)
+        errors.append(known - series.values[steps])
+    rmse = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+    assert f"took the average strength, {average:.1f}, for the next cycle would still score RMSE {rmse:.3f}" in DOMAINS
