@@ -241,3 +241,25 @@ def test_token_target_norm_is_not_said_to_stay_in_a_narrow_range():
     text = _source("docs", "inspect.md")
     assert "keeps this norm within a narrow range" not in text
     assert f"ranges {norms.min():.2f}–{norms.max():.2f} over the default sentence's tokens" in text
+
+
+def test_hover_weights_are_said_to_be_kept_to_their_precision_not_exact():
+    """The heatmap sends each head as 16-bit levels of its largest weight: the hover is within 1/65,535 of it, not exact."""
+    import base64
+
+    from attention import attend
+    from views.payloads import head_payload
+
+    result = attend("The animal didn't cross the street because it was too tired.", "scratch")
+    sent = head_payload(result, 0, 1)
+    weights = result.head(0, 1)
+    levels = np.frombuffer(base64.b64decode(sent["weights"]), dtype="<u2").reshape(weights.shape)
+    error = np.abs(levels / 65535 * float(weights.max()) - weights).max()
+    assert 0 < error <= float(weights.max()) / 65535 / 2 + 1e-9
+    from views.payloads import PREFETCH_BITS
+
+    assert PREFETCH_BITS == 8 and 2 * (2 ** PREFETCH_BITS - 1) == 510                # a prefetched head: ± max/510
+    readme, index = _source("README.md"), _source("docs", "index.md")
+    assert "exact weights on hover" not in readme + index
+    assert "with its bound (1/65,535 of the head's largest weight once the server has sent it)" in readme
+    assert "prefetched 8-bit copy (± 1/510 of its largest weight), then the server's 16-bit one (1/65,535)" in index
