@@ -275,3 +275,19 @@ def test_the_docs_synthetic_floor_is_the_series_own():
         errors.append(known - series.values[steps])
     rmse = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
     assert f"took the average strength, {average:.1f}, for the next cycle would still score RMSE {rmse:.3f}" in DOMAINS
+
+
+def test_the_docs_efficient_link_ranges_are_the_pages():
+    """docs/learn.md's URL-parameter table of Efficient attention against the page's LIMITS (lowest, highest, default)."""
+    import ast
+
+    source = (ROOT / "pages" / "efficient_attention.py").read_text()
+    assignment = next(node for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                      and getattr(node.targets[0], "id", "") == "LIMITS")
+    limits = {key: tuple(ast.literal_eval(value) if not isinstance(value, ast.Name) else 512 for value in item.elts)
+              for key, item in zip((ast.literal_eval(k) for k in assignment.value.keys), assignment.value.values)}
+    assert "MAX_TOKENS = 512" in source
+    for name, wording in (("window", "(1–512, default 3)"), ("dilation", "(1–16, default 2)"), ("block", "block size (1–64, default 4)"),
+                          ("random", "query block (0–8, default 1)"), ("u", "active queries (1–512, default 4)")):
+        low, high, default = limits[name]
+        assert wording.endswith(f"({low}–{high}, default {default})") and wording in LEARN, name
