@@ -131,7 +131,7 @@ if batch is not None:
     ui.chart(padding_figure(batch, layer, head), "padding")
     gap = gap_alone(batch, [text, second], ui.LEARN_TOKENS)
     st.caption("The padding mask hides the [PAD] columns, so no real token attends to padding (weight exactly 0) and every "
-               f"sentence gets the same numbers as when it runs alone (largest difference here {gap:.1e}). "
+               f"sentence gets the same numbers as when it runs alone, up to rounding (largest difference here {gap:.1e}). "
                "The [PAD] rows are computed too, and simply thrown away.")
 
 st.header("Self-attention vs a recurrent network")

@@ -263,3 +263,14 @@ def test_hover_weights_are_said_to_be_kept_to_their_precision_not_exact():
     assert "exact weights on hover" not in readme + index
     assert "with its bound (1/65,535 of the head's largest weight once the server has sent it)" in readme
     assert "prefetched 8-bit copy (± 1/510 of its largest weight), then the server's 16-bit one (1/65,535)" in index
+
+
+def test_a_padded_batch_is_said_to_match_each_run_up_to_rounding():
+    from attention.analyses.batch import attend_padded, gap_alone
+
+    texts = ["The animal didn't cross the street because it was too tired.", "It was tired."]
+    gap = gap_alone(attend_padded(texts, "scratch:minilm", 128), texts, 128)
+    assert 0 <= gap < 1e-5
+    assert "equal its own run's within 1e-5)" in _source("docs", "learn.md")
+    masks = _source("pages", "masks.py")
+    assert "as when it runs alone, up to rounding (largest difference here" in masks
