@@ -190,10 +190,6 @@ def _export(args: argparse.Namespace) -> int:
         raise ValueError("--threshold must be above 0 and at most 1.")
     result = _attend(args)
     _check_head(result, args.layer, args.head)
-    if not result.has_weights:
-        raise ValueError(f"{result.n_tokens:,} tokens are too many for every weight to go into one page; the zoomable "
-                         "view that fetches tiles is not in the file export yet. Use `attention-lens attend ... --out "
-                         "x.npz` for every head's overview, or fewer tokens (--max-tokens).")
     from attention.run import export
     from attention.run.api import clean_text
 
@@ -202,8 +198,10 @@ def _export(args: argparse.Namespace) -> int:
                             bits=args.bits)
     for notice in result.notices:
         print(f"note: {notice}", file=sys.stderr)
+    held = "" if result.has_weights else \
+        " (a long result: the zoomable view of the heads that fit; the page names them, starting with --layer/--head)"
     print(f"{path} ({path.stat().st_size / 1e6:.2f} MB): {result.n_tokens} tokens, "
-          f"{result.n_layers} layers × {result.n_heads} heads; open it in any browser, offline")
+          f"{result.n_layers} layers × {result.n_heads} heads{held}; open it in any browser, offline")
     return 0
 
 

@@ -316,8 +316,10 @@ def test_the_cli_reads_a_long_text_file(long_llama, tmp_path, monkeypatch, capsy
     again = ["--model", long_llama, "--max-tokens", "1500"]   # the same run, answered from the result cache
     assert cli.main(["attend", str(source), *again, "--out", str(tmp_path / "long.json")]) == 2
     assert "give --out a .npz name" in capsys.readouterr().err
-    assert cli.main(["export", str(source), *again, "--out", str(tmp_path / "long.html")]) == 2
-    assert "not in the file export yet" in capsys.readouterr().err
+    assert cli.main(["export", str(source), *again, "--out", str(tmp_path / "long.html"), "--layer", "1"]) == 0
+    assert "zoomable view" in capsys.readouterr().out                  # the page: views/zoom/embed.py, test_zoom.py
+    page = (tmp_path / "long.html").read_text(encoding="utf-8")
+    assert '"views":["zoom"]' in page and '"layer":1' in page
 
 
 def test_the_numbers_in_the_docs_are_the_code_s():

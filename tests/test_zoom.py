@@ -160,3 +160,73 @@ def test_the_record_sent_to_the_browser_gives_the_tile(pair):
     visible = np.arange(k.start, k.stop)[None, :] <= np.arange(q.start, q.stop)[:, None]
     weights = np.where(visible, np.exp(scores - lse[q, None]), 0.0)
     assert np.abs(weights - short.weights[1, 3, q, k]).max() < 1e-5
+
+
+# --- a long result with no server behind it: the notebook cell and the offline file (views/zoom/embed.py) ---
+
+def test_the_page_holds_heads_in_order_within_its_budget_keys_once_per_shared_head(pair):
+    import json
+
+    from views.standalone import spec
+    from views.zoom.embed import embedded, head_order
+
+    long, _ = pair
+    every = embedded(long, 1, 2, max_bytes=50_000_000)
+    assert every["held"] == every["total"] == long.n_layers * long.n_heads and every["exact"] == every["held"]
+    assert list(every["heads"]) == [f"{l}|{h}" for l, h in head_order(long, 1, 2)][:every["held"]]
+    assert list(every["heads"])[:2] == ["1|2", "1|0"]                              # the asked head, then its layer
+    assert sorted(every["keys"]) == ["0|0", "0|1", "1|0", "1|1"]                   # 4 query heads share 2 keys
+    entry = every["heads"]["1|3"]["record"]
+    assert entry["kv"] == "1|1" and "k" not in entry
+    wire = "<f2" if entry["bits"] == 16 else "<f4"
+    floats = lambda b64: np.frombuffer(base64.b64decode(b64), dtype=wire).astype(np.float32).reshape(long.n_tokens, -1)  # noqa: E731
+    queries = floats(entry["q"])
+    assert np.array_equal(queries, long.record.layers[1].queries[0, 3].float().numpy())
+    keys = floats(every["keys"]["1|1"])
+    assert np.array_equal(keys, long.record.layers[1].keys[0, 1].float().numpy())
+    one = embedded(long, 0, 1, max_bytes=1)                                        # no room: still the asked head
+    assert one["held"] == 1 and list(one["heads"]) == ["0|1"] and "1 of 8 heads (L0H1)" in one["note"]
+    some = embedded(long, 0, 0, max_bytes=len(json.dumps(every)) // 3)
+    assert 1 < some["held"] < 8 and len(json.dumps(some)) <= len(json.dumps(every)) // 3
+    found = spec(long, layer=1, head=2)
+    assert found["views"] == ["zoom"] and found["zoom"]["layer"] == 1 and some["note"] not in found["notices"]
+    assert any("holds" in notice for notice in found["notices"])
+    cell = long._repr_html_()                                                      # a notebook cell: the same view
+    assert '"views":["zoom"]' in cell and len(cell) < 8_000_000 + 1_000_000
+
+
+def test_the_offline_file_of_a_long_result_zooms_and_reads_rows_in_the_page(pair, offline_page, tmp_path, artifacts):
+    import json
+
+    from attention.run import export
+
+    long, short = pair
+    path = export.view_file(long, tmp_path / "long.html", layer=1, head=0)
+    page = offline_page
+    page.goto(path.as_uri())
+    root = page.locator(".zm-root[data-ready='1']")
+    root.wait_for(timeout=60_000)
+    assert root.get_attribute("data-source") == "browser"                          # queries and keys in the page
+    assert "holds 8 of 8 heads" in page.locator(".sa-notice").all_inner_texts()[-1]
+    page.screenshot(path=str(artifacts / "zoom_offline_overview.png"), full_page=True)
+    root.evaluate("e => e.parentNode.__zoom.setViewport(400, 300, 60)")            # computed here: exact
+    q0, q1, k0, k1, factor = map(int, root.get_attribute("data-window").split(","))
+    assert factor == 1
+    box = page.locator(".zm-canvas").bounding_box()
+    x, y = box["x"] + 118 + 640 * 0.4, box["y"] + 96 + 640 * 0.6
+    tile = short.weights[1, 0, q0:q1, k0:k1]
+    for dx, dy in [(0, 0), (60, 0), (0, 60), (-60, -60)]:
+        page.mouse.move(x + dx, y + dy)
+        page.wait_for_timeout(50)
+        cell = json.loads(root.get_attribute("data-hover"))
+        truth = float(tile[cell["query"] - q0, cell["key"] - k0])
+        assert cell["factor"] == 1 and abs(cell["weight"] - truth) <= 2e-3 * max(truth, 1e-3), (cell, truth)
+    page.mouse.click(x, y)                                                         # the row: computed in the page
+    page.locator(".zm-peak").first.wait_for(timeout=10_000)
+    query = int(root.get_attribute("data-row"))
+    assert f"key {int(np.argmax(short.weights[1, 0, query])):,}" in page.locator(".zm-peak").first.inner_text()
+    page.screenshot(path=str(artifacts / "zoom_offline_exact.png"), full_page=True)
+    page.locator(".zm-cell[data-layer='0'][data-head='3']").click()                 # another head from the grid
+    page.locator(".zm-root[data-layer='0'][data-head='3']").wait_for(timeout=10_000)
+    assert page.locator(".zm-status").inner_text() == ""
+    assert not page.errors and not page.requested

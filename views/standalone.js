@@ -106,6 +106,14 @@ function standaloneViews(views, styles) {
       setStateValue: () => {},                                   // the views' state lives in the page only
       setTriggerValue: (name, value) => triggers && triggers[name] && triggers[name](value),
     });
+    if (spec.zoom) {   // a long result: the zoomable view, answered from what the page holds
+      for (const notice of spec.notices || []) frame.insertBefore(text("div", "sa-notice", notice), row);
+      mountZoom(spec.zoom, place("sa-zoom"), mountView, host, (layer, head) => {
+        if (share) share.textContent = shareLine(spec, layer, head);
+      });
+      host.dataset.ready = "true";
+      return;
+    }
 
     // what is shown: a part (encoder, decoder, cross of an encoder–decoder; else the one stack) and a pair's filter
     const partNames = spec.part_names || null;
@@ -166,6 +174,43 @@ function standaloneViews(views, styles) {
       if (slots.head) openHead(layer, head);
     }
     host.dataset.ready = "true";
+  }
+
+  function mountZoom(z, slot, mountView, host, opened) {
+    // plays the server's part for views/zoom/zoom.js: another head or pooling is taken from z.heads; the queries and
+    // keys of each head go with its first drawing, so windows and rows are computed in the page (no request)
+    let layer = z.layer, head = z.head, pool = "max", tokensSent = false;
+    const held = Object.keys(z.heads).map((key) => `L${key.replace("|", " H")}`).join(", ");
+    const recordOf = (entry) => (entry.record ? { ...entry.record, k: z.keys[entry.record.kv] }
+                                              : { layer, head, none: true });
+    const answer = (error) => show(layer, head, error);
+    const triggers = {
+      open: (hit) => show(hit.layer, hit.head),
+      pool: (value) => { if (value.pool === "max" || value.pool === "mean") { pool = value.pool; show(layer, head); } },
+      missing: () => { tokensSent = false; show(layer, head); },
+      record: () => show(layer, head),
+      window: () => answer("This head's queries and keys are not in this page, so it shows its overview only; open it in the app to zoom."),
+      row: () => answer("This head's rows need its queries and keys, which are not in this page; open it in the app."),
+      level: () => answer("Sentence and block levels are in the app; this page zooms into tokens."),
+    };
+    function show(nextLayer, nextHead, error) {
+      const entry = z.heads[`${nextLayer}|${nextHead}`];
+      if (!entry) {
+        const shown = z.heads[`${layer}|${head}`];
+        mountView(views.zoom, slot, { ...z.base, layer, head, pool, overview: shown[pool],
+          error: `Layer ${nextLayer} · head ${nextHead} is not in this page (it holds ${held}); open it in the app.` }, triggers);
+        return;
+      }
+      layer = nextLayer; head = nextHead;
+      const data = { ...z.base, layer, head, pool, overview: entry[pool], record: recordOf(entry) };
+      if (!tokensSent) { data.tokens = z.tokens; tokensSent = true; }
+      if (error) data.error = error;
+      mountView(views.zoom, slot, data, triggers);
+      host.dataset.layer = String(layer);
+      host.dataset.head = String(head);
+      opened(layer, head);
+    }
+    show(layer, head);
   }
 
   return { mount };

@@ -35,6 +35,7 @@ from attention.run.export import write_whole
 from attention.run.result import Attention
 from views import DOM_JS
 from views.payloads import grid_payload, payload, pretty_tokens
+from views.zoom import embed
 
 _HERE = Path(__file__).resolve().parent
 # view name -> the files the app's component for it loads, in the same order (components/heatmap/__init__.py, ...)
@@ -42,8 +43,9 @@ SOURCES = {
     "heatmap": ("heatmap/common.js", "heatmap/heatmap.js"),
     "grid": ("heatmap/common.js", "heatmap/grid.js"),
     "links": ("token_links/token_links.js",),
+    "zoom": ("heatmap/common.js", "zoom/zoom.js"),
 }
-STYLES = ("heatmap/heatmap.css", "token_links/token_links.css", "standalone.css")
+STYLES = ("heatmap/heatmap.css", "token_links/token_links.css", "zoom/zoom.css", "standalone.css")
 VIEWS = ("grid", "head", "links")
 MU = 255.0                     # the 8-bit levels' μ-law curve
 TEXT_CAP = 6000                # characters of the text a file shows and puts in its share parameters (ui.state.URL_TEXT_CAP)
@@ -201,8 +203,9 @@ def _part_spec(part: _Part, views: tuple[str, ...], layer: int, head: int, thres
 
 def spec(result: Attention, views: Iterable[str] = VIEWS, layer: int = 0, head: int = 0, threshold: float = 0.1,
          bits: int | None = None, text: str | None = None, share: dict[str, Any] | None = None,
-         links_layers: Iterable[int] | None = None) -> dict[str, Any]:
-    """Everything one standalone view needs, as JSON-ready data: tokens (prettified; "raw" beside them when that
+         links_layers: Iterable[int] | None = None, zoom_bytes: int = embed.NOTEBOOK_BYTES) -> dict[str, Any]:
+    """Everything one standalone view needs, as JSON-ready data (a long result, which keeps no weights, gets the
+    zoomable view instead, with as many heads as fit in `zoom_bytes`: views/zoom/embed.py): tokens (prettified; "raw" beside them when that
     changed them), the grid's thumbnails, the weights of every head (or of the one head a lone "head" view shows), the
     links of `links_layers` (default: every layer) above `threshold`, and the share-link parameters the view came from.
     An encoder–decoder's first part is its encoder, with "parts" {"decoder", "cross"} of the same shape; a sentence
@@ -212,6 +215,8 @@ def spec(result: Attention, views: Iterable[str] = VIEWS, layer: int = 0, head: 
     if unknown or not views:
         raise ValueError(f"Unknown view {unknown[0] if unknown else '(none)'!r}: choose from {', '.join(VIEWS)}.")
     layer, head = result.clamp(layer, head)
+    if not result.has_weights:
+        return _zoom_spec(result, layer, head, text, share, zoom_bytes)
     bits = bits_for(result) if bits is None else bits
     parts = parts_of(result)
     names = list(parts)
@@ -247,6 +252,24 @@ def spec(result: Attention, views: Iterable[str] = VIEWS, layer: int = 0, head: 
     return data
 
 
+def _zoom_spec(result: Attention, layer: int, head: int, text: str | None, share: dict[str, Any] | None,
+               zoom_bytes: int) -> dict[str, Any]:
+    """A long result's standalone spec: the zoomable view of the heads that fit (views/zoom/embed.py)."""
+    zoom = embed.embedded(result, layer, head, zoom_bytes)
+    data: dict[str, Any] = {"views": ["zoom"], "model": result.model, "zoom": zoom,
+                            "caption": f"{result.model} · {result.n_tokens:,} tokens · {result.n_layers} layers × "
+                                       f"{result.n_heads} heads · weights computed from the record, not stored"}
+    notices = [*result.notices, zoom["note"]]
+    if text is not None and len(text) > TEXT_CAP:
+        notices.append(f"The file keeps the first {TEXT_CAP:,} characters of the text ({len(text):,} in all) in its "
+                       "share parameters; the view holds every token.")
+        text = text[:TEXT_CAP]
+    data["notices"] = notices
+    data["share"] = share if share is not None else {**({"text": text} if text is not None else {}), "model": result.model,
+                                                     "layer": layer, "head": head}
+    return data
+
+
 def fragment(result: Attention, views: Iterable[str] = VIEWS, **options: Any) -> str:
     """HTML for one independent view (a notebook cell's output): a host element with a unique id, its data as JSON and
     the inlined script that mounts it. Options as in `spec`."""
@@ -270,7 +293,7 @@ def page(result: Attention, title: str | None = None, **options: Any) -> str:
         "<style>body { margin: 24px; font-family: 'Source Sans Pro', -apple-system, 'Segoe UI', sans-serif; color: #31333f; }"
         " h1 { font-size: 22px; margin: 0 0 4px 0; } .text { margin: 0 0 12px 0; white-space: pre-wrap; overflow-wrap: anywhere; }"
         " .made { font-size: 12px; color: #6b6f80; margin-top: 16px; }</style>\n</head>\n<body>\n"
-        f"<h1>{html.escape(heading)}</h1>\n{said}\n{fragment(result, VIEWS, **options)}\n"
+        f"<h1>{html.escape(heading)}</h1>\n{said}\n{fragment(result, VIEWS, **{'zoom_bytes': embed.FILE_BYTES, **options})}\n"
         '<p class="made">Made with Attention Lens. Works offline: everything it shows is in this file.</p>\n'
         "</body>\n</html>\n"
     )

@@ -175,12 +175,7 @@ class Attention(OnDemand):
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: the layers × heads grid and the open head (click a square; hover for the weight)."""
-        if not self.has_weights:   # a long result: the zoomable view that fetches tiles is not in the notebook yet
-            import html
-
-            return (f"<p>{html.escape(repr(self))}: weights on demand; read them with .row(), .tile(), .overview(), "
-                    ".summary() or .grouped() (docs/long-context.md).</p>")
-        return self.show("grid")._repr_html_()
+        return self.show("grid")._repr_html_()   # a long result: the zoomable view of the heads that fit
 
     def show(self, view: str = "grid", layer: int = 0, head: int = 0, threshold: float = 0.1, **options: Any) -> Any:
         """A notebook view that displays itself: "grid" (layers × heads + the open head), "head", "links" (one layer's

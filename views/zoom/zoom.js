@@ -407,6 +407,7 @@ export default function zoomView(component) {
   };
   state.askRow = (query) => {
     if (state.level !== "token") return;
+    if (state.record) { showRow(state, recordRow(state.record, query, state.tokens)); return; }   // no round trip
     state.stripTitle.textContent = `Loading query ${query}'s row…`;
     setTriggerValue("row", { layer: data.layer, head: data.head, query });
   };
@@ -534,6 +535,33 @@ function wantWindow(state) {
   const held = ZSTORE.records.has(`${state.data.view}|${state.layer}|${state.head}`);
   state.trigger("window", { layer: state.layer, head: state.head, pool: state.pool, seq, record: !held,
                             q0, q1: Math.min(n, q0 + span), k0, k1: Math.min(n, k0 + span) });
+}
+
+const PEAKS = 6, CONTEXT = 8;   // as views/zoom/payload.py
+
+function joinPieces(pieces) {
+  // word pieces as the tokenizer spells them: "##" continues a word; Ġ, ▁ and Ċ mark a space (as payload._context)
+  let text = "";
+  for (const raw of pieces) {
+    const piece = String(raw).replace(/[ĠĊ▁]/g, " ");
+    text += piece.startsWith("##") ? piece.slice(2) : (piece.startsWith(" ") || !text ? piece : ` ${piece}`);
+  }
+  return text;
+}
+
+function contextOf(tokens, position) {
+  return [joinPieces(tokens.slice(Math.max(0, position - CONTEXT), position)), String(tokens[position]),
+          joinPieces(tokens.slice(position + 1, position + 1 + CONTEXT))];
+}
+
+function recordRow(rec, query, tokens) {
+  // one query's exact weights over every key from the head's queries and keys, its strongest keys with their text
+  // (the same as payload.row_payload, which the server sends when the browser holds no record)
+  const { values } = computeWindow(rec, query, query + 1, 0, rec.k.length / rec.d, 1, "max");
+  const order = Array.from(values.keys()).filter((k) => values[k] > 0)
+    .sort((a, b) => values[b] - values[a] || a - b).slice(0, PEAKS);
+  return { layer: rec.layer, head: rec.head, query, values, context: contextOf(tokens, query),
+           peaks: order.map((key) => ({ key, weight: values[key], context: contextOf(tokens, key) })) };
 }
 
 function computeWindow(rec, q0, q1, k0, k1, factor, pool) {
