@@ -291,3 +291,16 @@ def test_the_docs_efficient_link_ranges_are_the_pages():
                           ("random", "query block (0–8, default 1)"), ("u", "active queries (1–512, default 4)")):
         low, high, default = limits[name]
         assert wording.endswith(f"({low}–{high}, default {default})") and wording in LEARN, name
+
+
+def test_the_docs_generation_bench_says_which_output_layer_it_times():
+    """bench/bench_generation.py builds gpt-mini's network over MiniLM's whole vocabulary, not the trained restricted one."""
+    import re
+
+    from attention.run.models import load_model
+
+    bench = (ROOT / "bench" / "bench_generation.py").read_text()
+    width = int(re.search(r"GPTMini\.initial\(config\.scratch\(\), torch\.arange\((\d+)\)", bench).group(1))
+    assert width == len(load_model("minilm").tokenizer.vocab)
+    assert f"an output layer over all {width:,} tokens, not gpt-mini's restricted vocabulary" in LEARN
+    assert f"the {width:,}-wide output layer" in LEARN
