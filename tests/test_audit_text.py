@@ -274,3 +274,9 @@ def test_a_padded_batch_is_said_to_match_each_run_up_to_rounding():
     assert "equal its own run's within 1e-5)" in _source("docs", "learn.md")
     masks = _source("pages", "masks.py")
     assert "as when it runs alone, up to rounding (largest difference here" in masks
+
+
+def test_long_mini_note_claims_no_more_than_is_tested():
+    """tests/test_long_mini.py checks the induction stripe over ≥ 5,000 tokens, not 'at any distance'."""
+    note = _source("ui", "zoom.py")
+    assert "find an earlier copy at any distance" not in note and "find an earlier copy far back, not only nearby" in note

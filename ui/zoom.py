@@ -55,7 +55,7 @@ def model_note(result: Attention) -> str | None:
     note = (f"**long-mini** is a small Llama trained on this machine: {c.layers} layers, {c.heads} query heads sharing "
             f"{c.kv_heads} key/value heads (grouped-query attention), rotary positions (base {c.rope_theta:,.0f}) for up "
             f"to {c.max_positions:,} tokens, trained on runs of random words repeated with position gaps up to "
-            f"{c.max_gap:,}, so its layer-1 induction heads find an earlier copy at any distance.")
+            f"{c.max_gap:,}, so that its layer-1 induction heads find an earlier copy far back, not only nearby.")
     tokens, first, second, size = _demo_tokens()
     if tuple(result.tokens) == tokens:
         note += (f" The demo text is Python's documentation with one {size}-token passage placed twice, at token "
