@@ -304,3 +304,22 @@ def test_the_docs_generation_bench_says_which_output_layer_it_times():
     assert width == len(load_model("minilm").tokenizer.vocab)
     assert f"an output layer over all {width:,} tokens, not gpt-mini's restricted vocabulary" in LEARN
     assert f"the {width:,}-wide output layer" in LEARN
+
+
+def test_the_docs_time_series_setup_is_the_codes():
+    """docs/domains.md's series recipe, fleet and link windows against attention/domains/timeseries/data.py."""
+    import inspect
+
+    from attention.domains.timeseries import data
+
+    short, long = data.SYNTHETIC_PERIODS
+    low, high = data.SYNTHETIC_STRENGTH
+    noise = inspect.signature(data.synthetic_series).parameters["noise"].default
+    machines = inspect.signature(data.simulate_fleet).parameters["n_machines"].default
+    assert f"short = 0.25·sin(2πt/{short})" in DOMAINS and f"A_k·sin³(2πt/{long})" in DOMAINS
+    assert f"A_k ~ U({low}, {high}) is drawn anew for each {long}-step cycle" in DOMAINS and f"σ = {noise}" in DOMAINS
+    assert f"fleet of {machines} machines" in DOMAINS and f"RUL capped at {data.RUL_CAP})" in DOMAINS
+    assert f"{len(data.SENSOR_NAMES)} noisy sensors" in DOMAINS
+    windows = ", ".join(f"{name} {'/'.join(map(str, sizes))}" for name, sizes in data.WINDOWS.items())
+    assert f"`window` ({windows})" in DOMAINS
+    assert f"RUL: {machines * 3 // 4 // 5} of the {machines * 3 // 4} training\n  machines" in DOMAINS
