@@ -323,3 +323,16 @@ def test_the_docs_time_series_setup_is_the_codes():
     windows = ", ".join(f"{name} {'/'.join(map(str, sizes))}" for name, sizes in data.WINDOWS.items())
     assert f"`window` ({windows})" in DOMAINS
     assert f"RUL: {machines * 3 // 4 // 5} of the {machines * 3 // 4} training\n  machines" in DOMAINS
+
+
+def test_the_docs_control_words_are_single_wordpieces():
+    """docs/inspect.md: every control word and name (and what it replaces) is one WordPiece of MiniLM's vocabulary."""
+    from attention.analyses.bias import CONTROL_NAMES, CONTROL_WORDS
+    from attention.run.models import load_model
+
+    tokenizer = load_model("minilm").tokenizer
+    words = [word for pair in CONTROL_WORDS.items() for word in pair] + [name for names in CONTROL_NAMES for name in names]
+    assert [word for word in words if len(tokenizer.tokenize(word)) != 1] == []
+    assert "All are single WordPieces in MiniLM's vocabulary" in INSPECT
+    listed = " / ".join(", ".join(names) for names in CONTROL_NAMES)
+    assert f"the next name of the same list — {listed};" in " ".join(INSPECT.split())   # lines joined
