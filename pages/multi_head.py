@@ -60,7 +60,7 @@ with right:
 
 st.subheader("Concatenate, then project")
 st.caption(f"Each head hands back {heads.d_head} numbers per token (its weighted sum of values). The {result.n_heads} pieces "
-           f"are placed end to end ({result.n_heads} × {heads.d_head} = {result.n_heads * heads.d_head}) and one learned matrix mixes "
+           f"are placed end to end ({result.n_heads} × {heads.d_head} = {result.n_heads * heads.d_head}) and one matrix (the output projection) mixes "
            "them, so what one head found can inform every dimension of the result.")
 ui.chart(concat_figure(heads, focus), "concat")
 

@@ -70,7 +70,8 @@ def show_steps(steps, numbers: bool, prefix: str, query: int) -> None:
     chart(matrix_figure(steps.inputs, tokens, None, "Input vectors", numbers=numbers, row_title="token",
                         column_title="dimension", scale_title="value"), "inputs")
     st.subheader("2 · Queries, keys and values")
-    st.caption(f"Three learned matrices turn each input row into a query, a key and a value of {d_k} numbers for this head.")
+    st.caption(f"Three weight matrices (learned, in a trained model) turn each input row into a "
+               f"query, a key and a value of {d_k} numbers for this head.")
     for column, (name, matrix) in zip(st.columns(3), [("Queries Q: the questions", steps.queries),
                                                      ("Keys K: what each offers", steps.keys),
                                                      ("Values V: the content", steps.values)]):

@@ -280,3 +280,10 @@ def test_long_mini_note_claims_no_more_than_is_tested():
     """tests/test_long_mini.py checks the induction stripe over ≥ 5,000 tokens, not 'at any distance'."""
     note = _source("ui", "zoom.py")
     assert "find an earlier copy at any distance" not in note and "find an earlier copy far back, not only nearby" in note
+
+
+def test_learn_pages_do_not_call_random_or_made_up_matrices_learned():
+    """The Learn pages also run `scratch` (seeded random weights) and a toy with made-up matrices."""
+    steps, heads = _source("pages", "step_by_step.py"), _source("pages", "multi_head.py")
+    assert "Three learned matrices" not in steps and "Three weight matrices (learned, in a trained model)" in steps
+    assert "one learned matrix mixes" not in heads and "one matrix (the output projection) mixes" in heads
