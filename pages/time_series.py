@@ -126,7 +126,7 @@ st.markdown(
     "- **The price is the square of the length.** Every token scores every other, so doubling the window quadruples "
     "the number of scores — painful for long sensor histories. Informer's *ProbSparse* lets only the few queries with "
     "sharp, informative score profiles attend (about 5·ln n of them) and gives the rest the average: the number of "
-    "scored pairs grows like n·log n, a saving that shows on long windows (see the table below)."
+    "scored pairs grows like n·log n, a saving that shows only on long windows (the table below compares both here)."
 )
 
 st.subheader(f"Full vs ProbSparse on all {n} held-out windows")

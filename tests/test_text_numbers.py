@@ -336,3 +336,16 @@ def test_the_docs_control_words_are_single_wordpieces():
     assert "All are single WordPieces in MiniLM's vocabulary" in INSPECT
     listed = " / ".join(", ".join(names) for names in CONTROL_NAMES)
     assert f"the next name of the same list — {listed};" in " ".join(INSPECT.split())   # lines joined
+
+
+def test_the_time_series_page_numbers_are_the_codes():
+    """pages/time_series.py's timing note and its split words against the code that times and splits."""
+    import inspect
+
+    from attention.domains.timeseries import compare_patterns, data
+
+    page = (ROOT / "pages" / "time_series.py").read_text()
+    assert f"time is the best of {inspect.signature(compare_patterns).parameters['repeats'].default} runs" in page
+    machines = inspect.signature(data.simulate_fleet).parameters["n_machines"].default
+    assert f"each of {machines} machines" in page and f"The last {machines - machines * 3 // 4} machines are held out" in page
+    assert "a saving that shows only on long windows (the table below compares both here)" in page
