@@ -349,3 +349,13 @@ def test_the_time_series_page_numbers_are_the_codes():
     machines = inspect.signature(data.simulate_fleet).parameters["n_machines"].default
     assert f"each of {machines} machines" in page and f"The last {machines - machines * 3 // 4} machines are held out" in page
     assert "a saving that shows only on long windows (the table below compares both here)" in page
+
+
+def test_the_efficient_page_probsparse_example_is_informers_rule():
+    """pages/efficient_attention.py: 'u is nearly n (15 of 20 tokens; every token up to 14)' under ⌈5·ln n⌉."""
+    from attention.analyses.efficient import informer_u
+
+    every = max(n for n in range(2, 200) if informer_u(n) == n)
+    assert all(informer_u(n) == n for n in range(2, every + 1))
+    page = (ROOT / "pages" / "efficient_attention.py").read_text()
+    assert f"({informer_u(20)} of 20 tokens; every token up to {every})" in page
