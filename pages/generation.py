@@ -96,7 +96,7 @@ l2.number_input("Head", 0, run.n_heads - 1, key=STATE.key("head"))
 layer, head = STATE["layer"], STATE["head"]
 query = run.newest(step)
 st.caption(
-    f"To write token {query + 1}, the model runs only token {query} ({run.tokens[query]!r}) through every layer: its "
+    f"To write token {query + 1}, the model runs only token {query} ({ui.md_escape(repr(run.tokens[query]))}) through every layer: its "
     f"query meets the {query + 1} keys (the {query} in the cache and its own), and its value joins the cache. Rows above "
     "were computed at earlier steps and are never computed again: causal attention means no earlier row can change."
 )

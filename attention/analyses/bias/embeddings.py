@@ -98,7 +98,8 @@ def seat(model: str = "minilm", test: str = "career-family", embed: Callable[[li
     """SEAT (May et al., 2019): WEAT's effect size and permutation p-value on sentence vectors (mean-pooled, cosine) for
     male vs female names (in NAME_TEMPLATES) × an attribute pair (`test`: "career-family" or "math-arts").
 
-    A positive effect size: male-name sentences lie nearer the first attribute (career, math) than female-name ones do.
+    A positive effect size: male-name sentences are relatively more associated with the first attribute (career, math)
+    than female-name ones are (the effect is differential: neither set need lie nearer it).
     The permutation re-splits the name sentences, which treats the sentences of one name as independent (as SEAT does)."""
     sets = seat_sentences(test)
     embed = embed or (lambda sentences: minilm_embeddings(sentences, model))

@@ -1,6 +1,6 @@
 """long-mini: a small Llama (transformers' LlamaForCausalLM: 2 layers, 4 query heads sharing 2 key/value heads,
 rotary positions, 32,768 positions) trained here on repeated random words so that its induction head finds an earlier
-copy of a passage at any distance; a long-context model to open without downloading one.
+copy of a passage far back, not only nearby; a long-context model to open without downloading one.
 
     data.py    the words it is trained on (MiniLM's tokenizer), training rows, the ~20,000-token demo text
     model.py   the Llama config and the network
