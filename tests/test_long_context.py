@@ -332,6 +332,16 @@ def test_the_numbers_in_the_docs_are_the_code_s():
     page = (Path(__file__).resolve().parent.parent / "docs" / "long-context.md").read_text()
     assert f"{limits.WEIGHTS_MB} MB by default" in page and f"float32 up to {FP32_RECORD_TOKENS:,} tokens" in page
     assert f"{FILE_OVERVIEW_SIZE} × {FILE_OVERVIEW_SIZE} mean overview" in page
+    import inspect
+
+    from attention.engine import tiles
+    from attention.run import weights
+    from views.zoom import embed
+
+    key_step = inspect.signature(tiles.pooled_rows).parameters["key_step"].default
+    assert f"{weights.ROWS_PER_BLOCK} queries × {key_step:,} keys at a" in page
+    assert {2: "two threads"}[weights.OVERVIEW_THREADS] in page and f"the last {weights._OVERVIEWS_KEPT} heads" in page
+    assert f"fit in {embed.FILE_BYTES // 10**6} MB (a file) or {embed.NOTEBOOK_BYTES // 10**6} MB (a notebook cell)" in page
 
 
 def test_the_hosted_cap_in_the_docs(monkeypatch):
@@ -345,11 +355,11 @@ def test_the_hosted_cap_in_the_docs(monkeypatch):
     assert f"`ATTENTION_LENS_MAX_TOKENS` ({limits.current().max_tokens} by default)" in page
 
 
-def test_a_long_result_displays_in_a_notebook_without_its_weights(long_llama, monkeypatch):
+def test_a_long_result_displays_in_a_notebook_as_the_zoomable_view(long_llama, monkeypatch):
     from attention import attend
 
     monkeypatch.setenv("ATTENTION_LENS_WEIGHTS_MB", "8")
     long = attend(LONG_TEXT, long_llama)
-    shown = long._repr_html_()
-    assert "1002 tokens" in shown and ".tile()" in shown and "<script" not in shown
+    shown = long._repr_html_()                     # the zoomable view with the heads that fit (tests/test_zoom.py)
+    assert '"views":["zoom"]' in shown and '"n":1002' in shown and "<script" in shown
     assert "2 layers × 8 heads" in repr(long)
