@@ -17,7 +17,9 @@ class ScratchConfig:
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
     activation: str = "gelu"
-    positional: str = "sinusoidal"  # "sinusoidal" (fixed, as in "Attention is all you need") or "learned" (BERT, GPT-2, BART)
+    positional: str = "sinusoidal"  # "sinusoidal" (fixed, as in "Attention is all you need"), "learned" (BERT, GPT-2, BART)
+    #                                 or "rotary" (RoFormer, Llama: queries and keys rotated by position, nothing added)
+    rope_base: float = 10000.0      # rotary: the base of the rotation frequencies
     norm_first: bool = False        # GPT-2: layer norm before each sub-layer and once at the end (pre-norm); BERT/BART after
     embedding_norm: bool = True     # BERT and BART normalise the embeddings; GPT-2 does not
     position_offset: int = 0        # BART's learned position table starts at row 2

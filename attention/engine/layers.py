@@ -72,6 +72,7 @@ class TransformerLayer(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor | None = None, memory: torch.Tensor | None = None,
         head_gate: torch.Tensor | None = None, pattern: Callable | None = None, record: dict | None = None,
         past: tuple[torch.Tensor, torch.Tensor] | None = None, swaps: dict[str, Swap] | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """x [batch, seq, d_model] -> (x, self weights [batch, head, query, key], cross weights [batch, head, query, source] or None).
 
@@ -93,7 +94,8 @@ class TransformerLayer(nn.Module):
             if record is not None:
                 record["self"] = {"input": h}
             out, weights = self.self_attention(h, mask=mask, head_gate=head_gate, pattern=pattern, head_swap=swaps.get("heads"),
-                                               record=None if record is None else record["self"], past=past)
+                                               record=None if record is None else record["self"], past=past,
+                                               rotary=rotary)
             return swapped(out, "attention", None if record is None else record["self"]), weights
 
         x, weights = self.residual(x, self.attention_norm, attend_self)
@@ -133,13 +135,14 @@ def run_layers(
     layers: nn.ModuleList | list[TransformerLayer], x: torch.Tensor, mask: torch.Tensor | None = None,
     memory: torch.Tensor | None = None, gates: dict[int, torch.Tensor] | None = None, pattern: Callable | None = None,
     record: bool = False, stop_before: int | None = None, past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-    swaps: dict[int, dict[str, Swap]] | None = None,
+    swaps: dict[int, dict[str, Swap]] | None = None, rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Stacked:
     """The one layer loop: x [batch, seq, d_model] through `layers` (up to `stop_before`); `gates` {layer: [head]} scales
     heads (0 removes one), `memory` is the encoder's output (decoders), `record` keeps every layer's intermediates,
     `past` holds each layer's key/value cache (key, value) [batch, head, earlier, d_head]. `swaps` {layer: {name: Swap}}
     patches activations with another run's: "input" (the stream entering the layer, where [batch, token]) and the
-    layer's own (TransformerLayer.forward)."""
+    layer's own (TransformerLayer.forward). `rotary` (cos, sin) [seq, d_head] rotates every self-attention's queries and
+    keys (rotary positions)."""
     weights, cross, records = [], [], []
     for index, layer in enumerate(layers[:stop_before]):
         swap = (swaps or {}).get(index, {})
@@ -147,7 +150,7 @@ def run_layers(
             x = swap["input"].apply(x)                       # the residual stream at chosen positions, from the other run
         entry: dict | None = {"input": x} if record else None
         x, layer_weights, layer_cross = layer(x, mask, memory, (gates or {}).get(index), pattern, entry,
-                                              None if past is None else past[index], swap)
+                                              None if past is None else past[index], swap, rotary)
         weights.append(layer_weights)
         if layer_cross is not None:
             cross.append(layer_cross)

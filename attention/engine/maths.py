@@ -43,6 +43,23 @@ def padding_mask(lengths: list[int], n_key: int) -> torch.Tensor:
     return (torch.arange(n_key)[None, :] < torch.tensor(lengths)[:, None])[:, None, None, :]
 
 
+def rotary_angles(start: int, n: int, d_head: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles of positions start … start + n − 1 (Su et al., 2021, as Llama lays them out:
+    frequency i on dimensions i and i + d_head/2): each [n, d_head]."""
+    frequencies = base ** (-torch.arange(0, d_head, 2, dtype=torch.float32) / d_head)         # [d_head / 2]
+    angles = torch.arange(start, start + n, dtype=torch.float32)[:, None] * frequencies[None]  # [n, d_head / 2]
+    angles = torch.cat([angles, angles], dim=-1)                                              # [n, d_head]
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Queries or keys [..., seq, d_head] rotated by their positions' angles (cos, sin [seq, d_head]): each pair of
+    dimensions (i, i + d_head/2) turns by its angle, so a query–key score depends on their distance, not where they are."""
+    half = x.shape[-1] // 2
+    turned = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos.to(x.dtype) + turned * sin.to(x.dtype)
+
+
 def attention_weights(
     query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None = None, steps: dict | None = None
 ) -> torch.Tensor:
@@ -100,6 +117,7 @@ class MultiHeadAttention(nn.Module):
         self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
         head_gate: torch.Tensor | None = None, pattern: Callable | None = None, record: dict | None = None,
         past: tuple[torch.Tensor, torch.Tensor] | None = None, head_swap: Swap | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x [batch, query, d_model], context [batch, key, d_model] -> output [batch, query, d_model], weights [batch, head, query, key].
 
@@ -109,12 +127,16 @@ class MultiHeadAttention(nn.Module):
 
         `head_gate` [head] scales each head's result before the concatenation (0 removes a head: ablation);
         `head_swap` replaces chosen heads' results (where [batch, head]) by another run's (activation patching).
+        `rotary` (cos, sin) [query, d_head] rotates the queries and the new keys by position (rotary_angles); the cache
+        and the record hold rotated keys, as transformers' Llama does.
         `pattern` (attention/patterns.py) replaces the two lines of full attention by a sparse one that scores
         only the pairs it allows; it carries its own causality, so `mask` is not used with it.
         Pass a dict as `record` to keep query, key, value, weights, head_outputs (after the gate) [batch, head, ...] and
         output [batch, query, d_model]: the trace reads them (they stay in the autograd graph when gradients are on).
         """
         query, key, value = self.project(x, context)
+        if rotary is not None:                                    # rotary positions: the new tokens' queries and keys
+            query, key = rotate(query, *rotary), rotate(key, *rotary)
         if past is not None:
             key = torch.cat([past[0], key], dim=2)                # [batch, head, earlier + new, d_head]
             value = torch.cat([past[1], value], dim=2)

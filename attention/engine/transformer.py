@@ -16,7 +16,7 @@ from torch import nn
 
 from attention.engine.config import ScratchConfig
 from attention.engine.layers import Stacked, TransformerLayer, run_layers, sinusoidal_positions
-from attention.engine.maths import Swap, causal_mask
+from attention.engine.maths import Swap, causal_mask, rotary_angles
 from attention.engine.patterns import Pattern, with_causal
 
 
@@ -46,6 +46,8 @@ class ScratchTransformer(nn.Module):
         self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
         if config.positional == "learned":
             self.position_embedding = nn.Embedding(config.max_positions + config.position_offset, config.d_model)
+        elif config.positional == "rotary":
+            pass                                             # positions rotate queries and keys in every layer (run)
         else:
             self.register_buffer("position_codes", sinusoidal_positions(config.max_positions, config.d_model), persistent=False)
         self.type_embedding = nn.Embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
@@ -76,6 +78,8 @@ class ScratchTransformer(nn.Module):
         if self.config.positional == "learned":
             offset = self.config.position_offset + start
             return self.position_embedding.weight[offset:offset + seq]
+        if self.config.positional == "rotary":
+            return self.token_embedding.weight.new_zeros(seq, self.config.d_model)   # nothing is added: see run()
         return self.position_codes[start:start + seq]
 
     def embed(self, input_ids: torch.Tensor, use_positions: bool = True, token_vectors: torch.Tensor | None = None,
@@ -119,7 +123,11 @@ class ScratchTransformer(nn.Module):
             mask = causal if mask is None else mask & causal                  # e.g. padding and causal together
         elif past is not None:
             raise ValueError("A key/value cache needs a causal model: a bidirectional encoder's earlier tokens see later ones.")
-        stacked: Stacked = run_layers(self.layers, x, mask, memory, head_gates, pattern, record, stop_before, past, swaps)
+        rotary = None
+        if self.config.positional == "rotary" and use_positions:
+            rotary = rotary_angles(start, input_ids.shape[1], self.config.d_model // self.config.n_heads, self.config.rope_base)
+        stacked: Stacked = run_layers(self.layers, x, mask, memory, head_gates, pattern, record, stop_before, past, swaps,
+                                      rotary)
         hidden = stacked.hidden
         if self.final_norm is not None and stop_before is None:
             hidden = self.final_norm(hidden)
