@@ -363,3 +363,18 @@ def test_a_long_result_displays_in_a_notebook_as_the_zoomable_view(long_llama, m
     shown = long._repr_html_()                     # the zoomable view with the heads that fit (tests/test_zoom.py)
     assert '"views":["zoom"]' in shown and '"n":1002' in shown and "<script" in shown
     assert "2 layers × 8 heads" in repr(long)
+
+
+def test_warming_computes_a_layers_overviews_in_the_background(long_llama, monkeypatch):
+    from attention import attend
+    from attention.run.weights import RecordedWeights, overview
+
+    monkeypatch.setenv("ATTENTION_LENS_WEIGHTS_MB", "8")
+    long = attend(LONG_TEXT + "  ", long_llama)
+    assert long.warm(1, [2, 5], size=256).result(timeout=120) == [2, 5]   # 1,002 tokens: 256 pools
+    kept = long.record.__dict__["_overviews"]
+    assert {(1, 2), (1, 5)} <= {key[:2] for key in kept} and not any(key[:2] == (1, 3) for key in kept)
+    fresh = RecordedWeights(long.record.layers)                                   # the same record, nothing kept
+    assert np.array_equal(long.overview(1, 5, size=256, pool="max"), overview(fresh, 1, 5, 256, "max"))
+    short = attend("A short text.", long_llama)
+    assert short.warm(0, [1]).result(timeout=60) == []                            # every weight is kept already

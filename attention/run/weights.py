@@ -18,7 +18,7 @@ Names (see docs/long-context.md):
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -201,6 +201,7 @@ def tile(source: Source, layer: int, head: int, queries: slice | None = None, ke
 
 OVERVIEW_THREADS = 2          # an overview's row blocks are shared by this many threads (torch releases the GIL)
 _OVERVIEWS_KEPT = 16          # overviews kept per source (both pools of a head come from one pass)
+_WARMING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overviews")   # OnDemand.warm: one head at a time
 
 
 def _pooled_part(source: Source, layer: int, head: int, q_cells: tiles.Cells, k_cells: tiles.Cells,
@@ -426,6 +427,19 @@ class OnDemand:
     def overview(self, layer: int, head: int, size: int = 1024, pool: str = "mean") -> np.ndarray:
         """float32 [≤ size, ≤ size]: one head's whole map downsampled; pool "mean" keeps row sums, "max" lone spikes."""
         return overview(self.weights_source, layer, head, size, pool)
+
+    def warm(self, layer: int, heads: list[int], size: int = 1024) -> Future:
+        """Compute (and keep) the overviews of `heads` of `layer` in a background thread, one head at a time, so that
+        opening one later costs nothing; a long result only (a short one keeps every weight). The Future gives the
+        heads done."""
+        def work() -> list[int]:
+            done = []
+            for head in heads:
+                if self.record is not None:
+                    overview(self.record, layer, head, size, "max")
+                    done.append(head)
+            return done
+        return _WARMING.submit(work)
 
     def summary(self, layer: int, head: int, band_width: int = 1) -> HeadSummary:
         """One head's entropy, distance, sink and band shares (means over queries)."""

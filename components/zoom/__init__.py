@@ -15,6 +15,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from attention import Attention
+from attention.run import limits
 from views import DOM_JS, asset
 from views.payloads import view_id
 from views.zoom.payload import grouped_payload, record_payload, row_payload, window_payload, zoom_payload
@@ -98,3 +99,20 @@ def zoom_view(result: Attention, layer: int, head: int, key: str, on_open: Calla
            on_open_change=opened, on_pool_change=pooled, on_missing_change=missing)
     record["tokens"] = True
     record["overviews"].add((layer, head, pool))
+    _warm_layer(result, layer, head)
+
+
+WARM_HEADS = 8   # after a long head is drawn, this many other heads of its layer get their overviews in the background
+
+
+def _warm_layer(result: Attention, layer: int, head: int) -> None:
+    """Start computing the overviews of the nearest other heads of `layer` (once per result and layer), so a click on
+    one of them finds it ready; not in hosted mode, where the server's CPU is shared by every visitor."""
+    if result.has_weights or limits.current().hosted:
+        return
+    warmed = st.session_state.setdefault("_zoom_warmed", set())
+    if (view_id(result), layer) in warmed:
+        return
+    warmed.add((view_id(result), layer))
+    others = sorted((h for h in range(result.n_heads) if h != head), key=lambda h: abs(h - head))[:WARM_HEADS]
+    result.warm(layer, others)
