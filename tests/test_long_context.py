@@ -378,3 +378,27 @@ def test_warming_computes_a_layers_overviews_in_the_background(long_llama, monke
     assert np.array_equal(long.overview(1, 5, size=256, pool="max"), overview(fresh, 1, 5, 256, "max"))
     short = attend("A short text.", long_llama)
     assert short.warm(0, [1]).result(timeout=60) == []                            # every weight is kept already
+
+
+def test_two_callers_of_one_heads_overview_share_one_pass(monkeypatch):
+    import threading
+
+    from attention.engine import tiles
+
+    n = 600
+    generator = torch.Generator().manual_seed(4)
+    layer = LayerRecord(torch.randn(1, 2, n, 8, generator=generator), torch.randn(1, 1, n, 8, generator=generator),
+                        8 ** -0.5, None, KeyMask(None, n, n, kind="causal"))
+    source = RecordedWeights([layer])
+    calls = []
+    original = tiles.pooled_rows
+    monkeypatch.setattr(tiles, "pooled_rows", lambda *a, **k: calls.append(1) or original(*a, **k))
+    found = []
+    callers = [threading.Thread(target=lambda: found.append(on_demand.overview(source, 0, 1, size=50))) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    one_pass = len(calls)
+    on_demand.overview(RecordedWeights([layer]), 0, 1, size=50)               # a fresh source: one more pass
+    assert len(calls) == 2 * one_pass and np.array_equal(found[0], found[1])

@@ -202,6 +202,7 @@ def tile(source: Source, layer: int, head: int, queries: slice | None = None, ke
 OVERVIEW_THREADS = 2          # an overview's row blocks are shared by this many threads (torch releases the GIL)
 _OVERVIEWS_KEPT = 16          # overviews kept per source (both pools of a head come from one pass)
 _WARMING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overviews")   # OnDemand.warm: one head at a time
+_HEAD_LOCKS_LOCK = threading.Lock()
 
 
 def _pooled_part(source: Source, layer: int, head: int, q_cells: tiles.Cells, k_cells: tiles.Cells,
@@ -229,10 +230,19 @@ def _pooled(source: Source, layer: int, head: int, size_q: int, size_k: int) -> 
     """Both overviews of one head ({"mean", "max"} float32 [size_q, size_k]) from one pass over its weights, kept on
     the source (the last _OVERVIEWS_KEPT heads asked for)."""
     key = (layer, head, size_q, size_k)
-    kept = source.__dict__.setdefault("_overviews", {})
-    if key in kept:
-        kept[key] = kept.pop(key)                                                   # most recently used last
-        return kept[key]
+    with _HEAD_LOCKS_LOCK:                                      # one pass per head: a second caller waits for the first
+        kept = source.__dict__.setdefault("_overviews", {})
+        lock = source.__dict__.setdefault("_overview_locks", {}).setdefault(key, threading.Lock())
+    with lock:
+        if key in kept:
+            kept[key] = kept.pop(key)                                               # most recently used last
+            return kept[key]
+        return _pooled_pass(source, layer, head, size_q, size_k, kept, key)
+
+
+def _pooled_pass(source: Source, layer: int, head: int, size_q: int, size_k: int, kept: dict,
+                 key: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
+    """The pass itself (row blocks shared by OVERVIEW_THREADS threads); its pools go into `kept` under `key`."""
     _, _, n_q, n_k = source.shape
     q_cells, k_cells = tiles.Cells(n_q, size_q), tiles.Cells(n_k, size_k)
     threads = OVERVIEW_THREADS if n_q * n_k >= 1 << 22 else 1
