@@ -22,13 +22,17 @@ def test_angles_and_rotation_equal_transformers_llama():
     cos_hf, sin_hf = LlamaRotaryEmbedding(config)(torch.zeros(1, 12, 16), positions)       # [1, 12, 16]
     cos, sin = rotary_angles(5, 12, 16, base=500.0)
     assert torch.allclose(cos, cos_hf[0], atol=1e-6) and torch.allclose(sin, sin_hf[0], atol=1e-6)
-    q, k = torch.randn(2, 4, 12, 16), torch.randn(2, 4, 12, 16)
+    generator = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 4, 12, 16, generator=generator), torch.randn(2, 4, 12, 16, generator=generator)
     q_hf, k_hf = apply_rotary_pos_emb(q, k, cos_hf, sin_hf)
-    assert torch.allclose(rotate(q, cos, sin), q_hf, atol=1e-6) and torch.allclose(rotate(k, cos, sin), k_hf, atol=1e-6)
+    for ours, theirs in ((rotate(q, cos, sin), q_hf), (rotate(k, cos, sin), k_hf)):   # float32 rounding only
+        assert (ours - theirs).abs().max() < 1e-5 and (ours - theirs).abs().max() < 1e-3 * theirs.abs().max()
 
 
 def test_a_score_depends_only_on_the_distance():
-    q, k = torch.randn(16), torch.randn(16)
+    generator = torch.Generator().manual_seed(1)
+    q, k = torch.randn(16, generator=generator), torch.randn(16, generator=generator)
+
     def score(m: int, n: int) -> float:
         cos, sin = rotary_angles(0, 40, 16)
         return float(rotate(q, cos[m], sin[m]) @ rotate(k, cos[n], sin[n]))
