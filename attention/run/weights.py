@@ -101,12 +101,17 @@ class RecordedWeights:
     def nbytes(self) -> int:
         return sum(layer.nbytes for layer in self.layers) + sum(t.numel() * 4 for t in self._lse.values())
 
-    def log_sum_exp(self, layer: int, head: int, queries: slice) -> torch.Tensor:
-        """float32 [query]: each row's log-sum-exp, computed the first time a row is asked for, then kept."""
+    def _known_lse(self, layer: int, head: int) -> torch.Tensor:
+        """The head's kept log-sum-exp per row, float32 [query] (NaN where no row has been asked for yet)."""
         with self._lock:
             known = self._lse.get((layer, head))
             if known is None:
                 known = self._lse[(layer, head)] = torch.full((self.shape[2],), float("nan"))
+            return known
+
+    def log_sum_exp(self, layer: int, head: int, queries: slice) -> torch.Tensor:
+        """float32 [query]: each row's log-sum-exp, computed the first time a row is asked for, then kept."""
+        known = self._known_lse(layer, head)
         part = known[queries]
         if torch.isnan(part).any():
             part = tiles.log_sum_exp(self.layers[layer], self.batch, head, queries).cpu()
@@ -118,10 +123,7 @@ class RecordedWeights:
         record = self.layers[layer]
         first, stop = record.mask.key_bounds(self.batch, queries)
         block = tiles.scores(record, self.batch, head, queries, slice(first, stop))   # every key these rows see
-        with self._lock:
-            known = self._lse.get((layer, head))
-            if known is None:
-                known = self._lse[(layer, head)] = torch.full((self.shape[2],), float("nan"))
+        known = self._known_lse(layer, head)
         lse = known[queries]
         if torch.isnan(lse).any():   # the band holds whole rows, so their log-sum-exp comes from the same scores
             lse = torch.logsumexp(block, dim=-1).cpu()
@@ -132,11 +134,7 @@ class RecordedWeights:
         """(sum, max) float32 [query, key cell] of these rows' weights over each key cell, in one pass that also
         finds (and keeps) the rows' log-sum-exp."""
         sums, peaks, lse = tiles.pooled_rows(self.layers[layer], self.batch, head, queries, cells)
-        with self._lock:
-            known = self._lse.get((layer, head))
-            if known is None:
-                known = self._lse[(layer, head)] = torch.full((self.shape[2],), float("nan"))
-            known[queries] = lse
+        self._known_lse(layer, head)[queries] = lse
         return sums, peaks
 
     def tile(self, layer: int, head: int, queries: slice, keys: slice) -> np.ndarray:
@@ -204,25 +202,27 @@ _WARMING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overviews")   #
 _HEAD_LOCKS_LOCK = threading.Lock()
 
 
-def _pooled_part(source: Source, layer: int, head: int, q_cells: tiles.Cells, k_cells: tiles.Cells,
-                 cells: range) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, max) float32 [cell, key cell] for query cells `cells`, row blocks of whole cells at a time: "mean" is the
-    cell's queries' average of their weight summed over the key cell, "max" the largest single weight in it."""
+def _pooled_pass(source: Source, layer: int, head: int, size_q: int, size_k: int) -> dict[str, np.ndarray]:
+    """Both pools of one head, row blocks of whole query cells at a time: "mean" is a cell's queries' average of their
+    weight summed over the key cell, "max" the largest single weight in it; float32 [size_q, size_k] each. (Two threads
+    sharing the row blocks were slower on this 2-core machine than one: 1.48 s against 0.95 s at 32,000 tokens.)"""
+    _, _, n_q, n_k = source.shape
+    q_cells, k_cells = tiles.Cells(n_q, size_q), tiles.Cells(n_k, size_k)
     per = max(1, ROWS_PER_BLOCK // q_cells.longest)
     means, peaks = [], []
-    for c0 in range(cells.start, cells.stop, per):
-        c1 = min(cells.stop, c0 + per)
+    for c0 in range(0, size_q, per):
+        c1 = min(size_q, c0 + per)
         rows = slice(int(q_cells.starts[c0]), int(q_cells.starts[c1]))
         if isinstance(source, RecordedWeights):
             row_sum, row_max = source.pooled_rows(layer, head, rows, k_cells)
         else:
             first, block = source.band(layer, head, rows)
             row_sum, row_max = k_cells.pool(block, first, slice(0, k_cells.size))
-        part_sum, part_max = q_cells.pool(row_sum.T.contiguous(), rows.start, slice(c0, c1))   # [key cell, cell]
+        part_sum, _ = q_cells.pool(row_sum.T.contiguous(), rows.start, slice(c0, c1))          # [key cell, cell]
         counts = (q_cells.starts[c0 + 1:c1 + 1] - q_cells.starts[c0:c1]).float()
         means.append((part_sum / counts).T)
         peaks.append(q_cells.pool(row_max.T.contiguous(), rows.start, slice(c0, c1))[1].T)
-    return torch.cat(means), torch.cat(peaks)
+    return {"mean": torch.cat(means).numpy(), "max": torch.cat(peaks).numpy()}
 
 
 def _pooled(source: Source, layer: int, head: int, size_q: int, size_k: int) -> dict[str, np.ndarray]:
@@ -236,21 +236,10 @@ def _pooled(source: Source, layer: int, head: int, size_q: int, size_k: int) -> 
         if key in kept:
             kept[key] = kept.pop(key)                                               # most recently used last
             return kept[key]
-        return _pooled_pass(source, layer, head, size_q, size_k, kept, key)
-
-
-def _pooled_pass(source: Source, layer: int, head: int, size_q: int, size_k: int, kept: dict,
-                 key: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
-    """The pass itself, row block after row block; its pools go into `kept` under `key`. (Two threads sharing the row
-    blocks were slower on this 2-core machine than one: 1.48 s against 0.95 s at 32,000 tokens.)"""
-    _, _, n_q, n_k = source.shape
-    q_cells, k_cells = tiles.Cells(n_q, size_q), tiles.Cells(n_k, size_k)
-    done = [_pooled_part(source, layer, head, q_cells, k_cells, range(size_q))]
-    found = {"mean": torch.cat([d[0] for d in done]).numpy(), "max": torch.cat([d[1] for d in done]).numpy()}
-    kept[key] = found
-    while len(kept) > _OVERVIEWS_KEPT:
-        kept.pop(next(iter(kept)))
-    return found
+        found = kept[key] = _pooled_pass(source, layer, head, size_q, size_k)
+        while len(kept) > _OVERVIEWS_KEPT:
+            kept.pop(next(iter(kept)))
+        return found
 
 
 def overview(source: Source, layer: int, head: int, size: int = 1024, pool: str = "mean") -> np.ndarray:
@@ -435,13 +424,14 @@ class OnDemand:
         """Compute (and keep) the overviews of `heads` of `layer` in a background thread, one head at a time, so that
         opening one later costs nothing; a long result only (a short one keeps every weight). The Future gives the
         heads done."""
+        record = self.record
+
         def work() -> list[int]:
-            done = []
+            if record is None:
+                return []
             for head in heads:
-                if self.record is not None:
-                    overview(self.record, layer, head, size, "max")
-                    done.append(head)
-            return done
+                overview(record, layer, head, size, "max")
+            return list(heads)
         return _WARMING.submit(work)
 
     def summary(self, layer: int, head: int, band_width: int = 1) -> HeadSummary:
