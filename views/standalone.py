@@ -237,19 +237,21 @@ def spec(result: Attention, views: Iterable[str] = VIEWS, layer: int = 0, head: 
     if "links" in views:
         parts_text.append(f"links: weight ≥ {threshold:g}")
     data["caption"] = " · ".join(parts_text)
-    notices = list(result.notices)
+    _add_notices_and_share(data, result, list(result.notices), text, share, layer, head, ".")
+    return data
+
+
+def _add_notices_and_share(data: dict[str, Any], result: Attention, notices: list[str], text: str | None,
+                           share: dict[str, Any] | None, layer: int, head: int, cut_tail: str) -> None:
+    """data["notices"] (when there are any; a text over TEXT_CAP characters is cut, and `cut_tail` ends the notice
+    that says so) and data["share"]: the share-link parameters given, else text, model, layer and head."""
     if text is not None and len(text) > TEXT_CAP:
-        notices.append(f"The file keeps the first {TEXT_CAP:,} characters of the text ({len(text):,} in all).")
+        notices.append(f"The file keeps the first {TEXT_CAP:,} characters of the text ({len(text):,} in all){cut_tail}")
         text = text[:TEXT_CAP]
     if notices:
         data["notices"] = notices
-    if share is None:
-        share = {"model": result.model}
-        if text is not None:
-            share = {"text": text, **share}
-        share.update(layer=layer, head=head)
-    data["share"] = share
-    return data
+    data["share"] = share if share is not None else {**({"text": text} if text is not None else {}),
+                                                     "model": result.model, "layer": layer, "head": head}
 
 
 def _zoom_spec(result: Attention, layer: int, head: int, text: str | None, share: dict[str, Any] | None,
@@ -259,14 +261,8 @@ def _zoom_spec(result: Attention, layer: int, head: int, text: str | None, share
     data: dict[str, Any] = {"views": ["zoom"], "model": result.model, "zoom": zoom,
                             "caption": f"{result.model} · {result.n_tokens:,} tokens · {result.n_layers} layers × "
                                        f"{result.n_heads} heads · weights computed from the record, not stored"}
-    notices = [*result.notices, zoom["note"]]
-    if text is not None and len(text) > TEXT_CAP:
-        notices.append(f"The file keeps the first {TEXT_CAP:,} characters of the text ({len(text):,} in all) in its "
-                       "share parameters; the view holds every token.")
-        text = text[:TEXT_CAP]
-    data["notices"] = notices
-    data["share"] = share if share is not None else {**({"text": text} if text is not None else {}), "model": result.model,
-                                                     "layer": layer, "head": head}
+    _add_notices_and_share(data, result, [*result.notices, zoom["note"]], text, share, layer, head,
+                           " in its share parameters; the view holds every token.")
     return data
 
 
