@@ -3,6 +3,7 @@ and groupings against a full softmax computed directly; limits that follow the m
 memory at 16k tokens; clear messages for bad input."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ transformers = pytest.importorskip("transformers")
 
 from transformers.masking_utils import sliding_window_causal_mask_function  # noqa: E402
 
+from attention.engine import tiles  # noqa: E402
 from attention.engine.record import KeyMask, LayerRecord  # noqa: E402
 from attention.run import weights as on_demand  # noqa: E402
 from attention.run.weights import DenseWeights, RecordedWeights  # noqa: E402
@@ -99,6 +101,29 @@ def test_a_large_overview_in_blocks_equals_pooling_the_full_softmax():
     assert np.allclose(found_mean.sum(1), 1.0, atol=1e-5)
     lse = torch.logsumexp(scores, -1)                                               # the pass keeps every row's
     assert torch.allclose(source.log_sum_exp(0, 1, slice(0, n)), lse, atol=1e-5)   # log-sum-exp as it goes
+
+
+def test_with_the_runs_log_sum_exp_each_pool_is_its_own_pass_and_equals_the_online_one():
+    """A record whose rows' log-sum-exp came with it (LayerRecord.lse, as the run's kernel gives it) computes only the
+    pool asked for, without an online softmax, and both pools equal those of the pass that finds the log-sum-exp."""
+    n, size = 2100, 97
+    generator = torch.Generator().manual_seed(5)
+    plain = LayerRecord(torch.randn(1, 2, n, 8, generator=generator) * 3, torch.randn(1, 1, n, 8, generator=generator) * 3,
+                        8 ** -0.5, None, KeyMask(None, n, n, kind="causal"))
+    lse = torch.stack([tiles.log_sum_exp(plain, 0, head, slice(0, n)) for head in range(2)])[None]   # [batch, head, query]
+    online, given = RecordedWeights([plain]), RecordedWeights([dataclasses.replace(plain, lse=lse)])
+    calls = []
+    real = tiles.pooled_rows
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tiles, "pooled_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+        found_max = on_demand.overview(given, 0, 1, size=size, pool="max")
+        assert not calls                                        # the online pass never ran
+        assert "mean" not in given._overviews[(0, 1, size, size)]   # and the other pool was not computed
+        found_mean = on_demand.overview(given, 0, 1, size=size, pool="mean")
+        assert not calls
+    assert np.abs(found_max - on_demand.overview(online, 0, 1, size=size, pool="max")).max() < 4e-6   # float32 both
+    assert np.abs(found_mean - on_demand.overview(online, 0, 1, size=size, pool="mean")).max() < 4e-6
+    assert np.allclose(found_mean.sum(1), 1.0, atol=1e-5)
 
 
 def test_mean_overview_keeps_row_sums_and_max_keeps_a_lone_spike():
@@ -218,10 +243,12 @@ def test_above_the_budget_weights_come_on_demand_and_match(long_llama, monkeypat
         long.weights  # noqa: B018
     n = long.n_tokens
     assert long.nbytes < full.weights.nbytes / 20
-    assert np.abs(long.tile(1, 5) - full.weights[1, 5]).max() < 1e-6                    # the same record maths
-    assert np.abs(long.row(0, 2, n - 1) - full.row(0, 2, n - 1)).max() < 1e-6
+    # the same record maths; the long result's rows use the log-sum-exp the run's own kernel gave (float32 like ours,
+    # summed in another order), the short one's torch.logsumexp over the recorded scores
+    assert np.abs(long.tile(1, 5) - full.weights[1, 5]).max() < 4e-6
+    assert np.abs(long.row(0, 2, n - 1) - full.row(0, 2, n - 1)).max() < 4e-6
     assert np.abs(long.overview(1, 3, 100) - full.overview(1, 3, 100)).max() < 1e-5
-    assert long.summary(0, 1) == pytest.approx(full.summary(0, 1))
+    assert dataclasses.astuple(long.summary(0, 1)) == pytest.approx(dataclasses.astuple(full.summary(0, 1)))
     sentences = long.grouped(0, 1, by="sentence")
     assert len(sentences.labels) == 201 and np.allclose(sentences.weights.sum(1), 1, atol=1e-5)
     assert sentences.labels[1] == "sentence 1 says b ." and sentences.labels[-1] == "[SEP]"
@@ -324,12 +351,13 @@ def test_the_cli_reads_a_long_text_file(long_llama, tmp_path, monkeypatch, capsy
 def test_the_numbers_in_the_docs_are_the_code_s():
     from pathlib import Path
 
-    from attention.engine.record_backend import FP32_RECORD_TOKENS
+    from attention.engine.record_backend import FP32_RECORD_MB, FP32_RECORD_TOKENS
     from attention.run import limits
     from attention.run.on_demand import FILE_OVERVIEW_SIZE
 
     page = (Path(__file__).resolve().parent.parent / "docs" / "long-context.md").read_text()
-    assert f"{limits.WEIGHTS_MB} MB by default" in page and f"float32 up to {FP32_RECORD_TOKENS:,} tokens" in page
+    assert f"{limits.WEIGHTS_MB} MB by default" in page and f"float32 up to\n{FP32_RECORD_TOKENS:,} tokens" in page
+    assert f"takes at most {FP32_RECORD_MB} MB" in page
     assert f"{FILE_OVERVIEW_SIZE} × {FILE_OVERVIEW_SIZE} mean overview" in page
     import inspect
 

@@ -135,10 +135,43 @@ def test_fp16_record_is_close_and_half_the_bytes():
     eager, rec32, _ = _eager_and_record(network, ids)
     with torch.no_grad(), record.recording(network, dtype=torch.float16) as rec16:
         network(input_ids=ids)
-    assert rec16.nbytes * 2 == rec32.nbytes
+    given = sum(layer.lse.numel() * 4 for layer in rec32.stacks["weights"])   # the fp32 run's own log-sum-exps
+    assert given > 0 and rec16.nbytes * 2 == rec32.nbytes - given
+    assert all(layer.lse is None for layer in rec16.stacks["weights"])         # rounded keys: the kernel's would not fit
     layer = rec16.stacks["weights"][1]
     assert layer.queries.dtype == torch.float16
     assert (_tile(layer, 0, 3) - eager["weights"][1][0, 3]).abs().max().item() < 2e-3
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+def test_the_run_gives_each_rows_log_sum_exp_when_it_keeps_the_models_dtype(family):
+    """The CPU kernel SDPA dispatches to also returns every row's log-sum-exp: kept (grouped-query and bidirectional
+    heads alike) and equal to the one found from the recorded queries and keys; with padding (another path) none."""
+    network = _network(family)
+    ids = torch.randint(3, 100, (1, 48), generator=torch.Generator().manual_seed(2))
+    eager, rec, (eager_out, recorded_out) = _eager_and_record(network, ids)
+    assert torch.allclose(eager_out, recorded_out, atol=1e-5)                 # the output is still the model's
+    for layer in rec.stacks["weights"]:
+        assert layer.lse is not None and layer.lse.shape == (1, layer.n_heads, 48)
+        for head in range(layer.n_heads):
+            assert torch.allclose(layer.lse[0, head], tiles.log_sum_exp(layer, 0, head, slice(0, 48)), atol=2e-6)
+    padded = torch.ones(1, 48, dtype=torch.long)
+    padded[0, 40:] = 0
+    with torch.no_grad(), record.recording(network) as rec_padded:
+        network(input_ids=ids, attention_mask=padded)
+    assert all(layer.lse is None for layer in rec_padded.stacks["weights"])
+
+
+def test_an_fp32_record_at_any_length_while_it_is_small():
+    from attention.engine.record_backend import FP32_RECORD_MB, fp32_record_bytes, record_dtype
+
+    llama = _configs()["llama"]
+    per_token = llama.num_hidden_layers * (llama.num_attention_heads + llama.num_key_value_heads) * llama.head_dim * 4
+    assert fp32_record_bytes(llama, 1000) == 1000 * per_token
+    assert record_dtype(torch.float32, 32768, 32768 * per_token) == torch.float32              # a small model
+    assert record_dtype(torch.float32, 32768, FP32_RECORD_MB * 2**20 + 1) == torch.float16    # a large one
+    assert record_dtype(torch.float32, 32768) == torch.float16 and record_dtype(torch.float32, 2048) == torch.float32
+    assert record_dtype(torch.bfloat16, 100, 1) == torch.bfloat16
 
 
 def test_a_model_that_computes_attention_itself_is_refused_clearly():

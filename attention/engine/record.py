@@ -125,6 +125,9 @@ class LayerRecord:
     softcap  -- scores pass through softcap · tanh(score / softcap) before the mask (Gemma 2), or None
     mask     -- which keys each query sees (KeyMask)
     bias     -- a float mask the model added to the scores itself [batch | 1, 1 | head, query, key], or None
+    lse      -- each row's log-sum-exp of its scores, float32 [batch, head, query], when the run's own kernel gave it
+                for the very queries and keys kept (CPU, plain causal or full mask, record in the model's dtype), else
+                None (then found from the record when first needed)
     """
 
     queries: torch.Tensor
@@ -133,6 +136,7 @@ class LayerRecord:
     softcap: float | None
     mask: KeyMask
     bias: torch.Tensor | None = None
+    lse: torch.Tensor | None = None
 
     @property
     def n_heads(self) -> int:
@@ -145,7 +149,7 @@ class LayerRecord:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.queries, self.keys) if t is not None)
+        return sum(t.numel() * t.element_size() for t in (self.queries, self.keys, self.lse) if t is not None)
 
 
 @dataclass
@@ -161,7 +165,7 @@ class Record:
 
     @property
     def nbytes(self) -> int:
-        """Bytes the record holds (queries and keys)."""
+        """Bytes the record holds (queries, keys and any log-sum-exps the run gave)."""
         return sum(layer.nbytes for layers in self.stacks.values() for layer in layers)
 
 
@@ -269,18 +273,49 @@ def _query_chunk(n_heads: int, n_keys: int) -> int:
     return max(16, CHUNK_ELEMENTS // max(1, n_heads * n_keys))
 
 
+def _plain(mask: KeyMask, n_q: int, softcap: float | None, bias: torch.Tensor | None) -> bool:
+    """True when one fused kernel call computes the layer exactly: no soft-capping, no bias, a plain full mask or a
+    causal one over the same positions, no padding."""
+    return softcap is None and bias is None and mask.key_valid is None and (
+        mask.kind == "full" or mask.kind == "causal" and n_q == mask.n_keys and mask.q_offset == mask.kv_offset)
+
+
+def _fused_with_lse(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, causal: bool,
+                    scaling: float) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(output [batch, head, query, d_value], log-sum-exp float32 [batch, head, query]) from the CPU flash kernel that
+    SDPA itself dispatches to (grouped-query heads included), or None where that kernel is not the one (other devices,
+    other dtypes)."""
+    if query.device.type != "cpu" or query.dtype not in (torch.float32, torch.bfloat16, torch.float16) \
+            or query.requires_grad or not hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        return None
+    try:
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(query, key, value, 0.0, causal, scale=scaling)
+    except RuntimeError:
+        return None
+    return out, lse.float()
+
+
 def layer_output(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: KeyMask, scaling: float,
                  softcap: float | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
     """The attention layer's output [batch, query, head, d_value] with SDPA, chunked over queries so no
     [query, key] buffer of the whole input is built."""
+    return layer_output_and_lse(query, key, value, mask, scaling, softcap, bias)[0]
+
+
+def layer_output_and_lse(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: KeyMask, scaling: float,
+                         softcap: float | None = None,
+                         bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """layer_output, and each row's log-sum-exp float32 [batch, head, query] when the fused kernel gave it for free
+    (a plain mask on CPU), else None."""
     batch, n_heads, n_q, _ = query.shape
     groups = n_heads // key.shape[1]
-    if softcap is None and bias is None and (mask.kind == "full" and mask.key_valid is None or
-                                             mask.kind == "causal" and mask.key_valid is None and n_q == mask.n_keys
-                                             and mask.q_offset == mask.kv_offset):
+    if _plain(mask, n_q, softcap, bias):
+        fused = _fused_with_lse(query, key, value, mask.kind == "causal", scaling)
+        if fused is not None:
+            return fused[0].transpose(1, 2).contiguous(), fused[1]
         out = F.scaled_dot_product_attention(query, key, value, is_causal=mask.kind == "causal", scale=scaling,
                                              enable_gqa=groups > 1)
-        return out.transpose(1, 2).contiguous()
+        return out.transpose(1, 2).contiguous(), None
     out = query.new_zeros(batch, n_heads, n_q, value.shape[-1])
     step = _query_chunk(n_heads, mask.n_keys)
     for b in range(batch):
@@ -314,7 +349,7 @@ def layer_output(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, ma
                     scores = scores.masked_fill(~visible.to(q.device)[None, None], float("-inf"))
                 weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)
                 out[b:b + 1, :, rows] = (weights.to(v.dtype) @ v)
-    return out.transpose(1, 2).contiguous()
+    return out.transpose(1, 2).contiguous(), None
 
 
 def record_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -330,13 +365,17 @@ def record_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
     softcap = kwargs.get("softcap")
     mask, bias = _as_mask(attention_mask, module, query, key, is_causal)
     record = _ACTIVE.get()
-    if record is not None:
-        stack = record._stack_of.get(id(module), "weights")
-        layers = record.stacks.setdefault(stack, [])
-        layers.append(LayerRecord(_kept(query, record.dtype), _kept(key, record.dtype), scaling,
-                                  None if softcap is None else float(softcap), mask,
-                                  None if bias is None else bias.detach()))
-        if record.progress is not None:
-            done = sum(len(v) for v in record.stacks.values())
-            record.progress(done, max(done, record.n_layers_expected))
-    return layer_output(query, key, value, mask, scaling, softcap, bias), None
+    if record is None:
+        return layer_output(query, key, value, mask, scaling, softcap, bias), None
+    out, lse = layer_output_and_lse(query, key, value, mask, scaling, softcap, bias)
+    kept_query, kept_key = _kept(query, record.dtype), _kept(key, record.dtype)
+    if kept_query.dtype != query.dtype or kept_key.dtype != key.dtype:
+        lse = None   # the kernel's log-sum-exp is of scores the kept (rounded) queries and keys would not give
+    stack = record._stack_of.get(id(module), "weights")
+    layers = record.stacks.setdefault(stack, [])
+    layers.append(LayerRecord(kept_query, kept_key, scaling, None if softcap is None else float(softcap), mask,
+                              None if bias is None else bias.detach(), lse))
+    if record.progress is not None:
+        done = sum(len(v) for v in record.stacks.values())
+        record.progress(done, max(done, record.n_layers_expected))
+    return out, None

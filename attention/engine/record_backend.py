@@ -19,13 +19,32 @@ from attention.engine.backends import COMPUTE_LOCK, TransformersBackend
 from attention.engine.patterns import Pattern
 
 FP32_RECORD_TOKENS = 2048   # up to this many tokens an fp32 model's queries and keys are kept in fp32, beyond in fp16
+FP32_RECORD_MB = 256        # ... unless the fp32 record would take at most this many MB: then fp32 at any length
 
 
-def record_dtype(model_dtype: torch.dtype, n_tokens: int) -> torch.dtype:
-    """How queries and keys are kept: a 16-bit model's own dtype (lossless); fp32 for short inputs; fp16 beyond."""
+def record_dtype(model_dtype: torch.dtype, n_tokens: int, fp32_bytes: int | None = None) -> torch.dtype:
+    """How queries and keys are kept: a 16-bit model's own dtype (lossless); fp32 for short inputs, or at any length
+    while the fp32 record (`fp32_bytes`, when known) takes at most FP32_RECORD_MB; fp16 beyond. A record in the
+    model's own dtype also keeps the log-sum-exp its kernel gave (record.LayerRecord.lse)."""
     if model_dtype in (torch.float16, torch.bfloat16):
         return model_dtype
-    return torch.float32 if n_tokens <= FP32_RECORD_TOKENS else torch.float16
+    small = fp32_bytes is not None and fp32_bytes <= FP32_RECORD_MB * 2**20
+    return torch.float32 if n_tokens <= FP32_RECORD_TOKENS or small else torch.float16
+
+
+def fp32_record_bytes(config: Any, n_tokens: int) -> int | None:
+    """Bytes of an fp32 record of `n_tokens` for a transformers config (queries and keys of every layer), or None
+    when the config does not say its sizes."""
+    layers = getattr(config, "num_hidden_layers", None)
+    heads = getattr(config, "num_attention_heads", None)
+    hidden = getattr(config, "hidden_size", None)
+    if not all(isinstance(v, int) and v > 0 for v in (layers, heads)):
+        return None
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or (hidden // heads if isinstance(hidden, int) else None)
+    if not isinstance(head_dim, int):
+        return None
+    return layers * n_tokens * (heads + kv_heads) * head_dim * 4
 
 
 @contextmanager
@@ -63,7 +82,8 @@ class RecordingBackend(TransformersBackend):
         with COMPUTE_LOCK, torch.inference_mode(), recorded_attention(self.network):
             if str(next(self.network.parameters()).device) != str(torch.device(device)):
                 self.network.to(device)
-            with recorder.recording(self.network, record_dtype(dtype, n_tokens), layers_done, n_layers) as rec:
+            kept = record_dtype(dtype, n_tokens, fp32_record_bytes(self.network.config, n_tokens))
+            with recorder.recording(self.network, kept, layers_done, n_layers) as rec:
                 self.network(input_ids=ids.to(device), **kwargs)
         return rec
 

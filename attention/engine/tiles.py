@@ -95,13 +95,27 @@ class Cells:
         """The cell of each position: int64 [...]."""
         return positions * self.size // self.n
 
+    def _gathered(self, values: torch.Tensor, first: int, cells: slice) -> torch.Tensor:
+        """values [row, position from `first`] as [row, cell, longest] over `cells` (each cell's last position
+        repeated where it is shorter)."""
+        index = self.index[cells] - first                                            # [cell, longest]
+        return values.index_select(1, index.reshape(-1)).view(values.shape[0], -1, self.longest)
+
     def pool(self, values: torch.Tensor, first: int, cells: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """(sum, max) over each of `cells` of values [row, position from `first`] that cover those cells whole:
         float32 [row, cell] each."""
-        index = self.index[cells] - first                                            # [cell, longest]
-        gathered = values.index_select(1, index.reshape(-1)).view(values.shape[0], -1, self.longest)
+        gathered = self._gathered(values, first, cells)
         last = gathered[..., -1]
         return gathered.sum(-1).sub_(last * self.repeats[cells]), gathered.amax(-1)
+
+    def sums(self, values: torch.Tensor, first: int, cells: slice) -> torch.Tensor:
+        """The sum half of pool()."""
+        gathered = self._gathered(values, first, cells)
+        return gathered.sum(-1).sub_(gathered[..., -1] * self.repeats[cells])
+
+    def peaks(self, values: torch.Tensor, first: int, cells: slice) -> torch.Tensor:
+        """The max half of pool()."""
+        return self._gathered(values, first, cells).amax(-1)
 
 
 def pooled_rows(layer: LayerRecord, batch: int, head: int, queries: slice, cells: Cells,
@@ -136,3 +150,33 @@ def pooled_rows(layer: LayerRecord, batch: int, head: int, queries: slice, cells
     scale = torch.where(seen, 1.0 / total.clamp_min(1e-38), torch.zeros_like(total))
     lse = torch.where(seen, top + torch.log(total.clamp_min(1e-38)), torch.full_like(total, float("-inf")))
     return sums.mul_(scale[:, None]), peaks.mul_(scale[:, None]), lse
+
+
+def pooled_rows_known(layer: LayerRecord, batch: int, head: int, queries: slice, cells: Cells, lse: torch.Tensor,
+                      pools: tuple[str, ...] = ("mean", "max"), key_step: int = 2048) -> dict[str, torch.Tensor]:
+    """pooled_rows for rows whose log-sum-exp [query] is already known (the run's kernel gave it): each asked pool
+    float32 [query, cell], in one pass with no online softmax. "max" needs no exponential over the block at all (the
+    largest weight of a cell is exp(its largest score − the row's log-sum-exp)); "mean" (sent as the row sums) does."""
+    rows = queries.stop - queries.start
+    lse = lse.to(layer.queries.device)
+    sums = torch.zeros(rows, cells.size) if "mean" in pools else None
+    tops = torch.full((rows, cells.size), float("-inf")) if "max" in pools else None
+    first, stop = layer.mask.key_bounds(batch, queries)
+    if stop > first:
+        c_first, c_stop = int(cells.of(torch.tensor(first))), int(cells.of(torch.tensor(stop - 1))) + 1
+        per = max(1, key_step // cells.longest)                                      # cells per key block
+        for c0 in range(c_first, c_stop, per):
+            c1 = min(c_stop, c0 + per)
+            k0, k1 = int(cells.starts[c0]), int(cells.starts[c1])
+            block = scores(layer, batch, head, queries, slice(k0, k1))               # [query, key]
+            if tops is not None:
+                tops[:, c0:c1] = cells.peaks(block, k0, slice(c0, c1)).cpu()
+            if sums is not None:
+                sums[:, c0:c1] = cells.sums(normalise(block, lse), k0, slice(c0, c1)).cpu()
+    out = {}
+    if sums is not None:
+        out["mean"] = sums
+    if tops is not None:
+        out["max"] = normalise(tops, lse.cpu())
+    return out
+

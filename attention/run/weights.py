@@ -102,7 +102,11 @@ class RecordedWeights:
         return sum(layer.nbytes for layer in self.layers) + sum(t.numel() * 4 for t in self._lse.values())
 
     def _known_lse(self, layer: int, head: int) -> torch.Tensor:
-        """The head's kept log-sum-exp per row, float32 [query] (NaN where no row has been asked for yet)."""
+        """The head's kept log-sum-exp per row, float32 [query] (NaN where no row has been asked for yet): the run's
+        own, when its kernel gave them (LayerRecord.lse), else found row by row and kept here."""
+        given = self.layers[layer].lse
+        if given is not None:
+            return given[self.batch, head]
         with self._lock:
             known = self._lse.get((layer, head))
             if known is None:
@@ -130,12 +134,21 @@ class RecordedWeights:
             known[queries] = lse
         return first, tiles.normalise(block, lse).cpu()
 
-    def pooled_rows(self, layer: int, head: int, queries: slice, cells: tiles.Cells) -> tuple[torch.Tensor, torch.Tensor]:
-        """(sum, max) float32 [query, key cell] of these rows' weights over each key cell, in one pass that also
-        finds (and keeps) the rows' log-sum-exp."""
+    def lse_known(self, layer: int, head: int) -> bool:
+        """True when every row's log-sum-exp of the head is known (given by the run, or found by an earlier pass)."""
+        return not bool(torch.isnan(self._known_lse(layer, head)).any())
+
+    def pooled_rows(self, layer: int, head: int, queries: slice, cells: tiles.Cells,
+                    pools: tuple[str, ...] = POOLS) -> dict[str, torch.Tensor]:
+        """{pool: float32 [query, key cell]}: "mean" the sum, "max" the largest, of these rows' weights over each key
+        cell. With the rows' log-sum-exp known, only the asked pools are computed (and "max" needs no exponential);
+        otherwise one online-softmax pass gives both and keeps the log-sum-exp it finds."""
+        known = self._known_lse(layer, head)[queries]
+        if not bool(torch.isnan(known).any()):
+            return tiles.pooled_rows_known(self.layers[layer], self.batch, head, queries, cells, known, pools)
         sums, peaks, lse = tiles.pooled_rows(self.layers[layer], self.batch, head, queries, cells)
         self._known_lse(layer, head)[queries] = lse
-        return sums, peaks
+        return {"mean": sums, "max": peaks}
 
     def tile(self, layer: int, head: int, queries: slice, keys: slice) -> np.ndarray:
         lse = self.log_sum_exp(layer, head, queries)
@@ -202,50 +215,57 @@ _WARMING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overviews")   #
 _HEAD_LOCKS_LOCK = threading.Lock()
 
 
-def _pooled_pass(source: Source, layer: int, head: int, size_q: int, size_k: int) -> dict[str, np.ndarray]:
-    """Both pools of one head, row blocks of whole query cells at a time: "mean" is a cell's queries' average of their
-    weight summed over the key cell, "max" the largest single weight in it; float32 [size_q, size_k] each. (Two threads
-    sharing the row blocks were slower on this 2-core machine than one: 1.48 s against 0.95 s at 32,000 tokens.)"""
+def _pooled_pass(source: Source, layer: int, head: int, size_q: int, size_k: int,
+                 pools: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The asked pools of one head (or both, when one pass gives both anyway), row blocks of whole query cells at a
+    time: "mean" is a cell's queries' average of their weight summed over the key cell, "max" the largest single
+    weight in it; float32 [size_q, size_k] each. (Two threads sharing the row blocks were slower on this 2-core machine
+    than one: 1.48 s against 0.95 s at 32,000 tokens.)"""
     _, _, n_q, n_k = source.shape
     q_cells, k_cells = tiles.Cells(n_q, size_q), tiles.Cells(n_k, size_k)
     per = max(1, ROWS_PER_BLOCK // q_cells.longest)
-    means, peaks = [], []
+    if not isinstance(source, RecordedWeights) or not source.lse_known(layer, head):
+        pools = POOLS                                           # the pass that finds the log-sum-exp gives both anyway
+    found: dict[str, list[torch.Tensor]] = {}
     for c0 in range(0, size_q, per):
         c1 = min(size_q, c0 + per)
         rows = slice(int(q_cells.starts[c0]), int(q_cells.starts[c1]))
         if isinstance(source, RecordedWeights):
-            row_sum, row_max = source.pooled_rows(layer, head, rows, k_cells)
+            pooled = source.pooled_rows(layer, head, rows, k_cells, pools)
         else:
             first, block = source.band(layer, head, rows)
-            row_sum, row_max = k_cells.pool(block, first, slice(0, k_cells.size))
-        part_sum, _ = q_cells.pool(row_sum.T.contiguous(), rows.start, slice(c0, c1))          # [key cell, cell]
-        counts = (q_cells.starts[c0 + 1:c1 + 1] - q_cells.starts[c0:c1]).float()
-        means.append((part_sum / counts).T)
-        peaks.append(q_cells.pool(row_max.T.contiguous(), rows.start, slice(c0, c1))[1].T)
-    return {"mean": torch.cat(means).numpy(), "max": torch.cat(peaks).numpy()}
+            pooled = dict(zip(("mean", "max"), k_cells.pool(block, first, slice(0, k_cells.size))))
+        if "mean" in pooled:
+            part_sum = q_cells.sums(pooled["mean"].T.contiguous(), rows.start, slice(c0, c1))   # [key cell, cell]
+            counts = (q_cells.starts[c0 + 1:c1 + 1] - q_cells.starts[c0:c1]).float()
+            found.setdefault("mean", []).append((part_sum / counts).T)
+        if "max" in pooled:
+            found.setdefault("max", []).append(q_cells.peaks(pooled["max"].T.contiguous(), rows.start, slice(c0, c1)).T)
+    return {pool: torch.cat(parts).numpy() for pool, parts in found.items()}
 
 
-def _pooled(source: Source, layer: int, head: int, size_q: int, size_k: int) -> dict[str, np.ndarray]:
-    """Both overviews of one head ({"mean", "max"} float32 [size_q, size_k]) from one pass over its weights, kept on
-    the source (the last _OVERVIEWS_KEPT heads asked for)."""
+def _pooled(source: Source, layer: int, head: int, size_q: int, size_k: int, pool: str) -> np.ndarray:
+    """One overview of one head (float32 [size_q, size_k]), kept on the source with the head's other pool when the
+    same pass gave it (the last _OVERVIEWS_KEPT heads asked for)."""
     key = (layer, head, size_q, size_k)
     with _HEAD_LOCKS_LOCK:                                      # one pass per head: a second caller waits for the first
         kept = source.__dict__.setdefault("_overviews", {})
         lock = source.__dict__.setdefault("_overview_locks", {}).setdefault(key, threading.Lock())
     with lock:
-        if key in kept:
-            kept[key] = kept.pop(key)                                               # most recently used last
-            return kept[key]
-        found = kept[key] = _pooled_pass(source, layer, head, size_q, size_k)
+        pools = kept.pop(key, {})
+        kept[key] = pools                                                           # most recently used last
+        if pool not in pools:
+            pools.update(_pooled_pass(source, layer, head, size_q, size_k, (pool,)))
         while len(kept) > _OVERVIEWS_KEPT:
             kept.pop(next(iter(kept)))
-        return found
+        return pools[pool]
 
 
 def overview(source: Source, layer: int, head: int, size: int = 1024, pool: str = "mean") -> np.ndarray:
     """float32 [≤ size, ≤ size]: the whole map downsampled (exact when it already fits in size × size). Cell (i, j)
-    covers the queries q with q · rows // n = i and the keys k with k · cols // n = j; both pools come from one pass
-    over the head and are kept, so the other pool and the same head again cost nothing."""
+    covers the queries q with q · rows // n = i and the keys k with k · cols // n = j. Overviews are kept, so the same
+    head again costs nothing; when the run gave each row's log-sum-exp, a pool costs one pass of its own ("max" the
+    cheaper: no exponential over the map), else one pass gives both."""
     layer, head = _check_head(source, layer, head)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"The overview's size must be a whole number of at least 1; got {size!r}.")
@@ -254,7 +274,7 @@ def overview(source: Source, layer: int, head: int, size: int = 1024, pool: str 
     _, _, n_q, n_k = source.shape
     if n_q <= size and n_k <= size:
         return source.tile(layer, head, slice(0, n_q), slice(0, n_k))
-    return _pooled(source, layer, head, min(size, n_q), min(size, n_k))[pool].copy()
+    return _pooled(source, layer, head, min(size, n_q), min(size, n_k), pool).copy()
 
 
 def summary(source: Source, layer: int, head: int, band_width: int = 1) -> HeadSummary:
