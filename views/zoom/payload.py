@@ -27,7 +27,7 @@ WINDOW_CELLS = 256      # a wider window is pooled to at most this many cells a 
 POOLED_SPAN = 1024       # wider than this, the view draws the overview (a window would cost more than a zoom step may)
 PEAKS = 6               # strongest keys listed for a row, with CONTEXT tokens either side
 CONTEXT = 8
-RECORD_BYTES = 4_000_000  # one head's queries and keys go to the browser up to this many bytes (then it computes tiles)
+RECORD_BYTES = 8_000_000  # one head's queries and keys go to the browser up to this many bytes (then it computes tiles)
 SATURATE = 0.995        # the overview's colour reaches its darkest at this quantile of its non-zero cells
 
 
