@@ -152,15 +152,33 @@ def pooled_rows(layer: LayerRecord, batch: int, head: int, queries: slice, cells
     return sums.mul_(scale[:, None]), peaks.mul_(scale[:, None]), lse
 
 
+def scores_by_key(layer: LayerRecord, batch: int, head: int, queries: slice, keys: slice) -> torch.Tensor:
+    """scores() transposed, computed as such: float32 [key, query]. Keys run along the slow axis, so a cell of keys is
+    a run of whole rows of memory and pools with a fast row gather (pooled_rows_known)."""
+    q = layer.queries[batch, head, queries].float()                          # [query, d_head]
+    k = layer.keys[batch, head // layer.groups, keys].float()                # [key, d_head]
+    s = (k @ q.T).mul_(layer.scaling)                                        # [key, query]
+    if layer.softcap is not None:
+        s = s.div_(layer.softcap).tanh_().mul_(layer.softcap)
+    if layer.bias is not None:
+        bias = layer.bias[batch if layer.bias.shape[0] > 1 else 0]
+        s = s + bias[head if bias.shape[0] > 1 else 0, queries, keys].float().T
+    visible = layer.mask.allowed(batch, queries, keys)
+    if visible is not None:
+        s = s.masked_fill_(~visible.to(s.device).T, float("-inf"))
+    return s
+
+
 def pooled_rows_known(layer: LayerRecord, batch: int, head: int, queries: slice, cells: Cells, lse: torch.Tensor,
-                      pools: tuple[str, ...] = ("mean", "max"), key_step: int = 2048) -> dict[str, torch.Tensor]:
+                      pools: tuple[str, ...] = ("mean", "max"), key_step: int = 256) -> dict[str, torch.Tensor]:
     """pooled_rows for rows whose log-sum-exp [query] is already known (the run's kernel gave it): each asked pool
     float32 [query, cell], in one pass with no online softmax. "max" needs no exponential over the block at all (the
-    largest weight of a cell is exp(its largest score − the row's log-sum-exp)); "mean" (sent as the row sums) does."""
+    largest weight of a cell is exp(its largest score − the row's log-sum-exp)); "mean" (sent as the row sums) does.
+    Blocks are [key, query] (scores_by_key) of about `key_step` keys: small enough to stay in cache."""
     rows = queries.stop - queries.start
     lse = lse.to(layer.queries.device)
-    sums = torch.zeros(rows, cells.size) if "mean" in pools else None
-    tops = torch.full((rows, cells.size), float("-inf")) if "max" in pools else None
+    sums = torch.zeros(cells.size, rows) if "mean" in pools else None
+    tops = torch.full((cells.size, rows), float("-inf")) if "max" in pools else None
     first, stop = layer.mask.key_bounds(batch, queries)
     if stop > first:
         c_first, c_stop = int(cells.of(torch.tensor(first))), int(cells.of(torch.tensor(stop - 1))) + 1
@@ -168,15 +186,18 @@ def pooled_rows_known(layer: LayerRecord, batch: int, head: int, queries: slice,
         for c0 in range(c_first, c_stop, per):
             c1 = min(c_stop, c0 + per)
             k0, k1 = int(cells.starts[c0]), int(cells.starts[c1])
-            block = scores(layer, batch, head, queries, slice(k0, k1))               # [query, key]
+            block = scores_by_key(layer, batch, head, queries, slice(k0, k1))        # [key, query]
+            gathered = block.index_select(0, (cells.index[c0:c1] - k0).reshape(-1)).view(c1 - c0, cells.longest, rows)
             if tops is not None:
-                tops[:, c0:c1] = cells.peaks(block, k0, slice(c0, c1)).cpu()
+                tops[c0:c1] = gathered.amax(1).cpu()
             if sums is not None:
-                sums[:, c0:c1] = cells.sums(normalise(block, lse), k0, slice(c0, c1)).cpu()
+                weights = gathered.sub_(lse[None, None, :]).exp_()                   # [cell, longest, query]
+                part = weights.sum(1).sub_(weights[:, -1] * cells.repeats[c0:c1, None].to(weights.device))
+                sums[c0:c1] = part.cpu()
     out = {}
+    seen = torch.isfinite(lse.cpu())[None, :]
     if sums is not None:
-        out["mean"] = sums
+        out["mean"] = sums.masked_fill_(~seen, 0.0).T
     if tops is not None:
-        out["max"] = normalise(tops, lse.cpu())
+        out["max"] = tops.sub_(lse.cpu()[None, :]).exp_().masked_fill_(~seen, 0.0).T
     return out
-
