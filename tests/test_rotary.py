@@ -56,3 +56,27 @@ def test_the_cache_and_one_pass_agree_and_the_trace_holds_rotated_queries():
     assert torch.allclose(again, whole.weights[1], atol=1e-6)
     shuffled = network.run(ids, use_positions=False).weights[0]
     assert not torch.allclose(shuffled, whole.weights[0], atol=1e-3)            # positions matter
+
+
+def test_position_ids_shift_nothing_but_gaps_do():
+    """run(positions=...) gives a rotary model any position ids: the same ids as the default change nothing, all of
+    them moved by a constant change nothing either (only distances count), a gap changes the scores across it; a
+    model with learned positions, or with a key/value cache, refuses them."""
+    import pytest
+
+    network = ScratchTransformer.random(CONFIG, seed=2)
+    ids = torch.randint(0, 50, (2, 16), generator=torch.Generator().manual_seed(3))
+    plain = network.run(ids)
+    default = torch.arange(16).repeat(2, 1)
+    assert torch.allclose(network.run(ids, positions=default).hidden, plain.hidden, atol=1e-6)
+    assert torch.allclose(network.run(ids, positions=default + 1000).hidden, plain.hidden, atol=1e-4)
+    gapped = default + (default >= 8) * 500                                    # a jump of 500 between tokens 7 and 8
+    gapped[1] = default[1]                                                     # the second row keeps its positions
+    found = network.run(ids, positions=gapped)
+    assert torch.allclose(found.weights[0][1], plain.weights[0][1], atol=1e-6)
+    assert torch.allclose(found.weights[0][0, :, :8, :8], plain.weights[0][0, :, :8, :8], atol=1e-6)   # before the gap
+    assert not torch.allclose(found.weights[0][0, :, 8:, :8], plain.weights[0][0, :, 8:, :8], atol=1e-3)
+    learned = ScratchTransformer.random(ScratchConfig(vocab_size=50, d_model=32, n_heads=4, n_layers=1, d_ff=64,
+                                                      max_positions=64, type_vocab_size=0, causal=True), seed=0)
+    with pytest.raises(ValueError, match="rotary"):
+        learned.run(ids, positions=default)

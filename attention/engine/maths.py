@@ -43,12 +43,17 @@ def padding_mask(lengths: list[int], n_key: int) -> torch.Tensor:
     return (torch.arange(n_key)[None, :] < torch.tensor(lengths)[:, None])[:, None, None, :]
 
 
-def rotary_angles(start: int, n: int, d_head: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+def rotary_angles(start: int, n: int, d_head: int, base: float = 10000.0,
+                  positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of the rotary angles of positions start … start + n − 1 (Su et al., 2021, as Llama lays them out:
-    frequency i on dimensions i and i + d_head/2): each [n, d_head]."""
+    frequency i on dimensions i and i + d_head/2): each [n, d_head]. With `positions` (int [batch, n], any position
+    ids, e.g. with gaps) instead: each [batch, 1, n, d_head], broadcasting over heads."""
     frequencies = base ** (-torch.arange(0, d_head, 2, dtype=torch.float32) / d_head)         # [d_head / 2]
-    angles = torch.arange(start, start + n, dtype=torch.float32)[:, None] * frequencies[None]  # [n, d_head / 2]
-    angles = torch.cat([angles, angles], dim=-1)                                              # [n, d_head]
+    at = torch.arange(start, start + n, dtype=torch.float32) if positions is None else positions.float()
+    angles = at[..., None] * frequencies                                                      # [(batch,) n, d_head / 2]
+    angles = torch.cat([angles, angles], dim=-1)                                              # [(batch,) n, d_head]
+    if positions is not None:
+        angles = angles[:, None]                                                              # [batch, 1, n, d_head]
     return angles.cos(), angles.sin()
 
 

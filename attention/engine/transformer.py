@@ -101,13 +101,18 @@ class ScratchTransformer(nn.Module):
         memory: torch.Tensor | None = None, head_gates: dict[int, torch.Tensor] | None = None, stop_before: int | None = None,
         pattern: Pattern | None = None, record: bool = False, token_vectors: torch.Tensor | None = None,
         past: list[tuple[torch.Tensor, torch.Tensor]] | None = None, swaps: dict[int, dict[str, Swap]] | None = None,
+        positions: torch.Tensor | None = None,
     ) -> Pass:
         """The stack's forward pass; `memory` is the encoder's output (decoders), `head_gates` {layer: [head]} scales heads
         (0 switches one off), `stop_before` stops at a layer's input (hidden is then that layer's input), `pattern` makes
         self-attention sparse, `record` keeps every layer's intermediates (the trace), `token_vectors` replaces the
         token embeddings. `past` is a key/value cache (Pass.cache() of the pass over the earlier tokens): input_ids are
         then only the new tokens, at positions after the cached ones (generation, one token at a time). `swaps`
-        {layer: {name: Swap}} patches activations with another run's (run_layers); {n_layers: {"input": ...}} the output."""
+        {layer: {name: Swap}} patches activations with another run's (run_layers); {n_layers: {"input": ...}} the output.
+        `positions` (int64 [batch, seq]) gives rotary models any position ids, e.g. with gaps (training: a head that
+        looks a fixed distance back then fails, so copying must go by content)."""
+        if positions is not None and (self.config.positional != "rotary" or past is not None):
+            raise ValueError("Position ids are for rotary models without a key/value cache.")
         if past is not None and (pattern is not None or mask is not None or memory is not None):
             raise ValueError("A key/value cache is used for plain causal generation: no pattern, mask or encoder memory.")
         if pattern is not None and mask is not None:
@@ -125,7 +130,8 @@ class ScratchTransformer(nn.Module):
             raise ValueError("A key/value cache needs a causal model: a bidirectional encoder's earlier tokens see later ones.")
         rotary = None
         if self.config.positional == "rotary" and use_positions:
-            rotary = rotary_angles(start, input_ids.shape[1], self.config.d_model // self.config.n_heads, self.config.rope_base)
+            rotary = rotary_angles(start, input_ids.shape[1], self.config.d_model // self.config.n_heads, self.config.rope_base,
+                                   positions)
         stacked: Stacked = run_layers(self.layers, x, mask, memory, head_gates, pattern, record, stop_before, past, swaps,
                                       rotary)
         hidden = stacked.hidden
