@@ -299,3 +299,28 @@ def test_bad_targets_tokens_and_options_are_value_errors_for_people(kwargs, mess
 def test_a_named_next_token_must_be_one_token(gpt2_folder):
     with pytest.raises(ValueError, match="name one token"):
         explain(A, gpt2_folder, target="next_token", token="unbelievably wonderful")
+
+
+def test_a_decoder_with_its_own_output_layer_is_read_through_it():
+    """The next-token target's output row is the model's own output layer where it has one (induction-mini's and an
+    untied gpt-mini's `unembed`), not its token embeddings; an untied gpt-mini's rows outside its vocabulary are 0."""
+    import torch
+
+    from attention.analyses.contributions.setups import ENGINE
+    from attention.analyses.contributions.targets import _output_layer
+    from attention.domains.gpt_mini.model import GPTMini, GPTMiniConfig
+    from attention.domains.induction_mini.model import InductionConfig, InductionMini
+
+    induction = InductionMini.initial(InductionConfig())
+    weight, bias, words = _output_layer(induction, ENGINE)
+    assert torch.equal(weight, induction.unembed.weight) and bias is None and "output layer" in words
+    vocabulary = torch.tensor([0, 5, 9])
+    untied = GPTMini.initial(GPTMiniConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32).scratch(vocab_size=12), vocabulary,
+                             untied=True)
+    weight, _, _ = _output_layer(untied, ENGINE)
+    assert weight.shape == (12, 16) and torch.equal(weight[vocabulary], untied.unembed.weight)
+    assert not weight[[1, 2, 3, 4, 6, 7, 8, 10, 11]].any()
+    hidden = torch.randn(1, 2, 16)
+    assert torch.allclose((hidden @ weight.T)[..., vocabulary], untied.next_token_logits(hidden)[..., vocabulary])
+    tied = GPTMini.initial(GPTMiniConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32).scratch(vocab_size=12), vocabulary)
+    assert torch.equal(_output_layer(tied, ENGINE)[0], tied.token_embedding.weight)

@@ -140,6 +140,8 @@ def _output_layer(network: nn.Module, mode: str) -> tuple[torch.Tensor, torch.Te
         return network.decoder.token_embedding.weight.detach(), None, "the decoder's token embeddings as the output layer (tied)"
     if mode == TRANSFORMERS:
         return network.get_input_embeddings().weight.detach(), None, "the input token embeddings as the output layer (tied)"
+    if hasattr(network, "output_layer"):                                 # a demo decoder with an output layer of its own
+        return network.output_layer(), None, "the model's output layer"
     return network.token_embedding.weight.detach(), None, "token embeddings as the output layer"
 
 

@@ -50,29 +50,43 @@ class GPTMiniConfig:
 
 
 class GPTMini(ScratchTransformer):
-    """A ScratchTransformer decoder with an output vocabulary: `vocabulary` [kept] holds the token ids it predicts."""
+    """A ScratchTransformer decoder with an output vocabulary: `vocabulary` [kept] holds the token ids it predicts.
+    With `untied`, its output layer is a matrix of its own, `unembed` [kept, d_model], instead of the token embeddings
+    (reading a token and predicting it are different jobs for a copying circuit)."""
 
-    def __init__(self, config: ScratchConfig, vocabulary: torch.Tensor):
+    def __init__(self, config: ScratchConfig, vocabulary: torch.Tensor, untied: bool = False):
         super().__init__(config)
         self.register_buffer("vocabulary", torch.as_tensor(vocabulary, dtype=torch.long).clone())
+        self.unembed = nn.Linear(config.d_model, len(self.vocabulary), bias=False) if untied else None
 
     @classmethod
     def initial(cls, config: ScratchConfig, vocabulary: torch.Tensor, seed: int = 0, sinusoidal_start: float = 0.0,
-                query_key_start: float = 0.02) -> "GPTMini":
+                query_key_start: float = 0.02, untied: bool = False) -> "GPTMini":
         """Seeded starting weights as in GPT-2 (normal, std 0.02; biases 0; norms identity): training starts here, and
         'scratch:random-gpt-mini' is exactly this untrained network. With `sinusoidal_start` the learned position table
         starts as sine/cosine codes times it: neighbouring positions start alike, so a head that looks one token back
         (the first half of an induction circuit) has something to find from the first step. `query_key_start` is the
         std of the query and key weights: large enough that scores differ from the first step."""
-        network = store.seeded_start(cls(config, vocabulary), seed, query_key_start)
-        if sinusoidal_start:
+        network = store.seeded_start(cls(config, vocabulary, untied), seed, query_key_start)
+        if sinusoidal_start and config.positional == "learned":
             with torch.no_grad():
                 network.position_embedding.weight.copy_(sinusoidal_positions(config.max_positions, config.d_model) * sinusoidal_start)
         return network
 
     def vocabulary_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [batch, seq, d_model] -> scores over the output vocabulary [batch, seq, kept] (training, perplexity)."""
+        if self.unembed is not None:
+            return self.unembed(hidden)
         return hidden @ self.token_embedding.weight[self.vocabulary].T
+
+    def output_layer(self) -> torch.Tensor:
+        """The output layer in MiniLM's id space, float32 [vocab, d_model]: row t scores token t (rows of tokens outside
+        the output vocabulary are 0: next_token_logits gives them −inf)."""
+        if self.unembed is None:
+            return self.token_embedding.weight.detach()
+        weight = torch.zeros(self.config.vocab_size, self.config.d_model, dtype=self.unembed.weight.dtype)
+        weight[self.vocabulary] = self.unembed.weight.detach()
+        return weight
 
     def next_token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [batch, seq, d_model] -> scores [batch, seq, vocab] in MiniLM's id space; tokens outside the output

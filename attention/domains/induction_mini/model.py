@@ -65,6 +65,10 @@ class InductionMini(ScratchTransformer):
         """hidden [batch, seq, d_model] (after the final norm) -> next-token scores [batch, seq, vocab]."""
         return self.unembed(hidden)
 
+    def output_layer(self) -> torch.Tensor:
+        """The output layer, float32 [vocab, d_model] (row t scores token t): `unembed`, not the token embeddings."""
+        return self.unembed.weight.detach()
+
 
 def count_parameters(network: nn.Module) -> int:
     """Trainable numbers in the network."""
