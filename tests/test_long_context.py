@@ -366,7 +366,9 @@ def test_the_numbers_in_the_docs_are_the_code_s():
     from views.zoom import embed
 
     key_step = inspect.signature(tiles.pooled_rows).parameters["key_step"].default
-    assert f"{weights.ROWS_PER_BLOCK} queries × {key_step:,} keys at a" in page
+    assert f"{weights.ROWS_PER_BLOCK} queries\n  × {key_step:,} keys at a time" in page
+    known_step = inspect.signature(tiles.pooled_rows_known).parameters["key_step"].default
+    assert f"{weights.KNOWN_ROWS_PER_BLOCK:,} queries × {known_step} keys at a time" in page
     assert f"the last {weights._OVERVIEWS_KEPT} heads" in page
     from components.zoom import WARM_HEADS
 
