@@ -12,6 +12,8 @@ Rows whose query sees no key (padding) have L = −inf and weights 0.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from attention.engine.record import CHUNK_ELEMENTS, LayerRecord
@@ -118,6 +120,20 @@ class Cells:
         return self._gathered(values, first, cells).amax(-1)
 
 
+def _key_blocks(layer: LayerRecord, batch: int, queries: slice, cells: Cells,
+                key_step: int) -> Iterator[tuple[int, int, int, int]]:
+    """(first cell, stop cell, first key, stop key) of each block of whole key cells (about `key_step` keys) that
+    these queries can see."""
+    first, stop = layer.mask.key_bounds(batch, queries)
+    if stop <= first:
+        return
+    c_first, c_stop = int(cells.of(torch.tensor(first))), int(cells.of(torch.tensor(stop - 1))) + 1
+    per = max(1, key_step // cells.longest)                                          # cells per key block
+    for c0 in range(c_first, c_stop, per):
+        c1 = min(c_stop, c0 + per)
+        yield c0, c1, int(cells.starts[c0]), int(cells.starts[c1])
+
+
 def pooled_rows(layer: LayerRecord, batch: int, head: int, queries: slice, cells: Cells,
                 key_step: int = 2048) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One pass over the keys these queries can see, a small block at a time (scores, exp and pooling stay in cache):
@@ -125,26 +141,20 @@ def pooled_rows(layer: LayerRecord, batch: int, head: int, queries: slice, cells
     log-sum-exp float32 [query]. Softmax runs online: each block is exp(score − the row's largest score so far), and
     what was pooled before is rescaled when that largest score grows."""
     rows = queries.stop - queries.start
-    first, stop = layer.mask.key_bounds(batch, queries)
     sums = torch.zeros(rows, cells.size)
     peaks = torch.zeros(rows, cells.size)
     top = torch.full((rows,), float("-inf"))
-    if stop > first:
-        c_first, c_stop = int(cells.of(torch.tensor(first))), int(cells.of(torch.tensor(stop - 1))) + 1
-        per = max(1, key_step // cells.longest)                                      # cells per key block
-        for c0 in range(c_first, c_stop, per):
-            c1 = min(c_stop, c0 + per)
-            k0, k1 = int(cells.starts[c0]), int(cells.starts[c1])
-            block = scores(layer, batch, head, queries, slice(k0, k1)).cpu()        # [query, key]
-            grown = torch.maximum(top, block.amax(-1))
-            safe = torch.where(torch.isfinite(grown), grown, torch.zeros_like(grown))
-            shrink = torch.exp(torch.where(torch.isfinite(top), top - safe, torch.full_like(top, float("-inf"))))
-            sums.mul_(shrink[:, None])
-            peaks.mul_(shrink[:, None])
-            top = grown
-            part_sum, part_max = cells.pool(block.sub_(safe[:, None]).exp_(), k0, slice(c0, c1))
-            sums[:, c0:c1] += part_sum
-            peaks[:, c0:c1] = torch.maximum(peaks[:, c0:c1], part_max)
+    for c0, c1, k0, k1 in _key_blocks(layer, batch, queries, cells, key_step):
+        block = scores(layer, batch, head, queries, slice(k0, k1)).cpu()            # [query, key]
+        grown = torch.maximum(top, block.amax(-1))
+        safe = torch.where(torch.isfinite(grown), grown, torch.zeros_like(grown))
+        shrink = torch.exp(torch.where(torch.isfinite(top), top - safe, torch.full_like(top, float("-inf"))))
+        sums.mul_(shrink[:, None])
+        peaks.mul_(shrink[:, None])
+        top = grown
+        part_sum, part_max = cells.pool(block.sub_(safe[:, None]).exp_(), k0, slice(c0, c1))
+        sums[:, c0:c1] += part_sum
+        peaks[:, c0:c1] = torch.maximum(peaks[:, c0:c1], part_max)
     total = sums.sum(-1)                                                             # Σ exp(score − top) per row
     seen = total > 0
     scale = torch.where(seen, 1.0 / total.clamp_min(1e-38), torch.zeros_like(total))
@@ -179,21 +189,15 @@ def pooled_rows_known(layer: LayerRecord, batch: int, head: int, queries: slice,
     lse = lse.to(layer.queries.device)
     sums = torch.zeros(cells.size, rows) if "mean" in pools else None
     tops = torch.full((cells.size, rows), float("-inf")) if "max" in pools else None
-    first, stop = layer.mask.key_bounds(batch, queries)
-    if stop > first:
-        c_first, c_stop = int(cells.of(torch.tensor(first))), int(cells.of(torch.tensor(stop - 1))) + 1
-        per = max(1, key_step // cells.longest)                                      # cells per key block
-        for c0 in range(c_first, c_stop, per):
-            c1 = min(c_stop, c0 + per)
-            k0, k1 = int(cells.starts[c0]), int(cells.starts[c1])
-            block = scores_by_key(layer, batch, head, queries, slice(k0, k1))        # [key, query]
-            gathered = block.index_select(0, (cells.index[c0:c1] - k0).reshape(-1)).view(c1 - c0, cells.longest, rows)
-            if tops is not None:
-                tops[c0:c1] = gathered.amax(1).cpu()
-            if sums is not None:
-                weights = gathered.sub_(lse[None, None, :]).exp_()                   # [cell, longest, query]
-                part = weights.sum(1).sub_(weights[:, -1] * cells.repeats[c0:c1, None].to(weights.device))
-                sums[c0:c1] = part.cpu()
+    for c0, c1, k0, k1 in _key_blocks(layer, batch, queries, cells, key_step):
+        block = scores_by_key(layer, batch, head, queries, slice(k0, k1))            # [key, query]
+        gathered = block.index_select(0, (cells.index[c0:c1] - k0).reshape(-1)).view(c1 - c0, cells.longest, rows)
+        if tops is not None:
+            tops[c0:c1] = gathered.amax(1).cpu()
+        if sums is not None:
+            weights = gathered.sub_(lse[None, None, :]).exp_()                       # [cell, longest, query]
+            part = weights.sum(1).sub_(weights[:, -1] * cells.repeats[c0:c1, None].to(weights.device))
+            sums[c0:c1] = part.cpu()
     out = {}
     seen = torch.isfinite(lse.cpu())[None, :]
     if sums is not None:
