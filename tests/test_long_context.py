@@ -412,6 +412,28 @@ def test_warming_computes_a_layers_overviews_in_the_background(long_llama, monke
     assert short.warm(0, [1]).result(timeout=60) == []                            # every weight is kept already
 
 
+def test_warming_stands_back_while_a_reader_asks(long_llama, monkeypatch):
+    """Warming starts a head only once no reader has asked for an overview for QUIET_S seconds; the warming thread's
+    own overviews do not count as a reader's."""
+    import time
+
+    from attention import attend
+    from attention.run import weights
+
+    monkeypatch.setenv("ATTENTION_LENS_WEIGHTS_MB", "8")
+    long = attend(LONG_TEXT + "   ", long_llama)
+    monkeypatch.setattr(weights, "QUIET_S", 0.2)
+    monkeypatch.setitem(weights._READER, "last", time.monotonic() + 3600)       # a reader asking all along
+    waiting = long.warm(0, [1], size=256)
+    time.sleep(0.6)
+    assert not waiting.done() and "_overviews" not in long.record.__dict__     # nothing computed meanwhile
+    weights._READER["last"] = 0.0                                                # the reader is done
+    assert waiting.result(timeout=120) == [1]
+    assert weights._READER["last"] == 0.0                                        # warming itself is no reader
+    long.overview(0, 2, size=256)
+    assert weights._READER["last"] > 0.0                                         # a reader's request is
+
+
 def test_two_callers_of_one_heads_overview_share_one_pass(monkeypatch):
     import threading
 

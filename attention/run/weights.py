@@ -18,6 +18,7 @@ Names (see docs/long-context.md):
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
@@ -213,6 +214,20 @@ def tile(source: Source, layer: int, head: int, queries: slice | None = None, ke
 
 _OVERVIEWS_KEPT = 16          # overviews kept per source (both pools of a head come from one pass)
 _WARMING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overviews")   # OnDemand.warm: one head at a time
+QUIET_S = 1.0                 # warming starts its next head only after this long without a reader's request
+_READER = {"last": 0.0}       # when a reader (not the warming thread) last asked for an overview or a tile
+
+
+def _reading() -> None:
+    """Note a reader's request (the warming thread's own are not readers): warming then stands back, so it does not
+    take the cores from the answer being computed, sent and drawn."""
+    if not threading.current_thread().name.startswith("overviews"):
+        _READER["last"] = time.monotonic()
+
+
+def _wait_for_quiet() -> None:
+    while time.monotonic() - _READER["last"] < QUIET_S:
+        time.sleep(0.05)
 _HEAD_LOCKS_LOCK = threading.Lock()
 
 
@@ -276,7 +291,11 @@ def overview(source: Source, layer: int, head: int, size: int = 1024, pool: str 
     _, _, n_q, n_k = source.shape
     if n_q <= size and n_k <= size:
         return source.tile(layer, head, slice(0, n_q), slice(0, n_k))
-    return _pooled(source, layer, head, min(size, n_q), min(size, n_k), pool).copy()
+    _reading()
+    try:
+        return _pooled(source, layer, head, min(size, n_q), min(size, n_k), pool).copy()
+    finally:
+        _reading()
 
 
 def summary(source: Source, layer: int, head: int, band_width: int = 1) -> HeadSummary:
@@ -444,14 +463,15 @@ class OnDemand:
 
     def warm(self, layer: int, heads: list[int], size: int = 1024) -> Future:
         """Compute (and keep) the overviews of `heads` of `layer` in a background thread, one head at a time, so that
-        opening one later costs nothing; a long result only (a short one keeps every weight). The Future gives the
-        heads done."""
+        opening one later costs nothing; a long result only (a short one keeps every weight). Each head starts only
+        once no reader has asked for an overview for QUIET_S seconds. The Future gives the heads done."""
         record = self.record
 
         def work() -> list[int]:
             if record is None:
                 return []
             for head in heads:
+                _wait_for_quiet()                              # a reader's request first (QUIET_S)
                 overview(record, layer, head, size, "max")
             return list(heads)
         return _WARMING.submit(work)
