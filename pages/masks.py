@@ -52,7 +52,7 @@ if causal is not None:
 st.subheader("A trained decoder: gpt-mini")
 decoder = st.text_input("Decoder model", key="masks_decoder", placeholder="gpt-mini, gpt2 or /models/gpt2",
                         help="gpt-mini (default): a small GPT-style decoder trained here on Python's documentation "
-                             "(causal, pre-norm, learned positions; nothing downloaded). Or any GPT-2-style decoder run by "
+                             "(causal, pre-norm, rotary positions; nothing downloaded). Or any GPT-2-style decoder run by "
                              "Hugging Face transformers: an id needs the network (or the local cache), a folder must hold "
                              "config.json. Code shipped with a model is never run.")
 if decoder.strip():

@@ -28,7 +28,7 @@ if STATE["causal"]:
     engine = gpt_mini.MODEL_NAME
     ui.train_once(gpt_mini, "gpt-mini")
     from figures.generation import roles_caption   # what its heads do, measured (gpt_mini.head_roles)
-    st.info("Causal mode runs **gpt-mini**, a small GPT-style decoder (causal, pre-norm, learned positions) trained here "
+    st.info("Causal mode runs **gpt-mini**, a small GPT-style decoder (causal, pre-norm, rotary positions) trained here "
             f"on Python's documentation. {roles_caption(gpt_mini.head_roles())} The engine picker's model is an encoder, "
             "trained to look both ways; switch the mask off to open it up again.", icon=":material/info:")
 run = ui.run_trace(text, engine, max_tokens=ui.LEARN_TOKENS)   # the page's one engine run

@@ -54,10 +54,10 @@ def test_ngram_baselines_on_a_hand_built_corpus():
     assert scores["unigram"] == pytest.approx(expected)
 
 
-def test_gpt_mini_beats_the_bigram_by_a_fifth(trained_gpt_mini):
+def test_gpt_mini_beats_the_bigram_by_two_fifths(trained_gpt_mini):
     scores = evaluate_lm("gpt-mini")
     assert scores["tokens"] > 20_000
-    assert scores["perplexity"] <= 0.8 * scores["bigram"] < scores["unigram"]
+    assert scores["perplexity"] <= 0.6 * scores["bigram"] < scores["unigram"]             # issue 25's goal
     network = trained_gpt_mini.network                                     # the recorded score is the network's own
     corpus = trained_gpt_mini.corpus
     assert gpt_mini.train.perplexity(network, corpus, 128) == pytest.approx(scores["perplexity"], rel=1e-3)
@@ -75,7 +75,7 @@ def test_gpt_mini_is_a_causal_decoder_on_the_engine(trained_gpt_mini):
     assert not np.triu(result.weights, 1).any()
     run = trace(SENTENCE, "gpt-mini")
     np.testing.assert_allclose(run.weights, result.weights, atol=1e-6)
-    assert run.weights.shape[:2] == (4, 4)
+    assert run.weights.shape[:2] == (2, 4)
 
 
 def test_unknown_tokens_read_as_unk(trained_gpt_mini):
@@ -100,14 +100,16 @@ def attend_ids(ids: list[int]) -> np.ndarray:
 
 
 def test_head_scores_of_trained_and_untrained(trained_gpt_mini):
-    """Scores are [layer, head] means in 0..1; training parks attention on the first token (a sink) where the untrained
-    network spreads it. (Induction heads did not form within the 500-step budget: see docs/learn.md for the figures.)
+    """Scores are [layer, head] means in 0..1. Trained: a previous-token head in layer 0 and an induction head in layer
+    1 (issue 25's goal: induction ≥ 0.5 on held-out random tokens repeated), where the untrained network has neither.
     head_roles, which the Masks, Step-by-step and Generation captions state, are the best heads of each score."""
     for kind in ("previous", "induction", "sink"):
         trained, untrained = head_scores("gpt-mini", kind), head_scores("scratch:random-gpt-mini", kind)
-        assert trained.shape == untrained.shape == (4, 4) and trained.dtype == np.float32
+        assert trained.shape == untrained.shape == (2, 4) and trained.dtype == np.float32
         assert ((0 <= trained) & (trained <= 1)).all() and ((0 <= untrained) & (untrained <= 1)).all()
-    assert head_scores("gpt-mini", "sink").max() > 3 * head_scores("scratch:random-gpt-mini", "sink").max()
+    induction, previous = head_scores("gpt-mini", "induction"), head_scores("gpt-mini", "previous")
+    assert induction[1].max() >= 0.5 and previous[0].max() >= 0.5
+    assert head_scores("scratch:random-gpt-mini", "induction").max() < 0.1
     roles = gpt_mini.head_roles()
     for kind, (layer, head, score) in roles.items():
         scores = head_scores("gpt-mini", kind)
@@ -117,8 +119,8 @@ def test_head_scores_of_trained_and_untrained(trained_gpt_mini):
 
 def test_training_is_reproducible_for_a_seed():
     """A short run of the recipe twice from the same seed gives the same weights (one thread, seeded batches)."""
-    config = gpt_mini.GPTMiniConfig(steps=3, batch_size=2, context=16)
-    corpus = load_corpus()
+    config = gpt_mini.GPTMiniConfig(mix_steps=2, mix_batch=4, mix_length=8, steps=3, batch_size=2, context=16)
+    corpus = gpt_mini.train.corpus_for(config)
     first, second = (gpt_mini.train.train(config, corpus) for _ in range(2))
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
@@ -142,7 +144,8 @@ def test_a_shipped_recipe_is_read_not_trained_and_its_first_steps_reproduce(tmp_
     from attention.domains.gpt_mini.ship import ship
     from attention.domains.gpt_mini.train import first_losses
 
-    config = gpt_mini.GPTMiniConfig(steps=6, batch_size=2, context=16, warmup=2, seed=5)
+    config = gpt_mini.GPTMiniConfig(mix_steps=3, mix_batch=4, mix_length=8, steps=3, batch_size=2, context=16, warmup=2,
+                                    seed=5)
     path = tmp_path / "gpt-mini.pt"
     saved = ship(path, config)
     assert len(saved["losses"]) == 6 and saved["recipe"] == cache.recipe(config)
@@ -197,3 +200,17 @@ def test_masks_and_step_by_step_say_what_the_heads_do_as_measured(trained_gpt_mi
     assert roles_caption(roles) in words(masks)
     steps = open_page("step_by_step", text=SENTENCE, model="scratch", causal="1")
     assert roles_caption(roles) in words(steps)
+
+
+def test_the_shipped_weights_are_the_default_recipes_and_its_first_50_steps_reproduce():
+    """gpt-mini ships (attention/data/gpt-mini.pt, ≤ 25 MB) because its recipe takes longer than a first visit should
+    wait; re-running the default recipe's first 50 steps gives the losses recorded when it was trained (to 1e-4)."""
+    from attention.domains.gpt_mini import cache
+    from attention.domains.gpt_mini.train import first_losses
+
+    path = cache.shipped_path()
+    assert path.exists() and path.stat().st_size <= 25 * 2**20
+    saved = cache.shipped()
+    assert saved["recipe"] == cache.recipe(gpt_mini.GPTMiniConfig()) and cache.is_cached()
+    assert len(saved["losses"]) == gpt_mini.GPTMiniConfig().mix_steps + gpt_mini.GPTMiniConfig().steps
+    np.testing.assert_allclose(first_losses(gpt_mini.GPTMiniConfig(), 50), saved["losses"][:50], rtol=0, atol=1e-4)

@@ -49,9 +49,10 @@ def heads_panel(decoders: tuple[str, str]) -> None:
         "Measured the standard way (Olsson et al., 2022): a start token, 50 random tokens, the same 50 again; 4 draws "
         "averaged. **Previous-token** heads put their weight on the token just before; **induction** heads, in the second "
         "copy, look at the token that followed the current token's earlier occurrence (the one to copy next); an "
-        "**attention sink** (Xiao et al., 2024) is weight parked on the first token. gpt-mini's training mixes in windows "
-        f"of repeated random tokens ({config.repeat_share:.1%} of them, periods of {config.repeat_length // 3}–"
-        f"{2 * config.repeat_length} tokens), where only an induction head can predict the second copy.")
+        "**attention sink** (Xiao et al., 2024) is weight parked on the first token. Half of gpt-mini's first training "
+        f"rows are random runs repeated (periods of {config.periods[0]}–{config.periods[1]} tokens, position ids that "
+        "jump between the copies), where only an induction head can predict the second copy; its alphabet grows from "
+        f"{config.alphabet} common tokens to the whole vocabulary, so the heads copy any token.")
     kind = st.segmented_control("Score", ("induction", "previous", "sink"), default="induction",
                                 key="generation_kind") or "induction"
     maps = run_core("Measuring heads…", lambda: {name: head_scores(name, kind) for name in decoders})

@@ -1,8 +1,8 @@
-"""gpt-mini's network: the project's ScratchTransformer as a GPT-style decoder (causal, pre-norm, learned positions,
-no segment embedding, no embedding norm), whose output layer is its token embeddings (tied, as in GPT-2), limited
-to the output vocabulary (tokens seen in training): its softmax runs over ~2,500 tokens instead of 30,522, which is
-what makes training on two CPU cores take minutes. Token ids stay MiniLM's, so attend(), trace() and every view
-take it like any other model of the engine.
+"""gpt-mini's network: the project's ScratchTransformer as a GPT-style decoder (causal, pre-norm, rotary positions,
+no segment embedding, no embedding norm) with an output layer of its own (untied: reading a token and predicting it
+are different jobs for a copying circuit), limited to the output vocabulary (tokens seen in training): its softmax
+runs over ~4,500 tokens instead of 30,522, which is what makes training on one CPU thread take minutes. Token ids stay
+MiniLM's, so attend(), trace() and every view take it like any other model of the engine.
 """
 from __future__ import annotations
 
@@ -23,30 +23,50 @@ class GPTMiniConfig:
 
     d_model: int = 128
     n_heads: int = 4
-    n_layers: int = 4
+    n_layers: int = 2
     d_ff: int = 512
-    context: int = 128            # tokens per training window (and the most the network reads)
+    context: int = 128            # tokens per training window of the second stage (and the most the network reads)
+    positional: str = "rotary"    # "rotary" (queries and keys turned by position) or "learned" (a position table)
+    untied: bool = True           # an output layer of its own (False: the token embeddings, as in GPT-2)
+    # stage 1, "mixed": short rows, half text, half a random run of the ALPHABET commonest tokens repeated with a period
+    # drawn from PERIODS, most with a jump of up to MAX_GAP in their position ids (a head that looks a fixed distance
+    # back then fails, so copying must go by content: an induction head)
+    mix_steps: int = 3750
+    mix_batch: int = 32
+    mix_length: int = 64
+    mix_text_share: float = 0.5
+    alphabet: int = 64
+    periods: tuple[int, int] = (8, 31)
+    max_gap: int = 1000
+    gap_share: float = 0.7
+    mix_learning_rate: float = 1e-3
+    grow_after: int = 2000        # from this step of stage 1 the runs' alphabet doubles every `grow_every` steps
+    grow_every: int = 250         # (the next commonest tokens join) until it is the whole output vocabulary: the
+                                  # copying learned on ALPHABET then has to hold for every token
+    # stage 2: full-length text windows, `repeat_share` of them random runs from the whole output vocabulary (periods
+    # repeat_length/3 … 2·repeat_length, gaps as above), learning rate warmed up then cosine-decayed to 10%
     batch_size: int = 16
-    steps: int = 500
-    learning_rate: float = 3e-3
-    weight_decay: float = 0.1
-    warmup: int = 100
-    repeat_share: float = 0.125   # share of training windows that are a random token sequence repeated (induction)
-    repeat_length: int = 24       # periods drawn from 8 … 48 tokens: only an induction head serves them all
-    sinusoidal_start: float = 0.02  # learned positions start as sine/cosine codes × this (0: random like the rest)
+    steps: int = 1000
+    learning_rate: float = 3e-4
+    weight_decay: float = 0.01
+    warmup: int = 50
+    repeat_share: float = 0.25
+    repeat_length: int = 24
+    sinusoidal_start: float = 0.0   # learned positions only: start as sine/cosine codes × this (0: random)
     query_key_start: float = 0.088  # std of the starting query and key weights (≈ 1/√d_model; 0.02 like the rest
                                     # left every head uniform after 500 steps: scores ~0.05, so no head could sharpen)
     seed: int = 0                 # initial weights and window order
     split_seed: int = 0           # which topics are held out
     held_out_share: float = 0.1
-    docstrings: int = 0           # characters of standard-library docstrings added to the training text
+    docstrings: int = 800_000     # characters of standard-library docstrings added to the training text
     min_count: int = 2            # output vocabulary: tokens seen at least this often in training
 
     def scratch(self, vocab_size: int = 30522) -> ScratchConfig:
         """The engine's config for this decoder."""
         return ScratchConfig(vocab_size=vocab_size, d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers,
                              d_ff=self.d_ff, max_positions=self.context, type_vocab_size=0, layer_norm_eps=1e-5,
-                             activation="gelu", positional="learned", norm_first=True, embedding_norm=False, causal=True)
+                             activation="gelu", positional=self.positional, norm_first=True, embedding_norm=False,
+                             causal=True)
 
 
 class GPTMini(ScratchTransformer):
