@@ -9,7 +9,7 @@ from attention.run.cache import memoized
 from figures.generation import cache_figure, candidates_figure, latest_heads_figure
 from ui.generation import DEFAULT_TOP_K, heads_panel, lens_panel, quality_panel, read_top_k
 
-DEFAULT_PROMPT = "the for statement is used to iterate over"
+DEFAULT_PROMPT = "the return statement"
 DECODERS = (gpt_mini.MODEL_NAME, gpt_mini.RANDOM_NAME)
 STEP_LIMIT = 64
 STATE = ui.PageState(

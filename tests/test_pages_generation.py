@@ -15,7 +15,7 @@ from attention.domains import gpt_mini
 from figures.generation import roles_caption
 from ui.messages import md_escape
 
-DEFAULT_PROMPT = "the for statement is used to iterate over"
+DEFAULT_PROMPT = "the return statement"
 
 
 @pytest.fixture(autouse=True)
