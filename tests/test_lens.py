@@ -86,7 +86,7 @@ def test_generation_lens_matches_the_candidates(trained_gpt_mini):
         tokens, probabilities = lens.column()
         assert tokens[-1] == [name for name, _ in run.candidates[step][:5]]
         np.testing.assert_allclose(probabilities[-1], [p for _, p in run.candidates[step][:5]], atol=1e-5)
-        assert len(tokens) == 5                                                 # embeddings + 4 layers
+        assert len(tokens) == 3                                                 # embeddings + 2 layers
     assert "not trained to be read this way" in LENS_NOTE
 
 
