@@ -222,8 +222,8 @@ def trained_translate_mini():
 
 @pytest.fixture(scope="session")
 def trained_gpt_mini():
-    """The Generation page's decoder: trained once per machine (a fresh CI machine trains it here, in minutes on one
-    thread) and kept in the cache folder, where the app and its test server find it."""
+    """The Generation page's decoder: its weights ship with the package (attention/data/gpt-mini.pt), so this reads
+    them; a changed recipe would train once per machine and keep the result in the cache folder."""
     from attention.domains import gpt_mini
 
     return gpt_mini.load_or_train()

@@ -359,3 +359,44 @@ def test_the_efficient_page_probsparse_example_is_informers_rule():
     assert all(informer_u(n) == n for n in range(2, every + 1))
     page = (ROOT / "pages" / "efficient_attention.py").read_text()
     assert f"({informer_u(20)} of 20 tokens; every token up to {every})" in page
+
+
+def test_the_docs_gpt_mini_recipe_and_figures_are_the_shipped_models(trained_gpt_mini):
+    """docs/learn.md's gpt-mini section: every number of its recipe is GPTMiniConfig's, every measured figure the
+    shipped file's scores or head_scores() of the shipped network."""
+    import numpy as np
+
+    from attention import evaluate_lm, head_scores
+    from attention.domains.gpt_mini import cache
+    from attention.domains.gpt_mini.model import GPTMiniConfig, count_parameters
+
+    config, corpus, scores = GPTMiniConfig(), trained_gpt_mini.corpus, trained_gpt_mini.scores
+    text = " ".join(LEARN.split())
+    growth_done = config.grow_after + config.grow_every * int(np.ceil(np.log2(len(corpus.vocabulary) / config.alphabet)) - 1)
+    for phrase in (f"{config.n_layers} layers × {config.n_heads} heads, d_model {config.d_model}, d_ff {config.d_ff}, context {config.context}",
+                   f"{config.mix_steps:,} steps of {config.mix_batch} rows × {config.mix_length + 1} tokens",
+                   f"learning rate {config.mix_learning_rate:.0e}".replace("e-03", "e-3"),
+                   f"with a period of {config.periods[0]}–{config.periods[1]}",
+                   f"In {config.gap_share:.0%} of the runs the position ids jump by up to {config.max_gap:,}",
+                   f"the {config.alphabet} commonest tokens after the five commonest, and from step {config.grow_after:,} it doubles every {config.grow_every} steps",
+                   f"(from step {growth_done:,})",
+                   f"{config.steps:,} steps of {config.batch_size} windows × {config.context + 1} tokens",
+                   f"{config.warmup} warm-up steps then cosine decay from {config.learning_rate:.0e}".replace("e-04", "e-4"),
+                   f"{round(config.batch_size * config.repeat_share)} windows in {config.batch_size} runs of the whole vocabulary (periods {config.repeat_length // 3}–{2 * config.repeat_length}",
+                   f"weight decay {config.weight_decay} on matrices", f"query and key weights (std {config.query_key_start})",
+                   f"{len(corpus.held_out_topics)} topics, {len(corpus.held_out):,} tokens) held out; {len(corpus.train):,} training tokens",
+                   f"{len(corpus.vocabulary):,} tokens: those seen at least twice",
+                   f"{count_parameters(trained_gpt_mini.network) / 1e6:.1f} M parameters",
+                   f"{cache.shipped_path().stat().st_size / 1e6:.1f} MB",
+                   f"**{scores['perplexity']:.1f}** on {scores['tokens']:,} predicted tokens",
+                   f"{scores['bigram']:.1f} (k = {scores['bigram_k']}", f"gpt-mini is **{scores['perplexity'] / scores['bigram']:.3f}×**",
+                   f"| {scores['unigram']:.1f} |", f"| {evaluate_lm('scratch:random-gpt-mini')['perplexity']:,.0f} (≈ the {len(corpus.vocabulary):,}-token vocabulary",
+                   f"{trained_gpt_mini.seconds:,.0f} s"):
+        assert phrase in text, phrase
+    for kind, words in (("induction", "best head, induction score"), ("previous", "best head, previous-token score"),
+                        ("sink", "best head, attention-sink share")):
+        trained, untrained = head_scores("gpt-mini", kind), head_scores("scratch:random-gpt-mini", kind)
+        layer, head = np.unravel_index(int(trained.argmax()), trained.shape)
+        bold = "**" if kind != "sink" else ""
+        assert (f"| {words} | {bold}{trained.max():.3f}{bold} (layer {layer} · head {head}" in text
+                and f"untrained {untrained.max():.3f}" in text), kind
