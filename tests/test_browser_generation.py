@@ -19,12 +19,13 @@ def written_line(page) -> str:
 
 
 def test_share_link_reproduces_a_generation_and_step_adds_one(trained_gpt_mini, page, app_url, artifacts):
-    params = dict(prompt="the with statement", steps="5", seed="7", temperature="0.9", top_k="20", layer="2", head="1")
+    params = dict(prompt="the with statement", steps="5", seed="7", temperature="0.9", top_k="20", layer="1", head="3")
     dialogs = open_link(page, app_url, "generation", **params)
     run = generate("the with statement", "gpt-mini", steps=5, seed=7, temperature=0.9, top_k=20)
     assert "(5 of 5 tokens)" in written_line(page)
     page.get_by_text(run.written[-1].strip(), exact=False).first.wait_for(timeout=60_000)
     wait_for_run(page)
+    assert page.get_by_text("does not exist").count() == 0                  # the link's layer and head are gpt-mini's
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.screenshot(path=str(artifacts / "generation.png"), full_page=True)
     page.get_by_role("button", name="Step").click()

@@ -211,6 +211,6 @@ def test_the_shipped_weights_are_the_default_recipes_and_its_first_50_steps_repr
     path = cache.shipped_path()
     assert path.exists() and path.stat().st_size <= 25 * 2**20
     saved = cache.shipped()
-    assert saved["recipe"] == cache.recipe(gpt_mini.GPTMiniConfig()) and cache.is_cached()
+    assert saved["recipe"] == cache.recipe(gpt_mini.GPTMiniConfig()) and cache.is_cached() and gpt_mini.is_shipped()
     assert len(saved["losses"]) == gpt_mini.GPTMiniConfig().mix_steps + gpt_mini.GPTMiniConfig().steps
     np.testing.assert_allclose(first_losses(gpt_mini.GPTMiniConfig(), 50), saved["losses"][:50], rtol=0, atol=1e-4)

@@ -70,7 +70,10 @@ def quality_panel(trained: Any) -> None:
     m1.metric("gpt-mini, held-out perplexity", f"{scores['perplexity']:.1f}")
     m2.metric("Bigram (add-k)", f"{scores['bigram']:.1f}", help=f"k = {scores['bigram_k']}, chosen on the held-out text (flatters it).")
     m3.metric("Unigram", f"{scores['unigram']:.1f}")
-    m4.metric("Training", f"{trained.seconds:.0f} s", help="Once per machine, one CPU thread, seed 0; kept in the cache folder.")
+    shipped = gpt_mini.is_shipped()
+    m4.metric("Training", f"{trained.seconds:.0f} s",
+              help="One CPU thread, seed 0; done once when the package was made: its weights ship with it." if shipped
+              else "Once per machine, one CPU thread, seed 0; kept in the cache folder.")
     st.caption(
         f"Trained on {len(trained.corpus.train):,} tokens of Python's reference documentation (pydoc_data, shipped with "
         f"Python) and scored on {scores['tokens']:,} tokens of "

@@ -10,8 +10,8 @@ Nothing is downloaded: the text ships with Python, the tokenizer with the bundle
 """
 from attention.domains.gpt_mini.data import Corpus, load_corpus
 from attention.domains.gpt_mini.model import GPTMini, GPTMiniConfig
-from attention.domains.gpt_mini.cache import (MODEL_NAME, RANDOM_NAME, Trained, cache_path, evaluate_lm, is_cached,
+from attention.domains.gpt_mini.cache import (MODEL_NAME, RANDOM_NAME, Trained, cache_path, evaluate_lm, is_cached, is_shipped,
                                               load_or_train, held_out_continuations, head_roles, network)
 
 __all__ = ["Corpus", "load_corpus", "GPTMini", "GPTMiniConfig", "MODEL_NAME", "RANDOM_NAME", "Trained", "cache_path",
-           "evaluate_lm", "is_cached", "load_or_train", "network", "held_out_continuations", "head_roles"]
+           "evaluate_lm", "is_cached", "is_shipped", "load_or_train", "network", "held_out_continuations", "head_roles"]

@@ -76,6 +76,11 @@ def _is_shipped(config: GPTMiniConfig) -> bool:
     return found is not None and found["recipe"] == recipe(config)
 
 
+def is_shipped(config: GPTMiniConfig = GPTMiniConfig()) -> bool:
+    """True when this recipe's weights ship with the package (read, never trained here)."""
+    return _is_shipped(config)
+
+
 def is_cached(config: GPTMiniConfig = GPTMiniConfig()) -> bool:
     """True when load_or_train will not need to train (shipped, in memory or on disk)."""
     return _is_shipped(config) or store.is_ready(cache_path(config))
