@@ -393,6 +393,15 @@ def test_the_docs_gpt_mini_recipe_and_figures_are_the_shipped_models(trained_gpt
                    f"| {scores['unigram']:.1f} |", f"| {evaluate_lm('scratch:random-gpt-mini')['perplexity']:,.0f} (≈ the {len(corpus.vocabulary):,}-token vocabulary",
                    f"{trained_gpt_mini.seconds:,.0f} s"):
         assert phrase in text, phrase
+    import json
+
+    bench = json.loads((ROOT / "bench" / "results" / "gpt_mini.json").read_text())                # the v5 column's run
+    before, after = bench["before"], bench["after"]
+    assert after["perplexity"] == round(scores["perplexity"], 2) and after["best_induction"] == round(float(head_scores("gpt-mini", "induction").max()), 3)
+    for phrase in (f"| {before['perplexity']} |", f"({before['ratio']}×)", f"| {before['best_induction']} |",
+                   f"| {before['best_previous']} |", f"| {before['best_sink']} |", f"{after['seconds']:,.0f} s in the bench",
+                   f"{before['seconds']:.0f} s in the bench"):
+        assert phrase in text, phrase
     for kind, words in (("induction", "best head, induction score"), ("previous", "best head, previous-token score"),
                         ("sink", "best head, attention-sink share")):
         trained, untrained = head_scores("gpt-mini", kind), head_scores("scratch:random-gpt-mini", kind)
