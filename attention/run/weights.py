@@ -17,6 +17,7 @@ Names (see docs/long-context.md):
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -229,35 +230,45 @@ def _wait_for_quiet() -> None:
     while time.monotonic() - _READER["last"] < QUIET_S:
         time.sleep(0.05)
 _HEAD_LOCKS_LOCK = threading.Lock()
+PASS_THREADS = min(2, os.cpu_count() or 1)   # threads sharing an overview pass whose log-sum-exp is known
+_PASS_POOL = ThreadPoolExecutor(max_workers=PASS_THREADS, thread_name_prefix="overview-pass")
 
 
 def _pooled_pass(source: Source, layer: int, head: int, size_q: int, size_k: int,
                  pools: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The asked pools of one head (or both, when one pass gives both anyway), row blocks of whole query cells at a
     time: "mean" is a cell's queries' average of their weight summed over the key cell, "max" the largest single
-    weight in it; float32 [size_q, size_k] each. (Two threads sharing the row blocks were slower on this 2-core machine
-    than one: 1.48 s against 0.95 s at 32,000 tokens.)"""
+    weight in it; float32 [size_q, size_k] each. With the rows' log-sum-exp known, the row blocks are shared by
+    PASS_THREADS threads (each block is independent); the online pass runs on one (two threads sharing it were slower
+    on this 2-core machine: 1.48 s against 0.95 s at 32,000 tokens)."""
     _, _, n_q, n_k = source.shape
     q_cells, k_cells = tiles.Cells(n_q, size_q), tiles.Cells(n_k, size_k)
     known = isinstance(source, RecordedWeights) and source.lse_known(layer, head)
     if not known:
         pools = POOLS                                           # the pass that finds the log-sum-exp gives both anyway
     per = max(1, (KNOWN_ROWS_PER_BLOCK if known else ROWS_PER_BLOCK) // q_cells.longest)
-    found: dict[str, list[torch.Tensor]] = {}
-    for c0 in range(0, size_q, per):
-        c1 = min(size_q, c0 + per)
-        rows = slice(int(q_cells.starts[c0]), int(q_cells.starts[c1]))
+    blocks = [(c0, min(size_q, c0 + per)) for c0 in range(0, size_q, per)]
+
+    def pooled_block(block: tuple[int, int]) -> dict[str, torch.Tensor]:
+        rows = slice(int(q_cells.starts[block[0]]), int(q_cells.starts[block[1]]))
         if isinstance(source, RecordedWeights):
-            pooled = source.pooled_rows(layer, head, rows, k_cells, pools)
-        else:
-            first, block = source.band(layer, head, rows)
-            pooled = dict(zip(("mean", "max"), k_cells.pool(block, first, slice(0, k_cells.size))))
+            return source.pooled_rows(layer, head, rows, k_cells, pools)
+        first, values = source.band(layer, head, rows)
+        return dict(zip(("mean", "max"), k_cells.pool(values, first, slice(0, k_cells.size))))
+
+    if known and PASS_THREADS > 1 and len(blocks) > 1:
+        pooled_blocks = list(_PASS_POOL.map(pooled_block, blocks))
+    else:
+        pooled_blocks = [pooled_block(block) for block in blocks]
+    found: dict[str, list[torch.Tensor]] = {}
+    for (c0, c1), pooled in zip(blocks, pooled_blocks):
+        start = int(q_cells.starts[c0])
         if "mean" in pooled:
-            part_sum = q_cells.sums(pooled["mean"].T.contiguous(), rows.start, slice(c0, c1))   # [key cell, cell]
+            part_sum = q_cells.sums(pooled["mean"].T.contiguous(), start, slice(c0, c1))        # [key cell, cell]
             counts = (q_cells.starts[c0 + 1:c1 + 1] - q_cells.starts[c0:c1]).float()
             found.setdefault("mean", []).append((part_sum / counts).T)
         if "max" in pooled:
-            found.setdefault("max", []).append(q_cells.peaks(pooled["max"].T.contiguous(), rows.start, slice(c0, c1)).T)
+            found.setdefault("max", []).append(q_cells.peaks(pooled["max"].T.contiguous(), start, slice(c0, c1)).T)
     return {pool: torch.cat(parts).numpy() for pool, parts in found.items()}
 
 
