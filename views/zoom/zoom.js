@@ -412,6 +412,7 @@ export default function zoomView(component) {
     setTriggerValue("row", { layer: data.layer, head: data.head, query });
   };
   state.open = (layer, head) => {
+    state.opening = { layer, head, at: performance.now() };   // asked → drawn is measured in the page (data-open-ms)
     showPending(state.gridBox, "zm-wait", "Opening…");
     setTriggerValue("open", { layer, head });
   };
@@ -468,6 +469,11 @@ export default function zoomView(component) {
     state.overview = ZSTORE.overviews.get(id) || null;
     state.window = ZSTORE.windows.get(id) || null;
     if (!state.overview) { setTriggerValue("missing", { layer: data.layer, head: data.head }); return; }
+    const opening = state.opening;
+    if (opening && opening.layer === data.layer && opening.head === data.head) {
+      state.root.dataset.openMs = String(Math.round(performance.now() - opening.at));
+      state.opening = null;
+    }
     if (headChanged || !state.viewport) {
       state.level = "token"; state.levelBox.value = "token"; state.row = null;
       state.peaks.replaceChildren();
