@@ -97,27 +97,35 @@ class Cells:
         """The cell of each position: int64 [...]."""
         return positions * self.size // self.n
 
-    def _gathered(self, values: torch.Tensor, first: int, cells: slice) -> torch.Tensor:
-        """values [row, position from `first`] as [row, cell, longest] over `cells` (each cell's last position
-        repeated where it is shorter)."""
-        index = self.index[cells] - first                                            # [cell, longest]
-        return values.index_select(1, index.reshape(-1)).view(values.shape[0], -1, self.longest)
+    def _gathered(self, values: torch.Tensor, first: int, cells: slice, axis: int = 1) -> torch.Tensor:
+        """values with positions (from `first`) along `axis` — 1: [row, position], 0: [position, row] — gathered per
+        cell: [row, cell, longest] or [cell, longest, row] over `cells` (each cell's last position repeated where it
+        is shorter; along axis 0 a gather of whole memory rows)."""
+        index = (self.index[cells] - first).reshape(-1)                             # [cell × longest]
+        picked = values.index_select(axis, index)
+        if axis == 1:
+            return picked.view(values.shape[0], -1, self.longest)
+        return picked.view(-1, self.longest, values.shape[1])
+
+    def _summed(self, gathered: torch.Tensor, cells: slice, axis: int) -> torch.Tensor:
+        """Each cell's sum from _gathered's output, less its repeated last position."""
+        along = 2 if axis == 1 else 1
+        repeats = self.repeats[cells].to(gathered.device)
+        return gathered.sum(along).sub_(gathered.select(along, -1) * (repeats if axis == 1 else repeats[:, None]))
 
     def pool(self, values: torch.Tensor, first: int, cells: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """(sum, max) over each of `cells` of values [row, position from `first`] that cover those cells whole:
-        float32 [row, cell] each."""
+        float32 [row, cell] each (one gather for both)."""
         gathered = self._gathered(values, first, cells)
-        last = gathered[..., -1]
-        return gathered.sum(-1).sub_(last * self.repeats[cells]), gathered.amax(-1)
+        return self._summed(gathered, cells, 1), gathered.amax(-1)
 
-    def sums(self, values: torch.Tensor, first: int, cells: slice) -> torch.Tensor:
-        """The sum half of pool()."""
-        gathered = self._gathered(values, first, cells)
-        return gathered.sum(-1).sub_(gathered[..., -1] * self.repeats[cells])
+    def sums(self, values: torch.Tensor, first: int, cells: slice, axis: int = 1) -> torch.Tensor:
+        """The sum half of pool(); with axis=0, of values [position from `first`, row] -> [cell, row]."""
+        return self._summed(self._gathered(values, first, cells, axis), cells, axis)
 
-    def peaks(self, values: torch.Tensor, first: int, cells: slice) -> torch.Tensor:
-        """The max half of pool()."""
-        return self._gathered(values, first, cells).amax(-1)
+    def peaks(self, values: torch.Tensor, first: int, cells: slice, axis: int = 1) -> torch.Tensor:
+        """The max half of pool(); with axis=0, of values [position from `first`, row] -> [cell, row]."""
+        return self._gathered(values, first, cells, axis).amax(2 if axis == 1 else 1)
 
 
 def _key_blocks(layer: LayerRecord, batch: int, queries: slice, cells: Cells,
@@ -191,13 +199,10 @@ def pooled_rows_known(layer: LayerRecord, batch: int, head: int, queries: slice,
     tops = torch.full((cells.size, rows), float("-inf")) if "max" in pools else None
     for c0, c1, k0, k1 in _key_blocks(layer, batch, queries, cells, key_step):
         block = scores_by_key(layer, batch, head, queries, slice(k0, k1))            # [key, query]
-        gathered = block.index_select(0, (cells.index[c0:c1] - k0).reshape(-1)).view(c1 - c0, cells.longest, rows)
         if tops is not None:
-            tops[c0:c1] = gathered.amax(1).cpu()
+            tops[c0:c1] = cells.peaks(block, k0, slice(c0, c1), axis=0).cpu()
         if sums is not None:
-            weights = gathered.sub_(lse[None, None, :]).exp_()                       # [cell, longest, query]
-            part = weights.sum(1).sub_(weights[:, -1] * cells.repeats[c0:c1, None].to(weights.device))
-            sums[c0:c1] = part.cpu()
+            sums[c0:c1] = cells.sums(block.sub_(lse[None, :]).exp_(), k0, slice(c0, c1), axis=0).cpu()
     out = {}
     seen = torch.isfinite(lse.cpu())[None, :]
     if sums is not None:

@@ -216,7 +216,7 @@ def tile(source: Source, layer: int, head: int, queries: slice | None = None, ke
 _OVERVIEWS_KEPT = 16          # overviews kept per source (both pools of a head come from one pass)
 _WARMING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overviews")   # OnDemand.warm: one head at a time
 QUIET_S = 1.0                 # warming starts its next head only after this long without a reader's request
-_READER = {"last": 0.0}       # when a reader (not the warming thread) last asked for an overview or a tile
+_READER = {"last": 0.0}       # when a reader (not the warming thread) last asked for an overview
 
 
 def _reading() -> None:
@@ -229,6 +229,8 @@ def _reading() -> None:
 def _wait_for_quiet() -> None:
     while time.monotonic() - _READER["last"] < QUIET_S:
         time.sleep(0.05)
+
+
 _HEAD_LOCKS_LOCK = threading.Lock()
 PASS_THREADS = min(2, os.cpu_count() or 1)   # threads sharing an overview pass whose log-sum-exp is known
 _PASS_POOL = ThreadPoolExecutor(max_workers=PASS_THREADS, thread_name_prefix="overview-pass")
