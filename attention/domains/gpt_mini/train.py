@@ -24,15 +24,21 @@ def build(config: GPTMiniConfig, corpus: Corpus) -> GPTMini:
                            config.query_key_start, config.untied)
 
 
-def alphabet(config: GPTMiniConfig, corpus: Corpus, step: int = 0) -> torch.Tensor:
+def commonest(corpus: Corpus) -> np.ndarray:
+    """The output vocabulary's ids, commonest training token first (ties in id order): int64 [kept]."""
+    counts = np.bincount(corpus.train, minlength=int(corpus.vocabulary.max()) + 1)[corpus.vocabulary]
+    return corpus.vocabulary[np.argsort(-counts, kind="stable")]
+
+
+def alphabet(config: GPTMiniConfig, corpus: Corpus, step: int = 0, order: np.ndarray | None = None) -> torch.Tensor:
     """The tokens of stage 1's repeated runs at `step`: the commonest training tokens after the five commonest
     (punctuation and [CLS]/[SEP]-like tokens that text already predicts well), `alphabet` of them, doubling every
-    `grow_every` steps from `grow_after` on: int64 [tokens]."""
-    counts = np.bincount(corpus.train, minlength=int(corpus.vocabulary.max()) + 1)[corpus.vocabulary]
+    `grow_every` steps from `grow_after` on: int64 [tokens]. `order` is commonest(corpus), when the caller has it."""
+    order = commonest(corpus) if order is None else order
     size = config.alphabet
     if step >= config.grow_after:
         size *= 2 ** ((step - config.grow_after) // config.grow_every + 1)
-    return torch.as_tensor(corpus.vocabulary[np.argsort(-counts, kind="stable")[5:5 + size]])
+    return torch.as_tensor(order[5:5 + size])
 
 
 def _gapped(count: int, length: int, config: GPTMiniConfig, generator: torch.Generator) -> torch.Tensor:
@@ -154,8 +160,9 @@ def _train(config: GPTMiniConfig, corpus: Corpus, progress: Progress | None, los
             progress((step + 1) / total, f"Training gpt-mini ({stage}): step {step + 1} of {total} (loss {loss.item():.2f})")
 
     optimiser = _optimiser(network, config, config.mix_learning_rate)       # stage 1: a constant rate
+    order = commonest(corpus)                                               # counted once, not at every step
     for step in range(min(config.mix_steps, last)):
-        ids, positions = mixed_batch(config, corpus, generator, alphabet(config, corpus, step))
+        ids, positions = mixed_batch(config, corpus, generator, alphabet(config, corpus, step, order))
         loss = _loss(network, index, ids, positions if config.positional == "rotary" else None)
         _step(network, optimiser, loss)
         done(step, loss, "text and repeated runs")
