@@ -456,3 +456,16 @@ def test_two_callers_of_one_heads_overview_share_one_pass(monkeypatch):
     one_pass = len(calls)
     on_demand.overview(RecordedWeights([layer]), 0, 1, size=50)               # a fresh source: one more pass
     assert len(calls) == 2 * one_pass and np.array_equal(found[0], found[1])
+
+
+def test_the_overview_pass_threads_each_run_torch_on_one_thread():
+    """Two pass threads that each fork torch's own threads would put 4 busy threads on this 2-core machine (the pass
+    then took ~0.39 s at 32k tokens against ~0.29 s); the app's other work keeps torch's thread count."""
+    import torch
+
+    from attention.run import weights
+
+    before = torch.get_num_threads()
+    counts = list(weights._PASS_POOL.map(lambda _: torch.get_num_threads(), range(weights.PASS_THREADS)))
+    assert counts == [1] * weights.PASS_THREADS
+    assert torch.get_num_threads() == before

@@ -233,7 +233,8 @@ def _wait_for_quiet() -> None:
 
 _HEAD_LOCKS_LOCK = threading.Lock()
 PASS_THREADS = min(2, os.cpu_count() or 1)   # threads sharing an overview pass whose log-sum-exp is known
-_PASS_POOL = ThreadPoolExecutor(max_workers=PASS_THREADS, thread_name_prefix="overview-pass")
+_PASS_POOL = ThreadPoolExecutor(max_workers=PASS_THREADS, thread_name_prefix="overview-pass",
+                                initializer=torch.set_num_threads, initargs=(1,))   # one intra-op thread each
 
 
 def _pooled_pass(source: Source, layer: int, head: int, size_q: int, size_k: int,
