@@ -344,7 +344,8 @@ function drawGrid(state) {
 }
 
 export default function zoomView(component) {
-  const { data, parentElement, setTriggerValue } = component;
+  const { parentElement, setTriggerValue } = component;
+  const data = typeof component.data === "string" ? JSON.parse(component.data) : component.data;   // the app: one string
   if (!data || showPending(parentElement, "zm-root", data.pending)) return;
   for (const stray of parentElement.querySelectorAll(":scope > .hm-pending")) stray.remove();
   const state = parentElement.__zoom || (parentElement.__zoom = { level: "token", asked: 0 });
@@ -475,6 +476,7 @@ export default function zoomView(component) {
       state.opening = null;
     }
     if (headChanged || !state.viewport) {
+      state.root.dataset.openedAt = String(Date.now());   // when this head was first drawn (wall clock, for benches)
       state.level = "token"; state.levelBox.value = "token"; state.row = null;
       state.peaks.replaceChildren();
       state.stripTitle.textContent = "Click a cell to see that query's row over every key.";
