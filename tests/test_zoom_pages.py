@@ -35,9 +35,20 @@ def test_the_demo_note_gives_the_passage_only_for_the_demo_text(trained_long_min
     from ui.zoom import model_note
 
     first, second, size = long_mini.passage_positions(tokenizer()(long_mini.demo_text())["input_ids"])
-    note = model_note(attend(long_mini.demo_text(), "long-mini"))
+    note = model_note(attend(long_mini.demo_text(), "long-mini"), long_mini.demo_text())
     assert f"one {size}-token passage placed twice, at token {first:,} and at token {second:,}" in note
     assert f"the stripe {second - first:,} tokens left of the diagonal" in note
-    short = model_note(attend(TEXT, "long-mini"))
+    short = model_note(attend(TEXT, "long-mini"), TEXT)
     assert short.startswith("**long-mini** is a small Llama") and "passage" not in short
+    assert "passage" not in model_note(attend(long_mini.demo_text(), "long-mini"))   # no text given: no claim
     assert model_note(attend(TEXT, "minilm")) is None
+
+
+def test_the_demo_link_says_where_its_passage_repeats(trained_long_mini):
+    from attention.domains import long_mini
+    from attention.domains.long_mini.data import tokenizer
+
+    first, second, size = long_mini.passage_positions(tokenizer()(long_mini.demo_text())["input_ids"])
+    app = open_page("home", demo="long-mini", layer="1")
+    captions = " ".join(caption.value for caption in app.caption)
+    assert f"one {size}-token passage placed twice, at token {first:,} and at token {second:,}" in captions

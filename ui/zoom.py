@@ -2,7 +2,6 @@
 fragment, so a zoom step reruns only the view; the page's layer and head follow a grid click and go into the URL."""
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Callable
 
 import streamlit as st
@@ -39,16 +38,9 @@ def demo_share(text: str) -> dict[str, Any]:
     return {"demo": DEMO} if demo else {"text": text}
 
 
-@lru_cache(maxsize=1)
-def _demo_tokens() -> tuple[tuple[str, ...], int, int, int]:
-    """The demo text's tokens and its passage's (first start, second start, length)."""
-    ids = long_mini.data.tokenizer()(long_mini.demo_text())["input_ids"]
-    return (tuple(long_mini.data.tokenizer().convert_ids_to_tokens(ids)), *long_mini.passage_positions(ids))
-
-
-def model_note(result: Attention) -> str | None:
-    """What long-mini is, for the page (None for other models), and where to look when the text is its demo text;
-    its numbers come from its config and the demo text."""
+def model_note(result: Attention, text: str | None = None) -> str | None:
+    """What long-mini is, for the page (None for other models), and where to look when `text` (what was run) is its
+    demo text; its numbers come from its config and the result's own tokens."""
     if result.model != DEMO:
         return None
     c = long_mini.LongMiniConfig()
@@ -56,8 +48,9 @@ def model_note(result: Attention) -> str | None:
             f"{c.kv_heads} key/value heads (grouped-query attention), rotary positions (base {c.rope_theta:,.0f}) for up "
             f"to {c.max_positions:,} tokens, trained on runs of random words repeated with position gaps up to "
             f"{c.max_gap:,}, so that its layer-1 induction heads find an earlier copy far back, not only nearby.")
-    tokens, first, second, size = _demo_tokens()
-    if tuple(result.tokens) == tokens:
+    if text is not None and "demo" in demo_share(text):
+        first, second, size = long_mini.passage_positions(
+            long_mini.data.tokenizer().convert_tokens_to_ids(list(result.tokens)))
         note += (f" The demo text is Python's documentation with one {size}-token passage placed twice, at token "
                  f"{first:,} and at token {second:,}: open layer 1 and look for the stripe {second - first:,} tokens "
                  "left of the diagonal.")
@@ -77,7 +70,7 @@ def long_view(result: Attention, state: PageState, key: str, link: Callable[[], 
     def opened(layer: int, head: int) -> None:
         state["layer"], st.session_state[head_key] = layer, head
 
-    note = model_note(result)
+    note = model_note(result, state["text"] if "text" in state.params else None)
     if note:
         st.caption(note)
     st.session_state[f"_{key}_fragment"] = False
