@@ -7,6 +7,7 @@ from attention.run.models import is_loaded
 from figures import heads_side_by_side
 from figures.payloads import grid_payload
 from components.heatmap import head_grid, head_heatmap, head_view
+from components.zoom import zoom_preload
 from views.payloads import view_id
 from ui.zoom import demo_share, is_long, long_view, open_demo
 
@@ -16,6 +17,7 @@ STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.In
 STATE.load()
 open_demo(STATE)   # a link's demo=long-mini: a ~20,000-token text, too long for the link to carry
 
+LONG_TEXT_CHARS = 2_000   # a text longer than this may give a long result (the zoomable view): see pending()
 HELD = {"home_inputs": 96, "home_pickers": 40}    # the widgets' heights: places held while a new text is drawn first
 HOLD = ui.held_heights(HELD)                      # ... as a CSS rule the views add as they draw
 st.title("Attention Lens")
@@ -51,11 +53,15 @@ def _open_head_from_grid() -> None:
 
 
 def pending() -> None:
-    """Placeholder views: their component script loads while the model runs."""
+    """Placeholder views: their component script loads while the model runs (the zoomable view's too when the text
+    may give a long result)."""
     with head_slot:
         head_heatmap({"pending": "Computing attention…", "hold": HOLD}, key="head_map_pending")
     with grid_slot:
         head_grid({"pending": "Every layer and head appears here.", "hold": HOLD}, key="grid_pending", on_open=lambda: None)
+    if len(STATE["text"]) > LONG_TEXT_CHARS:
+        with hover_hint:
+            zoom_preload(key="zoom_preload")
 
 
 def compute(text: str, model: str):

@@ -39,6 +39,7 @@ def test_zoom_into_a_long_head_draws_its_exact_weights(long_app, page, artifacts
     root.wait_for(timeout=180_000)
     assert root.get_attribute("data-n") == str(result.n_tokens) and root.get_attribute("data-layer") == "1"
     assert "max pooling" in page.locator(".zm-legend").inner_text()
+    assert page.locator(".zm-root").count() == 1          # the view preloaded while the model ran drew nothing
     page.screenshot(path=str(artifacts / "zoom_overview.png"))
 
     page.locator(".zm-canvas").scroll_into_view_if_needed()
@@ -110,3 +111,16 @@ def test_grid_marks_heads_sharing_a_key_value_head(long_app, page):
     page.locator(".zm-legend", has_text="blocks: a cell is a query block").wait_for(timeout=60_000)
     n = int(page.locator(".zm-root").get_attribute("data-n"))
     assert page.locator(".zm-legend").inner_text().startswith(f"{-(-n // 256)} blocks")
+
+
+def test_a_head_left_after_a_glance_is_not_sent_its_queries_and_keys(long_app, page):
+    """A head's record (megabytes at 32k tokens) is asked only once the reader has stayed on it (zoom.js
+    RECORD_AFTER_MS): a reader going through heads is not held up by transfers for heads already left."""
+    page.goto(f"{long_app}/?{urlencode({'text': TEXT, 'model': 'long-mini', 'layer': 0, 'head': 1})}")
+    _root(page).wait_for(timeout=180_000)
+    page.wait_for_timeout(400)                                               # a glance, shorter than RECORD_AFTER_MS
+    page.locator(".zm-cell[data-layer='0'][data-head='3']").click()          # head 1 is left
+    page.locator(".zm-root[data-ready='1'][data-layer='0'][data-head='3']").wait_for(timeout=60_000)
+    page.locator(".zm-root[data-source='browser']").wait_for(timeout=60_000)   # head 3 stayed: its record came
+    held = page.evaluate("() => [...window.__attentionLensZoom.records.keys()].map(id => id.split('|').slice(1).join('|'))")
+    assert "0|3" in held and "0|1" not in held, held

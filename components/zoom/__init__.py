@@ -33,14 +33,21 @@ POOLS = ("max", "mean")
 
 
 def _wire(data: dict[str, Any]) -> str:
-    """The view's data as one JSON string (zoom.js parses it). Given a dict, Streamlit checks each of its values for a
-    dataframe: item by item through a list (0.27 s for 32,000 tokens), and importing pandas the first time (0.22 s)."""
+    """The view's data as one JSON string (zoom.js parses it): given a dict, Streamlit checks each of its values for a
+    dataframe, item by item through a list (0.27 s for 32,000 tokens). (The first mount of a component in a process
+    still imports pandas, 0.22 s: zoom_preload does it while the model runs.)"""
     return json.dumps(data)
 
 
 def zoom_pending(message: str, key: str) -> Any:
     """A placeholder drawn while the model runs (the component's script loads meanwhile)."""
     return _MOUNT(key=key, data=_wire({"pending": message}))
+
+
+def zoom_preload(key: str) -> Any:
+    """The view with nothing to draw, mounted while a text that may give a long result runs: the page loads the
+    view's script, and the server imports pandas if no component did before (Streamlit does at a first mount)."""
+    return _MOUNT(key=key, data=_wire({"preload": True}))
 
 
 def _held(result: Attention) -> dict[str, Any]:

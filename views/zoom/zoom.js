@@ -23,6 +23,7 @@ const HALF = (() => {   // float16 bits -> float32, for every one of the 65,536 
 })();
 const SIDE = 640, LEFT = 118, TOP = 96, STRIP = 46, LABEL_CELL = 12;
 const EXACT_SPAN = 256, POOLED_SPAN = 1024;   // as views/zoom/payload.py
+const RECORD_AFTER_MS = 1000;   // a head's queries and keys are asked once the reader has stayed this long on it
 
 function halves(b64) {
   const bits = new Uint16Array(decodeBytes(b64).buffer), out = new Float32Array(bits.length);
@@ -346,7 +347,7 @@ function drawGrid(state) {
 export default function zoomView(component) {
   const { parentElement, setTriggerValue } = component;
   const data = typeof component.data === "string" ? JSON.parse(component.data) : component.data;   // the app: one string
-  if (!data || showPending(parentElement, "zm-root", data.pending)) return;
+  if (!data || data.preload || showPending(parentElement, "zm-root", data.pending)) return;   // preload: the script only
   for (const stray of parentElement.querySelectorAll(":scope > .hm-pending")) stray.remove();
   const state = parentElement.__zoom || (parentElement.__zoom = { level: "token", asked: 0 });
   state.trigger = setTriggerValue;
@@ -493,10 +494,18 @@ export default function zoomView(component) {
       state.root.dataset.steps = JSON.stringify(state.steps);
       state.landed = null;
     }
-    if (!ZSTORE.records.has(recordId) && (state.askedRecord !== recordId || performance.now() - state.askedAt > 3000)) {
-      state.askedRecord = recordId;   // after the overview is drawn (again if a window request took the trigger's place)
-      state.askedAt = performance.now();
-      requestAnimationFrame(() => setTimeout(() => setTriggerValue("record", { layer: data.layer, head: data.head }), 0));
+    if (!ZSTORE.records.has(recordId) && state.waitingRecord !== recordId
+        && (state.askedRecord !== recordId || performance.now() - state.askedAt > 3000)) {
+      // once the reader has stayed RECORD_AFTER_MS on this head (again if a window request took the trigger's place):
+      // a record is megabytes that keep the page busy for a moment, so a reader going through heads is not held up
+      state.waitingRecord = recordId;
+      setTimeout(() => {
+        if (state.waitingRecord === recordId) state.waitingRecord = null;
+        if (ZSTORE.records.has(recordId) || `${state.data.view}|${state.layer}|${state.head}` !== recordId || state.opening) return;
+        state.askedRecord = recordId;
+        state.askedAt = performance.now();
+        setTriggerValue("record", { layer: data.layer, head: data.head });
+      }, RECORD_AFTER_MS);
     }
     state.root.dataset.source = state.record ? "browser" : "server";
     state.root.dataset.ready = "1";
@@ -540,8 +549,9 @@ function wantWindow(state) {
   const seq = ++state.asked;
   state.pending = { seq, started: performance.now() };
   (state.sent || (state.sent = new Map())).set(seq, state.pending.started);
-  const held = ZSTORE.records.has(`${state.data.view}|${state.layer}|${state.head}`);
-  state.trigger("window", { layer: state.layer, head: state.head, pool: state.pool, seq, record: !held,
+  const recordId = `${state.data.view}|${state.layer}|${state.head}`;   // asked along only once it was asked alone
+  const wanted = !ZSTORE.records.has(recordId) && state.askedRecord === recordId;
+  state.trigger("window", { layer: state.layer, head: state.head, pool: state.pool, seq, record: wanted,
                             q0, q1: Math.min(n, q0 + span), k0, k1: Math.min(n, k0 + span) });
 }
 
