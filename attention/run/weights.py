@@ -217,12 +217,13 @@ _OVERVIEWS_KEPT = 16          # overviews kept per source (both pools of a head 
 _WARMING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overviews")   # OnDemand.warm: one head at a time
 QUIET_S = 1.0                 # warming starts its next head only after this long without a reader's request
 _READER = {"last": 0.0}       # when a reader (not the warming thread) last asked for an overview
+_WARMER = threading.local()   # .active is True in the warming thread while it computes
 
 
 def _reading() -> None:
     """Note a reader's request (the warming thread's own are not readers): warming then stands back, so it does not
     take the cores from the answer being computed, sent and drawn."""
-    if not threading.current_thread().name.startswith("overviews"):
+    if not getattr(_WARMER, "active", False):
         _READER["last"] = time.monotonic()
 
 
@@ -484,9 +485,13 @@ class OnDemand:
         def work() -> list[int]:
             if record is None:
                 return []
-            for head in heads:
-                _wait_for_quiet()                              # a reader's request first (QUIET_S)
-                overview(record, layer, head, size, "max")
+            _WARMER.active = True
+            try:
+                for head in heads:
+                    _wait_for_quiet()                          # a reader's request first (QUIET_S)
+                    overview(record, layer, head, size, "max")
+            finally:
+                _WARMER.active = False
             return list(heads)
         return _WARMING.submit(work)
 
