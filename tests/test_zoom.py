@@ -230,3 +230,19 @@ def test_the_offline_file_of_a_long_result_zooms_and_reads_rows_in_the_page(pair
     page.locator(".zm-root[data-layer='0'][data-head='3']").wait_for(timeout=10_000)
     assert page.locator(".zm-status").inner_text() == ""
     assert not page.errors and not page.requested
+
+
+def test_the_docs_state_when_the_view_asks_for_a_heads_record():
+    """docs/zoom.md: a head's record is asked once the reader stayed on it "for a second" (RECORD_AFTER_MS), and one
+    head of long-mini at 32,000 tokens is 4 MB (queries and keys as float32)."""
+    import re
+    from pathlib import Path
+
+    from attention.domains.long_mini import LongMiniConfig
+
+    root = Path(__file__).resolve().parent.parent
+    script = (root / "views" / "zoom" / "zoom.js").read_text()
+    docs = " ".join((root / "docs" / "zoom.md").read_text().split())
+    assert int(re.search(r"const RECORD_AFTER_MS = (\d+);", script).group(1)) == 1000
+    assert "stayed on a head for a second (`RECORD_AFTER_MS`" in docs
+    assert round(2 * 32_000 * LongMiniConfig().head_dim * 4 / 1e6) == 4 and "long-mini at 32,000 tokens is 4 MB" in docs
