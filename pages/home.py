@@ -134,7 +134,8 @@ if result is None:
     ui.stop_with_share({"text": text, "model": model}, text)
 layer, head = STATE["layer"], STATE["head"]
 if is_long(result):
-    ui.stop_with_share({"model": model, "layer": layer, "head": head, **demo_share(text)}, text)
+    shared = demo_share(text)   # the demo's text travels as demo=long-mini: the link's length notice is then moot
+    ui.stop_with_share({"model": model, "layer": layer, "head": head, **shared}, shared.get("text", ""))
 hover_hint.caption("Hover a cell for its query, key and weight.")
 
 st.subheader("Compare heads")

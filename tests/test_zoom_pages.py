@@ -52,3 +52,4 @@ def test_the_demo_link_says_where_its_passage_repeats(trained_long_mini):
     app = open_page("home", demo="long-mini", layer="1")
     captions = " ".join(caption.value for caption in app.caption)
     assert f"one {size}-token passage placed twice, at token {first:,} and at token {second:,}" in captions
+    assert not [w.value for w in app.warning if "The link keeps the first" in w.value]   # the link carries demo=, whole
