@@ -25,6 +25,10 @@ const SIDE = 640, LEFT = 118, TOP = 96, STRIP = 46, LABEL_CELL = 12;
 const EXACT_SPAN = 256, POOLED_SPAN = 1024;   // as views/zoom/payload.py
 const RECORD_AFTER_MS = 1000;   // a head's queries and keys are asked once the reader has stayed this long on it
 
+function headKey(view, layer, head) {   // what ZSTORE keeps a head's record (and, with the pool, its views) under
+  return `${view}|${layer}|${head}`;
+}
+
 function halves(b64) {
   const bits = new Uint16Array(decodeBytes(b64).buffer), out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = HALF[bits[i]];
@@ -357,7 +361,7 @@ export default function zoomView(component) {
   if (!state.tokens) { setTriggerValue("missing", { tokens: true }); return; }
   const headChanged = !state.data || state.data.view !== data.view || state.layer !== data.layer || state.head !== data.head;
   state.data = data; state.layer = data.layer; state.head = data.head; state.pool = data.pool;
-  const id = `${data.view}|${data.layer}|${data.head}|${data.pool}`;
+  const id = `${headKey(data.view, data.layer, data.head)}|${data.pool}`;
 
   state.title.textContent = `Layer ${data.layer} · Head ${data.head}`;
   state.subtitle.textContent = `${data.n.toLocaleString()} tokens · ${data.model}`
@@ -449,13 +453,13 @@ export default function zoomView(component) {
     }
     if (state.pending && w.seq >= state.pending.seq) state.pending = null;
   }
-  const recordId = `${data.view}|${data.layer}|${data.head}`;
+  const recordId = headKey(data.view, data.layer, data.head);
   if (data.record && !data.record.none) {   // this head's queries and keys: from now on windows are computed here
     const r = data.record, floats = (b64) => r.bits === 16 ? halves(b64) : new Float32Array(decodeBytes(b64).buffer);
-    ZSTORE.records.set(`${data.view}|${r.layer}|${r.head}`, { ...r, q: floats(r.q), k: floats(r.k),
+    ZSTORE.records.set(headKey(data.view, r.layer, r.head), { ...r, q: floats(r.q), k: floats(r.k),
                                                             lse: new Float32Array(decodeBytes(r.lse).buffer) });
   } else if (data.record) {
-    ZSTORE.records.set(`${data.view}|${data.record.layer}|${data.record.head}`, null);   // the server computes them
+    ZSTORE.records.set(headKey(data.view, data.record.layer, data.record.head), null);   // the server computes them
   }
   state.record = ZSTORE.records.get(recordId) || null;
   if (data.row && data.row.layer === data.layer && data.row.head === data.head) {
@@ -501,7 +505,7 @@ export default function zoomView(component) {
       state.waitingRecord = recordId;
       setTimeout(() => {
         if (state.waitingRecord === recordId) state.waitingRecord = null;
-        if (ZSTORE.records.has(recordId) || `${state.data.view}|${state.layer}|${state.head}` !== recordId || state.opening) return;
+        if (ZSTORE.records.has(recordId) || headKey(state.data.view, state.layer, state.head) !== recordId || state.opening) return;
         state.askedRecord = recordId;
         state.askedAt = performance.now();
         setTriggerValue("record", { layer: data.layer, head: data.head });
@@ -537,7 +541,7 @@ function wantWindow(state) {
     top = Math.max(top, 1e-12);
     const entry = { seq: ++state.asked, layer: state.layer, head: state.head, pool: state.pool, q0, q1, k0, k1, factor, rows, cols, n,
                     values, top, image: picture(cols, rows, (i) => Math.round(255 * Math.sqrt(values[i] / top))) };
-    ZSTORE.windows.set(`${state.data.view}|${state.layer}|${state.head}|${state.pool}`, entry);
+    ZSTORE.windows.set(`${headKey(state.data.view, state.layer, state.head)}|${state.pool}`, entry);
     state.window = entry;
     draw(state);
     const ms = Math.round(performance.now() - started);
@@ -549,7 +553,7 @@ function wantWindow(state) {
   const seq = ++state.asked;
   state.pending = { seq, started: performance.now() };
   (state.sent || (state.sent = new Map())).set(seq, state.pending.started);
-  const recordId = `${state.data.view}|${state.layer}|${state.head}`;   // asked along only once it was asked alone
+  const recordId = headKey(state.data.view, state.layer, state.head);   // asked along only once it was asked alone
   const wanted = !ZSTORE.records.has(recordId) && state.askedRecord === recordId;
   state.trigger("window", { layer: state.layer, head: state.head, pool: state.pool, seq, record: wanted,
                             q0, q1: Math.min(n, q0 + span), k0, k1: Math.min(n, k0 + span) });
