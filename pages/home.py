@@ -7,9 +7,8 @@ from attention.run.models import is_loaded
 from figures import heads_side_by_side
 from figures.payloads import grid_payload
 from components.heatmap import head_grid, head_heatmap, head_view
-from components.zoom import zoom_preload
 from views.payloads import view_id
-from ui.zoom import demo_share, is_long, long_view, open_demo
+from ui.zoom import demo_share, is_long, long_view, open_demo, preload, stop_with_long_share
 
 STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.Index("head"),
                      ui.Custom("compare", [], lambda raw: ([part for part in (raw or "").split(",") if part][:6], None)),
@@ -17,7 +16,6 @@ STATE = ui.PageState("home", ui.Sentence(), ui.Model(), ui.Index("layer"), ui.In
 STATE.load()
 open_demo(STATE)   # a link's demo=long-mini: a ~20,000-token text, too long for the link to carry
 
-LONG_TEXT_CHARS = 2_000   # a text longer than this may give a long result (the zoomable view): see pending()
 HELD = {"home_inputs": 96, "home_pickers": 40}    # the widgets' heights: places held while a new text is drawn first
 HOLD = ui.held_heights(HELD)                      # ... as a CSS rule the views add as they draw
 st.title("Attention Lens")
@@ -59,9 +57,8 @@ def pending() -> None:
         head_heatmap({"pending": "Computing attention…", "hold": HOLD}, key="head_map_pending")
     with grid_slot:
         head_grid({"pending": "Every layer and head appears here.", "hold": HOLD}, key="grid_pending", on_open=lambda: None)
-    if len(STATE["text"]) > LONG_TEXT_CHARS:
-        with hover_hint:
-            zoom_preload(key="zoom_preload")
+    with hover_hint:
+        preload(STATE["text"])
 
 
 def compute(text: str, model: str):
@@ -134,8 +131,7 @@ if result is None:
     ui.stop_with_share({"text": text, "model": model}, text)
 layer, head = STATE["layer"], STATE["head"]
 if is_long(result):
-    shared = demo_share(text)   # the demo's text travels as demo=long-mini: the link's length notice is then moot
-    ui.stop_with_share({"model": model, "layer": layer, "head": head, **shared}, shared.get("text", ""))
+    stop_with_long_share(text, model=model, layer=layer, head=head)
 hover_hint.caption("Hover a cell for its query, key and weight.")
 
 st.subheader("Compare heads")

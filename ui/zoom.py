@@ -8,10 +8,12 @@ import streamlit as st
 
 from attention import Attention
 from attention.domains import long_mini
-from components.zoom import zoom_view
+from components.zoom import zoom_preload, zoom_view
+from ui.run import stop_with_share
 from ui.state import PageState
 
 DEMO = long_mini.MODEL_NAME   # demo=long-mini in a link: long-mini on its demo text
+LONG_TEXT_CHARS = 2_000       # a text longer than this may give a long result (the zoomable view): see preload()
 
 
 def is_long(result: Attention) -> bool:
@@ -36,6 +38,20 @@ def demo_share(text: str) -> dict[str, Any]:
     """The link's text parameter: demo=long-mini when the text is the demo text, else the text itself."""
     demo = len(text) > 50_000 and long_mini.PASSAGE in text and text == long_mini.demo_text()   # cheap checks first
     return {"demo": DEMO} if demo else {"text": text}
+
+
+def preload(text: str) -> None:
+    """While `text` runs: when it may give a long result, the zoomable view with nothing to draw (zoom_preload), so
+    its script is loaded (and Streamlit's first-mount import done) before the run ends."""
+    if len(text) > LONG_TEXT_CHARS:
+        zoom_preload(key="zoom_preload")
+
+
+def stop_with_long_share(text: str, **params: Any) -> None:
+    """End the page run of a long result with its share box: the link carries demo=long-mini for the demo text (so
+    the box says nothing of the link cutting the text), else the text."""
+    shared = demo_share(text)
+    stop_with_share({**params, **shared}, shared.get("text", ""))
 
 
 def model_note(result: Attention, text: str | None = None) -> str | None:
